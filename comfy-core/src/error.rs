@@ -1,0 +1,274 @@
+//! The crate's one error type.
+//!
+//! Every fallible function in `comfy-core` returns [`Error`]. Each variant carries the
+//! structured facts a caller needs (which node, which input, which parameter), a stable
+//! machine-readable [`Error::code`], and [`Error::is_retryable`] so that surfaces (MCP,
+//! Python, Node) can map it in exactly one place without parsing messages.
+
+use std::path::PathBuf;
+
+use crate::validate::ValidationReport;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `comfy-core`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Text that is not valid JSON (or breaks a JSON rule we enforce, such as duplicate keys).
+    #[error("invalid JSON in {what} at line {line}, column {column}: {message}")]
+    Json {
+        /// What was being parsed ("workflow", "object_info", a file name, ...).
+        what: String,
+        /// 1-based line of the problem (0 when unknown).
+        line: usize,
+        /// 1-based column of the problem (0 when unknown).
+        column: usize,
+        /// The parser's own description.
+        message: String,
+    },
+
+    /// Well-formed JSON that is not a valid API-format workflow.
+    #[error("invalid workflow at {location}: {message}")]
+    InvalidWorkflow {
+        /// JSON-pointer-like location, e.g. `node "3" / inputs / seed`.
+        location: String,
+        /// What is wrong there.
+        message: String,
+    },
+
+    /// An editor (UI / "save" format) workflow was given where the API format is expected.
+    #[error(
+        "this is a ComfyUI editor (UI \"save\" format) workflow with {node_count} nodes, not an API-format prompt; \
+         export it with \"Export (API)\" in ComfyUI, or pass it to a function that converts UI workflows"
+    )]
+    UiFormatWorkflow {
+        /// Number of entries in the file's `nodes` array.
+        node_count: usize,
+    },
+
+    /// Well-formed JSON that is not a valid `/object_info` node catalogue.
+    #[error("invalid node catalogue at {location}: {message}")]
+    InvalidCatalog {
+        /// Where in the catalogue, e.g. `KSampler / input / required / seed`.
+        location: String,
+        /// What is wrong there.
+        message: String,
+    },
+
+    /// A node id that the operation needs is not in the workflow.
+    #[error("node \"{node_id}\" is not in the workflow")]
+    NodeNotFound {
+        /// The missing node id.
+        node_id: String,
+    },
+
+    /// The graph's links form a cycle, so it has no execution order.
+    #[error("the workflow has a link cycle: {}", cycle.join(" -> "))]
+    Cycle {
+        /// Node ids along the cycle, first node repeated at the end.
+        cycle: Vec<String>,
+    },
+
+    /// The workflow failed validation against the node catalogue.
+    #[error("{}", .0.summary())]
+    Validation(Box<ValidationReport>),
+
+    /// A template file is malformed (bad `__metadata__`, conflicting placeholder types, ...).
+    #[error("template {template:?}: {message}")]
+    InvalidTemplate {
+        /// Template name (file stem) or path.
+        template: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// No template with this name is known.
+    #[error("no template named {name:?}{}", suggestion_suffix(.suggestions))]
+    TemplateNotFound {
+        /// The requested name.
+        name: String,
+        /// Close names that do exist.
+        suggestions: Vec<String>,
+    },
+
+    /// A template parameter value is missing, of the wrong type or out of bounds.
+    #[error("template {template:?}, parameter {param:?}: {message}")]
+    InvalidParameter {
+        /// Template name.
+        template: String,
+        /// Parameter name.
+        param: String,
+        /// What is wrong and what would be valid.
+        message: String,
+    },
+
+    /// Rendering would leave a placeholder in the graph.
+    #[error(
+        "template {template:?}: placeholder {placeholder:?} would stay in node \"{node_id}\" input {input:?}"
+    )]
+    UnresolvedPlaceholder {
+        /// Template name.
+        template: String,
+        /// The node holding it.
+        node_id: String,
+        /// The input holding it.
+        input: String,
+        /// The placeholder text.
+        placeholder: String,
+    },
+
+    /// A file-system operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What we were doing ("reading", "listing", "watching", ...).
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn suggestion_suffix(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", suggestions.join(", "))
+    }
+}
+
+impl Error {
+    /// A stable, machine-readable code for this error. Surfaces expose it verbatim;
+    /// it never changes once released.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Json { .. } => "invalid_json",
+            Error::InvalidWorkflow { .. } => "invalid_workflow",
+            Error::UiFormatWorkflow { .. } => "ui_format_workflow",
+            Error::InvalidCatalog { .. } => "invalid_catalog",
+            Error::NodeNotFound { .. } => "node_not_found",
+            Error::Cycle { .. } => "workflow_cycle",
+            Error::Validation(_) => "validation_failed",
+            Error::InvalidTemplate { .. } => "invalid_template",
+            Error::TemplateNotFound { .. } => "template_not_found",
+            Error::InvalidParameter { .. } => "invalid_parameter",
+            Error::UnresolvedPlaceholder { .. } => "unresolved_placeholder",
+            Error::Io { .. } => "io_error",
+        }
+    }
+
+    /// Whether repeating the same call may succeed (transient faults only).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::Interrupted
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::WouldBlock
+            ),
+            _ => false,
+        }
+    }
+
+    /// Builds an [`Error::Json`] from a `serde_json` error.
+    pub(crate) fn json(what: impl Into<String>, err: &serde_json::Error) -> Self {
+        // serde_json appends " at line L column C" to its Display; keep only the message.
+        let full = err.to_string();
+        let message = match full.rfind(" at line ") {
+            Some(pos) if err.line() > 0 => full[..pos].to_string(),
+            _ => full,
+        };
+        Error::Json {
+            what: what.into(),
+            line: err.line(),
+            column: err.column(),
+            message,
+        }
+    }
+
+    /// Builds an [`Error::InvalidWorkflow`].
+    pub(crate) fn workflow(location: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidWorkflow {
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Builds an [`Error::InvalidCatalog`].
+    pub(crate) fn catalog(location: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidCatalog {
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Builds an [`Error::Io`].
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_and_distinct() {
+        let errors = [
+            Error::workflow("x", "y"),
+            Error::UiFormatWorkflow { node_count: 1 },
+            Error::catalog("x", "y"),
+            Error::NodeNotFound { node_id: "1".into() },
+            Error::Cycle {
+                cycle: vec!["1".into(), "2".into(), "1".into()],
+            },
+            Error::TemplateNotFound {
+                name: "a".into(),
+                suggestions: vec![],
+            },
+        ];
+        let codes: std::collections::HashSet<_> = errors.iter().map(Error::code).collect();
+        assert_eq!(codes.len(), errors.len());
+        assert_eq!(Error::workflow("a", "b").code(), "invalid_workflow");
+    }
+
+    #[test]
+    fn json_error_keeps_position_and_message() {
+        let err = serde_json::from_str::<serde_json::Value>("{\n  \"a\": nope}").unwrap_err();
+        let e = Error::json("workflow", &err);
+        match &e {
+            Error::Json { line, column, message, .. } => {
+                assert_eq!(*line, 2);
+                assert!(*column > 0);
+                assert!(!message.contains(" at line "), "{message}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(e.to_string().contains("line 2"));
+    }
+
+    #[test]
+    fn only_transient_io_is_retryable() {
+        let timed_out = Error::io("reading", "/x", std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let missing = Error::io("reading", "/x", std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(timed_out.is_retryable());
+        assert!(!missing.is_retryable());
+        assert!(!Error::workflow("a", "b").is_retryable());
+    }
+
+    #[test]
+    fn template_not_found_lists_suggestions() {
+        let e = Error::TemplateNotFound {
+            name: "generate_imag".into(),
+            suggestions: vec!["generate_image".into()],
+        };
+        assert!(e.to_string().contains("did you mean generate_image?"));
+    }
+}

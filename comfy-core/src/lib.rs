@@ -1,0 +1,42 @@
+//! # comfy-core
+//!
+//! The core of comfy-rs: a faithful model of ComfyUI workflows and everything around them.
+//!
+//! - [`workflow`]: the API ("prompt") format — parse without loss, graph operations, hashing.
+//! - [`catalog`]: the node catalogue from `GET /object_info`, with ranked search.
+//! - [`validate`]: check a workflow against a catalogue, every problem at once, the way ComfyUI would.
+//! - [`template`]: workflows with parameters — placeholders, schemas, safe rendering.
+//! - [`Error`]: the one error type, with stable codes.
+//!
+//! ```
+//! use comfy_core::{Catalog, Workflow, validate::validate};
+//!
+//! let catalog = Catalog::from_json_str(r#"{
+//!   "EmptyImage": {"input": {"required": {"width": ["INT", {"min": 1, "max": 16384}]}},
+//!                  "output": ["IMAGE"], "output_node": false},
+//!   "SaveImage":  {"input": {"required": {"images": ["IMAGE"]}}, "output": [], "output_node": true}
+//! }"#)?;
+//! let workflow = Workflow::from_json_str(r#"{
+//!   "1": {"class_type": "EmptyImage", "inputs": {"width": 0}},
+//!   "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}}
+//! }"#)?;
+//! let report = validate(&workflow, &catalog);
+//! assert!(!report.is_ok());
+//! assert_eq!(report.errors().next().unwrap().input.as_deref(), Some("width"));
+//! # Ok::<(), comfy_core::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod catalog;
+mod error;
+pub mod json;
+mod suggest;
+pub mod template;
+pub mod validate;
+pub mod workflow;
+
+pub use catalog::Catalog;
+pub use error::{Error, Result};
+pub use suggest::closest as suggest_closest;
+pub use workflow::{Input, Link, Node, NodeId, Workflow};

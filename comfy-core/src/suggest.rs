@@ -1,0 +1,47 @@
+//! "Did you mean" suggestions for unknown classes, inputs, combo values and template names.
+
+/// Up to `max` candidates close to `wanted`, best first. Case-insensitive; a candidate that
+/// contains the wanted text (or the reverse) counts as close.
+pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>, max: usize) -> Vec<String> {
+    let w = wanted.to_lowercase();
+    if w.is_empty() {
+        return Vec::new();
+    }
+    let mut scored: Vec<(f64, &str)> = candidates
+        .into_iter()
+        .filter_map(|c| {
+            let lc = c.to_lowercase();
+            let mut score = strsim::jaro_winkler(&w, &lc);
+            if lc == w {
+                score = 2.0;
+            } else if w.len() >= 3 && (lc.contains(&w) || w.contains(&lc)) && lc.len() >= 3 {
+                score = score.max(0.9);
+            }
+            (score >= 0.84).then_some((score, c))
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(max).map(|(_, c)| c.to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closest;
+
+    #[test]
+    fn finds_typos_and_case_slips() {
+        let names = ["KSampler", "KSamplerAdvanced", "SaveImage", "LoadImage"];
+        assert_eq!(closest("KSampelr", names, 3)[0], "KSampler");
+        assert_eq!(closest("saveimage", names, 3)[0], "SaveImage");
+        assert!(closest("Zebra", names, 3).is_empty());
+        assert!(closest("", names, 3).is_empty());
+    }
+
+    #[test]
+    fn finds_combo_values() {
+        let opts = ["euler", "euler_ancestral", "dpmpp_2m", "ddim"];
+        assert_eq!(closest("eulr", opts, 2)[0], "euler");
+        assert_eq!(closest("dpmpp2m", opts, 2)[0], "dpmpp_2m");
+    }
+}

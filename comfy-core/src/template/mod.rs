@@ -1,0 +1,1 @@
+//! Templates: workflows with parameters (being written).

@@ -1,0 +1,1 @@
+//! Workspace-level examples, benchmarks and tests live beside this crate; see the README.
