@@ -78,9 +78,8 @@ for attempt in 1 2 3; do
   PORT="$(free_port)" || die "cannot pick a free port"
   URL="http://127.0.0.1:$PORT"
   log "starting ComfyUI at $URL (data $DATA, log $LOG)"
-  {
-    printf '=== start.sh %s: %s main.py on port %s (attempt %s)\n' "$(date -Is)" "$VPY" "$PORT" "$attempt"
-  } >>"$LOG"
+  printf '=== start.sh %s: %s main.py on port %s (attempt %s)\n' "$(date -Is)" "$VPY" "$PORT" "$attempt" >>"$LOG"
+  LOG_OFFSET=$(wc -c <"$LOG")
   (
     cd "$COMFY"
     export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
@@ -97,7 +96,7 @@ for attempt in 1 2 3; do
     if ! kill -0 "$PID" 2>/dev/null; then
       wait "$PID" 2>/dev/null && rc=0 || rc=$?
       rm -f "$PIDFILE"
-      if [ "$attempt" -lt 3 ] && tail -n 20 "$LOG" | grep -qi 'address already in use\|errno 98'; then
+      if [ "$attempt" -lt 3 ] && tail -c +"$((LOG_OFFSET + 1))" "$LOG" | grep -qi 'address already in use\|errno 98'; then
         log "port $PORT was taken meanwhile; retrying"
         continue 2
       fi

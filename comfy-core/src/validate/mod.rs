@@ -163,6 +163,9 @@ pub struct ValidateOptions {
     /// Inputs whose literal value is not checked, as `(node id, input name)`: template
     /// parameters, whose values are checked by the parameter schema when rendering instead.
     pub skip_literals: Vec<(NodeId, String)>,
+    /// Files known to be in the server's input folder beyond those the catalogue lists (the
+    /// catalogue is a snapshot: files uploaded since it was fetched go here).
+    pub input_files: Vec<String>,
 }
 
 /// The result of validating a workflow.
@@ -251,3 +254,6 @@ pub fn validate_value(value: &Value, catalog: &Catalog, options: &ValidateOption
     let (workflow, problems) = rules::lenient_parse(value);
     rules::run(&workflow, catalog, options, problems)
 }
+
+#[cfg(test)]
+mod tests;

@@ -249,7 +249,7 @@ fn check_node(
             }
             Some(Input::Link(link)) => check_link(workflow, catalog, at, input_def, link, problems),
             Some(Input::Value(_)) if skipped(name) => {}
-            Some(Input::Value(v)) => check_literal(at, input_def, v, problems),
+            Some(Input::Value(v)) => check_literal(at, input_def, v, options, problems),
         }
     }
 
@@ -333,7 +333,13 @@ fn check_link(
     }
 }
 
-fn check_literal(at: Option<(&NodeId, &str)>, def: &InputDef, value: &Value, problems: &mut Vec<Problem>) {
+fn check_literal(
+    at: Option<(&NodeId, &str)>,
+    def: &InputDef,
+    value: &Value,
+    options: &ValidateOptions,
+    problems: &mut Vec<Problem>,
+) {
     let name = def.name.as_str();
     // Literal lists travel wrapped as {"__value__": [...]}.
     let value = match value {
@@ -364,8 +370,9 @@ fn check_literal(at: Option<(&NodeId, &str)>, def: &InputDef, value: &Value, pro
         InputKind::Float => coerce::to_float(value),
         InputKind::String => coerce::to_string(value),
         InputKind::Boolean => coerce::to_bool(value),
-        InputKind::Combo { options, v3, multiselect } => {
-            check_combo(at, def, value, options, *v3, *multiselect, problems);
+        InputKind::Combo { options: choices, v3, multiselect } => {
+            let combo = Combo { options: choices, v3: *v3, multiselect: *multiselect };
+            check_combo(at, def, value, &combo, &options.input_files, problems);
             return;
         }
         InputKind::Connection { type_name } => {
@@ -434,19 +441,36 @@ fn option_matches(option: &Value, value: &Value) -> bool {
     }
 }
 
+/// A combo input's choices.
+struct Combo<'a> {
+    options: &'a [Value],
+    v3: bool,
+    multiselect: bool,
+}
+
+/// Whether a file-upload combo value can be checked against the catalogue's list at all.
+/// ComfyUI lists only the top level of its input folder, but LoadImage-style nodes accept
+/// `sub/dir/file.png` and annotated names (`file.png [output]`), checked on disk at queue time.
+fn unverifiable_file(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| {
+        s.contains('/') || s.ends_with(" [input]") || s.ends_with(" [output]") || s.ends_with(" [temp]")
+    })
+}
+
 fn check_combo(
     at: Option<(&NodeId, &str)>,
     def: &InputDef,
     value: &Value,
-    options: &[Value],
-    v3: bool,
-    multiselect: bool,
+    combo: &Combo<'_>,
+    input_files: &[String],
     problems: &mut Vec<Problem>,
 ) {
+    let Combo { options, v3, multiselect } = *combo;
     // Remote combos are filled by the editor at run time; we cannot know their values.
     if def.options.remote && options.is_empty() {
         return;
     }
+    let is_upload = def.options.upload.is_some();
     let name = def.name.as_str();
     let chosen: Vec<&Value> = match value {
         Value::Array(items) if multiselect => items.iter().collect(),
@@ -456,6 +480,9 @@ fn check_combo(
         if options.iter().any(|o| option_matches(o, v)) {
             continue;
         }
+        if is_upload && (unverifiable_file(v) || v.as_str().is_some_and(|s| input_files.iter().any(|f| f == s))) {
+            continue;
+        }
         let listed: Vec<String> = options.iter().take(20).map(|o| preview(o)).collect();
         let more = if options.len() > 20 { format!(", … {} more", options.len() - 20) } else { String::new() };
         let mut message = if options.is_empty() {
@@ -463,7 +490,7 @@ fn check_combo(
         } else {
             format!("{} is not one of [{}{more}]", preview(v), listed.join(", "))
         };
-        if def.options.upload.is_some() {
+        if is_upload {
             message.push_str("; if it is your own file, upload it to ComfyUI's input folder first");
         }
         if v3 {
