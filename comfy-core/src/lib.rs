@@ -30,8 +30,10 @@
 
 pub mod catalog;
 mod error;
+pub mod job;
 pub mod json;
 mod suggest;
+pub mod store;
 pub mod template;
 pub mod validate;
 pub mod workflow;

@@ -1,0 +1,7 @@
+//! Jobs: lifecycle states, progress, failures and outputs.
+
+mod output;
+mod status;
+
+pub use output::{FileRef, FolderType, JobOutput, MediaKind, OutputItem, parse_history_outputs, parse_node_output};
+pub use status::{JobFailure, JobId, JobStatus, Progress};

@@ -1,0 +1,5 @@
+//! In-memory store (being written).
+use super::*;
+/// Placeholder.
+#[derive(Debug, Default)]
+pub struct MemoryStore;

@@ -1,0 +1,261 @@
+//! Persistence of jobs and assets: the [`Store`] trait and its implementations.
+//!
+//! Every output becomes an [`Asset`] with a stable id and full provenance. Jobs are recorded
+//! as [`JobRecord`]s so that after a restart they can be listed and reattached to.
+//! [`MemoryStore`] keeps everything in memory (tests, embedding); [`SqliteStore`] is the
+//! embedded default, in a file under the user's data directory, with versioned migrations.
+
+mod memory;
+mod sqlite;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+use crate::error::Result;
+use crate::job::{FileRef, JobId, JobOutput, JobStatus, MediaKind};
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// The current time in milliseconds since the Unix epoch.
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A stable asset id (`a_` + 24 hex digits), derived from where the output came from, so
+/// collecting the same job's outputs twice never creates duplicates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AssetId(pub String);
+
+impl AssetId {
+    /// The id for output `index` under `key` of node `node_id` in job `job_id` on `backend`.
+    pub fn derive(backend: &str, job_id: &JobId, node_id: &str, key: &str, index: u32) -> AssetId {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [backend, job_id.as_str(), node_id, key] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        h.update(index.to_le_bytes());
+        let digest = hex::encode(h.finalize());
+        AssetId(format!("a_{}", &digest[..24]))
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for AssetId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a job came from, beyond its graph: the template and parameters it was rendered from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Template name, when the workflow was rendered from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The rendered parameter values (including drawn seeds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+    /// Owner or session tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// A persisted job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Job id (the prompt id on a local ComfyUI).
+    pub id: JobId,
+    /// Name of the backend that runs it.
+    pub backend: String,
+    /// What was submitted (workflow and options), as JSON.
+    pub request: Value,
+    /// Canonical hash of the submitted workflow.
+    pub workflow_hash: String,
+    /// Template, parameters and owner.
+    #[serde(default)]
+    pub provenance: Provenance,
+    /// Last known status.
+    pub status: JobStatus,
+    /// Every output collected so far.
+    #[serde(default)]
+    pub outputs: Vec<JobOutput>,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When it last changed.
+    pub updated_at: Millis,
+}
+
+/// One output with its provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    /// Stable id.
+    pub id: AssetId,
+    /// The job that produced it.
+    pub job_id: JobId,
+    /// The backend it lives on.
+    pub backend: String,
+    /// The node that produced it.
+    pub node_id: String,
+    /// UI-output key (`images`, `audio`, ...).
+    pub key: String,
+    /// Position under that key.
+    pub index: u32,
+    /// Template, parameters and owner of the job.
+    #[serde(default)]
+    pub provenance: Provenance,
+    /// Canonical hash of the job's workflow.
+    pub workflow_hash: String,
+    /// The file on the backend, when it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileRef>,
+    /// Hosted URL (cloud backends), when it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Text content for text outputs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// What it is.
+    pub media: MediaKind,
+    /// MIME type.
+    pub mime_type: String,
+    /// Size in bytes, once fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub byte_size: Option<u64>,
+    /// Image width, once fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Image height, once fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// SHA-256 (hex) of the bytes, once fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// When it was recorded.
+    pub created_at: Millis,
+    /// When it may be forgotten, if ever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
+}
+
+/// What is learned about an asset when its bytes are fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetContent {
+    /// SHA-256 (hex).
+    pub sha256: String,
+    /// Size in bytes.
+    pub byte_size: u64,
+    /// Image width, if it is an image.
+    pub width: Option<u32>,
+    /// Image height, if it is an image.
+    pub height: Option<u32>,
+    /// MIME type as served, if the backend said.
+    pub mime_type: Option<String>,
+}
+
+/// Filters for [`Store::list_assets`]; newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AssetQuery {
+    /// At most this many (0 = 100).
+    pub limit: usize,
+    /// Only this job's.
+    pub job_id: Option<JobId>,
+    /// Only from this template.
+    pub template: Option<String>,
+    /// Only created at or after this time.
+    pub since: Option<Millis>,
+    /// Only this owner's.
+    pub owner: Option<String>,
+}
+
+/// Filters for [`Store::list_jobs`]; newest first.
+#[derive(Debug, Clone, Default)]
+pub struct JobQuery {
+    /// At most this many (0 = 100).
+    pub limit: usize,
+    /// Only jobs that are not finished (to reattach after a restart).
+    pub unfinished_only: bool,
+    /// Only this backend's.
+    pub backend: Option<String>,
+    /// Only this owner's.
+    pub owner: Option<String>,
+}
+
+/// Where jobs and assets are kept. Every write is durable when it returns.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Inserts or replaces a job record.
+    async fn put_job(&self, job: &JobRecord) -> Result<()>;
+    /// A job by id.
+    async fn get_job(&self, id: &JobId) -> Result<Option<JobRecord>>;
+    /// Jobs, newest first.
+    async fn list_jobs(&self, query: &JobQuery) -> Result<Vec<JobRecord>>;
+    /// Inserts assets; an asset whose id is already stored is left as it is (idempotent).
+    async fn put_assets(&self, assets: &[Asset]) -> Result<()>;
+    /// An asset by id.
+    async fn get_asset(&self, id: &AssetId) -> Result<Option<Asset>>;
+    /// Assets, newest first.
+    async fn list_assets(&self, query: &AssetQuery) -> Result<Vec<Asset>>;
+    /// Records what was learned by fetching an asset's bytes.
+    async fn set_asset_content(&self, id: &AssetId, content: &AssetContent) -> Result<()>;
+    /// Deletes assets whose `expires_at` is before `now`; returns how many.
+    async fn purge_expired(&self, now: Millis) -> Result<u64>;
+}
+
+impl Asset {
+    /// Builds the asset for one job output.
+    pub fn from_output(job: &JobRecord, output: &JobOutput, created_at: Millis) -> Asset {
+        use crate::job::OutputItem;
+        let (file, url, text, media, mime) = match &output.item {
+            OutputItem::File { file, media, .. } => {
+                (Some(file.clone()), None, None, *media, MediaKind::mime_for(&file.filename).to_owned())
+            }
+            OutputItem::Url { url, filename, media } => (
+                None,
+                Some(url.clone()),
+                None,
+                *media,
+                MediaKind::mime_for(filename.as_deref().unwrap_or(url.split('?').next().unwrap_or(""))).to_owned(),
+            ),
+            OutputItem::Text { text } => (None, None, Some(text.clone()), MediaKind::Text, "text/plain".to_owned()),
+            OutputItem::Value { value } => {
+                (None, None, Some(value.to_string()), MediaKind::Other, "application/json".to_owned())
+            }
+        };
+        Asset {
+            id: AssetId::derive(&job.backend, &job.id, &output.node_id, &output.key, output.index),
+            job_id: job.id.clone(),
+            backend: job.backend.clone(),
+            node_id: output.node_id.clone(),
+            key: output.key.clone(),
+            index: output.index,
+            provenance: job.provenance.clone(),
+            workflow_hash: job.workflow_hash.clone(),
+            file,
+            url,
+            text,
+            media,
+            mime_type: mime,
+            byte_size: None,
+            width: None,
+            height: None,
+            sha256: None,
+            created_at,
+            expires_at: None,
+        }
+    }
+}

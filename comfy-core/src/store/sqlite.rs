@@ -1,0 +1,4 @@
+//! SQLite store (being written).
+/// Placeholder.
+#[derive(Debug)]
+pub struct SqliteStore;

