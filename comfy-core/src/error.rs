@@ -119,6 +119,95 @@ pub enum Error {
         placeholder: String,
     },
 
+    /// The backend could not be reached (connection refused, DNS, TLS, reset).
+    #[error("backend {backend} is unreachable: {message}")]
+    BackendUnreachable {
+        /// Backend name.
+        backend: String,
+        /// What failed.
+        message: String,
+    },
+
+    /// The backend answered with an HTTP error status.
+    #[error("backend {backend} answered HTTP {status} to {operation}: {message}")]
+    Http {
+        /// Backend name.
+        backend: String,
+        /// What we asked (`POST /api/prompt`, ...).
+        operation: String,
+        /// HTTP status.
+        status: u16,
+        /// The backend's own message (or the start of its body).
+        message: String,
+    },
+
+    /// The backend answered something we cannot understand (HTML, truncated JSON, wrong shape).
+    #[error("backend {backend} sent an unexpected answer to {operation}: {message}")]
+    UnexpectedResponse {
+        /// Backend name.
+        backend: String,
+        /// What we asked.
+        operation: String,
+        /// What was wrong, with the start of the body.
+        message: String,
+    },
+
+    /// The backend refused the workflow (ComfyUI's 400 from `POST /prompt`).
+    #[error("backend {backend} rejected the workflow ({error_type}): {message}{}", node_errors_suffix(.node_errors))]
+    PromptRejected {
+        /// Backend name.
+        backend: String,
+        /// ComfyUI's `error.type` (`prompt_outputs_failed_validation`, `invalid_prompt`, ...).
+        error_type: String,
+        /// ComfyUI's message and details.
+        message: String,
+        /// ComfyUI's `node_errors`, as sent.
+        node_errors: serde_json::Value,
+    },
+
+    /// The backend does not support this operation.
+    #[error("backend {backend} does not support {operation}")]
+    NotSupported {
+        /// Backend name.
+        backend: String,
+        /// The operation.
+        operation: &'static str,
+    },
+
+    /// No job with this id is known here or on the backend.
+    #[error("no job {job_id:?} on backend {backend}")]
+    JobNotFound {
+        /// Backend name.
+        backend: String,
+        /// The job id.
+        job_id: String,
+    },
+
+    /// No asset with this id is recorded.
+    #[error("no asset {asset_id:?}")]
+    AssetNotFound {
+        /// The asset id.
+        asset_id: String,
+    },
+
+    /// An operation took longer than its time limit.
+    #[error("{operation} timed out after {after_ms} ms")]
+    Timeout {
+        /// What timed out.
+        operation: String,
+        /// The limit.
+        after_ms: u64,
+    },
+
+    /// An argument is invalid (empty upload, bad URL, ...).
+    #[error("invalid {argument}: {message}")]
+    InvalidArgument {
+        /// Which argument.
+        argument: String,
+        /// What is wrong and what would be valid.
+        message: String,
+    },
+
     /// A file-system operation failed.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -130,6 +219,30 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn node_errors_suffix(node_errors: &serde_json::Value) -> String {
+    let Some(map) = node_errors.as_object().filter(|m| !m.is_empty()) else {
+        return String::new();
+    };
+    let parts: Vec<String> = map
+        .iter()
+        .take(5)
+        .map(|(node, e)| {
+            let class = e.get("class_type").and_then(|c| c.as_str()).unwrap_or("?");
+            let first = e
+                .get("errors")
+                .and_then(|e| e.get(0))
+                .map(|e| {
+                    let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
+                    let details = e.get("details").and_then(|m| m.as_str()).unwrap_or("");
+                    if details.is_empty() { msg.to_string() } else { format!("{msg}: {details}") }
+                })
+                .unwrap_or_default();
+            format!("node \"{node}\" ({class}): {first}")
+        })
+        .collect();
+    format!("; {}", parts.join("; "))
 }
 
 fn suggestion_suffix(suggestions: &[String]) -> String {
@@ -156,6 +269,15 @@ impl Error {
             Error::TemplateNotFound { .. } => "template_not_found",
             Error::InvalidParameter { .. } => "invalid_parameter",
             Error::UnresolvedPlaceholder { .. } => "unresolved_placeholder",
+            Error::BackendUnreachable { .. } => "backend_unreachable",
+            Error::Http { .. } => "backend_http_error",
+            Error::UnexpectedResponse { .. } => "unexpected_response",
+            Error::PromptRejected { .. } => "prompt_rejected",
+            Error::NotSupported { .. } => "not_supported",
+            Error::JobNotFound { .. } => "job_not_found",
+            Error::AssetNotFound { .. } => "asset_not_found",
+            Error::Timeout { .. } => "timeout",
+            Error::InvalidArgument { .. } => "invalid_argument",
             Error::Io { .. } => "io_error",
         }
     }
@@ -169,6 +291,8 @@ impl Error {
                     | std::io::ErrorKind::TimedOut
                     | std::io::ErrorKind::WouldBlock
             ),
+            Error::BackendUnreachable { .. } | Error::Timeout { .. } => true,
+            Error::Http { status, .. } => *status == 429 || ((500..600).contains(status) && *status != 501),
             _ => false,
         }
     }

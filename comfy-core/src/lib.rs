@@ -28,8 +28,11 @@
 
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod catalog;
+mod client;
 mod error;
+mod secret;
 pub mod job;
 pub mod json;
 mod suggest;
@@ -39,6 +42,8 @@ pub mod validate;
 pub mod workflow;
 
 pub use catalog::Catalog;
+pub use client::{ClientOptions, Comfy, ComfyBuilder, FetchedAsset, Job, JobResult, JobSnapshot, JobSubscription, Waited};
 pub use error::{Error, Result};
+pub use secret::Secret;
 pub use suggest::closest as suggest_closest;
 pub use workflow::{Input, Link, Node, NodeId, Workflow};

@@ -1,0 +1,90 @@
+//! The [`Backend`] trait: one interface over a local ComfyUI, Comfy Cloud and RunComfy.
+//!
+//! The trait is shaped by what all three can do. Everything is addressed by [`JobId`]; a
+//! backend that cannot push events ([`Capabilities::events`] false, e.g. RunComfy) is polled
+//! through [`Backend::status`]; a backend that cannot cancel one running job without touching
+//! others says so in [`Capabilities::cancel_running`] instead of pretending. Optional operations
+//! return [`Error::NotSupported`](crate::Error::NotSupported).
+
+pub mod local;
+mod types;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+pub use types::*;
+
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::job::{FileRef, JobId};
+
+/// A place that runs ComfyUI workflows.
+#[async_trait]
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// A short name for logs, errors and the asset registry (e.g. `local:http://127.0.0.1:8188`).
+    fn name(&self) -> &str;
+
+    /// What this backend can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Live events of this client's jobs. Backends without push events return a receiver that
+    /// only ever sees connection events (or nothing); callers then poll [`Backend::status`].
+    fn events(&self) -> broadcast::Receiver<BackendEvent>;
+
+    /// Whether the event channel is connected right now (events may be missed while it is not).
+    fn events_connected(&self) -> bool {
+        false
+    }
+
+    /// Queues a job. The request's `job_id` is used when the backend accepts client-chosen ids.
+    async fn submit(&self, request: &JobRequest) -> Result<Submitted>;
+
+    /// Where a job is now; outputs are filled in once it has finished.
+    async fn status(&self, job: &JobId) -> Result<RemoteJob>;
+
+    /// Cancels one job: removes it from the queue if pending, interrupts it if running.
+    async fn cancel(&self, job: &JobId) -> Result<CancelOutcome>;
+
+    /// The backend's queue.
+    async fn queue(&self) -> Result<QueueSnapshot> {
+        Err(self.not_supported("queue snapshot"))
+    }
+
+    /// Uploads an input file (image, mask, video, audio) for workflows to use.
+    async fn upload(&self, _upload: Upload) -> Result<UploadedFile> {
+        Err(self.not_supported("upload"))
+    }
+
+    /// Downloads an output as a byte stream with its content type.
+    async fn download(&self, file: &FileRef) -> Result<Download>;
+
+    /// Downloads a hosted output by URL (hosted backends).
+    async fn download_url(&self, _url: &str) -> Result<Download> {
+        Err(self.not_supported("download by URL"))
+    }
+
+    /// The node catalogue, cached; `refresh` fetches it again.
+    async fn catalog(&self, _refresh: bool) -> Result<Arc<Catalog>> {
+        Err(self.not_supported("node catalogue"))
+    }
+
+    /// Model folders (`checkpoints`, `loras`, ...).
+    async fn model_folders(&self) -> Result<Vec<String>> {
+        Err(self.not_supported("model lists"))
+    }
+
+    /// Model files in one folder.
+    async fn models(&self, _folder: &str) -> Result<Vec<String>> {
+        Err(self.not_supported("model lists"))
+    }
+
+    /// Version, devices and free memory.
+    async fn health(&self) -> Result<Health>;
+
+    /// The error for an operation this backend does not have.
+    fn not_supported(&self, operation: &'static str) -> Error {
+        Error::NotSupported { backend: self.name().to_owned(), operation }
+    }
+}

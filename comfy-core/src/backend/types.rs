@@ -1,0 +1,396 @@
+//! Requests, answers and events of the [`Backend`](super::Backend) trait.
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::job::{FileRef, FolderType, JobFailure, JobId, JobOutput, JobStatus};
+use crate::store::Provenance;
+use crate::workflow::{NodeId, Workflow};
+
+/// How a backend can stop a running job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelScope {
+    /// Exactly the one job (ComfyUI's `/interrupt` with a `prompt_id`).
+    Job,
+    /// Only by interrupting everything the account runs (Comfy Cloud's `/interrupt`).
+    Account,
+    /// Running jobs cannot be stopped.
+    None,
+}
+
+/// What a backend supports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Capabilities {
+    /// Pushes live events (progress, outputs) instead of being polled.
+    pub events: bool,
+    /// Sends preview images while sampling.
+    pub previews: bool,
+    /// Can remove a pending job from its queue.
+    pub cancel_pending: bool,
+    /// How a running job can be stopped.
+    pub cancel_running: CancelScope,
+    /// Has a queue that can be listed.
+    pub queue: bool,
+    /// Accepts uploads of input files.
+    pub upload: bool,
+    /// Serves its node catalogue.
+    pub catalog: bool,
+    /// Lists model files.
+    pub models: bool,
+    /// Runs only some outputs of a workflow.
+    pub partial_execution: bool,
+    /// Accepts a client-chosen job id.
+    pub client_job_ids: bool,
+}
+
+/// A job to submit.
+#[derive(Debug, Clone)]
+pub struct JobRequest {
+    /// The API-format workflow.
+    pub workflow: Workflow,
+    /// Run only these output nodes (and what they need).
+    pub outputs: Option<Vec<NodeId>>,
+    /// Put it at the front of the queue.
+    pub front: bool,
+    /// Extra fields for ComfyUI's `extra_data` (e.g. `extra_pnginfo`); credentials are added by
+    /// the backend from its configuration, never from here.
+    pub extra_data: Map<String, Value>,
+    /// A client-chosen job id (generated when absent).
+    pub job_id: Option<JobId>,
+    /// Template, parameters and owner, recorded with the job and its assets.
+    pub provenance: Provenance,
+}
+
+impl JobRequest {
+    /// A request for a whole workflow.
+    pub fn new(workflow: Workflow) -> Self {
+        JobRequest {
+            workflow,
+            outputs: None,
+            front: false,
+            extra_data: Map::new(),
+            job_id: None,
+            provenance: Provenance::default(),
+        }
+    }
+
+    /// The request as JSON for persistence (no credentials are ever in it).
+    pub fn to_record(&self) -> Value {
+        serde_json::json!({
+            "workflow": self.workflow.to_value(),
+            "outputs": self.outputs,
+            "front": self.front,
+            "extra_data": self.extra_data,
+        })
+    }
+}
+
+/// The backend's answer to a submit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submitted {
+    /// The job id.
+    pub job_id: JobId,
+    /// The queue number ComfyUI assigned.
+    pub number: Option<f64>,
+    /// Outputs ComfyUI dropped because they failed validation (the rest runs).
+    pub node_errors: Value,
+}
+
+/// A job as the backend sees it now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteJob {
+    /// Current status.
+    pub status: JobStatus,
+    /// Every output, once the job has finished (empty before).
+    pub outputs: Vec<JobOutput>,
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelOutcome {
+    /// It was pending and is no longer in the queue.
+    RemovedFromQueue,
+    /// It was running and the backend confirmed the interrupt.
+    Interrupted,
+    /// An interrupt was sent; the job will stop at its next node boundary.
+    InterruptRequested,
+    /// It had already finished.
+    AlreadyFinished,
+}
+
+/// One entry of a backend queue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueEntry {
+    /// The job id.
+    pub job_id: JobId,
+    /// Queue number (lower runs first).
+    pub number: f64,
+    /// Submitted by this client.
+    pub ours: bool,
+}
+
+/// The queue: what runs now and what waits, in run order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QueueSnapshot {
+    /// Running now.
+    pub running: Vec<QueueEntry>,
+    /// Waiting, first to run first.
+    pub pending: Vec<QueueEntry>,
+}
+
+impl QueueSnapshot {
+    /// Position of a pending job (0 = next), if it is pending.
+    pub fn position(&self, job: &JobId) -> Option<u32> {
+        self.pending.iter().position(|e| &e.job_id == job).map(|p| p as u32)
+    }
+
+    /// Whether a job is running.
+    pub fn is_running(&self, job: &JobId) -> bool {
+        self.running.iter().any(|e| &e.job_id == job)
+    }
+}
+
+/// What an upload is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UploadKind {
+    /// A plain file (images, video, audio, 3D) for LoadImage-style nodes.
+    File,
+    /// A mask whose alpha replaces the alpha of `original`.
+    Mask {
+        /// The image the mask belongs to.
+        original: FileRef,
+    },
+}
+
+/// An input file to upload.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// File name to store it under.
+    pub filename: String,
+    /// The bytes.
+    pub data: Bytes,
+    /// Sub-folder ("" for none).
+    pub subfolder: String,
+    /// Folder (normally `input`).
+    pub folder: FolderType,
+    /// Replace a file of the same name.
+    pub overwrite: bool,
+    /// File or mask.
+    pub kind: UploadKind,
+}
+
+impl Upload {
+    /// An input file upload.
+    pub fn file(filename: impl Into<String>, data: impl Into<Bytes>) -> Self {
+        Upload {
+            filename: filename.into(),
+            data: data.into(),
+            subfolder: String::new(),
+            folder: FolderType::Input,
+            overwrite: false,
+            kind: UploadKind::File,
+        }
+    }
+
+    /// Checks what can be checked before sending: a name without path tricks, some bytes.
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::InvalidArgument { argument: "upload".into(), message: m.into() });
+        if self.data.is_empty() {
+            return bad("the file is empty (0 bytes)");
+        }
+        if self.filename.trim().is_empty() {
+            return bad("the file name is empty");
+        }
+        if self.filename.contains('/') || self.filename.contains('\\') || self.filename.contains("..") {
+            return bad("the file name must not contain a path (use `subfolder`)");
+        }
+        if self.subfolder.split(['/', '\\']).any(|p| p == "..") || self.subfolder.starts_with('/') {
+            return bad("the subfolder must stay inside the folder (no `..`, not absolute)");
+        }
+        Ok(())
+    }
+}
+
+/// Where an uploaded file landed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedFile {
+    /// Final name (may differ from the requested one when it was taken).
+    pub name: String,
+    /// Sub-folder.
+    pub subfolder: String,
+    /// Folder.
+    #[serde(rename = "type")]
+    pub folder: FolderType,
+}
+
+impl UploadedFile {
+    /// The value to put in a LoadImage-style input.
+    pub fn input_value(&self) -> String {
+        let path =
+            if self.subfolder.is_empty() { self.name.clone() } else { format!("{}/{}", self.subfolder, self.name) };
+        match self.folder {
+            FolderType::Input => path,
+            other => format!("{path} [{}]", other.as_str()),
+        }
+    }
+}
+
+/// A download in progress.
+pub struct Download {
+    /// `Content-Type`, when the backend sent one.
+    pub content_type: Option<String>,
+    /// `Content-Length`, when known.
+    pub content_length: Option<u64>,
+    /// The bytes, as they arrive.
+    pub stream: BoxStream<'static, Result<Bytes>>,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("content_type", &self.content_type)
+            .field("content_length", &self.content_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Download {
+    /// Collects the whole body, refusing more than `max_bytes`.
+    pub async fn bytes(mut self, max_bytes: u64) -> Result<Bytes> {
+        if self.content_length.is_some_and(|n| n > max_bytes) {
+            return Err(Error::InvalidArgument {
+                argument: "download".into(),
+                message: format!("{} bytes is more than the limit of {max_bytes}", self.content_length.unwrap_or(0)),
+            });
+        }
+        let mut buf = bytes::BytesMut::new();
+        while let Some(chunk) = self.stream.next().await {
+            let chunk = chunk?;
+            if buf.len() as u64 + chunk.len() as u64 > max_bytes {
+                return Err(Error::InvalidArgument {
+                    argument: "download".into(),
+                    message: format!("more than the limit of {max_bytes} bytes"),
+                });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    }
+}
+
+/// A compute device.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Device {
+    /// Device name.
+    pub name: String,
+    /// `cuda`, `cpu`, `mps`, ...
+    pub kind: String,
+    /// Total VRAM in bytes.
+    pub vram_total: Option<u64>,
+    /// Free VRAM in bytes.
+    pub vram_free: Option<u64>,
+}
+
+/// Backend health.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    /// ComfyUI version.
+    pub version: Option<String>,
+    /// Devices.
+    pub devices: Vec<Device>,
+    /// Free system RAM in bytes.
+    pub ram_free: Option<u64>,
+    /// The raw answer, for anything else.
+    #[serde(skip)]
+    pub raw: Value,
+}
+
+/// A live event of one job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEvent {
+    /// Full status, sent first to every subscriber and after reconciliations.
+    Status(JobStatus),
+    /// The backend started running it.
+    Started,
+    /// Nodes served from the backend's cache (they will not run).
+    Cached {
+        /// Node ids.
+        nodes: Vec<String>,
+    },
+    /// A node started.
+    Executing {
+        /// Node id.
+        node_id: String,
+    },
+    /// A node finished.
+    NodeFinished {
+        /// Node id.
+        node_id: String,
+    },
+    /// Step progress within a node (samplers).
+    Progress {
+        /// Node id, when known.
+        node_id: Option<String>,
+        /// Steps done.
+        value: u64,
+        /// Steps in all.
+        max: u64,
+    },
+    /// A node produced outputs.
+    Outputs(Vec<JobOutput>),
+    /// A preview image while sampling.
+    Preview {
+        /// Node id, when the backend said.
+        node_id: Option<String>,
+        /// `image/png` or `image/jpeg`.
+        mime: String,
+        /// The image.
+        data: Bytes,
+    },
+    /// Progress text from a node.
+    Text {
+        /// Node id, when known.
+        node_id: Option<String>,
+        /// The text.
+        text: String,
+    },
+    /// Finished successfully (outputs follow from [`Backend::status`](super::Backend::status)).
+    Succeeded,
+    /// Failed.
+    Failed(JobFailure),
+    /// Interrupted.
+    Interrupted,
+    /// The backend is done with the job (success, error or interrupt): its final status and
+    /// outputs can be read now.
+    Done,
+}
+
+/// An event from a backend.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendEvent {
+    /// Something happened to one job.
+    Job {
+        /// Which job.
+        job_id: JobId,
+        /// What.
+        event: JobEvent,
+    },
+    /// An event without a job id (legacy previews, progress text): it belongs to whichever of
+    /// this client's jobs is running now.
+    Unaddressed(JobEvent),
+    /// The number of queued and running prompts changed.
+    QueueRemaining(u32),
+    /// The event channel is (re)connected. Events may have been missed before it: reconcile.
+    Connected,
+    /// The event channel dropped; until `Connected`, poll.
+    Disconnected {
+        /// Why.
+        reason: String,
+    },
+}

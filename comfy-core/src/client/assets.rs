@@ -1,0 +1,95 @@
+//! Fetching asset bytes through the backend (never from a local folder), and recording what
+//! they turn out to be: size, SHA-256, image dimensions.
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use super::Comfy;
+use crate::backend::Download;
+use crate::error::{Error, Result};
+use crate::job::MediaKind;
+use crate::store::{Asset, AssetContent, AssetId};
+
+/// An asset with its bytes.
+#[derive(Debug, Clone)]
+pub struct FetchedAsset {
+    /// The asset, with size, hash and dimensions filled in.
+    pub asset: Asset,
+    /// The bytes.
+    pub data: Bytes,
+}
+
+impl Comfy {
+    /// An asset by id.
+    pub async fn asset(&self, id: &AssetId) -> Result<Asset> {
+        self.inner.store.get_asset(id).await?.ok_or_else(|| Error::AssetNotFound { asset_id: id.0.clone() })
+    }
+
+    /// Streams an asset's bytes from the backend.
+    pub async fn download_asset(&self, id: &AssetId) -> Result<Download> {
+        let asset = self.asset(id).await?;
+        if let Some(file) = &asset.file {
+            self.inner.backend.download(file).await
+        } else if let Some(url) = &asset.url {
+            self.inner.backend.download_url(url).await
+        } else {
+            Err(Error::InvalidArgument {
+                argument: "asset".into(),
+                message: format!("{id} is a {} value, not a file; read its text instead", asset.mime_type),
+            })
+        }
+    }
+
+    /// Loads an asset's bytes (up to the client's limit), recording size, SHA-256 and, for
+    /// images, width and height.
+    pub async fn fetch_asset(&self, id: &AssetId) -> Result<FetchedAsset> {
+        let mut asset = self.asset(id).await?;
+        if asset.file.is_none() && asset.url.is_none() {
+            let data = Bytes::from(asset.text.clone().unwrap_or_default());
+            return Ok(FetchedAsset { asset, data });
+        }
+        let download = self.download_asset(id).await?;
+        let served_type = download.content_type.clone();
+        let data = download.bytes(self.inner.options.max_asset_bytes).await?;
+        let (width, height) = if asset.media == MediaKind::Image { image_size(&data) } else { (None, None) };
+        let content = AssetContent {
+            sha256: hex::encode(Sha256::digest(&data)),
+            byte_size: data.len() as u64,
+            width,
+            height,
+            mime_type: served_type.filter(|t| !t.is_empty() && t != "application/octet-stream"),
+        };
+        self.inner.store.set_asset_content(id, &content).await?;
+        asset.sha256 = Some(content.sha256);
+        asset.byte_size = Some(content.byte_size);
+        asset.width = width;
+        asset.height = height;
+        if let Some(t) = content.mime_type {
+            asset.mime_type = t;
+        }
+        Ok(FetchedAsset { asset, data })
+    }
+}
+
+/// Width and height from the image header, without decoding pixels.
+fn image_size(data: &[u8]) -> (Option<u32>, Option<u32>) {
+    image::ImageReader::new(std::io::Cursor::new(data))
+        .with_guessed_format()
+        .ok()
+        .and_then(|r| r.into_dimensions().ok())
+        .map_or((None, None), |(w, h)| (Some(w), Some(h)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn image_size_reads_headers_and_survives_garbage() {
+        let mut png = Vec::new();
+        image::RgbImage::new(7, 3)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        assert_eq!(super::image_size(&png), (Some(7), Some(3)));
+        assert_eq!(super::image_size(b"not an image"), (None, None));
+        assert_eq!(super::image_size(&png[..10]), (None, None));
+    }
+}

@@ -1,0 +1,329 @@
+//! [`Comfy`]: submit jobs to a [`Backend`], track them live, record every output as an asset.
+//!
+//! One client owns one backend and one store. A single background task routes the backend's
+//! events to jobs by id and reconciles unfinished jobs from the backend whenever events may
+//! have been missed (socket down or reconnected, lagging) — so no completion is ever lost.
+
+mod assets;
+mod job;
+mod tracker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use assets::FetchedAsset;
+pub use job::{Job, JobResult, JobSnapshot, JobSubscription, Waited};
+
+use self::job::JobShared;
+use crate::backend::{Backend, JobEvent, JobRequest, QueueSnapshot};
+use crate::error::{Error, Result};
+use crate::job::{JobId, JobOutput, JobStatus};
+use crate::store::{Asset, AssetQuery, JobQuery, JobRecord, MemoryStore, Store, now_millis};
+
+/// Tunables of a [`Comfy`] client.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// How often unfinished jobs are polled while the event channel is down (or absent).
+    pub poll_interval: Duration,
+    /// How often they are reconciled even while events flow (a safety net).
+    pub safety_interval: Duration,
+    /// How long [`Job::cancel`] waits for the backend to confirm an interrupt.
+    pub cancel_confirm_timeout: Duration,
+    /// A job the backend no longer knows is declared lost after this long.
+    pub lost_after: Duration,
+    /// Largest asset [`Comfy::fetch_asset`] loads into memory.
+    pub max_asset_bytes: u64,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            poll_interval: Duration::from_millis(500),
+            safety_interval: Duration::from_secs(30),
+            cancel_confirm_timeout: Duration::from_secs(15),
+            lost_after: Duration::from_secs(10),
+            max_asset_bytes: 1 << 30,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct ClientInner {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) options: ClientOptions,
+    pub(crate) jobs: Mutex<HashMap<JobId, Arc<JobShared>>>,
+    /// This client's job that runs now, for events that carry no job id.
+    pub(crate) running: Mutex<Option<JobId>>,
+    pub(crate) reconciling: std::sync::atomic::AtomicBool,
+    pub(crate) refreshing_queue: std::sync::atomic::AtomicBool,
+}
+
+/// Builder for [`Comfy`].
+#[derive(Debug)]
+pub struct ComfyBuilder {
+    backend: Arc<dyn Backend>,
+    store: Option<Arc<dyn Store>>,
+    options: ClientOptions,
+}
+
+impl ComfyBuilder {
+    /// Where jobs and assets are recorded (default: in memory).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Tunables.
+    pub fn options(mut self, options: ClientOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Builds the client and starts its event router (inside a tokio runtime).
+    pub fn build(self) -> Result<Comfy> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::InvalidArgument {
+            argument: "runtime".into(),
+            message: "Comfy::build must be called inside a tokio runtime".into(),
+        })?;
+        let inner = Arc::new(ClientInner {
+            backend: self.backend,
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::default())),
+            options: self.options,
+            jobs: Mutex::new(HashMap::new()),
+            running: Mutex::new(None),
+            reconciling: std::sync::atomic::AtomicBool::new(false),
+            refreshing_queue: std::sync::atomic::AtomicBool::new(false),
+        });
+        let task = handle.spawn(tracker::route(Arc::downgrade(&inner), inner.backend.events()));
+        Ok(Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())) })
+    }
+}
+
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A client of one backend: submit workflows, follow jobs, find assets. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Comfy {
+    inner: Arc<ClientInner>,
+    _router: Arc<AbortOnDrop>,
+}
+
+/// Locks a std mutex, recovering the data if a holder panicked.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Comfy {
+    /// Starts configuring a client for `backend`.
+    pub fn builder(backend: Arc<dyn Backend>) -> ComfyBuilder {
+        ComfyBuilder { backend, store: None, options: ClientOptions::default() }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.backend
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    fn job_handle(&self, shared: Arc<JobShared>) -> Job {
+        Job { shared, client: self.inner.clone() }
+    }
+
+    /// Submits a job and records it. The job is tracked from before the backend sees it, so
+    /// not a single event is missed.
+    pub async fn submit(&self, mut request: JobRequest) -> Result<Job> {
+        let backend = &self.inner.backend;
+        let id = request.job_id.get_or_insert_with(|| JobId(uuid::Uuid::new_v4().to_string())).clone();
+        let nodes_total = match &request.outputs {
+            Some(outputs) => request.workflow.ancestors(outputs)?.len(),
+            None => request.workflow.len(),
+        } as u32;
+        let now = now_millis();
+        let record = JobRecord {
+            id: id.clone(),
+            backend: backend.name().to_owned(),
+            request: request.to_record(),
+            workflow_hash: request.workflow.canonical_hash(),
+            provenance: request.provenance.clone(),
+            status: JobStatus::Pending,
+            outputs: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        let shared = JobShared::new(record, nodes_total);
+        lock(&self.inner.jobs).insert(id.clone(), shared.clone());
+        let submitted = match backend.submit(&request).await {
+            Ok(s) => s,
+            Err(e) => {
+                lock(&self.inner.jobs).remove(&id);
+                return Err(e);
+            }
+        };
+        let shared = if submitted.job_id != id {
+            // A backend that assigns its own ids: re-key (events before this are reconciled).
+            let mut jobs = lock(&self.inner.jobs);
+            jobs.remove(&id);
+            let mut record = shared.record.lock().map(|r| r.clone()).unwrap_or_else(|e| e.into_inner().clone());
+            record.id = submitted.job_id.clone();
+            let rekeyed = JobShared::new(record, nodes_total);
+            jobs.insert(submitted.job_id.clone(), rekeyed.clone());
+            rekeyed
+        } else {
+            shared
+        };
+        shared.state.send_if_modified(|s| {
+            if s.status == JobStatus::Pending {
+                s.status = JobStatus::Queued { position: None };
+                true
+            } else {
+                false
+            }
+        });
+        let record = {
+            let mut r = lock(&shared.record);
+            if r.status == JobStatus::Pending {
+                r.status = JobStatus::Queued { position: None };
+            }
+            r.clone()
+        };
+        if let Err(e) = self.inner.store.put_job(&record).await {
+            tracing::error!(job = %record.id, error = %e, "could not record a submitted job; it is tracked in memory only");
+        }
+        tracing::info!(backend = %backend.name(), job = %record.id, "job submitted");
+        Ok(self.job_handle(shared))
+    }
+
+    /// Submits and waits up to `timeout`; on timeout the still-running job is handed back.
+    pub async fn run(&self, request: JobRequest, timeout: Duration) -> Result<Waited> {
+        self.submit(request).await?.wait(timeout).await
+    }
+
+    /// A job by id: tracked here, recorded in the store (reattached), or known to the backend.
+    pub async fn job(&self, id: &JobId) -> Result<Job> {
+        if let Some(shared) = lock(&self.inner.jobs).get(id).cloned() {
+            return Ok(self.job_handle(shared));
+        }
+        let record = match self.inner.store.get_job(id).await? {
+            Some(r) => r,
+            None => {
+                // Not ours on record: adopt it if the backend knows it.
+                let remote = self.inner.backend.status(id).await?;
+                let now = now_millis();
+                JobRecord {
+                    id: id.clone(),
+                    backend: self.inner.backend.name().to_owned(),
+                    request: serde_json::Value::Null,
+                    workflow_hash: String::new(),
+                    provenance: Default::default(),
+                    status: if remote.status.is_terminal() { JobStatus::Queued { position: None } } else { remote.status },
+                    outputs: Vec::new(),
+                    created_at: now,
+                    updated_at: now,
+                }
+            }
+        };
+        let nodes_total = record
+            .request
+            .get("workflow")
+            .and_then(|w| w.as_object())
+            .map_or(0, |w| w.len() as u32);
+        let shared = JobShared::new(record, nodes_total);
+        let shared = lock(&self.inner.jobs).entry(id.clone()).or_insert(shared).clone();
+        if !shared.is_terminal() {
+            self.inner.clone().spawn_reconcile_one(shared.clone());
+        }
+        Ok(self.job_handle(shared))
+    }
+
+    /// Reattaches every unfinished job of this backend recorded in the store (after a restart).
+    pub async fn reattach(&self) -> Result<Vec<Job>> {
+        let records = self
+            .inner
+            .store
+            .list_jobs(&JobQuery {
+                unfinished_only: true,
+                backend: Some(self.inner.backend.name().to_owned()),
+                limit: 10_000,
+                ..Default::default()
+            })
+            .await?;
+        let mut jobs = Vec::with_capacity(records.len());
+        for r in records {
+            jobs.push(self.job(&r.id).await?);
+        }
+        Ok(jobs)
+    }
+
+    /// Jobs recorded in the store.
+    pub async fn jobs(&self, query: &JobQuery) -> Result<Vec<JobRecord>> {
+        self.inner.store.list_jobs(query).await
+    }
+
+    /// The backend's queue.
+    pub async fn queue(&self) -> Result<QueueSnapshot> {
+        self.inner.backend.queue().await
+    }
+
+    /// Assets recorded in the store, newest first.
+    pub async fn assets(&self, query: &AssetQuery) -> Result<Vec<Asset>> {
+        self.inner.store.list_assets(query).await
+    }
+}
+
+impl ClientInner {
+    /// Publishes a terminal status with the final outputs, after recording job and assets.
+    pub(crate) async fn finish(self: &Arc<Self>, shared: &Arc<JobShared>, status: JobStatus, outputs: Vec<JobOutput>) {
+        if shared.is_terminal() {
+            return;
+        }
+        let now = now_millis();
+        let record = {
+            let mut r = lock(&shared.record);
+            r.status = status.clone();
+            r.outputs = outputs.clone();
+            r.updated_at = now;
+            r.clone()
+        };
+        let assets: Vec<Asset> = record.outputs.iter().map(|o| Asset::from_output(&record, o, now)).collect();
+        // Assets first: a crash in between leaves an unfinished job that is reconciled again.
+        for attempt in 0..3 {
+            match self.store.put_assets(&assets).await {
+                Ok(()) => break,
+                Err(e) => tracing::error!(job = %record.id, attempt, error = %e, "could not record assets"),
+            }
+        }
+        for attempt in 0..3 {
+            match self.store.put_job(&record).await {
+                Ok(()) => break,
+                Err(e) => tracing::error!(job = %record.id, attempt, error = %e, "could not record a finished job"),
+            }
+        }
+        let ids = job::asset_ids(&record);
+        shared.state.send_modify(|s| {
+            s.status = status.clone();
+            s.outputs = outputs;
+            s.assets = ids;
+        });
+        let _ = shared.events.send(JobEvent::Status(status.clone()));
+        {
+            let mut running = lock(&self.running);
+            if running.as_ref() == Some(&shared.id) {
+                *running = None;
+            }
+        }
+        tracing::info!(job = %shared.id, status = status.name(), outputs = record.outputs.len(), "job finished");
+    }
+}
