@@ -219,6 +219,34 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// The job/asset store failed: the database could not be opened, a query failed, or a
+    /// stored row could not be decoded (the message then names the table, row id and column).
+    #[error("store operation {operation} failed: {message}")]
+    Store {
+        /// What the store was doing (`open`, `put_job`, `list_assets`, ...).
+        operation: &'static str,
+        /// What went wrong.
+        message: String,
+        /// Whether it was a transient fault (the database was busy or locked).
+        retryable: bool,
+    },
+
+    /// The store's database was written by a newer comfy-rs (its schema version is higher than
+    /// this build knows). The database is left untouched.
+    #[error(
+        "the store database {} has schema version {found}, newer than version {supported} that this \
+         build supports; it was left untouched (use a newer comfy-rs or another database file)",
+        path.display()
+    )]
+    StoreSchemaTooNew {
+        /// The database file (`:memory:` for an in-memory one).
+        path: PathBuf,
+        /// The schema version found in the database.
+        found: i64,
+        /// The newest schema version this build knows.
+        supported: i64,
+    },
 }
 
 fn node_errors_suffix(node_errors: &serde_json::Value) -> String {
@@ -279,6 +307,8 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::InvalidArgument { .. } => "invalid_argument",
             Error::Io { .. } => "io_error",
+            Error::Store { .. } => "store_error",
+            Error::StoreSchemaTooNew { .. } => "store_schema_too_new",
         }
     }
 
@@ -293,6 +323,7 @@ impl Error {
             ),
             Error::BackendUnreachable { .. } | Error::Timeout { .. } => true,
             Error::Http { status, .. } => *status == 429 || ((500..600).contains(status) && *status != 501),
+            Error::Store { retryable, .. } => *retryable,
             _ => false,
         }
     }
@@ -329,6 +360,11 @@ impl Error {
         }
     }
 
+    /// Builds a non-retryable [`Error::Store`].
+    pub(crate) fn store(operation: &'static str, message: impl Into<String>) -> Self {
+        Error::Store { operation, message: message.into(), retryable: false }
+    }
+
     /// Builds an [`Error::Io`].
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
@@ -357,6 +393,9 @@ mod tests {
                 name: "a".into(),
                 suggestions: vec![],
             },
+            Error::io("reading", "/x", std::io::Error::from(std::io::ErrorKind::NotFound)),
+            Error::store("put_job", "disk I/O error"),
+            Error::StoreSchemaTooNew { path: "/x.sqlite3".into(), found: 3, supported: 1 },
         ];
         let codes: std::collections::HashSet<_> = errors.iter().map(Error::code).collect();
         assert_eq!(codes.len(), errors.len());
@@ -385,6 +424,19 @@ mod tests {
         assert!(timed_out.is_retryable());
         assert!(!missing.is_retryable());
         assert!(!Error::workflow("a", "b").is_retryable());
+    }
+
+    #[test]
+    fn store_errors_are_retryable_only_when_flagged() {
+        let busy = Error::Store { operation: "put_job", message: "database is locked".into(), retryable: true };
+        assert!(busy.is_retryable());
+        assert_eq!(busy.code(), "store_error");
+        assert!(busy.to_string().contains("put_job"));
+        assert!(!Error::store("get_job", "corrupt").is_retryable());
+        let too_new = Error::StoreSchemaTooNew { path: "/d/comfy.sqlite3".into(), found: 7, supported: 1 };
+        assert!(!too_new.is_retryable());
+        let text = too_new.to_string();
+        assert!(text.contains("/d/comfy.sqlite3") && text.contains('7') && text.contains("untouched"), "{text}");
     }
 
     #[test]

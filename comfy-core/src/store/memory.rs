@@ -1,72 +1,146 @@
-//! In-memory store (interim; replaced by the full implementation).
+//! [`MemoryStore`]: everything in process memory, for tests and embedding.
+
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::hash_map::Entry;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
-use super::*;
+use super::{Asset, AssetContent, AssetId, AssetQuery, JobQuery, JobRecord, Millis, Store, effective_limit};
+use crate::error::Result;
+use crate::job::JobId;
 
-/// Keeps jobs and assets in memory.
+/// A [`Store`] that keeps jobs and assets in memory; nothing survives the process.
+///
+/// Ordering, filters and idempotency are the same as [`SqliteStore`](super::SqliteStore)'s.
+/// The lock is a `std` [`RwLock`] that is never held across an `.await`, so every method
+/// completes without yielding.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    jobs: Mutex<HashMap<JobId, JobRecord>>,
-    assets: Mutex<Vec<Asset>>,
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    jobs: HashMap<JobId, JobRecord>,
+    assets: HashMap<AssetId, Asset>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // A panic while the lock is held cannot leave the maps half-updated (every mutation is a
+    // single insert, remove or field assignment), so a poisoned lock is still safe to use.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What the newest-first order sorts by: `created_at`, then id (byte-wise, like SQLite).
+trait Ordered: Clone {
+    fn order_key(&self) -> (Millis, &str);
+}
+
+impl Ordered for JobRecord {
+    fn order_key(&self) -> (Millis, &str) {
+        (self.created_at, self.id.as_str())
+    }
+}
+
+impl Ordered for Asset {
+    fn order_key(&self) -> (Millis, &str) {
+        (self.created_at, self.id.as_str())
+    }
+}
+
+/// The `limit` newest items passing `keep`, newest first.
+fn newest<'a, T: Ordered + 'a>(
+    items: impl Iterator<Item = &'a T>,
+    keep: impl Fn(&T) -> bool,
+    limit: usize,
+) -> Vec<T> {
+    let mut kept: Vec<&T> = items.filter(|item| keep(item)).collect();
+    kept.sort_unstable_by(|a, b| b.order_key().cmp(&a.order_key()));
+    kept.into_iter().take(limit).cloned().collect()
 }
 
 #[async_trait]
 impl Store for MemoryStore {
     async fn put_job(&self, job: &JobRecord) -> Result<()> {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).insert(job.id.clone(), job.clone());
+        let job = job.clone();
+        self.write().jobs.insert(job.id.clone(), job);
         Ok(())
     }
+
     async fn get_job(&self, id: &JobId) -> Result<Option<JobRecord>> {
-        Ok(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned())
+        Ok(self.read().jobs.get(id).cloned())
     }
-    async fn list_jobs(&self, q: &JobQuery) -> Result<Vec<JobRecord>> {
-        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<JobRecord> = jobs
-            .values()
-            .filter(|j| !q.unfinished_only || !j.status.is_terminal())
-            .filter(|j| q.backend.as_ref().is_none_or(|b| &j.backend == b))
-            .cloned()
-            .collect();
-        v.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-        v.truncate(if q.limit == 0 { 100 } else { q.limit });
-        Ok(v)
+
+    async fn list_jobs(&self, query: &JobQuery) -> Result<Vec<JobRecord>> {
+        let inner = self.read();
+        Ok(newest(
+            inner.jobs.values(),
+            |job| {
+                (!query.unfinished_only || !job.status.is_terminal())
+                    && query.backend.as_ref().is_none_or(|b| *b == job.backend)
+                    && query.owner.as_ref().is_none_or(|o| job.provenance.owner.as_ref() == Some(o))
+            },
+            effective_limit(query.limit),
+        ))
     }
+
     async fn put_assets(&self, assets: &[Asset]) -> Result<()> {
-        let mut all = self.assets.lock().unwrap_or_else(|e| e.into_inner());
-        for a in assets {
-            if !all.iter().any(|x| x.id == a.id) {
-                all.push(a.clone());
+        let mut inner = self.write();
+        for asset in assets {
+            if let Entry::Vacant(slot) = inner.assets.entry(asset.id.clone()) {
+                slot.insert(asset.clone());
             }
         }
         Ok(())
     }
+
     async fn get_asset(&self, id: &AssetId) -> Result<Option<Asset>> {
-        Ok(self.assets.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|a| &a.id == id).cloned())
+        Ok(self.read().assets.get(id).cloned())
     }
-    async fn list_assets(&self, q: &AssetQuery) -> Result<Vec<Asset>> {
-        let all = self.assets.lock().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<Asset> =
-            all.iter().filter(|a| q.job_id.as_ref().is_none_or(|j| &a.job_id == j)).cloned().collect();
-        v.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-        Ok(v)
+
+    async fn list_assets(&self, query: &AssetQuery) -> Result<Vec<Asset>> {
+        let inner = self.read();
+        Ok(newest(
+            inner.assets.values(),
+            |asset| {
+                query.job_id.as_ref().is_none_or(|j| *j == asset.job_id)
+                    && query.template.as_ref().is_none_or(|t| asset.provenance.template.as_ref() == Some(t))
+                    && query.since.is_none_or(|since| asset.created_at >= since)
+                    && query.owner.as_ref().is_none_or(|o| asset.provenance.owner.as_ref() == Some(o))
+            },
+            effective_limit(query.limit),
+        ))
     }
-    async fn set_asset_content(&self, id: &AssetId, c: &AssetContent) -> Result<()> {
-        let mut all = self.assets.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(a) = all.iter_mut().find(|a| &a.id == id) {
-            a.sha256 = Some(c.sha256.clone());
-            a.byte_size = Some(c.byte_size);
-            a.width = c.width;
-            a.height = c.height;
+
+    async fn set_asset_content(&self, id: &AssetId, content: &AssetContent) -> Result<()> {
+        if let Some(asset) = self.write().assets.get_mut(id) {
+            asset.sha256 = Some(content.sha256.clone());
+            asset.byte_size = Some(content.byte_size);
+            asset.width = content.width;
+            asset.height = content.height;
+            if let Some(mime) = &content.mime_type {
+                asset.mime_type = mime.clone();
+            }
         }
         Ok(())
     }
+
     async fn purge_expired(&self, now: Millis) -> Result<u64> {
-        let mut all = self.assets.lock().unwrap_or_else(|e| e.into_inner());
-        let before = all.len();
-        all.retain(|a| a.expires_at.is_none_or(|e| e >= now));
-        Ok((before - all.len()) as u64)
+        let mut inner = self.write();
+        let before = inner.assets.len();
+        inner.assets.retain(|_, asset| asset.expires_at.is_none_or(|at| at >= now));
+        Ok((before - inner.assets.len()) as u64)
     }
 }

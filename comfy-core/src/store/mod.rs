@@ -6,6 +6,7 @@
 //! embedded default, in a file under the user's data directory, with versioned migrations.
 
 mod memory;
+mod migrations;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use memory::MemoryStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{DATA_DIR_ENV, SqliteStore};
 
 use crate::error::Result;
 use crate::job::{FileRef, JobId, JobOutput, JobStatus, MediaKind};
@@ -27,6 +28,14 @@ pub fn now_millis() -> Millis {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// How many items a list returns when its query's `limit` is 0.
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// The limit a query actually applies: `limit`, or [`DEFAULT_LIMIT`] when it is 0.
+pub(crate) fn effective_limit(limit: usize) -> usize {
+    if limit == 0 { DEFAULT_LIMIT } else { limit }
 }
 
 /// A stable asset id (`a_` + 24 hex digits), derived from where the output came from, so
@@ -229,9 +238,12 @@ impl Asset {
                 Some(url.clone()),
                 None,
                 *media,
-                MediaKind::mime_for(filename.as_deref().unwrap_or(url.split('?').next().unwrap_or(""))).to_owned(),
+                MediaKind::mime_for(filename.as_deref().unwrap_or(url.split('?').next().unwrap_or("")))
+                    .to_owned(),
             ),
-            OutputItem::Text { text } => (None, None, Some(text.clone()), MediaKind::Text, "text/plain".to_owned()),
+            OutputItem::Text { text } => {
+                (None, None, Some(text.clone()), MediaKind::Text, "text/plain".to_owned())
+            }
             OutputItem::Value { value } => {
                 (None, None, Some(value.to_string()), MediaKind::Other, "application/json".to_owned())
             }
