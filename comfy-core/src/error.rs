@@ -162,7 +162,7 @@ pub enum Error {
         /// ComfyUI's message and details.
         message: String,
         /// ComfyUI's `node_errors`, as sent.
-        node_errors: serde_json::Value,
+        node_errors: Box<serde_json::Value>,
     },
 
     /// The backend does not support this operation.

@@ -221,22 +221,20 @@ impl JobSubscription {
             }
             return Some(first);
         }
-        loop {
-            match self.rx.recv().await {
-                Ok(event) => {
-                    if let JobEvent::Status(s) = &event {
-                        self.done = s.is_terminal();
-                    }
-                    return Some(event);
+        match self.rx.recv().await {
+            Ok(event) => {
+                if let JobEvent::Status(s) = &event {
+                    self.done = s.is_terminal();
                 }
-                // Too slow a reader: skip ahead and say where the job is now.
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let status = self.shared.state.borrow().status.clone();
-                    self.done = status.is_terminal();
-                    return Some(JobEvent::Status(status));
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
+                Some(event)
             }
+            // Too slow a reader: skip ahead and say where the job is now.
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let status = self.shared.state.borrow().status.clone();
+                self.done = status.is_terminal();
+                Some(JobEvent::Status(status))
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
         }
     }
 

@@ -411,8 +411,8 @@ fn check_literal(
 fn check_bounds(at: Option<(&NodeId, &str)>, def: &InputDef, value: &Value, problems: &mut Vec<Problem>) {
     let Some(n) = Num::from_value(value) else { return };
     let name = def.name.as_str();
-    if let Some(min) = def.options.min_num() {
-        if n.partial_cmp(min) == Some(std::cmp::Ordering::Less) {
+    if let Some(min) = def.options.min_num()
+        && n.partial_cmp(min) == Some(std::cmp::Ordering::Less) {
             problems.push(problem(
                 ProblemCode::ValueSmallerThanMin,
                 at,
@@ -420,9 +420,8 @@ fn check_bounds(at: Option<(&NodeId, &str)>, def: &InputDef, value: &Value, prob
                 format!("value {n} is smaller than the minimum {min}"),
             ));
         }
-    }
-    if let Some(max) = def.options.max_num() {
-        if n.partial_cmp(max) == Some(std::cmp::Ordering::Greater) {
+    if let Some(max) = def.options.max_num()
+        && n.partial_cmp(max) == Some(std::cmp::Ordering::Greater) {
             problems.push(problem(
                 ProblemCode::ValueBiggerThanMax,
                 at,
@@ -430,7 +429,6 @@ fn check_bounds(at: Option<(&NodeId, &str)>, def: &InputDef, value: &Value, prob
                 format!("value {n} is bigger than the maximum {max}"),
             ));
         }
-    }
 }
 
 /// JSON equality, except that numbers compare by value (`5` equals `5.0`).
@@ -483,7 +481,7 @@ fn check_combo(
         if is_upload && (unverifiable_file(v) || v.as_str().is_some_and(|s| input_files.iter().any(|f| f == s))) {
             continue;
         }
-        let listed: Vec<String> = options.iter().take(20).map(|o| preview(o)).collect();
+        let listed: Vec<String> = options.iter().take(20).map(preview).collect();
         let more = if options.len() > 20 { format!(", … {} more", options.len() - 20) } else { String::new() };
         let mut message = if options.is_empty() {
             format!("{} is not available: this server offers no choices for {name:?}", preview(v))

@@ -78,8 +78,8 @@ pub enum Input {
 impl Input {
     /// Classifies a JSON value as a link or a literal.
     pub fn from_json(v: Value) -> Input {
-        if let Value::Array(items) = &v {
-            if let [Value::String(node), Value::Number(n)] = items.as_slice() {
+        if let Value::Array(items) = &v
+            && let [Value::String(node), Value::Number(n)] = items.as_slice() {
                 let slot = n
                     .as_u64()
                     .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
@@ -90,7 +90,6 @@ impl Input {
                     });
                 }
             }
-        }
         Input::Value(v)
     }
 
@@ -305,11 +304,10 @@ impl Serialize for Node {
                 }
                 "class_type" | "inputs" => {}
                 other => {
-                    if let Some(v) = self.extra.get(other) {
-                        if seen_extra.insert(other) {
+                    if let Some(v) = self.extra.get(other)
+                        && seen_extra.insert(other) {
                             map.serialize_entry(other, v)?;
                         }
-                    }
                 }
             }
         }

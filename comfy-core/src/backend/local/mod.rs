@@ -253,7 +253,7 @@ impl Backend for LocalComfyUi {
                 backend: self.name().to_owned(),
                 error_type: text("type"),
                 message: if details.is_empty() { message } else { format!("{message}: {details}") },
-                node_errors: answer.get("node_errors").cloned().unwrap_or(Value::Null),
+                node_errors: Box::new(answer.get("node_errors").cloned().unwrap_or(Value::Null)),
             });
         }
         let returned = answer.get("prompt_id").and_then(Value::as_str).ok_or_else(|| Error::UnexpectedResponse {
@@ -376,11 +376,10 @@ impl Backend for LocalComfyUi {
     }
 
     async fn catalog(&self, refresh: bool) -> Result<Arc<Catalog>> {
-        if !refresh {
-            if let Some(c) = self.inner.catalog.read().await.as_ref() {
+        if !refresh
+            && let Some(c) = self.inner.catalog.read().await.as_ref() {
                 return Ok(c.clone());
             }
-        }
         let raw = self.http().get_json("/api/object_info").await?;
         let catalog = Arc::new(Catalog::from_value(&raw)?);
         *self.inner.catalog.write().await = Some(catalog.clone());
