@@ -188,7 +188,7 @@ async fn validator_agrees_with_live_comfyui() {
 #[tokio::test]
 async fn builtin_templates_check_clean_and_generate_image_runs() {
     let (catalog, _) = live_catalog().await;
-    let library = TemplateLibrary::builtin().unwrap();
+    let library = TemplateLibrary::builtin();
     for name in ["generate_image", "image_to_image", "inpaint", "upscale"] {
         let template = library.get(name).unwrap();
         let report = template.check(&catalog);

@@ -128,7 +128,8 @@ proptest! {
         let wf = Workflow::from_value(doc).unwrap();
         let target = wf.nodes().find_map(|(id, n)| n.inputs.first().map(|(k, v)| (id.clone(), k.clone(), v.to_json())));
         if let Some((id, input, old)) = target {
-            prop_assume!(old != new);
+            let same_number = matches!((old.as_f64(), new.as_f64()), (Some(a), Some(b)) if a == b);
+            prop_assume!(old != new && !same_number);
             let mut changed = wf.clone();
             changed.node_mut(id.as_str()).unwrap().inputs.insert(input, new.into());
             prop_assert_ne!(wf.canonical_hash(), changed.canonical_hash());

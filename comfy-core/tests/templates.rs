@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use comfy_core::template::{
-    ParamDefaults, ParamType, RenderRequest, Template, TemplateLibrary, ValueSource,
-};
+use comfy_core::template::{ParamDefaults, ParamType, RenderRequest, Template, TemplateLibrary, ValueSource};
 use comfy_core::validate::{ProblemCode, validate};
 use comfy_core::{Catalog, Error};
 use serde_json::{Map, Value, json};
@@ -133,7 +131,11 @@ fn a_sidecar_overrides_metadata_which_overrides_the_catalogue() {
     assert_eq!(steps.maximum, Some(100.0), "metadata constraint");
     assert_eq!(steps.description.as_deref(), Some("sidecar steps"));
     let sampler = t.param("sampler").unwrap();
-    assert_eq!(sampler.enum_values, Some(vec![json!("euler"), json!("ddim")]), "sidecar enum beats the catalogue");
+    assert_eq!(
+        sampler.enum_values,
+        Some(vec![json!("euler"), json!("ddim")]),
+        "sidecar enum beats the catalogue"
+    );
     assert_eq!(sampler.description.as_deref(), Some("metadata sampler"));
     let cfg = t.param("cfg").unwrap();
     assert_eq!((cfg.ty, cfg.default.clone()), (ParamType::Number, Some(json!(8.0))), "catalogue");
@@ -211,7 +213,8 @@ fn layers_are_peeled_off_one_by_one() {
         }),
     )
     .unwrap();
-    let mut defaults = ParamDefaults::from_env_iter([("COMFY_DEFAULT_STEPS", "4"), ("COMFY_DEFAULT_OTHER", "x")]);
+    let mut defaults =
+        ParamDefaults::from_env_iter([("COMFY_DEFAULT_STEPS", "4"), ("COMFY_DEFAULT_OTHER", "x")]);
     defaults.config.insert("steps".into(), json!(3));
     defaults.runtime.insert("steps".into(), json!("2"));
     defaults.runtime.insert("not_mine".into(), json!(true));
@@ -294,7 +297,8 @@ fn out_of_range_and_not_in_enum_name_the_parameter() {
     assert!(message.contains("expected a number"), "{message}");
     // A bad value from a lower layer names that layer.
     let defaults = ParamDefaults::from_env_iter([("COMFY_DEFAULT_STEPS", "many")]);
-    let request = RenderRequest::new(values(json!({"prompt": "p", "ckpt_name": "c"}))).with_defaults(&defaults);
+    let request =
+        RenderRequest::new(values(json!({"prompt": "p", "ckpt_name": "c"}))).with_defaults(&defaults);
     let (param, message) = param_error(t.render(&request));
     assert_eq!(param, "steps");
     assert!(message.contains("COMFY_DEFAULT_STEPS"), "{message}");
@@ -313,7 +317,8 @@ fn missing_required_and_unknown_names_are_refused() {
     // Names in the shared layers that this template does not have are fine.
     let mut defaults = ParamDefaults::new();
     defaults.runtime.insert("lyrics_strength".into(), json!(1));
-    let request = RenderRequest::new(values(json!({"prompt": "p", "ckpt_name": "c"}))).with_defaults(&defaults);
+    let request =
+        RenderRequest::new(values(json!({"prompt": "p", "ckpt_name": "c"}))).with_defaults(&defaults);
     assert!(t.render(&request).is_ok());
 }
 
@@ -326,7 +331,7 @@ fn unset_seeds_are_random_reported_and_in_bounds() {
         assert_eq!(r.random_seeds, ["seed"]);
         assert_eq!(r.sources["seed"], ValueSource::Random);
         let seed = r.params["seed"].as_u64().unwrap();
-        assert!(seed <= (1u64 << 53) - 1);
+        assert!(seed < (1u64 << 53), "{seed} is not a safe JSON integer");
         assert_eq!(input(&r, "3", "seed"), json!(seed));
         seen.insert(seed);
     }
@@ -355,7 +360,8 @@ fn leftover_placeholders_are_refused() {
     // A JN-style default copied into the config file verbatim.
     let mut defaults = ParamDefaults::new();
     defaults.config.insert("negative_prompt".into(), json!("PARAM_NEGATIVE"));
-    let request = RenderRequest::new(values(json!({"prompt": "p", "ckpt_name": "c"}))).with_defaults(&defaults);
+    let request =
+        RenderRequest::new(values(json!({"prompt": "p", "ckpt_name": "c"}))).with_defaults(&defaults);
     match t.render(&request) {
         Err(Error::UnresolvedPlaceholder { template, node_id, input, placeholder }) => {
             assert_eq!(template, "generate_image");
@@ -377,7 +383,10 @@ fn leftover_placeholders_are_refused() {
         .inputs
         .insert("filename_prefix".into(), json!("x/{{run_id}}").into());
     let e = render(&edited, json!({"prompt": "p", "ckpt_name": "c"})).unwrap_err();
-    assert!(matches!(e, Error::UnresolvedPlaceholder { ref placeholder, .. } if placeholder == "{{run_id}}"), "{e}");
+    assert!(
+        matches!(e, Error::UnresolvedPlaceholder { ref placeholder, .. } if placeholder == "{{run_id}}"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -431,10 +440,26 @@ fn library_discovery_isolates_bad_files_and_deduplicates_names() {
     write(d, "alpha-flow.json", SIMPLE);
     write(d, "broken.json", "{\"1\": {");
     write(d, "ui.json", r#"{"nodes": [{"id": 1}], "links": [], "version": 0.4}"#);
-    write(d, "generate_image.json", r#"{"__metadata__": {"description": "my own"}, "1": {"class_type": "SaveImage", "inputs": {}}}"#);
-    write(d, "named.json", r#"{"__metadata__": {"name": "upscale_2"}, "1": {"class_type": "SaveImage", "inputs": {}}}"#);
-    write(d, "second_upscale.json", r#"{"__metadata__": {"name": "upscale"}, "1": {"class_type": "SaveImage", "inputs": {}}}"#);
-    write(d, "third_upscale.json", r#"{"__metadata__": {"name": "upscale"}, "1": {"class_type": "SaveImage", "inputs": {}}}"#);
+    write(
+        d,
+        "generate_image.json",
+        r#"{"__metadata__": {"description": "my own"}, "1": {"class_type": "SaveImage", "inputs": {}}}"#,
+    );
+    write(
+        d,
+        "named.json",
+        r#"{"__metadata__": {"name": "upscale_2"}, "1": {"class_type": "SaveImage", "inputs": {}}}"#,
+    );
+    write(
+        d,
+        "second_upscale.json",
+        r#"{"__metadata__": {"name": "upscale"}, "1": {"class_type": "SaveImage", "inputs": {}}}"#,
+    );
+    write(
+        d,
+        "third_upscale.json",
+        r#"{"__metadata__": {"name": "upscale"}, "1": {"class_type": "SaveImage", "inputs": {}}}"#,
+    );
     write(d, "orphan.meta.json", "{}");
     write(d, "notes.txt", "not a template");
     write(d, ".hidden.json", "{ broken");
@@ -443,7 +468,16 @@ fn library_discovery_isolates_bad_files_and_deduplicates_names() {
     let names: Vec<&str> = lib.names().collect();
     assert_eq!(
         names,
-        ["generate_image", "image_to_image", "inpaint", "upscale", "alpha_flow", "alpha_flow_2", "upscale_2", "upscale_3"]
+        [
+            "generate_image",
+            "image_to_image",
+            "inpaint",
+            "upscale",
+            "alpha_flow",
+            "alpha_flow_2",
+            "upscale_2",
+            "upscale_3"
+        ]
     );
     // The user's generate_image replaced the built-in; the first "upscale" file did too.
     assert_eq!(lib.get("generate_image").unwrap().description, "my own");
@@ -496,7 +530,11 @@ async fn hot_reload_follows_the_directory() {
     assert!(changes.has_changed().unwrap());
     changes.mark_unchanged();
 
-    write(&d, "fresh.json", r#"{"__metadata__": {"description": "v2"}, "1": {"class_type": "SaveImage", "inputs": {}}}"#);
+    write(
+        &d,
+        "fresh.json",
+        r#"{"__metadata__": {"description": "v2"}, "1": {"class_type": "SaveImage", "inputs": {}}}"#,
+    );
     tokio::task::block_in_place(|| {
         wait_for("fresh to change", || w.get("fresh").is_ok_and(|t| t.description == "v2"))
     });

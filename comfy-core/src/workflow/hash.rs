@@ -8,8 +8,8 @@ use super::Workflow;
 impl Workflow {
     /// SHA-256 (hex) of what ComfyUI would execute: node ids, class types and inputs.
     ///
-    /// Key order, node order, `_meta` (titles) and unknown node fields do not change it;
-    /// any change to a class, an input value or a link does.
+    /// Key order, node order, `_meta` (titles), unknown node fields and the spelling of a number
+    /// (`8` or `8.0`) do not change it; any change to a class, an input value or a link does.
     pub fn canonical_hash(&self) -> String {
         let mut nodes: Vec<_> = self.nodes().collect();
         nodes.sort_by(|a, b| a.0.cmp(b.0));
@@ -27,6 +27,15 @@ impl Workflow {
             }
         }
         hex::encode(hasher.finalize())
+    }
+}
+
+/// Numbers by value: `8` and `8.0` are the same to ComfyUI (it converts literals before it
+/// runs them, and stores the converted prompt), so they hash alike.
+fn canonical_number(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => format!("{}", f as i64),
+        _ => n.to_string(),
     }
 }
 
@@ -57,7 +66,7 @@ fn write_value(h: &mut Sha256, v: &Value) {
             Value::Bool(b) => h.update(if *b { b"t" } else { b"f" }),
             Value::Number(n) => {
                 h.update(b"#");
-                write_str(h, &n.to_string());
+                write_str(h, &canonical_number(n));
             }
             Value::String(s) => {
                 h.update(b"s");

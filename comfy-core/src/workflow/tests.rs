@@ -143,6 +143,10 @@ fn hash_ignores_order_and_meta_but_not_values() {
     relinked.node_mut("9").unwrap().inputs.insert("images".into(), Input::from_json(json!(["3", 1])));
     assert_ne!(a.canonical_hash(), relinked.canonical_hash());
     assert_eq!(a.canonical_hash().len(), 64);
+    // ComfyUI stores 8 as 8.0 after converting a FLOAT input: the same graph, the same hash.
+    let mut as_float = basic();
+    as_float.node_mut("3").unwrap().inputs.insert("seed".into(), Input::Value(json!(42.0)));
+    assert_eq!(a.canonical_hash(), as_float.canonical_hash());
 }
 
 #[test]
