@@ -156,7 +156,9 @@ impl FakeComfyUiBuilder {
         self
     }
 
-    /// Files listed by `GET /models/{folder}` (the folder must be one ComfyUI knows).
+    /// Files listed by `GET /models/{folder}` (the folder must be one ComfyUI knows). They also
+    /// fill the matching loader combos of the catalogue (`checkpoints` → `ckpt_name`, `loras` →
+    /// `lora_name`, `vae` → `vae_name`, ...), as a real server lists its files there.
     pub fn model_files(mut self, folder: &str, files: &[&str]) -> Self {
         self.model_files.insert(folder.to_string(), files.iter().map(|s| s.to_string()).collect());
         self
@@ -187,6 +189,7 @@ impl FakeComfyUiBuilder {
                 map.insert(name, info);
             }
         }
+        fill_model_combos(&mut object_info, &self.model_files);
         let catalog = Catalog::from_value(&object_info).map_err(|e| Error::Fixture(e.to_string()))?;
         let model_folders: Vec<String> = serde_json::from_str(include_str!("../data/models.json"))
             .map_err(|e| Error::Fixture(format!("models.json: {e}")))?;
@@ -207,6 +210,46 @@ impl FakeComfyUiBuilder {
         });
         let worker = tokio::spawn(worker::run(shared.clone()));
         Ok(FakeComfyUi { shared, addr, tasks: vec![server, worker] })
+    }
+}
+
+/// The loader inputs whose combo lists a model folder, as a real server fills them from disk.
+const MODEL_INPUTS: &[(&str, &str)] = &[
+    ("checkpoints", "ckpt_name"),
+    ("loras", "lora_name"),
+    ("vae", "vae_name"),
+    ("controlnet", "control_net_name"),
+    ("clip", "clip_name"),
+    ("text_encoders", "clip_name"),
+    ("diffusion_models", "unet_name"),
+    ("upscale_models", "model_name"),
+];
+
+/// Puts the configured model files into the loader combos of the catalogue.
+fn fill_model_combos(object_info: &mut Value, model_files: &HashMap<String, Vec<String>>) {
+    let Value::Object(classes) = object_info else { return };
+    for (folder, files) in model_files {
+        let names: Vec<&str> = MODEL_INPUTS.iter().filter(|(f, _)| f == folder).map(|(_, i)| *i).collect();
+        let list = Value::Array(files.iter().map(|f| Value::String(f.clone())).collect());
+        for info in classes.values_mut() {
+            for section in ["required", "optional"] {
+                let Some(Value::Object(inputs)) = info.pointer_mut(&format!("/input/{section}")) else { continue };
+                for (name, spec) in inputs.iter_mut() {
+                    if !names.contains(&name.as_str()) {
+                        continue;
+                    }
+                    match spec.get_mut(0) {
+                        Some(v @ Value::Array(_)) => *v = list.clone(),
+                        Some(Value::String(t)) if t == "COMBO" => {
+                            if let Some(Value::Object(opts)) = spec.get_mut(1) {
+                                opts.insert("options".into(), list.clone());
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
     }
 }
 

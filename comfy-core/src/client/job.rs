@@ -56,6 +56,9 @@ pub(crate) struct JobShared {
     pub(crate) finished_nodes: Mutex<HashSet<String>>,
     pub(crate) finalizing: std::sync::atomic::AtomicBool,
     pub(crate) created: std::time::Instant,
+    /// Submitted by another client (or an earlier run of this one): its events go to another
+    /// socket, so it is polled even while our events flow.
+    pub(crate) foreign: std::sync::atomic::AtomicBool,
 }
 
 impl JobShared {
@@ -76,6 +79,7 @@ impl JobShared {
             finished_nodes: Mutex::new(HashSet::new()),
             finalizing: std::sync::atomic::AtomicBool::new(finalized),
             created: std::time::Instant::now(),
+            foreign: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

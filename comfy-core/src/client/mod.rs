@@ -202,6 +202,8 @@ impl Comfy {
         if let Err(e) = self.inner.store.put_job(&record).await {
             tracing::error!(job = %record.id, error = %e, "could not record a submitted job; it is tracked in memory only");
         }
+        // Its queue position (the queue update event may have come before we knew the job).
+        self.inner.clone().spawn_queue_positions();
         tracing::info!(backend = %backend.name(), job = %record.id, "job submitted");
         Ok(self.job_handle(shared))
     }
@@ -241,6 +243,7 @@ impl Comfy {
             .and_then(|w| w.as_object())
             .map_or(0, |w| w.len() as u32);
         let shared = JobShared::new(record, nodes_total);
+        shared.foreign.store(true, std::sync::atomic::Ordering::SeqCst);
         let shared = lock(&self.inner.jobs).entry(id.clone()).or_insert(shared).clone();
         if !shared.is_terminal() {
             self.inner.clone().spawn_reconcile_one(shared.clone());
