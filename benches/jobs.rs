@@ -84,7 +84,10 @@ fn thousand_jobs(c: &mut Criterion) {
                 for _ in 0..iters {
                     let comfy = client(&url).await;
                     let start = Instant::now();
-                    let jobs = futures::future::join_all((0..JOBS).map(|_| comfy.submit(JobRequest::new(workflow())))).await;
+                    let jobs = futures::future::join_all(
+                        (0..JOBS).map(|_| comfy.submit(JobRequest::new(workflow()))),
+                    )
+                    .await;
                     for job in jobs {
                         let job = job.expect("submit");
                         let r = job.result().await.expect("result");
@@ -112,8 +115,14 @@ fn thousand_jobs(c: &mut Criterion) {
                     }))
                     .await;
                     loop {
-                        let q: serde_json::Value =
-                            http.get(format!("{url}/api/queue")).send().await.expect("queue").json().await.expect("json");
+                        let q: serde_json::Value = http
+                            .get(format!("{url}/api/queue"))
+                            .send()
+                            .await
+                            .expect("queue")
+                            .json()
+                            .await
+                            .expect("json");
                         let busy = q["queue_running"].as_array().map_or(0, Vec::len)
                             + q["queue_pending"].as_array().map_or(0, Vec::len);
                         if busy == 0 {

@@ -97,12 +97,16 @@ async fn every_output_of_every_node_becomes_an_asset() {
     let r = finished(&job).await;
     assert_eq!(r.status, JobStatus::Succeeded);
     assert_eq!(r.outputs.len(), 6, "3 saved + 3 previews: {:#?}", r.outputs);
-    let assets = comfy.assets(&AssetQuery { job_id: Some(job.id().clone()), ..Default::default() }).await.unwrap();
+    let assets =
+        comfy.assets(&AssetQuery { job_id: Some(job.id().clone()), ..Default::default() }).await.unwrap();
     assert_eq!(assets.len(), 6);
     let fetched = comfy.fetch_asset(&r.assets[0]).await.unwrap();
     assert_eq!((fetched.asset.width, fetched.asset.height), (Some(16), Some(8)));
     let file = fetched.asset.file.clone().unwrap();
-    assert_eq!(fake.file(file.folder.as_str(), &file.subfolder, &file.filename).unwrap(), fetched.data.to_vec());
+    assert_eq!(
+        fake.file(file.folder.as_str(), &file.subfolder, &file.filename).unwrap(),
+        fetched.data.to_vec()
+    );
     // Submitted with our client id and our prompt id.
     let sent = fake.received_prompts();
     assert_eq!(sent[0]["prompt_id"], json!(job.id().as_str()));
@@ -195,7 +199,10 @@ async fn garbage_and_unknown_frames_do_not_disturb_jobs() {
         fake.send_raw_text("this is not json");
         fake.send_raw_binary(&[0, 0, 0, 9, 1, 2, 3]);
         fake.send_raw_binary(&[1]);
-        fake.send_raw_text(&format!("{{\"type\": \"progress\", \"data\": {{\"prompt_id\": \"{}\", \"value\": \"x\"}}}}", job.id()));
+        fake.send_raw_text(&format!(
+            "{{\"type\": \"progress\", \"data\": {{\"prompt_id\": \"{}\", \"value\": \"x\"}}}}",
+            job.id()
+        ));
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert_eq!(finished(&job).await.status, JobStatus::Succeeded);
@@ -284,7 +291,10 @@ async fn reattach_after_restart_finishes_unfinished_jobs() {
     let r = finished(&jobs[0]).await;
     assert_eq!(r.status, JobStatus::Succeeded);
     assert_eq!(store.get_job(&id).await.unwrap().unwrap().status, JobStatus::Succeeded);
-    assert_eq!(store.list_assets(&AssetQuery { job_id: Some(id), ..Default::default() }).await.unwrap().len(), 1);
+    assert_eq!(
+        store.list_assets(&AssetQuery { job_id: Some(id), ..Default::default() }).await.unwrap().len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -320,13 +330,20 @@ async fn many_concurrent_jobs_all_finish_with_their_own_outputs() {
     let fake = FakeComfyUi::builder().object_info_fixture().step_delay(Duration::ZERO).start().await.unwrap();
     let comfy = client(&fake.url());
     connected(&comfy).await;
-    let jobs = futures::future::join_all((0..60).map(|i| comfy.submit(JobRequest::new(basic(&format!("many{i}"), i)))))
-        .await;
+    let jobs = futures::future::join_all(
+        (0..60).map(|i| comfy.submit(JobRequest::new(basic(&format!("many{i}"), i)))),
+    )
+    .await;
     let jobs: Vec<Job> = jobs.into_iter().map(Result::unwrap).collect();
     for (i, job) in jobs.iter().enumerate() {
         let r = finished(job).await;
         assert_eq!(r.status, JobStatus::Succeeded);
-        assert!(r.outputs.iter().filter_map(|o| o.file()).all(|f| f.filename.starts_with(&format!("many{i}_"))
-            || f.filename.starts_with("ComfyUI_temp")));
+        assert!(
+            r.outputs
+                .iter()
+                .filter_map(|o| o.file())
+                .all(|f| f.filename.starts_with(&format!("many{i}_"))
+                    || f.filename.starts_with("ComfyUI_temp"))
+        );
     }
 }

@@ -233,7 +233,9 @@ fn fill_model_combos(object_info: &mut Value, model_files: &HashMap<String, Vec<
         let list = Value::Array(files.iter().map(|f| Value::String(f.clone())).collect());
         for info in classes.values_mut() {
             for section in ["required", "optional"] {
-                let Some(Value::Object(inputs)) = info.pointer_mut(&format!("/input/{section}")) else { continue };
+                let Some(Value::Object(inputs)) = info.pointer_mut(&format!("/input/{section}")) else {
+                    continue;
+                };
                 for (name, spec) in inputs.iter_mut() {
                     if !names.contains(&name.as_str()) {
                         continue;

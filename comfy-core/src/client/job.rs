@@ -164,12 +164,19 @@ impl Job {
     pub async fn result(&self) -> Result<JobResult> {
         match self.wait(Duration::MAX / 4).await? {
             Waited::Finished(r) => Ok(r),
-            Waited::StillRunning(_) => Err(Error::Timeout { operation: "waiting for a job".into(), after_ms: u64::MAX }),
+            Waited::StillRunning(_) => {
+                Err(Error::Timeout { operation: "waiting for a job".into(), after_ms: u64::MAX })
+            }
         }
     }
 
     fn result_from(&self, s: &JobSnapshot) -> JobResult {
-        JobResult { job_id: self.id().clone(), status: s.status.clone(), outputs: s.outputs.clone(), assets: s.assets.clone() }
+        JobResult {
+            job_id: self.id().clone(),
+            status: s.status.clone(),
+            outputs: s.outputs.clone(),
+            assets: s.assets.clone(),
+        }
     }
 
     /// Cancels this job and only this job: removed from the queue if pending; interrupted by

@@ -122,7 +122,11 @@ impl ClientInner {
             JobEvent::Outputs(outputs) => {
                 shared.state.send_modify(|s| {
                     for o in outputs {
-                        if !s.outputs.iter().any(|x| x.node_id == o.node_id && x.key == o.key && x.index == o.index) {
+                        if !s
+                            .outputs
+                            .iter()
+                            .any(|x| x.node_id == o.node_id && x.key == o.key && x.index == o.index)
+                        {
                             s.outputs.push(o.clone());
                         }
                     }
@@ -262,8 +266,9 @@ impl ClientInner {
                 tracing::warn!(job = %shared.id, "the backend no longer knows this job");
                 if !shared.finalizing.swap(true, Ordering::SeqCst) {
                     let failure = crate::job::JobFailure {
-                        message: "the backend no longer knows this job (it restarted or its history was cleared)"
-                            .into(),
+                        message:
+                            "the backend no longer knows this job (it restarted or its history was cleared)"
+                                .into(),
                         ..Default::default()
                     };
                     self.finish(&shared, JobStatus::Failed(failure), Vec::new()).await;
@@ -295,7 +300,9 @@ impl ClientInner {
                 if let Some(position) = queue.position(&shared.id) {
                     let status = JobStatus::Queued { position: Some(position) };
                     let changed = shared.state.send_if_modified(|s| {
-                        if matches!(s.status, JobStatus::Queued { .. } | JobStatus::Pending) && s.status != status {
+                        if matches!(s.status, JobStatus::Queued { .. } | JobStatus::Pending)
+                            && s.status != status
+                        {
                             s.status = status.clone();
                             true
                         } else {
