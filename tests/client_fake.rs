@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use comfy_core::backend::local::LocalComfyUi;
-use comfy_core::backend::{Backend, CancelOutcome, JobEvent, JobRequest};
+use comfy_core::backend::{CancelOutcome, JobEvent, JobRequest};
 use comfy_core::job::{JobId, JobStatus};
 use comfy_core::store::{AssetQuery, MemoryStore, Store};
 use comfy_core::{ClientOptions, Comfy, Job, JobResult, Waited, Workflow};

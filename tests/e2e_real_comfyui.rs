@@ -42,10 +42,11 @@ async fn wait_for_history(prompt_id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let h = get_json(&format!("/api/history/{prompt_id}")).await;
-        if let Some(entry) = h.get(prompt_id) {
-            if entry["status"]["completed"].as_bool().is_some() && entry["status"]["status_str"].is_string() {
-                return entry.clone();
-            }
+        if let Some(entry) = h.get(prompt_id)
+            && entry["status"]["completed"].as_bool().is_some()
+            && entry["status"]["status_str"].is_string()
+        {
+            return entry.clone();
         }
         assert!(Instant::now() < deadline, "prompt {prompt_id} did not finish in 120 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
