@@ -25,8 +25,12 @@ pub fn fifty_node_template() -> Value {
         let prev = json!([(i - 1).to_string(), 0]);
         let node = match i % 3 {
             0 => json!({"class_type": "ImageInvert", "inputs": {"image": prev}}),
-            1 => json!({"class_type": "ImageBlur", "inputs": {"image": prev, "blur_radius": format!("{{{{blur_{i}}}}}"), "sigma": 1.0}}),
-            _ => json!({"class_type": "ImageScaleBy", "inputs": {"image": prev, "upscale_method": "{{method}}", "scale_by": 1.0}}),
+            1 => {
+                json!({"class_type": "ImageBlur", "inputs": {"image": prev, "blur_radius": format!("{{{{blur_{i}}}}}"), "sigma": 1.0}})
+            }
+            _ => {
+                json!({"class_type": "ImageScaleBy", "inputs": {"image": prev, "upscale_method": "{{method}}", "scale_by": 1.0}})
+            }
         };
         nodes.insert(i.to_string(), node);
     }
@@ -50,7 +54,8 @@ fn parse_catalog(c: &mut Criterion) {
 fn validate_and_render(c: &mut Criterion) {
     let catalog = Catalog::from_json_str(&fixture("object_info_full.json")).expect("catalogue");
     let template_json = fifty_node_template();
-    let template = comfy_core::template::Template::from_value("bench", template_json.clone()).expect("template");
+    let template =
+        comfy_core::template::Template::from_value("bench", template_json.clone()).expect("template");
     let mut values = Map::new();
     values.insert("width".into(), json!(64));
     values.insert("height".into(), json!("64"));
@@ -67,7 +72,9 @@ fn validate_and_render(c: &mut Criterion) {
     assert!(validate(&rendered, &catalog).is_ok());
 
     let mut group = c.benchmark_group("template_50_nodes");
-    group.bench_function("render", |b| b.iter(|| template.render(black_box(&request)).map(|r| r.workflow.len())));
+    group.bench_function("render", |b| {
+        b.iter(|| template.render(black_box(&request)).map(|r| r.workflow.len()))
+    });
     group.bench_function("validate", |b| b.iter(|| validate(black_box(&rendered), &catalog).problems.len()));
     group.bench_function("render_and_validate", |b| {
         b.iter(|| {
@@ -77,7 +84,9 @@ fn validate_and_render(c: &mut Criterion) {
     });
     group.bench_function("parse_template", |b| {
         let text = template_json.to_string();
-        b.iter(|| comfy_core::template::Template::from_json_str("bench", black_box(&text)).map(|t| t.params.len()))
+        b.iter(|| {
+            comfy_core::template::Template::from_json_str("bench", black_box(&text)).map(|t| t.params.len())
+        })
     });
     group.finish();
 }

@@ -34,7 +34,8 @@ struct Args {
 }
 
 async fn run(args: Args) -> Result<bool, String> {
-    let text = std::fs::read_to_string(&args.file).map_err(|e| format!("reading {}: {e}", args.file.display()))?;
+    let text =
+        std::fs::read_to_string(&args.file).map_err(|e| format!("reading {}: {e}", args.file.display()))?;
     let workflow = Workflow::from_json_str(&text).map_err(|e| e.to_string())?;
     let backend = LocalComfyUi::builder(&args.comfyui_url).build().map_err(|e| e.to_string())?;
     let comfy = Comfy::builder(Arc::new(backend)).build().map_err(|e| e.to_string())?;
@@ -50,9 +51,10 @@ async fn run(args: Args) -> Result<bool, String> {
     let follow = async {
         while let Some(event) = events.next().await {
             match event {
-                JobEvent::Status(JobStatus::Queued { position }) => {
-                    bar.set_message(format!("queued{}", position.map(|p| format!(" at {p}")).unwrap_or_default()))
-                }
+                JobEvent::Status(JobStatus::Queued { position }) => bar.set_message(format!(
+                    "queued{}",
+                    position.map(|p| format!(" at {p}")).unwrap_or_default()
+                )),
                 JobEvent::Status(JobStatus::Running(p)) => bar.set_position((p.fraction * 1000.0) as u64),
                 JobEvent::Executing { node_id } => bar.set_message(format!("node {node_id}")),
                 JobEvent::Progress { value, max, .. } => bar.set_message(format!("step {value}/{max}")),

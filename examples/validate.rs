@@ -34,10 +34,8 @@ async fn load_catalog(args: &Args) -> Result<Catalog, String> {
         return Catalog::from_json_str(&text).map_err(|e| e.to_string());
     }
     let url = format!("{}/api/object_info", args.comfyui_url.trim_end_matches('/'));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client =
+        reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(|e| e.to_string())?;
     let resp = client.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
     if !resp.status().is_success() {
         return Err(format!("GET {url}: HTTP {}", resp.status()));

@@ -41,7 +41,10 @@ async fn model_free_job_reports_progress_and_every_output() {
     while let Some(e) = events.next().await {
         seen.push(e);
     }
-    assert!(matches!(seen.first(), Some(JobEvent::Status(_))), "a subscriber first gets the status: {seen:?}");
+    assert!(
+        matches!(seen.first(), Some(JobEvent::Status(_))),
+        "a subscriber first gets the status: {seen:?}"
+    );
     assert!(seen.iter().any(|e| matches!(e, JobEvent::Started)), "{seen:?}");
     assert!(seen.iter().any(|e| matches!(e, JobEvent::Executing { .. })), "{seen:?}");
     assert!(seen.iter().any(|e| matches!(e, JobEvent::Outputs(_))), "{seen:?}");
@@ -54,7 +57,8 @@ async fn model_free_job_reports_progress_and_every_output() {
     let previews: Vec<_> = r.outputs.iter().filter(|o| o.node_id == "4").collect();
     assert_eq!((saved.len(), previews.len()), (2, 2), "{:#?}", r.outputs);
     assert_eq!(r.assets.len(), 4);
-    let stored = comfy.assets(&AssetQuery { job_id: Some(job.id().clone()), ..Default::default() }).await.unwrap();
+    let stored =
+        comfy.assets(&AssetQuery { job_id: Some(job.id().clone()), ..Default::default() }).await.unwrap();
     assert_eq!(stored.len(), 4);
     let fetched = comfy.fetch_asset(&r.assets[0]).await.unwrap();
     assert_eq!((fetched.asset.width, fetched.asset.height), (Some(48), Some(32)));
@@ -89,7 +93,11 @@ async fn upload_scale_and_download_is_byte_exact() {
     assert_eq!((fetched.asset.width, fetched.asset.height), (Some(64), Some(48)));
 
     // Uploads ComfyUI cannot use fail with its own details, at run time, on the right node.
-    let bad = comfy.backend().upload(Upload::file(format!("{}.png", unique("corrupt")), b"not a png".to_vec())).await.unwrap();
+    let bad = comfy
+        .backend()
+        .upload(Upload::file(format!("{}.png", unique("corrupt")), b"not a png".to_vec()))
+        .await
+        .unwrap();
     let wf = Workflow::from_value(json!({
         "1": {"class_type": "LoadImage", "inputs": {"image": bad.input_value()}},
         "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}
@@ -137,8 +145,10 @@ async fn cancel_is_scoped_to_one_job_and_spares_another_clients() {
     // Long-running: thousands of sampler steps (interrupt lands at the next step).
     let running = ours.submit(JobRequest::new(txt2img(&unique("e2e/long"), 5000, 11))).await.unwrap();
     wait_status(&running, |s| matches!(s, JobStatus::Running(_)), "start").await;
-    let other = theirs.submit(JobRequest::new(model_free(&unique("e2e/other"), 16, 1, 0xabcdef))).await.unwrap();
-    let pending = ours.submit(JobRequest::new(model_free(&unique("e2e/pending"), 24, 1, 0x00ff00))).await.unwrap();
+    let other =
+        theirs.submit(JobRequest::new(model_free(&unique("e2e/other"), 16, 1, 0xabcdef))).await.unwrap();
+    let pending =
+        ours.submit(JobRequest::new(model_free(&unique("e2e/pending"), 24, 1, 0x00ff00))).await.unwrap();
     wait_status(&pending, |s| matches!(s, JobStatus::Queued { .. }), "queued").await;
 
     assert_eq!(pending.cancel().await.unwrap(), CancelOutcome::RemovedFromQueue);
@@ -194,7 +204,8 @@ async fn a_dropped_socket_is_reconciled_from_history() {
     // Cut everything and keep it cut until ComfyUI has finished: every event is lost.
     proxy.block_all(true);
     proxy.sever_all();
-    let direct = comfy_core::backend::local::LocalComfyUi::builder(&base_url()).websocket(false).build().unwrap();
+    let direct =
+        comfy_core::backend::local::LocalComfyUi::builder(&base_url()).websocket(false).build().unwrap();
     let deadline = tokio::time::Instant::now() + LONG;
     while !direct.status(job.id()).await.unwrap().status.is_terminal() {
         assert!(tokio::time::Instant::now() < deadline);
@@ -211,7 +222,8 @@ async fn a_dropped_socket_is_reconciled_from_history() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // And live events flow again on the reconnected socket.
-    let next = comfy.submit(JobRequest::new(model_free(&unique("e2e/after"), 16, 1, 0x010203))).await.unwrap();
+    let next =
+        comfy.submit(JobRequest::new(model_free(&unique("e2e/after"), 16, 1, 0x010203))).await.unwrap();
     let mut events = next.subscribe();
     let mut live = false;
     while let Some(e) = events.next().await {
@@ -249,7 +261,8 @@ async fn a_restarted_client_reattaches_and_finishes_its_jobs() {
     let job = jobs.iter().find(|j| j.id() == &id).expect("the unfinished job is reattached");
     let r = finished(job).await;
     assert_eq!(r.status, JobStatus::Succeeded);
-    let assets = store.list_assets(&AssetQuery { job_id: Some(id.clone()), ..Default::default() }).await.unwrap();
+    let assets =
+        store.list_assets(&AssetQuery { job_id: Some(id.clone()), ..Default::default() }).await.unwrap();
     assert_eq!(assets.len(), 1);
     assert_eq!(assets[0].media, MediaKind::Image);
     let record = store.get_job(&id).await.unwrap().unwrap();

@@ -10,8 +10,9 @@ use comfy_core::{Catalog, Workflow};
 use serde_json::{Map, Value, json};
 
 fn base_url() -> String {
-    std::env::var("COMFYUI_E2E_URL")
-        .expect("COMFYUI_E2E_URL is not set: run these tests through scripts/test.sh, which starts a real ComfyUI")
+    std::env::var("COMFYUI_E2E_URL").expect(
+        "COMFYUI_E2E_URL is not set: run these tests through scripts/test.sh, which starts a real ComfyUI",
+    )
 }
 
 fn client() -> reqwest::Client {
@@ -41,10 +42,11 @@ async fn wait_for_history(prompt_id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let h = get_json(&format!("/api/history/{prompt_id}")).await;
-        if let Some(entry) = h.get(prompt_id) {
-            if entry["status"]["completed"].as_bool().is_some() && entry["status"]["status_str"].is_string() {
-                return entry.clone();
-            }
+        if let Some(entry) = h.get(prompt_id)
+            && entry["status"]["completed"].as_bool().is_some()
+            && entry["status"]["status_str"].is_string()
+        {
+            return entry.clone();
         }
         assert!(Instant::now() < deadline, "prompt {prompt_id} did not finish in 120 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -91,7 +93,10 @@ async fn validator_agrees_with_live_comfyui() {
         ("string number is coerced", with(|v| v["1"]["inputs"]["width"] = json!("64"))),
         ("unknown class", with(|v| v["2"]["class_type"] = json!("ImageInvertt"))),
         ("missing class_type", with(|v| v["2"].as_object_mut().unwrap().retain(|k, _| k != "class_type"))),
-        ("missing required input", with(|v| v["1"]["inputs"].as_object_mut().unwrap().retain(|k, _| k != "width"))),
+        (
+            "missing required input",
+            with(|v| v["1"]["inputs"].as_object_mut().unwrap().retain(|k, _| k != "width")),
+        ),
         ("invalid int", with(|v| v["1"]["inputs"]["width"] = json!("sixty-four"))),
         ("below min", with(|v| v["1"]["inputs"]["width"] = json!(0))),
         ("above max", with(|v| v["1"]["inputs"]["height"] = json!(100000))),
@@ -109,7 +114,8 @@ async fn validator_agrees_with_live_comfyui() {
         (
             "type mismatch",
             with(|v| {
-                v["5"] = json!({"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 8, "height": 8}});
+                v["5"] =
+                    json!({"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 8, "height": 8}});
                 v["2"]["inputs"]["image"] = json!(["5", 0]);
             }),
         ),
@@ -149,7 +155,10 @@ async fn validator_agrees_with_live_comfyui() {
                 assert_eq!(ours, node_errors, "{name}: {body}");
             }
             400 => {
-                assert!(!report.comfyui_would_queue(), "{name}: ComfyUI rejected it ({body}), we would queue it");
+                assert!(
+                    !report.comfyui_would_queue(),
+                    "{name}: ComfyUI rejected it ({body}), we would queue it"
+                );
                 let node_errors = body["node_errors"].as_object().cloned().unwrap_or_default();
                 for (node, err) in &node_errors {
                     let inputs: Vec<Option<&str>> = err["errors"]
@@ -169,7 +178,9 @@ async fn validator_agrees_with_live_comfyui() {
                         );
                     }
                 }
-                if let Some(details) = body["error"]["details"].as_str().and_then(|d| d.strip_prefix("Node ID '#")) {
+                if let Some(details) =
+                    body["error"]["details"].as_str().and_then(|d| d.strip_prefix("Node ID '#"))
+                {
                     let node = details.trim_end_matches('\'');
                     assert!(
                         report.errors().any(|p| p.node_id.as_ref().is_some_and(|n| n.as_str() == node)),

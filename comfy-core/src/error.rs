@@ -274,11 +274,7 @@ fn node_errors_suffix(node_errors: &serde_json::Value) -> String {
 }
 
 fn suggestion_suffix(suggestions: &[String]) -> String {
-    if suggestions.is_empty() {
-        String::new()
-    } else {
-        format!("; did you mean {}?", suggestions.join(", "))
-    }
+    if suggestions.is_empty() { String::new() } else { format!("; did you mean {}?", suggestions.join(", ")) }
 }
 
 impl Error {
@@ -336,28 +332,17 @@ impl Error {
             Some(pos) if err.line() > 0 => full[..pos].to_string(),
             _ => full,
         };
-        Error::Json {
-            what: what.into(),
-            line: err.line(),
-            column: err.column(),
-            message,
-        }
+        Error::Json { what: what.into(), line: err.line(), column: err.column(), message }
     }
 
     /// Builds an [`Error::InvalidWorkflow`].
     pub(crate) fn workflow(location: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidWorkflow {
-            location: location.into(),
-            message: message.into(),
-        }
+        Error::InvalidWorkflow { location: location.into(), message: message.into() }
     }
 
     /// Builds an [`Error::InvalidCatalog`].
     pub(crate) fn catalog(location: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidCatalog {
-            location: location.into(),
-            message: message.into(),
-        }
+        Error::InvalidCatalog { location: location.into(), message: message.into() }
     }
 
     /// Builds a non-retryable [`Error::Store`].
@@ -367,11 +352,7 @@ impl Error {
 
     /// Builds an [`Error::Io`].
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            action,
-            path: path.into(),
-            source,
-        }
+        Error::Io { action, path: path.into(), source }
     }
 }
 
@@ -386,13 +367,8 @@ mod tests {
             Error::UiFormatWorkflow { node_count: 1 },
             Error::catalog("x", "y"),
             Error::NodeNotFound { node_id: "1".into() },
-            Error::Cycle {
-                cycle: vec!["1".into(), "2".into(), "1".into()],
-            },
-            Error::TemplateNotFound {
-                name: "a".into(),
-                suggestions: vec![],
-            },
+            Error::Cycle { cycle: vec!["1".into(), "2".into(), "1".into()] },
+            Error::TemplateNotFound { name: "a".into(), suggestions: vec![] },
             Error::io("reading", "/x", std::io::Error::from(std::io::ErrorKind::NotFound)),
             Error::store("put_job", "disk I/O error"),
             Error::StoreSchemaTooNew { path: "/x.sqlite3".into(), found: 3, supported: 1 },
@@ -428,7 +404,8 @@ mod tests {
 
     #[test]
     fn store_errors_are_retryable_only_when_flagged() {
-        let busy = Error::Store { operation: "put_job", message: "database is locked".into(), retryable: true };
+        let busy =
+            Error::Store { operation: "put_job", message: "database is locked".into(), retryable: true };
         assert!(busy.is_retryable());
         assert_eq!(busy.code(), "store_error");
         assert!(busy.to_string().contains("put_job"));
@@ -436,7 +413,10 @@ mod tests {
         let too_new = Error::StoreSchemaTooNew { path: "/d/comfy.sqlite3".into(), found: 7, supported: 1 };
         assert!(!too_new.is_retryable());
         let text = too_new.to_string();
-        assert!(text.contains("/d/comfy.sqlite3") && text.contains('7') && text.contains("untouched"), "{text}");
+        assert!(
+            text.contains("/d/comfy.sqlite3") && text.contains('7') && text.contains("untouched"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -16,9 +16,7 @@ use crate::error::{Error, Result};
 /// `what` names the document in the error ("workflow", a file name, ...).
 pub fn parse_strict(text: &str, what: &str) -> Result<Value> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = StrictValue
-        .deserialize(&mut de)
-        .map_err(|e| Error::json(what, &e))?;
+    let value = StrictValue.deserialize(&mut de).map_err(|e| Error::json(what, &e))?;
     de.end().map_err(|e| Error::json(what, &e))?;
     Ok(value)
 }

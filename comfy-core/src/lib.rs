@@ -32,17 +32,19 @@ pub mod backend;
 pub mod catalog;
 mod client;
 mod error;
-mod secret;
 pub mod job;
 pub mod json;
-mod suggest;
+mod secret;
 pub mod store;
+mod suggest;
 pub mod template;
 pub mod validate;
 pub mod workflow;
 
 pub use catalog::Catalog;
-pub use client::{ClientOptions, Comfy, ComfyBuilder, FetchedAsset, Job, JobResult, JobSnapshot, JobSubscription, Waited};
+pub use client::{
+    ClientOptions, Comfy, ComfyBuilder, FetchedAsset, Job, JobResult, JobSnapshot, JobSubscription, Waited,
+};
 pub use error::{Error, Result};
 pub use secret::Secret;
 pub use suggest::closest as suggest_closest;

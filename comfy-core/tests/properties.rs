@@ -25,52 +25,50 @@ fn literal() -> impl Strategy<Value = Value> {
 }
 
 fn input(ids: Vec<String>) -> impl Strategy<Value = Value> {
-    prop_oneof![
-        literal(),
-        (prop::sample::select(ids), 0u32..4).prop_map(|(id, slot)| json!([id, slot])),
-    ]
+    prop_oneof![literal(), (prop::sample::select(ids), 0u32..4).prop_map(|(id, slot)| json!([id, slot])),]
 }
 
 /// A random API-format workflow as JSON, with titles and unknown fields.
 fn workflow_json() -> impl Strategy<Value = Value> {
-    prop::collection::vec("[0-9]{1,3}(:[0-9]{1,2})?", 1..12).prop_flat_map(|mut ids| {
-        ids.sort();
-        ids.dedup();
-        let n = ids.len();
-        let node = (
-            "[A-Z][A-Za-z]{0,10}",
-            prop::collection::vec(("[a-z_]{1,8}", input(ids.clone())), 0..5),
-            prop::option::of("[ -~]{0,10}"),
-            prop::option::of(literal()),
-            any::<bool>(),
-        );
-        (Just(ids), prop::collection::vec(node, n))
-    })
-    .prop_map(|(ids, nodes)| {
-        let mut map = Map::new();
-        for (id, (class, inputs, title, extra, class_first)) in ids.into_iter().zip(nodes) {
-            let mut inputs_map = Map::new();
-            for (k, v) in inputs {
-                inputs_map.insert(k, v);
+    prop::collection::vec("[0-9]{1,3}(:[0-9]{1,2})?", 1..12)
+        .prop_flat_map(|mut ids| {
+            ids.sort();
+            ids.dedup();
+            let n = ids.len();
+            let node = (
+                "[A-Z][A-Za-z]{0,10}",
+                prop::collection::vec(("[a-z_]{1,8}", input(ids.clone())), 0..5),
+                prop::option::of("[ -~]{0,10}"),
+                prop::option::of(literal()),
+                any::<bool>(),
+            );
+            (Just(ids), prop::collection::vec(node, n))
+        })
+        .prop_map(|(ids, nodes)| {
+            let mut map = Map::new();
+            for (id, (class, inputs, title, extra, class_first)) in ids.into_iter().zip(nodes) {
+                let mut inputs_map = Map::new();
+                for (k, v) in inputs {
+                    inputs_map.insert(k, v);
+                }
+                let mut node = Map::new();
+                if class_first {
+                    node.insert("class_type".into(), json!(class));
+                    node.insert("inputs".into(), Value::Object(inputs_map));
+                } else {
+                    node.insert("inputs".into(), Value::Object(inputs_map));
+                    node.insert("class_type".into(), json!(class));
+                }
+                if let Some(t) = title {
+                    node.insert("_meta".into(), json!({"title": t}));
+                }
+                if let Some(e) = extra {
+                    node.insert("x-extra".into(), e);
+                }
+                map.insert(id, Value::Object(node));
             }
-            let mut node = Map::new();
-            if class_first {
-                node.insert("class_type".into(), json!(class));
-                node.insert("inputs".into(), Value::Object(inputs_map));
-            } else {
-                node.insert("inputs".into(), Value::Object(inputs_map));
-                node.insert("class_type".into(), json!(class));
-            }
-            if let Some(t) = title {
-                node.insert("_meta".into(), json!({"title": t}));
-            }
-            if let Some(e) = extra {
-                node.insert("x-extra".into(), e);
-            }
-            map.insert(id, Value::Object(node));
-        }
-        Value::Object(map)
-    })
+            Value::Object(map)
+        })
 }
 
 /// The same document with node order and every object's key order reversed.
@@ -97,7 +95,8 @@ fn strip_meta(v: &Value) -> Value {
 fn catalog() -> &'static Catalog {
     static CATALOG: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
     CATALOG.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/comfyui/http/object_info_full.json");
+        let path =
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/comfyui/http/object_info_full.json");
         Catalog::from_json_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     })
 }

@@ -44,7 +44,8 @@ fn error_nodes(report: &ValidationReport) -> BTreeSet<String> {
 
 fn has_error(report: &ValidationReport, node: &str, input: Option<&str>) -> bool {
     report.errors().any(|p| {
-        p.node_id.as_ref().map(NodeId::as_str) == Some(node) && (input.is_none() || p.input.as_deref() == input)
+        p.node_id.as_ref().map(NodeId::as_str) == Some(node)
+            && (input.is_none() || p.input.as_deref() == input)
     })
 }
 
@@ -61,9 +62,10 @@ fn verdicts_agree_with_comfyui_on_every_captured_prompt() {
         let request = read(entry.path());
         let response = read(fixtures().join(format!("http/{name}.json")));
         let options = ValidateOptions {
-            outputs: request.get("partial_execution_targets").and_then(Value::as_array).map(|a| {
-                a.iter().filter_map(Value::as_str).map(NodeId::from).collect()
-            }),
+            outputs: request
+                .get("partial_execution_targets")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(NodeId::from).collect()),
             // The catalogue's LoadImage list is a snapshot taken before the fixture uploads; the
             // server's input folder as captured after them is the truth at queue time.
             input_files: input_files(),
@@ -84,7 +86,8 @@ fn verdicts_agree_with_comfyui_on_every_captured_prompt() {
 
         if let Some((_, node, input, code)) = EXPECTED_DIFFERENCES.iter().find(|d| d.0 == name) {
             assert!(response.get("error").is_none(), "{name}: ComfyUI accepted it");
-            let p = report.errors().find(|p| p.code == *code).unwrap_or_else(|| panic!("{name}: {report:#?}"));
+            let p =
+                report.errors().find(|p| p.code == *code).unwrap_or_else(|| panic!("{name}: {report:#?}"));
             assert_eq!(p.node_id.as_ref().unwrap().as_str(), *node, "{name}");
             assert_eq!(p.input.as_deref(), Some(*input), "{name}");
             continue;
@@ -94,10 +97,16 @@ fn verdicts_agree_with_comfyui_on_every_captured_prompt() {
         match response.get("error") {
             None => {
                 // Accepted. With node_errors it was queued with only the untouched outputs.
-                assert!(report.comfyui_would_queue(), "{name}: ComfyUI queued it but we would not:\n{report:#?}");
+                assert!(
+                    report.comfyui_would_queue(),
+                    "{name}: ComfyUI queued it but we would not:\n{report:#?}"
+                );
                 let mut blocked = BTreeSet::new();
                 for (node, err) in &node_errors {
-                    assert!(has_error(&report, node, None), "{name}: missing error on node {node}:\n{report:#?}");
+                    assert!(
+                        has_error(&report, node, None),
+                        "{name}: missing error on node {node}:\n{report:#?}"
+                    );
                     for e in err["errors"].as_array().unwrap() {
                         let input = e["extra_info"]["input_name"].as_str();
                         assert!(has_error(&report, node, input), "{name}: node {node} input {input:?}");
@@ -109,7 +118,8 @@ fn verdicts_agree_with_comfyui_on_every_captured_prompt() {
                 if node_errors.is_empty() {
                     assert!(report.is_ok(), "{name}: ComfyUI accepted it but we report:\n{report:#?}");
                 }
-                let runnable: BTreeSet<String> = report.runnable_outputs.iter().map(|n| n.0.clone()).collect();
+                let runnable: BTreeSet<String> =
+                    report.runnable_outputs.iter().map(|n| n.0.clone()).collect();
                 let expected: BTreeSet<String> =
                     report.outputs.iter().map(|n| n.0.clone()).filter(|o| !blocked.contains(o)).collect();
                 assert_eq!(runnable, expected, "{name}");
@@ -150,7 +160,10 @@ fn verdicts_agree_with_comfyui_on_every_captured_prompt() {
                                     Some("exception_during_inner_validation") => None,
                                     _ => info["input_name"].as_str(),
                                 };
-                                assert!(has_error(&report, node, input), "{name}: node {node} input {input:?}:\n{report:#?}");
+                                assert!(
+                                    has_error(&report, node, input),
+                                    "{name}: node {node} input {input:?}:\n{report:#?}"
+                                );
                             }
                         }
                     }

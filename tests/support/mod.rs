@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 
 /// The real ComfyUI's base URL.
 pub fn base_url() -> String {
-    std::env::var("COMFYUI_E2E_URL")
-        .expect("COMFYUI_E2E_URL is not set: run these tests through scripts/test.sh, which starts a real ComfyUI")
+    std::env::var("COMFYUI_E2E_URL").expect(
+        "COMFYUI_E2E_URL is not set: run these tests through scripts/test.sh, which starts a real ComfyUI",
+    )
 }
 
 /// The real ComfyUI's data folder (its `output/`, `input/`, ...).
@@ -59,7 +60,9 @@ fn uuid_like() -> String {
 }
 
 fn rand_u16() -> u16 {
-    (std::process::id() as u16).wrapping_mul(31).wrapping_add(std::thread::current().name().map_or(0, |n| n.len() as u16))
+    (std::process::id() as u16)
+        .wrapping_mul(31)
+        .wrapping_add(std::thread::current().name().map_or(0, |n| n.len() as u16))
 }
 
 /// EmptyImage → ImageInvert → SaveImage (+ PreviewImage), model-free.

@@ -32,7 +32,8 @@ impl Drop for TcpProxy {
 impl TcpProxy {
     /// Proxies 127.0.0.1:<free port> to `target` (`http://host:port`).
     pub async fn start(target: &str) -> TcpProxy {
-        let upstream: SocketAddr = target.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+        let upstream: SocketAddr =
+            target.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State::default());
@@ -84,7 +85,9 @@ async fn forward(mut client: TcpStream, upstream: SocketAddr, state: Arc<State>)
     head.truncate(n);
     let is_ws = String::from_utf8_lossy(&head).to_ascii_lowercase().contains("upgrade: websocket");
     if is_ws && state.block_websockets.load(Ordering::SeqCst) {
-        let _ = client.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+        let _ = client
+            .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
         return;
     }
     let Ok(mut server) = TcpStream::connect(upstream).await else { return };

@@ -1,8 +1,8 @@
 //! Requests, answers and events of the [`Backend`](super::Backend) trait.
 
 use bytes::Bytes;
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -232,8 +232,11 @@ pub struct UploadedFile {
 impl UploadedFile {
     /// The value to put in a LoadImage-style input.
     pub fn input_value(&self) -> String {
-        let path =
-            if self.subfolder.is_empty() { self.name.clone() } else { format!("{}/{}", self.subfolder, self.name) };
+        let path = if self.subfolder.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}/{}", self.subfolder, self.name)
+        };
         match self.folder {
             FolderType::Input => path,
             other => format!("{path} [{}]", other.as_str()),
@@ -266,7 +269,10 @@ impl Download {
         if self.content_length.is_some_and(|n| n > max_bytes) {
             return Err(Error::InvalidArgument {
                 argument: "download".into(),
-                message: format!("{} bytes is more than the limit of {max_bytes}", self.content_length.unwrap_or(0)),
+                message: format!(
+                    "{} bytes is more than the limit of {max_bytes}",
+                    self.content_length.unwrap_or(0)
+                ),
             });
         }
         let mut buf = bytes::BytesMut::new();

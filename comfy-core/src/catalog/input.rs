@@ -211,11 +211,9 @@ impl InputDef {
         };
         let options = InputOptions::from_map(options, location)?;
         let kind = match type_value {
-            Value::Array(choices) => InputKind::Combo {
-                options: choices.clone(),
-                v3: false,
-                multiselect: false,
-            },
+            Value::Array(choices) => {
+                InputKind::Combo { options: choices.clone(), v3: false, multiselect: false }
+            }
             Value::String(t) => match t.as_str() {
                 "INT" => InputKind::Int,
                 "FLOAT" => InputKind::Float,
@@ -240,16 +238,14 @@ impl InputDef {
             other => {
                 return Err(Error::catalog(
                     location,
-                    format!("an input type is a string or a list of choices, got {}", crate::json::preview(other)),
+                    format!(
+                        "an input type is a string or a list of choices, got {}",
+                        crate::json::preview(other)
+                    ),
                 ));
             }
         };
-        Ok(InputDef {
-            name: name.to_owned(),
-            section,
-            kind,
-            options,
-        })
+        Ok(InputDef { name: name.to_owned(), section, kind, options })
     }
 
     /// Whether a value must be given for this input.
@@ -293,15 +289,28 @@ mod tests {
 
     #[test]
     fn parses_every_spec_shape() {
-        let int = InputDef::parse("seed", Section::Required, &json!(["INT", {"min": 0, "max": 18446744073709551615u64, "control_after_generate": true}]), "x").unwrap();
+        let int = InputDef::parse(
+            "seed",
+            Section::Required,
+            &json!(["INT", {"min": 0, "max": 18446744073709551615u64, "control_after_generate": true}]),
+            "x",
+        )
+        .unwrap();
         assert_eq!(int.kind, InputKind::Int);
         assert!(int.options.control_after_generate);
         assert_eq!(int.options.max_num(), Some(Num::Int(u64::MAX as i128)));
 
-        let combo = InputDef::parse("c", Section::Required, &json!([["a", "b"], {"default": "a"}]), "x").unwrap();
+        let combo =
+            InputDef::parse("c", Section::Required, &json!([["a", "b"], {"default": "a"}]), "x").unwrap();
         assert!(matches!(combo.kind, InputKind::Combo { v3: false, ref options, .. } if options.len() == 2));
 
-        let v3 = InputDef::parse("c", Section::Required, &json!(["COMBO", {"options": ["x"], "multiselect": false}]), "x").unwrap();
+        let v3 = InputDef::parse(
+            "c",
+            Section::Required,
+            &json!(["COMBO", {"options": ["x"], "multiselect": false}]),
+            "x",
+        )
+        .unwrap();
         assert!(matches!(v3.kind, InputKind::Combo { v3: true, .. }));
 
         let hidden = InputDef::parse("prompt", Section::Hidden, &json!("PROMPT"), "x").unwrap();
@@ -314,7 +323,8 @@ mod tests {
     #[test]
     fn malformed_specs_name_the_place() {
         for bad in [json!([]), json!(5), json!(["INT", 5]), json!([5]), json!(["INT", {"min": "zero"}])] {
-            let err = InputDef::parse("w", Section::Required, &bad, "EmptyImage / input / required / w").unwrap_err();
+            let err = InputDef::parse("w", Section::Required, &bad, "EmptyImage / input / required / w")
+                .unwrap_err();
             assert!(err.to_string().contains("EmptyImage / input / required / w"), "{err}");
         }
     }

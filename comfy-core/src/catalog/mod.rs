@@ -73,9 +73,8 @@ impl NodeDef {
 
     /// Parses one class from its `/object_info` entry.
     pub fn from_value(name: &str, value: &Value) -> Result<Self> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| Error::catalog(name, "a node class must be a JSON object"))?;
+        let obj =
+            value.as_object().ok_or_else(|| Error::catalog(name, "a node class must be a JSON object"))?;
         let text = |key: &str| -> Result<Option<String>> {
             match obj.get(key) {
                 None | Some(Value::Null) => Ok(None),

@@ -82,17 +82,20 @@ impl NodeSearch {
         let mut hits: Vec<(u32, usize)> = Vec::new();
         for (i, e) in self.entries.iter().enumerate() {
             if let Some(t) = &input_type
-                && !e.input_types.iter().any(|it| super::types_compatible(t, it) && it != "*") {
-                    continue;
-                }
+                && !e.input_types.iter().any(|it| super::types_compatible(t, it) && it != "*")
+            {
+                continue;
+            }
             if let Some(t) = &output_type
-                && !e.output_types.iter().any(|ot| super::types_compatible(ot, t) && ot != "*") {
-                    continue;
-                }
+                && !e.output_types.iter().any(|ot| super::types_compatible(ot, t) && ot != "*")
+            {
+                continue;
+            }
             if let Some(c) = &category
-                && !e.category.starts_with(c.as_str()) {
-                    continue;
-                }
+                && !e.category.starts_with(c.as_str())
+            {
+                continue;
+            }
             let mut score = 1u32;
             let mut all_match = true;
             for term in &terms {

@@ -121,7 +121,10 @@ fn bad_catalogues_name_the_place() {
         (json!([]), "top level"),
         (json!({"N": 5}), "N"),
         (json!({"N": {"input": {"required": {"x": 5}}}}), "N / input / required / x"),
-        (json!({"N": {"input": {"required": {"x": ["INT", {"min": "a"}]}}}}), "N / input / required / x / min"),
+        (
+            json!({"N": {"input": {"required": {"x": ["INT", {"min": "a"}]}}}}),
+            "N / input / required / x / min",
+        ),
         (json!({"N": {"input": {"required": []}}}), "N / input / required"),
         (json!({"N": {"output": [5]}}), "N / output / 0"),
         (json!({"N": {"category": 5}}), "N / category"),
@@ -149,7 +152,8 @@ fn search_ranks_names_first_and_filters() {
     let hits = c.search(&SearchQuery { text: "save", input_type: Some("AUDIO"), ..Default::default() });
     assert!(hits.iter().any(|h| h.name == "SaveAudio"), "{hits:?}");
 
-    let hits = c.search(&SearchQuery { text: "", category: Some("sampling"), limit: 500, ..Default::default() });
+    let hits =
+        c.search(&SearchQuery { text: "", category: Some("sampling"), limit: 500, ..Default::default() });
     assert!(hits.iter().all(|h| h.category.to_lowercase().starts_with("sampling")));
     assert!(c.search(&SearchQuery { text: "zzzz-nothing", ..Default::default() }).is_empty());
     assert_eq!(c.search(&SearchQuery { text: "image", limit: 3, ..Default::default() }).len(), 3);

@@ -56,6 +56,9 @@ pub(crate) struct JobShared {
     pub(crate) finished_nodes: Mutex<HashSet<String>>,
     pub(crate) finalizing: std::sync::atomic::AtomicBool,
     pub(crate) created: std::time::Instant,
+    /// Submitted by another client (or an earlier run of this one): its events go to another
+    /// socket, so it is polled even while our events flow.
+    pub(crate) foreign: std::sync::atomic::AtomicBool,
 }
 
 impl JobShared {
@@ -76,6 +79,7 @@ impl JobShared {
             finished_nodes: Mutex::new(HashSet::new()),
             finalizing: std::sync::atomic::AtomicBool::new(finalized),
             created: std::time::Instant::now(),
+            foreign: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -160,12 +164,19 @@ impl Job {
     pub async fn result(&self) -> Result<JobResult> {
         match self.wait(Duration::MAX / 4).await? {
             Waited::Finished(r) => Ok(r),
-            Waited::StillRunning(_) => Err(Error::Timeout { operation: "waiting for a job".into(), after_ms: u64::MAX }),
+            Waited::StillRunning(_) => {
+                Err(Error::Timeout { operation: "waiting for a job".into(), after_ms: u64::MAX })
+            }
         }
     }
 
     fn result_from(&self, s: &JobSnapshot) -> JobResult {
-        JobResult { job_id: self.id().clone(), status: s.status.clone(), outputs: s.outputs.clone(), assets: s.assets.clone() }
+        JobResult {
+            job_id: self.id().clone(),
+            status: s.status.clone(),
+            outputs: s.outputs.clone(),
+            assets: s.assets.clone(),
+        }
     }
 
     /// Cancels this job and only this job: removed from the queue if pending; interrupted by

@@ -176,7 +176,8 @@ impl Comfy {
             // A backend that assigns its own ids: re-key (events before this are reconciled).
             let mut jobs = lock(&self.inner.jobs);
             jobs.remove(&id);
-            let mut record = shared.record.lock().map(|r| r.clone()).unwrap_or_else(|e| e.into_inner().clone());
+            let mut record =
+                shared.record.lock().map(|r| r.clone()).unwrap_or_else(|e| e.into_inner().clone());
             record.id = submitted.job_id.clone();
             let rekeyed = JobShared::new(record, nodes_total);
             jobs.insert(submitted.job_id.clone(), rekeyed.clone());
@@ -202,6 +203,8 @@ impl Comfy {
         if let Err(e) = self.inner.store.put_job(&record).await {
             tracing::error!(job = %record.id, error = %e, "could not record a submitted job; it is tracked in memory only");
         }
+        // Its queue position (the queue update event may have come before we knew the job).
+        self.inner.clone().spawn_queue_positions();
         tracing::info!(backend = %backend.name(), job = %record.id, "job submitted");
         Ok(self.job_handle(shared))
     }
@@ -228,19 +231,21 @@ impl Comfy {
                     request: serde_json::Value::Null,
                     workflow_hash: String::new(),
                     provenance: Default::default(),
-                    status: if remote.status.is_terminal() { JobStatus::Queued { position: None } } else { remote.status },
+                    status: if remote.status.is_terminal() {
+                        JobStatus::Queued { position: None }
+                    } else {
+                        remote.status
+                    },
                     outputs: Vec::new(),
                     created_at: now,
                     updated_at: now,
                 }
             }
         };
-        let nodes_total = record
-            .request
-            .get("workflow")
-            .and_then(|w| w.as_object())
-            .map_or(0, |w| w.len() as u32);
+        let nodes_total =
+            record.request.get("workflow").and_then(|w| w.as_object()).map_or(0, |w| w.len() as u32);
         let shared = JobShared::new(record, nodes_total);
+        shared.foreign.store(true, std::sync::atomic::Ordering::SeqCst);
         let shared = lock(&self.inner.jobs).entry(id.clone()).or_insert(shared).clone();
         if !shared.is_terminal() {
             self.inner.clone().spawn_reconcile_one(shared.clone());
@@ -285,7 +290,12 @@ impl Comfy {
 
 impl ClientInner {
     /// Publishes a terminal status with the final outputs, after recording job and assets.
-    pub(crate) async fn finish(self: &Arc<Self>, shared: &Arc<JobShared>, status: JobStatus, outputs: Vec<JobOutput>) {
+    pub(crate) async fn finish(
+        self: &Arc<Self>,
+        shared: &Arc<JobShared>,
+        status: JobStatus,
+        outputs: Vec<JobOutput>,
+    ) {
         if shared.is_terminal() {
             return;
         }
@@ -308,7 +318,9 @@ impl ClientInner {
         for attempt in 0..3 {
             match self.store.put_job(&record).await {
                 Ok(()) => break,
-                Err(e) => tracing::error!(job = %record.id, attempt, error = %e, "could not record a finished job"),
+                Err(e) => {
+                    tracing::error!(job = %record.id, attempt, error = %e, "could not record a finished job")
+                }
             }
         }
         let ids = job::asset_ids(&record);

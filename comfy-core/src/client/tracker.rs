@@ -36,7 +36,7 @@ pub(crate) async fn route(client: Weak<ClientInner>, mut events: broadcast::Rece
                     Ok(event) => c.on_event(event),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "event router lagged; reconciling");
-                        c.spawn_reconcile_all();
+                        c.spawn_reconcile(false);
                     }
                     Err(broadcast::error::RecvError::Closed) => events_open = false,
                 }
@@ -46,7 +46,10 @@ pub(crate) async fn route(client: Weak<ClientInner>, mut events: broadcast::Rece
                 let blind = !c.backend.events_connected();
                 if blind || last_reconcile.elapsed() >= c.options.safety_interval {
                     last_reconcile = Instant::now();
-                    c.spawn_reconcile_all();
+                    c.spawn_reconcile(false);
+                } else {
+                    // Jobs whose events go to another client's socket.
+                    c.spawn_reconcile(true);
                 }
             }
         }
@@ -72,7 +75,7 @@ impl ClientInner {
                 }
             }
             // Reconnected: whatever happened while we were away is in /history and /queue.
-            BackendEvent::Connected => self.clone().spawn_reconcile_all(),
+            BackendEvent::Connected => self.clone().spawn_reconcile(false),
             BackendEvent::Disconnected { reason } => tracing::debug!(%reason, "events disconnected; polling"),
             BackendEvent::QueueRemaining(_) => self.clone().spawn_queue_positions(),
         }
@@ -119,7 +122,11 @@ impl ClientInner {
             JobEvent::Outputs(outputs) => {
                 shared.state.send_modify(|s| {
                     for o in outputs {
-                        if !s.outputs.iter().any(|x| x.node_id == o.node_id && x.key == o.key && x.index == o.index) {
+                        if !s
+                            .outputs
+                            .iter()
+                            .any(|x| x.node_id == o.node_id && x.key == o.key && x.index == o.index)
+                        {
                             s.outputs.push(o.clone());
                         }
                     }
@@ -201,12 +208,17 @@ impl ClientInner {
         self.finish(shared, remote.status, outputs).await;
     }
 
-    pub(crate) fn spawn_reconcile_all(self: Arc<Self>) {
-        if self.reconciling.swap(true, Ordering::SeqCst) {
+    /// Reconciles unfinished jobs from the backend (only foreign ones when `foreign_only`).
+    pub(crate) fn spawn_reconcile(self: Arc<Self>, foreign_only: bool) {
+        let active: Vec<Arc<JobShared>> = lock(&self.jobs)
+            .values()
+            .filter(|s| !s.is_terminal() && (!foreign_only || s.foreign.load(Ordering::SeqCst)))
+            .cloned()
+            .collect();
+        if active.is_empty() || self.reconciling.swap(true, Ordering::SeqCst) {
             return;
         }
         tokio::spawn(async move {
-            let active: Vec<Arc<JobShared>> = lock(&self.jobs).values().filter(|s| !s.is_terminal()).cloned().collect();
             futures::stream::iter(active)
                 .for_each_concurrent(RECONCILE_CONCURRENCY, |shared| {
                     let me = self.clone();
@@ -254,8 +266,9 @@ impl ClientInner {
                 tracing::warn!(job = %shared.id, "the backend no longer knows this job");
                 if !shared.finalizing.swap(true, Ordering::SeqCst) {
                     let failure = crate::job::JobFailure {
-                        message: "the backend no longer knows this job (it restarted or its history was cleared)"
-                            .into(),
+                        message:
+                            "the backend no longer knows this job (it restarted or its history was cleared)"
+                                .into(),
                         ..Default::default()
                     };
                     self.finish(&shared, JobStatus::Failed(failure), Vec::new()).await;
@@ -265,11 +278,11 @@ impl ClientInner {
         }
     }
 
-    /// Refreshes queue positions of this client's queued jobs.
-    fn spawn_queue_positions(self: Arc<Self>) {
+    /// Refreshes queue positions of this client's waiting jobs.
+    pub(crate) fn spawn_queue_positions(self: Arc<Self>) {
         let queued: Vec<Arc<JobShared>> = lock(&self.jobs)
             .values()
-            .filter(|s| matches!(s.state.borrow().status, JobStatus::Queued { .. }))
+            .filter(|s| matches!(s.state.borrow().status, JobStatus::Queued { .. } | JobStatus::Pending))
             .cloned()
             .collect();
         if queued.is_empty() || !self.backend.capabilities().queue {
@@ -287,7 +300,9 @@ impl ClientInner {
                 if let Some(position) = queue.position(&shared.id) {
                     let status = JobStatus::Queued { position: Some(position) };
                     let changed = shared.state.send_if_modified(|s| {
-                        if matches!(s.status, JobStatus::Queued { .. }) && s.status != status {
+                        if matches!(s.status, JobStatus::Queued { .. } | JobStatus::Pending)
+                            && s.status != status
+                        {
                             s.status = status.clone();
                             true
                         } else {

@@ -3,5 +3,7 @@
 mod output;
 mod status;
 
-pub use output::{FileRef, FolderType, JobOutput, MediaKind, OutputItem, parse_history_outputs, parse_node_output};
+pub use output::{
+    FileRef, FolderType, JobOutput, MediaKind, OutputItem, parse_history_outputs, parse_node_output,
+};
 pub use status::{JobFailure, JobId, JobStatus, Progress};

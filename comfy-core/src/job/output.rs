@@ -198,7 +198,12 @@ pub fn parse_node_output(node_id: &str, output: &Value) -> Vec<JobOutput> {
         };
         for (i, item) in items.into_iter().enumerate() {
             let parsed = parse_item(key, item, animated);
-            out.push(JobOutput { node_id: node_id.to_owned(), key: key.clone(), index: i as u32, item: parsed });
+            out.push(JobOutput {
+                node_id: node_id.to_owned(),
+                key: key.clone(),
+                index: i as u32,
+                item: parsed,
+            });
         }
     }
     out
@@ -271,11 +276,18 @@ mod tests {
         assert!(!audio.is_empty());
         assert!(audio.iter().all(|o| matches!(o.item, OutputItem::File { media: MediaKind::Audio, .. })));
 
-        let video = parse_history_outputs(&first_entry(&fixture("history_outputs_video_and_animated.json"))["outputs"]);
-        assert!(video.iter().any(|o| matches!(o.item, OutputItem::File { media: MediaKind::Video, animated: true, .. })));
+        let video = parse_history_outputs(
+            &first_entry(&fixture("history_outputs_video_and_animated.json"))["outputs"],
+        );
+        assert!(
+            video
+                .iter()
+                .any(|o| matches!(o.item, OutputItem::File { media: MediaKind::Video, animated: true, .. }))
+        );
 
-        let mixed =
-            parse_history_outputs(&first_entry(&fixture("history_outputs_mask_3d_text_loadimage.json"))["outputs"]);
+        let mixed = parse_history_outputs(
+            &first_entry(&fixture("history_outputs_mask_3d_text_loadimage.json"))["outputs"],
+        );
         assert!(mixed.iter().any(|o| matches!(o.item, OutputItem::Text { .. })), "{mixed:#?}");
         assert!(mixed.iter().any(|o| o.key == "result"), "{mixed:#?}");
         assert!(mixed.iter().any(|o| o.file().is_some()));
@@ -291,7 +303,10 @@ mod tests {
 
     #[test]
     fn odd_shapes_are_kept_not_dropped() {
-        let out = parse_node_output("1", &json!({"gifs": [{"filename": "a.gif", "type": "output", "subfolder": ""}], "weird": 5}));
+        let out = parse_node_output(
+            "1",
+            &json!({"gifs": [{"filename": "a.gif", "type": "output", "subfolder": ""}], "weird": 5}),
+        );
         assert_eq!(out.len(), 2);
         assert!(matches!(out[1].item, OutputItem::Value { .. }));
         assert!(parse_node_output("1", &json!(null)).is_empty());

@@ -53,6 +53,7 @@ impl Scan {
 pub(crate) fn scan(template: &str, workflow: &Workflow) -> Result<Scan> {
     let mut out = Scan::default();
     for (id, node) in workflow.nodes() {
+        refuse_outside_inputs(template, id, &node.extra)?;
         for (input, value) in &node.inputs {
             let binding = |whole: bool| Binding { node_id: id.clone(), input: input.clone(), whole };
             match value {
@@ -102,12 +103,58 @@ pub(crate) fn scan(template: &str, workflow: &Workflow) -> Result<Scan> {
     Ok(out)
 }
 
+/// Placeholders only work in `inputs`: one anywhere else in a node (but its `_meta` title) would
+/// silently stay in the submitted graph, so it is an error (often a misspelt `inputs`).
+fn refuse_outside_inputs(template: &str, id: &NodeId, extra: &serde_json::Map<String, Value>) -> Result<()> {
+    for (key, value) in extra.iter().filter(|(k, _)| k.as_str() != "_meta") {
+        let mut stack = vec![value];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::String(s) => {
+                    if let Some(p) = residue(s) {
+                        let hint = if key.eq_ignore_ascii_case("inputs")
+                            || crate::suggest::closest(key, ["inputs"], 1).len() == 1
+                        {
+                            " (a misspelling of \"inputs\"?)"
+                        } else {
+                            ""
+                        };
+                        return Err(invalid(
+                            template,
+                            format!(
+                                "node \"{id}\" field {key:?}{hint} holds the placeholder {p:?}; placeholders only work \
+                                 in a node's \"inputs\""
+                            ),
+                        ));
+                    }
+                }
+                Value::Array(items) => stack.extend(items.iter()),
+                Value::Object(map) => stack.extend(map.values()),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn wf(text: &str) -> Workflow {
         Workflow::from_json_str(text).unwrap()
+    }
+
+    #[test]
+    fn placeholders_outside_inputs_are_refused() {
+        // Found by fuzzing: a misspelt "inputs" kept its placeholders in the rendered graph.
+        let w = wf(r#"{"1": {"class_type": "A", "inpuTs": {"x": "{{n}}"}}}"#);
+        let e = scan("t", &w).unwrap_err().to_string();
+        assert!(e.contains("\"inpuTs\"") && e.contains("misspelling"), "{e}");
+        let w = wf(r#"{"1": {"class_type": "A", "x-extra": ["PARAM_INT_SEED"]}}"#);
+        assert!(scan("t", &w).is_err());
+        let w = wf(r#"{"1": {"class_type": "A", "inputs": {}, "_meta": {"title": "{{not a param}}"}}}"#);
+        assert!(scan("t", &w).is_ok(), "titles are not scanned");
     }
 
     #[test]

@@ -61,21 +61,21 @@ fn parse_python_int(s: &str) -> Option<i128> {
 /// `int(v)`.
 pub(crate) fn to_int(v: &Value) -> Result<Coerced, String> {
     match v {
-        Value::Bool(b) => noted(Value::from(i64::from(*b)), format!("boolean {b} is used as the integer {}", i64::from(*b))),
+        Value::Bool(b) => {
+            noted(Value::from(i64::from(*b)), format!("boolean {b} is used as the integer {}", i64::from(*b)))
+        }
         Value::Number(n) => match Num::from_number(n) {
             Num::Int(_) => ok(v.clone()),
             Num::Float(f) => {
                 let t = f.trunc();
                 let value = Num::Int(t as i128).to_value();
-                if f.fract() == 0.0 {
-                    ok(value)
-                } else {
-                    noted(value, format!("{f} is truncated to {t}"))
-                }
+                if f.fract() == 0.0 { ok(value) } else { noted(value, format!("{f} is truncated to {t}")) }
             }
         },
         Value::String(s) => match parse_python_int(s) {
-            Some(i) => noted(Num::Int(i).to_value(), format!("the string {s:?} is converted to the integer {i}")),
+            Some(i) => {
+                noted(Num::Int(i).to_value(), format!("the string {s:?} is converted to the integer {i}"))
+            }
             None => Err(format!("invalid literal for int() with base 10: {}", python_repr(s))),
         },
         other => Err(format!(
@@ -88,7 +88,9 @@ pub(crate) fn to_int(v: &Value) -> Result<Coerced, String> {
 /// `float(v)`; non-finite results are refused (ComfyUI would pass NaN through its bounds check).
 pub(crate) fn to_float(v: &Value) -> Result<Coerced, String> {
     match v {
-        Value::Bool(b) => noted(Value::from(f64::from(u8::from(*b))), format!("boolean {b} is used as a number")),
+        Value::Bool(b) => {
+            noted(Value::from(f64::from(u8::from(*b))), format!("boolean {b} is used as a number"))
+        }
         Value::Number(_) => ok(v.clone()),
         Value::String(s) => {
             let clean: String = s.trim().chars().filter(|c| *c != '_').collect();
@@ -101,10 +103,9 @@ pub(crate) fn to_float(v: &Value) -> Result<Coerced, String> {
                 Err(_) => Err(format!("could not convert string to float: {}", python_repr(s))),
             }
         }
-        other => Err(format!(
-            "float() argument must be a string or a real number, not '{}'",
-            python_type(other)
-        )),
+        other => {
+            Err(format!("float() argument must be a string or a real number, not '{}'", python_type(other)))
+        }
     }
 }
 
@@ -114,7 +115,12 @@ pub(crate) fn to_string(v: &Value) -> Result<Coerced, String> {
         Value::String(_) => ok(v.clone()),
         other => noted(
             Value::String(python_str(other)),
-            format!("{} {} is turned into the text {:?}", crate::json::type_name(other), crate::json::preview(other), python_str(other)),
+            format!(
+                "{} {} is turned into the text {:?}",
+                crate::json::type_name(other),
+                crate::json::preview(other),
+                python_str(other)
+            ),
         ),
     }
 }

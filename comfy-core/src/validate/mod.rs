@@ -218,11 +218,7 @@ impl ValidationReport {
             return format!("workflow is valid ({} warnings)", self.warnings().count());
         }
         let shown: Vec<String> = errors.iter().take(3).map(|p| p.to_string()).collect();
-        let more = if errors.len() > 3 {
-            format!("; and {} more", errors.len() - 3)
-        } else {
-            String::new()
-        };
+        let more = if errors.len() > 3 { format!("; and {} more", errors.len() - 3) } else { String::new() };
         format!(
             "workflow has {} error{}: {}{more}",
             errors.len(),

@@ -12,7 +12,12 @@ use crate::suggest::closest;
 use crate::workflow::{Input, Node, NodeId, Workflow, WorkflowFormat, detect_format};
 
 /// Builds a problem; severity and dependent outputs are filled in later.
-fn problem(code: ProblemCode, node: Option<(&NodeId, &str)>, input: Option<&str>, message: String) -> Problem {
+fn problem(
+    code: ProblemCode,
+    node: Option<(&NodeId, &str)>,
+    input: Option<&str>,
+    message: String,
+) -> Problem {
     Problem {
         severity: Severity::Error,
         code,
@@ -201,11 +206,7 @@ pub(super) fn run(
 
     // Errors first, otherwise keep discovery order (node order).
     problems.sort_by_key(|p| p.severity);
-    ValidationReport {
-        problems,
-        outputs,
-        runnable_outputs,
-    }
+    ValidationReport { problems, outputs, runnable_outputs }
 }
 
 fn check_node(
@@ -219,18 +220,10 @@ fn check_node(
 ) {
     let at = Some((id, node.class_type.as_str()));
     let skipped = |name: &str| options.skip_literals.iter().any(|(n, i)| n == id && i == name);
-    let declared: Vec<&str> = def
-        .inputs
-        .iter()
-        .filter(|i| i.section != Section::Hidden)
-        .map(|i| i.name.as_str())
-        .collect();
-    let undeclared: Vec<&str> = node
-        .inputs
-        .keys()
-        .map(String::as_str)
-        .filter(|k| def.input(k).is_none())
-        .collect();
+    let declared: Vec<&str> =
+        def.inputs.iter().filter(|i| i.section != Section::Hidden).map(|i| i.name.as_str()).collect();
+    let undeclared: Vec<&str> =
+        node.inputs.keys().map(String::as_str).filter(|k| def.input(k).is_none()).collect();
 
     for input_def in def.inputs.iter().filter(|i| i.section != Section::Hidden) {
         let name = input_def.name.as_str();
@@ -297,12 +290,8 @@ fn check_link(
     // An unknown source class is reported on that node already.
     let Some(source_def) = catalog.node(&source.class_type) else { return };
     let Some(output) = source_def.outputs.get(link.output as usize) else {
-        let available: Vec<String> = source_def
-            .outputs
-            .iter()
-            .enumerate()
-            .map(|(i, o)| format!("{i}: {}", o.type_name))
-            .collect();
+        let available: Vec<String> =
+            source_def.outputs.iter().enumerate().map(|(i, o)| format!("{i}: {}", o.type_name)).collect();
         problems.push(problem(
             ProblemCode::LinkBadOutputIndex,
             at,
@@ -343,7 +332,9 @@ fn check_literal(
     let name = def.name.as_str();
     // Literal lists travel wrapped as {"__value__": [...]}.
     let value = match value {
-        Value::Object(m) if m.len() == 1 && m.get("__value__").is_some_and(Value::is_array) => &m["__value__"],
+        Value::Object(m) if m.len() == 1 && m.get("__value__").is_some_and(Value::is_array) => {
+            &m["__value__"]
+        }
         Value::Array(items) => {
             let shape = if items.len() == 2 {
                 "a link must be [\"<node id>\", <output index>] with a string id and a non-negative integer index"
@@ -412,23 +403,25 @@ fn check_bounds(at: Option<(&NodeId, &str)>, def: &InputDef, value: &Value, prob
     let Some(n) = Num::from_value(value) else { return };
     let name = def.name.as_str();
     if let Some(min) = def.options.min_num()
-        && n.partial_cmp(min) == Some(std::cmp::Ordering::Less) {
-            problems.push(problem(
-                ProblemCode::ValueSmallerThanMin,
-                at,
-                Some(name),
-                format!("value {n} is smaller than the minimum {min}"),
-            ));
-        }
+        && n.partial_cmp(min) == Some(std::cmp::Ordering::Less)
+    {
+        problems.push(problem(
+            ProblemCode::ValueSmallerThanMin,
+            at,
+            Some(name),
+            format!("value {n} is smaller than the minimum {min}"),
+        ));
+    }
     if let Some(max) = def.options.max_num()
-        && n.partial_cmp(max) == Some(std::cmp::Ordering::Greater) {
-            problems.push(problem(
-                ProblemCode::ValueBiggerThanMax,
-                at,
-                Some(name),
-                format!("value {n} is bigger than the maximum {max}"),
-            ));
-        }
+        && n.partial_cmp(max) == Some(std::cmp::Ordering::Greater)
+    {
+        problems.push(problem(
+            ProblemCode::ValueBiggerThanMax,
+            at,
+            Some(name),
+            format!("value {n} is bigger than the maximum {max}"),
+        ));
+    }
 }
 
 /// JSON equality, except that numbers compare by value (`5` equals `5.0`).
@@ -478,11 +471,14 @@ fn check_combo(
         if options.iter().any(|o| option_matches(o, v)) {
             continue;
         }
-        if is_upload && (unverifiable_file(v) || v.as_str().is_some_and(|s| input_files.iter().any(|f| f == s))) {
+        if is_upload
+            && (unverifiable_file(v) || v.as_str().is_some_and(|s| input_files.iter().any(|f| f == s)))
+        {
             continue;
         }
         let listed: Vec<String> = options.iter().take(20).map(preview).collect();
-        let more = if options.len() > 20 { format!(", … {} more", options.len() - 20) } else { String::new() };
+        let more =
+            if options.len() > 20 { format!(", … {} more", options.len() - 20) } else { String::new() };
         let mut message = if options.is_empty() {
             format!("{} is not available: this server offers no choices for {name:?}", preview(v))
         } else {

@@ -24,17 +24,14 @@ pub fn detect_format(value: &Value) -> WorkflowFormat {
         return WorkflowFormat::Unknown;
     };
     if let (Some(Value::Array(nodes)), Some(_)) = (map.get("nodes"), map.get("links")) {
-        return WorkflowFormat::Ui {
-            node_count: nodes.len(),
-        };
+        return WorkflowFormat::Ui { node_count: nodes.len() };
     }
     // A UI file without links (a single node) still has `nodes` plus UI-only keys.
     if let Some(Value::Array(nodes)) = map.get("nodes")
-        && (map.contains_key("last_node_id") || map.contains_key("version") || map.contains_key("extra")) {
-            return WorkflowFormat::Ui {
-                node_count: nodes.len(),
-            };
-        }
+        && (map.contains_key("last_node_id") || map.contains_key("version") || map.contains_key("extra"))
+    {
+        return WorkflowFormat::Ui { node_count: nodes.len() };
+    }
     if let Some(Value::Object(prompt)) = map.get("prompt") {
         let prompt_is_graph = prompt.values().all(|n| n.get("class_type").is_some());
         let outer_is_graph = map.values().all(|n| n.get("class_type").is_some());

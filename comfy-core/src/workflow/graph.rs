@@ -72,17 +72,10 @@ impl Workflow {
 
     /// Upstream neighbours by node index (dangling links are skipped).
     fn upstream_indices(&self) -> Vec<Vec<usize>> {
-        let index: HashMap<&str, usize> = self
-            .nodes()
-            .enumerate()
-            .map(|(i, (id, _))| (id.as_str(), i))
-            .collect();
+        let index: HashMap<&str, usize> =
+            self.nodes().enumerate().map(|(i, (id, _))| (id.as_str(), i)).collect();
         self.nodes()
-            .map(|(_, node)| {
-                node.links()
-                    .filter_map(|(_, l)| index.get(l.node.as_str()).copied())
-                    .collect()
-            })
+            .map(|(_, node)| node.links().filter_map(|(_, l)| index.get(l.node.as_str()).copied()).collect())
             .collect()
     }
 
@@ -154,10 +147,7 @@ impl Workflow {
             }
         }
         if order.len() < n {
-            let cycle = self
-                .find_cycle()
-                .map(|c| c.into_iter().map(|id| id.0).collect())
-                .unwrap_or_default();
+            let cycle = self.find_cycle().map(|c| c.into_iter().map(|id| id.0).collect()).unwrap_or_default();
             return Err(Error::Cycle { cycle });
         }
         let ids: Vec<&NodeId> = self.nodes().map(|(id, _)| id).collect();
@@ -194,11 +184,7 @@ impl Workflow {
                 }
             }
         }
-        Ok(self
-            .nodes()
-            .filter(|(id, _)| seen.contains(id.as_str()))
-            .map(|(id, _)| id.clone())
-            .collect())
+        Ok(self.nodes().filter(|(id, _)| seen.contains(id.as_str())).map(|(id, _)| id.clone()).collect())
     }
 
     /// The sub-graph needed to compute `outputs` (ComfyUI's partial execution): those nodes and

@@ -1,7 +1,7 @@
 //! A canonical content hash of a workflow, for caching and de-duplication.
 
-use sha2::{Digest, Sha256};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::Workflow;
 
@@ -34,7 +34,9 @@ impl Workflow {
 /// runs them, and stores the converted prompt), so they hash alike.
 fn canonical_number(n: &serde_json::Number) -> String {
     match n.as_f64() {
-        Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => format!("{}", f as i64),
+        Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => {
+            format!("{}", f as i64)
+        }
         _ => n.to_string(),
     }
 }

@@ -84,11 +84,7 @@ impl Workflow {
                     .take(MAX_LISTED_PROBLEMS - 1)
                     .map(|(loc, msg)| format!("{loc}: {msg}"))
                     .collect();
-                message.push_str(&format!(
-                    "; also {} more: {}",
-                    problems.len() - 1,
-                    rest.join("; ")
-                ));
+                message.push_str(&format!("; also {} more: {}", problems.len() - 1, rest.join("; ")));
             }
             return Err(Error::workflow(location.clone(), message));
         }
@@ -161,20 +157,14 @@ impl Workflow {
         if let Some((id, _)) = self.nodes.get_key_value(id_or_title) {
             return Ok(id);
         }
-        let mut matches = self
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.title() == Some(id_or_title))
-            .map(|(id, _)| id);
+        let mut matches = self.nodes.iter().filter(|(_, n)| n.title() == Some(id_or_title)).map(|(id, _)| id);
         match (matches.next(), matches.next()) {
             (Some(id), None) => Ok(id),
             (Some(a), Some(b)) => Err(Error::workflow(
                 format!("node {id_or_title:?}"),
                 format!("the title is ambiguous: nodes \"{a}\" and \"{b}\" both have it; use a node id"),
             )),
-            _ => Err(Error::NodeNotFound {
-                node_id: id_or_title.to_string(),
-            }),
+            _ => Err(Error::NodeNotFound { node_id: id_or_title.to_string() }),
         }
     }
 }

@@ -79,17 +79,14 @@ impl Input {
     /// Classifies a JSON value as a link or a literal.
     pub fn from_json(v: Value) -> Input {
         if let Value::Array(items) = &v
-            && let [Value::String(node), Value::Number(n)] = items.as_slice() {
-                let slot = n
-                    .as_u64()
-                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
-                if let Some(output) = slot.and_then(|s| u32::try_from(s).ok()) {
-                    return Input::Link(Link {
-                        node: NodeId(node.clone()),
-                        output,
-                    });
-                }
+            && let [Value::String(node), Value::Number(n)] = items.as_slice()
+        {
+            let slot =
+                n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
+            if let Some(output) = slot.and_then(|s| u32::try_from(s).ok()) {
+                return Input::Link(Link { node: NodeId(node.clone()), output });
             }
+        }
         Input::Value(v)
     }
 
@@ -182,10 +179,7 @@ impl Node {
 
     /// Sets `_meta.title`, keeping any other `_meta` fields.
     pub fn set_title(&mut self, title: impl Into<String>) {
-        let meta = self
-            .extra
-            .entry("_meta")
-            .or_insert_with(|| Value::Object(Map::new()));
+        let meta = self.extra.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
         if !meta.is_object() {
             *meta = Value::Object(Map::new());
         }
@@ -196,9 +190,7 @@ impl Node {
 
     /// Links into this node: `(input name, link)` in input order.
     pub fn links(&self) -> impl Iterator<Item = (&str, &Link)> {
-        self.inputs
-            .iter()
-            .filter_map(|(name, input)| input.as_link().map(|l| (name.as_str(), l)))
+        self.inputs.iter().filter_map(|(name, input)| input.as_link().map(|l| (name.as_str(), l)))
     }
 
     /// Builds a node from its JSON object, collecting every structural problem.
@@ -264,14 +256,7 @@ impl Node {
                 "the node has no class_type (which node class should run here?)".into(),
             ));
         }
-        Some(Node {
-            class_type: class_type?,
-            inputs,
-            extra,
-            key_order,
-            had_inputs,
-        })
-        .filter(|_| ok)
+        Some(Node { class_type: class_type?, inputs, extra, key_order, had_inputs }).filter(|_| ok)
     }
 }
 
@@ -305,9 +290,10 @@ impl Serialize for Node {
                 "class_type" | "inputs" => {}
                 other => {
                     if let Some(v) = self.extra.get(other)
-                        && seen_extra.insert(other) {
-                            map.serialize_entry(other, v)?;
-                        }
+                        && seen_extra.insert(other)
+                    {
+                        map.serialize_entry(other, v)?;
+                    }
                 }
             }
         }

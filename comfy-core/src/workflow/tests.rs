@@ -40,7 +40,10 @@ fn links_and_literals_are_told_apart() {
     assert_eq!(k.inputs["model"], Input::Link(Link { node: "4".into(), output: 0 }));
     assert_eq!(k.inputs["seed"], Input::Value(json!(42)));
     // Three-element arrays and numeric ids are literals (the validator flags them).
-    let wf = Workflow::from_json_str(r#"{"1":{"class_type":"A","inputs":{"x":["1",0,0],"y":[1,0],"z":["1",-1]}}}"#).unwrap();
+    let wf = Workflow::from_json_str(
+        r#"{"1":{"class_type":"A","inputs":{"x":["1",0,0],"y":[1,0],"z":["1",-1]}}}"#,
+    )
+    .unwrap();
     let n = wf.node("1").unwrap();
     assert!(n.inputs.values().all(|i| i.as_link().is_none()));
     // A float slot that is a whole number is a link, as in ComfyUI.
@@ -166,7 +169,9 @@ fn ui_format_is_recognised_and_explained() {
 
 #[test]
 fn prompt_request_body_is_explained() {
-    let err = Workflow::from_json_str(r#"{"prompt": {"1": {"class_type": "A", "inputs": {}}}, "client_id": "x"}"#).unwrap_err();
+    let err =
+        Workflow::from_json_str(r#"{"prompt": {"1": {"class_type": "A", "inputs": {}}}, "client_id": "x"}"#)
+            .unwrap_err();
     assert!(err.to_string().contains("\"prompt\" field"), "{err}");
 }
 
@@ -177,7 +182,9 @@ fn structural_errors_name_every_place() {
     )
     .unwrap_err();
     let text = err.to_string();
-    for needle in ["node \"1\"", "node \"2\"", "node \"3\" / inputs", "node \"4\" / class_type", "also 3 more"] {
+    for needle in
+        ["node \"1\"", "node \"2\"", "node \"3\" / inputs", "node \"4\" / class_type", "also 3 more"]
+    {
         assert!(text.contains(needle), "missing {needle:?} in {text}");
     }
     assert_eq!(err.code(), "invalid_workflow");

@@ -38,7 +38,10 @@ impl LocalConfig {
     /// Defaults for a server at `url`.
     pub fn new(url: &str) -> Result<Self> {
         let trimmed = url.trim().trim_end_matches('/');
-        let invalid = |m: &str| Error::InvalidArgument { argument: "ComfyUI URL".into(), message: format!("{url:?}: {m}") };
+        let invalid = |m: &str| Error::InvalidArgument {
+            argument: "ComfyUI URL".into(),
+            message: format!("{url:?}: {m}"),
+        };
         let rest = trimmed
             .strip_prefix("http://")
             .or_else(|| trimmed.strip_prefix("https://"))

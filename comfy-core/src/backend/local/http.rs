@@ -40,15 +40,12 @@ impl Http {
     pub(crate) fn new(config: LocalConfig) -> Result<Self> {
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some((name, value)) = &config.auth_header {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|e| Error::InvalidArgument {
-                argument: "auth header name".into(),
-                message: e.to_string(),
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+                Error::InvalidArgument { argument: "auth header name".into(), message: e.to_string() }
             })?;
-            let mut value =
-                reqwest::header::HeaderValue::from_str(value.expose()).map_err(|e| Error::InvalidArgument {
-                    argument: "auth header value".into(),
-                    message: e.to_string(),
-                })?;
+            let mut value = reqwest::header::HeaderValue::from_str(value.expose()).map_err(|e| {
+                Error::InvalidArgument { argument: "auth header value".into(), message: e.to_string() }
+            })?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
@@ -119,7 +116,10 @@ impl Http {
 
     fn transport_error(&self, op: &str, e: &reqwest::Error, timeout: Duration) -> Error {
         if e.is_timeout() {
-            Error::Timeout { operation: format!("{} {op}", self.backend()), after_ms: timeout.as_millis() as u64 }
+            Error::Timeout {
+                operation: format!("{} {op}", self.backend()),
+                after_ms: timeout.as_millis() as u64,
+            }
         } else if e.is_redirect() {
             Error::UnexpectedResponse {
                 backend: self.backend(),
@@ -127,9 +127,16 @@ impl Http {
                 message: "too many redirects (a redirect loop?)".into(),
             }
         } else if e.is_connect() || e.is_request() {
-            Error::BackendUnreachable { backend: self.backend(), message: format!("{op}: {}", error_chain(e)) }
+            Error::BackendUnreachable {
+                backend: self.backend(),
+                message: format!("{op}: {}", error_chain(e)),
+            }
         } else {
-            Error::UnexpectedResponse { backend: self.backend(), operation: op.to_owned(), message: error_chain(e) }
+            Error::UnexpectedResponse {
+                backend: self.backend(),
+                operation: op.to_owned(),
+                message: error_chain(e),
+            }
         }
     }
 
@@ -157,8 +164,12 @@ impl Http {
 
     /// Reads a JSON body; HTML, truncated or invalid JSON become [`Error::UnexpectedResponse`].
     pub(crate) async fn json(&self, op: &str, resp: Response) -> Result<Value> {
-        let content_type =
-            resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
         let body = resp.text().await.map_err(|e| Error::UnexpectedResponse {
             backend: self.backend(),
             operation: op.to_owned(),
@@ -171,7 +182,8 @@ impl Http {
     pub(crate) async fn get_json(&self, path: &str) -> Result<Value> {
         let op = format!("GET {path}");
         let url = self.url(path);
-        let resp = self.send(&op, Retry::Idempotent, self.config.request_timeout, &[], |c| c.get(&url)).await?;
+        let resp =
+            self.send(&op, Retry::Idempotent, self.config.request_timeout, &[], |c| c.get(&url)).await?;
         self.json(&op, resp).await
     }
 
@@ -179,14 +191,19 @@ impl Http {
     pub(crate) async fn post_json(&self, path: &str, body: &Value, retry: Retry) -> Result<Value> {
         let op = format!("POST {path}");
         let url = self.url(path);
-        let resp =
-            self.send(&op, retry, self.config.request_timeout, &[], |c| c.request(Method::POST, &url).json(body)).await?;
+        let resp = self
+            .send(&op, retry, self.config.request_timeout, &[], |c| c.request(Method::POST, &url).json(body))
+            .await?;
         let empty = resp.content_length() == Some(0);
         if empty {
             return Ok(Value::Null);
         }
-        let content_type =
-            resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
         let text = resp.text().await.unwrap_or_default();
         if text.trim().is_empty() {
             return Ok(Value::Null);

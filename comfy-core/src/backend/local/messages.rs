@@ -32,10 +32,8 @@ pub(crate) fn decode_text(text: &str) -> Result<Vec<BackendEvent>, String> {
     let data = msg.get("data").cloned().unwrap_or(Value::Null);
     let events = match kind {
         "status" => {
-            let remaining = data
-                .pointer("/status/exec_info/queue_remaining")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
+            let remaining =
+                data.pointer("/status/exec_info/queue_remaining").and_then(Value::as_u64).unwrap_or(0);
             vec![BackendEvent::QueueRemaining(remaining.min(u32::MAX as u64) as u32)]
         }
         "execution_start" => job(&data, JobEvent::Started),
@@ -63,7 +61,14 @@ pub(crate) fn decode_text(text: &str) -> Result<Vec<BackendEvent>, String> {
             let (Some(value), Some(max)) = (num("value"), num("max")) else {
                 return Err("progress without numeric value/max".into());
             };
-            job(&data, JobEvent::Progress { node_id: str_field(&data, "node"), value: value as u64, max: max as u64 })
+            job(
+                &data,
+                JobEvent::Progress {
+                    node_id: str_field(&data, "node"),
+                    value: value as u64,
+                    max: max as u64,
+                },
+            )
         }
         "progress_state" => {
             let Some(nodes) = data.get("nodes").and_then(Value::as_object) else {
@@ -80,7 +85,8 @@ pub(crate) fn decode_text(text: &str) -> Result<Vec<BackendEvent>, String> {
             finished
         }
         "executed" => {
-            let node = str_field(&data, "display_node").or_else(|| str_field(&data, "node")).unwrap_or_default();
+            let node =
+                str_field(&data, "display_node").or_else(|| str_field(&data, "node")).unwrap_or_default();
             let outputs = parse_node_output(&node, data.get("output").unwrap_or(&Value::Null));
             job(&data, JobEvent::Outputs(outputs))
         }
@@ -149,7 +155,8 @@ pub(crate) fn decode_binary(frame: &Bytes) -> Result<Vec<BackendEvent>, String> 
         4 => {
             let len = be_u32(frame, 4).ok_or("preview frame without a metadata length")? as usize;
             let meta = frame.get(8..8 + len).ok_or("preview frame shorter than its metadata")?;
-            let meta: Value = serde_json::from_slice(meta).map_err(|e| format!("preview metadata is not JSON: {e}"))?;
+            let meta: Value =
+                serde_json::from_slice(meta).map_err(|e| format!("preview metadata is not JSON: {e}"))?;
             let mime = str_field(&meta, "image_type").unwrap_or_else(|| "image/png".into());
             let node_id = str_field(&meta, "display_node_id").or_else(|| str_field(&meta, "node_id"));
             let event = JobEvent::Preview { node_id, mime, data: frame.slice(8 + len..) };
@@ -271,11 +278,20 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for text in ["", "nope", "{}", "[1]", "{\"type\": 5}", "{\"type\":\"progress\",\"data\":{\"value\":\"x\"}}"] {
+        for text in
+            ["", "nope", "{}", "[1]", "{\"type\": 5}", "{\"type\":\"progress\",\"data\":{\"value\":\"x\"}}"]
+        {
             let _ = decode_text(text);
         }
         assert!(decode_text("{\"type\":\"something_new\",\"data\":{}}").unwrap().is_empty());
-        for frame in [&b""[..], &[0, 0], &[0, 0, 0, 9], &[0, 0, 0, 4, 255, 255, 255, 255], &[0, 0, 0, 1, 0, 0, 0, 7], &[0, 0, 0, 3, 0, 0, 1, 0]] {
+        for frame in [
+            &b""[..],
+            &[0, 0],
+            &[0, 0, 0, 9],
+            &[0, 0, 0, 4, 255, 255, 255, 255],
+            &[0, 0, 0, 1, 0, 0, 0, 7],
+            &[0, 0, 0, 3, 0, 0, 1, 0],
+        ] {
             assert!(decode_binary(&Bytes::copy_from_slice(frame)).is_err(), "{frame:?}");
         }
     }

@@ -21,8 +21,8 @@ pub(crate) use http::error_chain;
 
 use self::http::{Http, Retry};
 use super::{
-    Backend, BackendEvent, CancelOutcome, CancelScope, Capabilities, Download, Health, JobRequest, QueueSnapshot,
-    RemoteJob, Submitted, Upload, UploadKind, UploadedFile,
+    Backend, BackendEvent, CancelOutcome, CancelScope, Capabilities, Download, Health, JobRequest,
+    QueueSnapshot, RemoteJob, Submitted, Upload, UploadKind, UploadedFile,
 };
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
@@ -138,7 +138,9 @@ impl LocalComfyUiBuilder {
         let task = if config.websocket {
             let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::InvalidArgument {
                 argument: "runtime".into(),
-                message: "LocalComfyUi::build must be called inside a tokio runtime (it starts the WebSocket)".into(),
+                message:
+                    "LocalComfyUi::build must be called inside a tokio runtime (it starts the WebSocket)"
+                        .into(),
             })?;
             let task = handle.spawn(socket::run(config, events.clone(), socket.clone()));
             Some(AbortOnDrop(task.abort_handle()))
@@ -256,11 +258,12 @@ impl Backend for LocalComfyUi {
                 node_errors: Box::new(answer.get("node_errors").cloned().unwrap_or(Value::Null)),
             });
         }
-        let returned = answer.get("prompt_id").and_then(Value::as_str).ok_or_else(|| Error::UnexpectedResponse {
-            backend: self.name().to_owned(),
-            operation: op.into(),
-            message: format!("no prompt_id in {}", crate::json::preview(&answer)),
-        })?;
+        let returned =
+            answer.get("prompt_id").and_then(Value::as_str).ok_or_else(|| Error::UnexpectedResponse {
+                backend: self.name().to_owned(),
+                operation: op.into(),
+                message: format!("no prompt_id in {}", crate::json::preview(&answer)),
+            })?;
         Ok(Submitted {
             job_id: JobId(returned.to_owned()),
             number: answer.get("number").and_then(Value::as_f64),
@@ -286,7 +289,9 @@ impl Backend for LocalComfyUi {
     async fn cancel(&self, job: &JobId) -> Result<CancelOutcome> {
         let queue = self.queue().await?;
         if queue.position(job).is_some() {
-            self.http().post_json("/api/queue", &json!({"delete": [job.as_str()]}), Retry::ConnectOnly).await?;
+            self.http()
+                .post_json("/api/queue", &json!({"delete": [job.as_str()]}), Retry::ConnectOnly)
+                .await?;
             let after = self.queue().await?;
             if after.position(job).is_none() && !after.is_running(job) {
                 return Ok(CancelOutcome::RemovedFromQueue);
@@ -305,7 +310,9 @@ impl Backend for LocalComfyUi {
             };
         }
         // Running: interrupt exactly this prompt, never the global interrupt.
-        self.http().post_json("/api/interrupt", &json!({"prompt_id": job.as_str()}), Retry::ConnectOnly).await?;
+        self.http()
+            .post_json("/api/interrupt", &json!({"prompt_id": job.as_str()}), Retry::ConnectOnly)
+            .await?;
         Ok(CancelOutcome::InterruptRequested)
     }
 
@@ -322,7 +329,9 @@ impl Backend for LocalComfyUi {
         upload.check()?;
         let (path, original) = match &upload.kind {
             UploadKind::File => ("/api/upload/image", None),
-            UploadKind::Mask { original } => ("/api/upload/mask", Some(serde_json::to_string(original).unwrap_or_default())),
+            UploadKind::Mask { original } => {
+                ("/api/upload/mask", Some(serde_json::to_string(original).unwrap_or_default()))
+            }
         };
         let op = format!("POST {path}");
         let url = self.http().url(path);
@@ -333,7 +342,10 @@ impl Backend for LocalComfyUi {
                 let part = reqwest::multipart::Part::stream(upload.data.clone())
                     .file_name(upload.filename.clone())
                     .mime_str(mime)
-                    .unwrap_or_else(|_| reqwest::multipart::Part::stream(upload.data.clone()).file_name(upload.filename.clone()));
+                    .unwrap_or_else(|_| {
+                        reqwest::multipart::Part::stream(upload.data.clone())
+                            .file_name(upload.filename.clone())
+                    });
                 let mut form = reqwest::multipart::Form::new()
                     .part("image", part)
                     .text("type", upload.folder.as_str())
@@ -362,9 +374,15 @@ impl Backend for LocalComfyUi {
         );
         let op = format!("GET /api/view {}", file.filename);
         let url = self.http().url(&path);
-        let resp = self.http().send(&op, Retry::Idempotent, self.config().transfer_timeout, &[], |c| c.get(&url)).await?;
-        let content_type =
-            resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let resp = self
+            .http()
+            .send(&op, Retry::Idempotent, self.config().transfer_timeout, &[], |c| c.get(&url))
+            .await?;
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let content_length = resp.content_length();
         let backend = self.name().to_owned();
         let stream = resp.bytes_stream().map_err(move |e| Error::UnexpectedResponse {
@@ -376,10 +394,9 @@ impl Backend for LocalComfyUi {
     }
 
     async fn catalog(&self, refresh: bool) -> Result<Arc<Catalog>> {
-        if !refresh
-            && let Some(c) = self.inner.catalog.read().await.as_ref() {
-                return Ok(c.clone());
-            }
+        if !refresh && let Some(c) = self.inner.catalog.read().await.as_ref() {
+            return Ok(c.clone());
+        }
         let raw = self.http().get_json("/api/object_info").await?;
         let catalog = Arc::new(Catalog::from_value(&raw)?);
         *self.inner.catalog.write().await = Some(catalog.clone());
@@ -392,13 +409,15 @@ impl Backend for LocalComfyUi {
     }
 
     async fn models(&self, folder: &str) -> Result<Vec<String>> {
-        let v = self.http().get_json(&format!("/api/models/{}", urlencode(folder))).await.map_err(|e| match e {
-            Error::Http { status: 404, .. } => Error::InvalidArgument {
-                argument: "model folder".into(),
-                message: format!("{folder:?} is not a model folder on this server"),
+        let v = self.http().get_json(&format!("/api/models/{}", urlencode(folder))).await.map_err(
+            |e| match e {
+                Error::Http { status: 404, .. } => Error::InvalidArgument {
+                    argument: "model folder".into(),
+                    message: format!("{folder:?} is not a model folder on this server"),
+                },
+                other => other,
             },
-            other => other,
-        })?;
+        )?;
         Ok(remote::string_list(&v))
     }
 

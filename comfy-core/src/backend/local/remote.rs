@@ -26,7 +26,9 @@ pub(crate) fn from_history(entry: &Value) -> RemoteJob {
         JobStatus::Cancelled
     } else if let Some(data) = find("execution_error") {
         JobStatus::Failed(failure_from(data))
-    } else if status.get("status_str").and_then(Value::as_str) == Some("success") || find("execution_success").is_some() {
+    } else if status.get("status_str").and_then(Value::as_str) == Some("success")
+        || find("execution_success").is_some()
+    {
         JobStatus::Succeeded
     } else {
         JobStatus::Failed(JobFailure {
@@ -57,9 +59,16 @@ pub(crate) fn parse_queue(v: &Value, client_id: &str) -> Result<QueueSnapshot, S
         items
             .iter()
             .map(|item| {
-                let number = item.get(0).and_then(Value::as_f64).ok_or_else(|| format!("{key} item without a number"))?;
-                let id = item.get(1).and_then(Value::as_str).ok_or_else(|| format!("{key} item without a prompt id"))?;
-                let ours = item.get(3).and_then(|e| e.get("client_id")).and_then(Value::as_str) == Some(client_id);
+                let number = item
+                    .get(0)
+                    .and_then(Value::as_f64)
+                    .ok_or_else(|| format!("{key} item without a number"))?;
+                let id = item
+                    .get(1)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("{key} item without a prompt id"))?;
+                let ours =
+                    item.get(3).and_then(|e| e.get("client_id")).and_then(Value::as_str) == Some(client_id);
                 Ok(QueueEntry { job_id: JobId(id.to_owned()), number, ours })
             })
             .collect()

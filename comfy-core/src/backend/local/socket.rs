@@ -72,7 +72,9 @@ async fn serve(mut ws: Ws, tx: &broadcast::Sender<BackendEvent>, backend: &str) 
             Some(Ok(Message::Text(text))) => decode_text(&text),
             Some(Ok(Message::Binary(data))) => decode_binary(&data),
             Some(Ok(Message::Close(frame))) => {
-                return frame.map_or("closed by the server".into(), |f| format!("closed by the server: {}", f.reason));
+                return frame.map_or("closed by the server".into(), |f| {
+                    format!("closed by the server: {}", f.reason)
+                });
             }
             Some(Ok(_)) => continue,
             Some(Err(e)) => return e.to_string(),

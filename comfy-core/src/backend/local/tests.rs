@@ -32,7 +32,8 @@ fn workflow() -> Workflow {
 }
 
 fn fixture_request(name: &str) -> Value {
-    let p = format!("{}/../../shared/fixtures/comfyui/prompts/{name}.request.json", env!("CARGO_MANIFEST_DIR"));
+    let p =
+        format!("{}/../../shared/fixtures/comfyui/prompts/{name}.request.json", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
@@ -43,11 +44,16 @@ async fn submit_sends_client_id_prompt_id_and_the_api_key_only_in_extra_data() {
         .and(path("/api/prompt"))
         .respond_with(|req: &Request| {
             let body: Value = serde_json::from_slice(&req.body).unwrap();
-            ResponseTemplate::new(200).set_body_json(json!({"prompt_id": body["prompt_id"], "number": 3, "node_errors": {}}))
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"prompt_id": body["prompt_id"], "number": 3, "node_errors": {}}))
         })
         .mount(&server)
         .await;
-    let b = LocalComfyUi::builder(&server.uri()).websocket(false).comfy_api_key("comfyui-secret").build().unwrap();
+    let b = LocalComfyUi::builder(&server.uri())
+        .websocket(false)
+        .comfy_api_key("comfyui-secret")
+        .build()
+        .unwrap();
     let mut req = JobRequest::new(workflow());
     req.job_id = Some(JobId::from("my-id"));
     req.extra_data.insert("api_key_comfy_org".into(), json!("caller-tried-to-inject"));
@@ -66,7 +72,9 @@ async fn a_rejected_prompt_keeps_comfyuis_node_errors() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/prompt"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(fixture("prompt_error_value_not_in_list.json")))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(fixture("prompt_error_value_not_in_list.json")),
+        )
         .expect(1) // a 400 is never retried
         .mount(&server)
         .await;
@@ -84,7 +92,10 @@ async fn reads_retry_5xx_then_fail_with_the_servers_message() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/api/queue"))
-        .respond_with(ResponseTemplate::new(500).set_body_string("500 Internal Server Error\n\nServer got itself in trouble"))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .set_body_string("500 Internal Server Error\n\nServer got itself in trouble"),
+        )
         .expect(3) // first try + 2 retries
         .mount(&server)
         .await;
@@ -112,7 +123,9 @@ async fn html_truncated_json_and_slow_answers_are_typed() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/api/system_stats"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw("<!doctype html><title>Login</title>", "text/html"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw("<!doctype html><title>Login</title>", "text/html"),
+        )
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -233,7 +246,10 @@ async fn uploads_are_checked_and_sent_as_multipart() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/upload/image"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"name": "cat (1).png", "subfolder": "x", "type": "input"})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"name": "cat (1).png", "subfolder": "x", "type": "input"})),
+        )
         .mount(&server)
         .await;
     let b = backend(&server).await;
