@@ -95,13 +95,13 @@ impl ComfyMcp {
             let fut = (entry.handler)(ctx, arguments);
             return Ok(guarded(fut, &name).await);
         }
-        let template = self.state.templates.snapshot().get(&name).ok();
-        match template {
-            Some(t) => {
-                let fut = Box::pin(workflows::call_template(ctx, t, arguments));
+        let known = self.state.templates.snapshot().get(&name).is_ok();
+        match known {
+            true => {
+                let fut = Box::pin(workflows::call_template(ctx, name.clone(), arguments));
                 Ok(guarded(fut, &name).await)
             }
-            None => Err(self.unknown_tool(&name, principal)),
+            false => Err(self.unknown_tool(&name, principal)),
         }
     }
 

@@ -128,6 +128,16 @@ impl AppState {
         Ok(catalog)
     }
 
+    /// Makes sure templates are enriched from the catalogue when ComfyUI can be reached (so
+    /// parameter bounds and choices are checked); a down backend is not an error here.
+    pub async fn ensure_catalog(&self) {
+        if !self.templates.has_catalog.load(std::sync::atomic::Ordering::SeqCst)
+            && let Err(e) = self.catalog().await
+        {
+            tracing::debug!(error = %e, "templates not enriched: no catalogue");
+        }
+    }
+
     /// A template by name (enriched from the catalogue once it is known).
     pub fn template(&self, name: &str) -> Result<Arc<Template>, ToolError> {
         Ok(self.templates.snapshot().get(name)?)
@@ -143,7 +153,7 @@ impl AppState {
 #[derive(Debug)]
 pub struct Templates {
     inner: TemplatesInner,
-    has_catalog: std::sync::atomic::AtomicBool,
+    pub(crate) has_catalog: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]

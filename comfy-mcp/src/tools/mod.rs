@@ -189,7 +189,7 @@ impl Registry {
         };
         let tool = Tool::new(def.name, def.description, input_schema.clone())
             .with_title(def.title)
-            .with_raw_output_schema(schema_for_output::<Out>())
+            .with_raw_output_schema(compact_output_schema::<Out>())
             .with_annotations(def.annotations());
         let handler = Arc::new(handler);
         let erased: Handler = Arc::new(move |ctx: CallCtx, args: JsonObject| {
@@ -233,6 +233,45 @@ impl Registry {
     /// A tool by name.
     pub fn get(&self, name: &str) -> Option<&ToolEntry> {
         self.entries.iter().find(|e| e.tool.name == name)
+    }
+}
+
+/// The output schema of `T`, shallow: no `description`/`title`/`format` keywords, nested types
+/// (`$ref`) reduced to `{"type": "object"}`. Clients validate results against it and models read
+/// the input schemas, so this keeps `tools/list` small without losing what matters.
+pub fn compact_output_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                if m.contains_key("$ref") {
+                    m.clear();
+                    m.insert("type".into(), Value::String("object".into()));
+                    return;
+                }
+                m.remove("$defs");
+                m.remove("format");
+                // `properties` maps names to schemas: a property may itself be called "description".
+                for (k, child) in m.iter_mut() {
+                    if k == "properties" || k == "$defs" {
+                        if let Value::Object(props) = child {
+                            props.values_mut().for_each(strip);
+                        }
+                    } else {
+                        strip(child);
+                    }
+                }
+                m.remove("description");
+                m.remove("title");
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v = Value::Object(schema_for_output::<T>().as_ref().clone());
+    strip(&mut v);
+    match v {
+        Value::Object(m) => Arc::new(m),
+        _ => schema_for_output::<T>(),
     }
 }
 

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use comfy_core::backend::JobRequest;
 use comfy_core::store::Provenance;
 use comfy_core::template::{RenderRequest, Template};
-use rmcp::handler::server::tool::schema_for_output;
 use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -16,6 +15,7 @@ use serde_json::{Map, Value};
 use super::execution::{checked_workflow, submit_and_maybe_wait};
 use super::views::JobView;
 use super::{CallCtx, Output, Registry, ToolDef, ToolResult, args};
+use crate::error::ToolError;
 
 pub(crate) fn register(r: &mut Registry) {
     r.add(
@@ -139,6 +139,7 @@ fn yes() -> bool {
 }
 
 async fn run_workflow(ctx: CallCtx, args: RunArgs) -> ToolResult<JobView> {
+    ctx.state.ensure_catalog().await;
     let template = ctx.state.template(&args.name)?;
     let tool = template_tool(&template);
     if let Err(mut e) = args::check(&tool.input_schema, &Value::Object(args.params.clone())) {
@@ -157,7 +158,8 @@ pub(crate) async fn run_template(
 ) -> ToolResult<JobView> {
     let defaults = ctx.state.param_defaults();
     let rendered = template.render(&RenderRequest::new(params).with_defaults(&defaults))?;
-    let workflow = checked_workflow(ctx, rendered.workflow.to_value()).await?;
+    let workflow =
+        checked_workflow(ctx, rendered.workflow.to_value()).await.map_err(|e| blame_param(template, e))?;
     let params: Map<String, Value> = rendered.params.into_iter().collect();
     let mut request = JobRequest::new(workflow);
     request.provenance = Provenance {
@@ -169,6 +171,32 @@ pub(crate) async fn run_template(
     let mut view = out.value;
     view.params = Some(params);
     Ok(Output { value: view, content: out.content })
+}
+
+/// Names the parameter bound to the first input a validation error is about (`params.<name>`).
+fn blame_param(template: &Template, mut e: ToolError) -> ToolError {
+    let first = e
+        .details
+        .as_ref()
+        .and_then(|d| d.get("problems"))
+        .and_then(Value::as_array)
+        .and_then(|ps| ps.iter().find(|p| p.get("severity").and_then(Value::as_str) == Some("error")))
+        .cloned();
+    if let Some(p) = first {
+        let node = p.get("node_id").and_then(Value::as_str);
+        let input = p.get("input").and_then(Value::as_str);
+        if let Some(spec) = template.params.values().find(|spec| {
+            spec.bindings
+                .iter()
+                .any(|b| Some(b.node_id.0.as_str()) == node && Some(b.input.as_str()) == input)
+        }) {
+            e.field = Some(format!("params.{}", spec.name));
+            if e.expected.is_none() {
+                e.expected = Some(spec.describe_valid());
+            }
+        }
+    }
+    e
 }
 
 /// The tool of one template.
@@ -186,7 +214,7 @@ pub fn template_tool(t: &Template) -> Tool {
     description.push_str(" Waits up to the server's wait budget; returns outputs or the job handle.");
     Tool::new(t.name.clone(), description, Arc::new(schema))
         .with_title(format!("Workflow: {}", t.name))
-        .with_raw_output_schema(schema_for_output::<JobView>())
+        .with_raw_output_schema(super::compact_output_schema::<JobView>())
         .with_annotations(
             ToolAnnotations::with_title(format!("Workflow: {}", t.name))
                 .read_only(false)
@@ -197,7 +225,12 @@ pub fn template_tool(t: &Template) -> Tool {
 }
 
 /// Calls the tool of template `name` with `arguments` (its parameters).
-pub async fn call_template(ctx: CallCtx, template: Arc<Template>, arguments: JsonObject) -> CallToolResult {
+pub async fn call_template(ctx: CallCtx, name: String, arguments: JsonObject) -> CallToolResult {
+    ctx.state.ensure_catalog().await;
+    let template = match ctx.state.template(&name) {
+        Ok(t) => t,
+        Err(e) => return e.into_result(),
+    };
     let tool = template_tool(&template);
     if let Err(e) = args::check(&tool.input_schema, &Value::Object(arguments.clone())) {
         return e.into_result();
