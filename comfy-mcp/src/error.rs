@@ -36,7 +36,7 @@ pub struct ToolError {
     /// Extra machine-readable detail (validation problems, ComfyUI's node errors).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(skip)]
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
 }
 
 impl ToolError {
@@ -77,7 +77,7 @@ impl ToolError {
 
     /// Attaches machine-readable details.
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -167,15 +167,14 @@ pub fn scrub_paths(message: &str) -> String {
     while let Some(pos) = rest.find(['/', '\\']) {
         let (before, at) = rest.split_at(pos);
         out.push_str(before);
-        let starts_token = before.is_empty()
-            || before.ends_with([' ', '"', '\'', '(', '[', '=', ':', ',', '\t', '\n'])
-                && !before.ends_with("//")
-                && !before.ends_with(':');
-        let windows_drive = before.len() >= 2 && before.as_bytes()[before.len() - 1] == b':' && {
-            let b = before.as_bytes()[before.len() - 2];
-            b.is_ascii_alphabetic()
-                && (before.len() == 2 || !before.as_bytes()[before.len() - 3].is_ascii_alphanumeric())
-        };
+        // What precedes the slash in the whole message so far.
+        let prev = out.as_bytes();
+        let last = prev.last().copied();
+        let starts_token = last.is_none_or(|c| b" \"'([=,\t\n".contains(&c));
+        let windows_drive = prev.len() >= 2
+            && last == Some(b':')
+            && prev[prev.len() - 2].is_ascii_alphabetic()
+            && (prev.len() == 2 || !prev[prev.len() - 3].is_ascii_alphanumeric());
         if !(starts_token || windows_drive) {
             out.push_str(&at[..1]);
             rest = &at[1..];
@@ -185,7 +184,7 @@ pub fn scrub_paths(message: &str) -> String {
         let token = &at[..end];
         // Only absolute paths with at least two components are rewritten ("/x" may be a URL path).
         let http_path = token.starts_with("/api/")
-            || ["GET ", "POST ", "PUT ", "DELETE ", "PATCH ", "HEAD "].iter().any(|m| before.ends_with(m));
+            || ["GET ", "POST ", "PUT ", "DELETE ", "PATCH ", "HEAD "].iter().any(|m| out.ends_with(m));
         if token.matches(['/', '\\']).count() >= 2 && !token.starts_with("//") && !http_path {
             if windows_drive {
                 out.truncate(out.len() - 2);

@@ -64,7 +64,7 @@ fn finish(result: Result<u8, Fail>) -> ExitCode {
 /// What a FILE argument turned out to be.
 enum Input {
     Workflow(Value),
-    Template(Template),
+    Template(Box<Template>),
 }
 
 fn load_input(file: &str, settings: &Settings) -> Result<Input, Fail> {
@@ -76,7 +76,7 @@ fn load_input(file: &str, settings: &Settings) -> Result<Input, Fail> {
             || path.with_extension("meta.json").is_file()
             || Template::from_file(path).is_ok_and(|t| !t.params.is_empty());
         if is_template {
-            return Template::from_file(path).map(Input::Template).map_err(Fail::core);
+            return Template::from_file(path).map(|t| Input::Template(Box::new(t))).map_err(Fail::core);
         }
         return Ok(Input::Workflow(value));
     }
@@ -86,7 +86,7 @@ fn load_input(file: &str, settings: &Settings) -> Result<Input, Fail> {
         None => TemplateLibrary::builtin(),
     };
     match lib.get(file) {
-        Ok(t) => Ok(Input::Template((*t).clone())),
+        Ok(t) => Ok(Input::Template(Box::new((*t).clone()))),
         Err(e) => Err(Fail::usage(format!("{file} is not a file, and {e}"))),
     }
 }
