@@ -224,6 +224,18 @@ pub fn resource_error(uri: &str, e: ToolError) -> ErrorData {
     }
 }
 
+/// A protocol error met inside a call that runs as a task: the task completes with it as a
+/// tool error.
+pub fn protocol_error_result(e: ErrorData) -> CallToolResult {
+    ToolError::new("invalid_request", e.message.to_string()).into_result()
+}
+
+/// A JSON-RPC error for an unknown task id.
+pub fn task_not_found(task_id: &str) -> ErrorData {
+    let shown: String = task_id.chars().take(128).collect();
+    ErrorData::invalid_params(format!("unknown task {shown:?}"), Some(json!({"taskId": shown})))
+}
+
 /// A JSON-RPC error for `prompts/get` (unknown prompt, missing argument).
 pub fn prompt_error(e: ToolError) -> ErrorData {
     ErrorData::invalid_params(

@@ -31,6 +31,7 @@ pub mod prompts;
 pub mod resources;
 pub mod server;
 pub mod state;
+pub mod tasks;
 pub mod tools;
 pub mod verbs;
 

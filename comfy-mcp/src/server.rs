@@ -8,15 +8,17 @@
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse, Implementation,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
-    ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, CreateTaskResult, GetPromptRequestParams,
+    GetPromptResponse, GetTaskParams, GetTaskResult, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
-use crate::error::{ToolError, not_found, prompt_error, resource_error};
+use crate::error::{
+    ToolError, not_found, prompt_error, protocol_error_result, resource_error, task_not_found,
+};
 use crate::http::auth::Principal;
 use crate::state::AppState;
 use crate::tools::{CallCtx, Registry, guarded, workflows};
@@ -132,6 +134,7 @@ fn call_ctx(state: &Arc<AppState>, ctx: &RequestContext<RoleServer>) -> CallCtx 
         progress: ctx.meta.get_progress_token(),
         peer: Some(ctx.peer.clone()),
         ct: ctx.ct.clone(),
+        wait_budget: state.settings.limits.wait_budget(),
     }
 }
 
@@ -142,6 +145,7 @@ impl ServerHandler for ComfyMcp {
             .enable_tool_list_changed()
             .enable_resources()
             .enable_prompts()
+            .enable_tasks()
             .build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("comfy-mcp", env!("CARGO_PKG_VERSION")))
@@ -170,8 +174,27 @@ impl ServerHandler for ComfyMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let principal = principal(&ctx);
-        let call = call_ctx(&self.state, &ctx);
+        let mut call = call_ctx(&self.state, &ctx);
         let name = request.name.to_string();
+        let client_tasks = ctx.client_capabilities().is_some_and(|c| c.supports_tasks());
+        let is_template = self.registry.get(&name).is_none() && self.exists(&name);
+        if client_tasks
+            && crate::tasks::runs_as_task(&name, is_template)
+            && self.exists(&name)
+            && self.served(&name, principal.as_ref())
+        {
+            let ct = tokio_util::sync::CancellationToken::new();
+            call.ct = ct.clone();
+            call.progress = None;
+            call.wait_budget = crate::tasks::TASK_WAIT;
+            let this = self.clone();
+            let run = Box::pin(async move {
+                this.call(request, call, principal.as_ref()).await.unwrap_or_else(protocol_error_result)
+            });
+            let task = self.state.tasks.spawn(ct, run);
+            tracing::info!(tool = %name, task = %task.task_id, "tools/call as a task");
+            return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
+        }
         let started = std::time::Instant::now();
         let result = self.call(request, call, principal.as_ref()).await;
         let outcome = match &result {
@@ -187,6 +210,26 @@ impl ServerHandler for ComfyMcp {
             "tools/call"
         );
         result.map(CallToolResponse::from)
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        self.state
+            .tasks
+            .describe(&request.task_id)
+            .map(GetTaskResult::new)
+            .ok_or_else(|| task_not_found(&request.task_id))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if self.state.tasks.cancel(&request.task_id) { Ok(()) } else { Err(task_not_found(&request.task_id)) }
     }
 
     async fn list_resources(

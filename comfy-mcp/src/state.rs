@@ -28,6 +28,8 @@ pub struct AppState {
     pub jobs: JobGate,
     /// Template parameter defaults: runtime (set while running), config file, environment.
     pub defaults: RwLock<ParamDefaults>,
+    /// Calls running as MCP tasks.
+    pub tasks: Arc<crate::tasks::Tasks>,
 }
 
 /// A failure to start.
@@ -81,6 +83,7 @@ impl AppState {
             templates,
             jobs,
             defaults: RwLock::new(defaults),
+            tasks: Arc::default(),
         }))
     }
 

@@ -46,6 +46,9 @@ pub struct CallCtx {
     pub peer: Option<Peer<RoleServer>>,
     /// Cancelled when the client cancels the call.
     pub ct: CancellationToken,
+    /// How long a waiting call may wait for its job (the server's wait budget, or longer for
+    /// calls run as tasks).
+    pub wait_budget: std::time::Duration,
 }
 
 impl std::fmt::Debug for CallCtx {

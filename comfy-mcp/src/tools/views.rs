@@ -299,7 +299,7 @@ pub async fn finished_view(
 /// client asked for them. If the client cancels the call, the job is cancelled (only this job).
 /// When the budget runs out first, the still-running job's view is returned with a hint to poll.
 pub async fn wait_job(ctx: &CallCtx, job: &Job) -> Result<(JobView, Vec<ContentBlock>), ToolError> {
-    let budget = ctx.state.settings.limits.wait_budget();
+    let budget = ctx.wait_budget;
     let deadline = tokio::time::Instant::now() + budget;
     let mut events = job.subscribe();
     let mut reporter = ProgressReporter::default();
