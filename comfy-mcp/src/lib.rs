@@ -44,21 +44,11 @@ pub use state::AppState;
 
 /// Serves MCP over stdin/stdout until the client goes away. Nothing but JSON-RPC is written
 /// to stdout. When the template set changes (hot reload, catalogue enrichment) the client is
-/// told `notifications/tools/list_changed`.
+/// told `notifications/tools/list_changed` (see [`ComfyMcp`]'s `on_initialized`).
 pub async fn serve_stdio(state: Arc<AppState>) -> std::io::Result<()> {
-    let server = ComfyMcp::new(state.clone());
+    let server = ComfyMcp::new(state);
     let running = server.serve(rmcp::transport::stdio()).await.map_err(std::io::Error::other)?;
-    let peer = running.peer().clone();
-    let mut changes = state.templates.subscribe();
-    let notifier = tokio::spawn(async move {
-        while changes.changed().await.is_ok() {
-            if let Err(e) = peer.notify_tool_list_changed().await {
-                tracing::debug!(error = %e, "tools/list_changed not delivered");
-            }
-        }
-    });
     let reason = running.waiting().await.map_err(std::io::Error::other)?;
-    notifier.abort();
     tracing::info!(?reason, "stdio session ended");
     Ok(())
 }

@@ -13,7 +13,7 @@ use rmcp::model::{
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use crate::error::{
@@ -210,6 +210,20 @@ impl ServerHandler for ComfyMcp {
             "tools/call"
         );
         result.map(CallToolResponse::from)
+    }
+
+    async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
+        // Tell this session when the template tools change (hot reload, catalogue enrichment).
+        let mut changes = self.state.templates.subscribe();
+        changes.mark_unchanged();
+        let peer = ctx.peer;
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                if peer.is_transport_closed() || peer.notify_tool_list_changed().await.is_err() {
+                    break;
+                }
+            }
+        });
     }
 
     async fn get_task(

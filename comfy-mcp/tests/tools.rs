@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -563,4 +564,84 @@ async fn a_down_backend_gives_clear_retryable_errors_and_recovers() {
     // Tools that need no backend still work.
     h.ok("list_workflows", json!({})).await;
     h.ok("list_assets", json!({})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_files_become_tools_and_hot_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let h = start_with(|s| s.workflows_dir = Some(d.clone())).await;
+    let names =
+        |tools: Vec<rmcp::model::Tool>| tools.into_iter().map(|t| t.name.to_string()).collect::<Vec<_>>();
+    assert!(!names(h.client.list_all_tools().await.unwrap()).contains(&"solid_square".to_string()));
+    let template = json!({
+        "__metadata__": {"description": "A solid square image.", "parameters": {
+            "size": {"type": "integer", "min": 8, "max": 256, "default": 32, "description": "Side in pixels"}}},
+        "1": {"class_type": "EmptyImage", "inputs": {"width": "{{size}}", "height": "{{size}}", "batch_size": 1, "color": "{{color}}"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "square"}}
+    });
+    std::fs::write(d.join("Solid Square.json"), template.to_string()).unwrap();
+    let mut found = None;
+    for _ in 0..200 {
+        let tools = h.client.list_all_tools().await.unwrap();
+        if let Some(t) = tools.into_iter().find(|t| t.name == "solid_square") {
+            found = Some(t);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let tool = found.expect("the new template became a tool");
+    assert!(tool.description.as_deref().unwrap().starts_with("A solid square image."));
+    let props = tool.input_schema["properties"].as_object().unwrap();
+    assert_eq!(props["size"]["maximum"], 256);
+    assert!(*h.recorder.list_changed.lock().unwrap() >= 1, "tools/list_changed was sent");
+    let e = h.err("solid_square", json!({"size": 1000, "color": 0})).await;
+    assert_eq!(e["field"], "size");
+    let s = h.ok("solid_square", json!({"size": 16, "color": 255})).await;
+    assert_eq!(s["status"], "succeeded", "{s}");
+    assert_eq!(s["params"]["size"], 16);
+    let listed = h.ok("list_workflows", json!({})).await;
+    let entry =
+        listed["workflows"].as_array().unwrap().iter().find(|w| w["name"] == "solid_square").unwrap().clone();
+    assert_eq!(entry["source"], "directory");
+    assert!(!listed.to_string().contains(d.to_str().unwrap()), "no server paths: {listed}");
+    // A broken file is reported by name only, and removing the template removes the tool.
+    std::fs::write(d.join("broken.json"), "{ nope").unwrap();
+    std::fs::remove_file(d.join("Solid Square.json")).unwrap();
+    for _ in 0..200 {
+        if !names(h.client.list_all_tools().await.unwrap()).contains(&"solid_square".to_string()) {
+            let listed = h.ok("list_workflows", json!({})).await;
+            let problems = listed["problems"].to_string();
+            assert!(
+                problems.contains("broken.json") && !problems.contains(d.to_str().unwrap()),
+                "{problems}"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the tool did not go away");
+}
+
+#[tokio::test]
+async fn a_waiting_call_does_not_block_others() {
+    let h = Arc::new(start().await);
+    h.fake.hold();
+    let waiter = {
+        let h = h.clone();
+        tokio::spawn(async move {
+            h.ok("submit_workflow", json!({"workflow": image_workflow("blocker"), "wait": true})).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        h.ok("get_queue", json!({})).await;
+        h.ok("list_workflows", json!({})).await;
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(!waiter.is_finished());
+    h.fake.release();
+    let s = waiter.await.unwrap();
+    assert_eq!(s["status"], "succeeded");
 }
