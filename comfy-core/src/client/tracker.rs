@@ -151,19 +151,26 @@ impl ClientInner {
     /// Moves a job to Running (updating progress); returns true the first time it starts running.
     fn set_running(&self, shared: &Arc<JobShared>, update: impl FnOnce(&mut Progress)) -> bool {
         let mut progress = shared.progress();
+        let before = progress.fraction;
         update(&mut progress);
-        let done = lock(&shared.finished_nodes).len() as u32;
+        let (done, current_finished) = {
+            let finished = lock(&shared.finished_nodes);
+            (finished.len() as u32, progress.node_id.as_ref().is_some_and(|n| finished.contains(n)))
+        };
         progress.nodes_done = done;
         progress.nodes_total = shared.nodes_total.max(done);
+        // Steps count only for a node that has not been counted as finished already.
         let step_part = match (progress.step, progress.max_steps) {
-            (Some(v), Some(m)) if m > 0 => (v as f64 / m as f64).min(1.0),
+            (Some(v), Some(m)) if m > 0 && !current_finished => (v as f64 / m as f64).min(1.0),
             _ => 0.0,
         };
-        progress.fraction = if progress.nodes_total == 0 {
+        let computed = if progress.nodes_total == 0 {
             0.0
         } else {
             ((done as f64 + step_part) / progress.nodes_total as f64).clamp(0.0, 0.999)
         };
+        // Never report going backwards (events of one node can interleave with the next).
+        progress.fraction = computed.max(before);
         let mut first = false;
         shared.state.send_modify(|s| {
             first = !matches!(s.status, JobStatus::Running(_));
