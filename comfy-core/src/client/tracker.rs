@@ -257,8 +257,11 @@ impl ClientInner {
                 }
             }
             Ok(RemoteJob { status, .. }) => {
+                // A read of the queue can be older than the live events: never move backwards
+                // (a running job is not re-queued).
                 let changed = shared.state.send_if_modified(|s| {
-                    if s.status != status {
+                    let waiting = matches!(s.status, JobStatus::Pending | JobStatus::Queued { .. });
+                    if waiting && s.status != status {
                         s.status = status.clone();
                         true
                     } else {
