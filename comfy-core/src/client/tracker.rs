@@ -259,18 +259,7 @@ impl ClientInner {
             Ok(RemoteJob { status, .. }) => {
                 // A read of the queue can be older than the live events: never move backwards
                 // (a running job is not re-queued).
-                let changed = shared.state.send_if_modified(|s| {
-                    let waiting = matches!(s.status, JobStatus::Pending | JobStatus::Queued { .. });
-                    if waiting && s.status != status {
-                        s.status = status.clone();
-                        true
-                    } else {
-                        false
-                    }
-                });
-                if changed {
-                    let _ = shared.events.send(JobEvent::Status(status));
-                }
+                set_waiting(&shared, status);
             }
             Err(Error::JobNotFound { .. }) if shared.created.elapsed() >= self.options.lost_after => {
                 tracing::warn!(job = %shared.id, "the backend no longer knows this job");
@@ -309,22 +298,27 @@ impl ClientInner {
             for shared in queued {
                 if let Some(position) = queue.position(&shared.id) {
                     let status = JobStatus::Queued { position: Some(position) };
-                    let changed = shared.state.send_if_modified(|s| {
-                        if matches!(s.status, JobStatus::Queued { .. } | JobStatus::Pending)
-                            && s.status != status
-                        {
-                            s.status = status.clone();
-                            true
-                        } else {
-                            false
-                        }
-                    });
-                    if changed {
-                        let _ = shared.events.send(JobEvent::Status(status));
-                    }
+                    set_waiting(&shared, status);
                 }
             }
         });
+    }
+}
+
+/// Updates a job that is still waiting (Pending or Queued) to `status`, telling subscribers;
+/// a job that has moved on is left alone.
+fn set_waiting(shared: &JobShared, status: JobStatus) {
+    let changed = shared.state.send_if_modified(|s| {
+        let waiting = matches!(s.status, JobStatus::Pending | JobStatus::Queued { .. });
+        if waiting && s.status != status {
+            s.status = status.clone();
+            true
+        } else {
+            false
+        }
+    });
+    if changed {
+        let _ = shared.events.send(JobEvent::Status(status));
     }
 }
 
