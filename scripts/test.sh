@@ -16,7 +16,7 @@ step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "cargo test (unit, integration, examples, benches in test mode)"
-cargo test --workspace --all-targets
+cargo test --workspace --all-targets --no-fail-fast
 
 step "cargo test --doc"
 cargo test --workspace --doc
@@ -35,4 +35,4 @@ COMFYUI_E2E_URL="$(scripts/real-comfyui/start.sh "$DATA")"
 export COMFYUI_E2E_URL COMFYUI_E2E_DATA="$DATA"
 
 step "end-to-end tests against $COMFYUI_E2E_URL"
-cargo test --features e2e --test e2e_real_comfyui --test e2e_jobs -- --test-threads=1
+cargo test --no-fail-fast --features e2e --test e2e_real_comfyui --test e2e_jobs -- --test-threads=1

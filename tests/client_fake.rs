@@ -113,6 +113,46 @@ async fn every_output_of_every_node_becomes_an_asset() {
 }
 
 #[tokio::test]
+async fn template_provenance_is_recorded_on_every_asset() {
+    let fake = FakeComfyUi::builder()
+        .object_info_fixture()
+        .model_files("checkpoints", &["m.safetensors"])
+        .start()
+        .await
+        .unwrap();
+    let comfy = client(&fake.url());
+    let library = comfy_core::template::TemplateLibrary::builtin();
+    let template = library.get("generate_image").unwrap();
+    let mut values = serde_json::Map::new();
+    values.insert("prompt".into(), json!("a lighthouse"));
+    values.insert("ckpt_name".into(), json!("m.safetensors"));
+    let defaults = comfy_core::template::ParamDefaults::default();
+    let rendered =
+        template.render(&comfy_core::template::RenderRequest { values, defaults: &defaults }).unwrap();
+    let seed = rendered.params["seed"].clone();
+    let hash = rendered.workflow.canonical_hash();
+    let job = comfy.submit(JobRequest::from_rendered(rendered)).await.unwrap();
+    let r = finished(&job).await;
+    assert_eq!(r.status, JobStatus::Succeeded);
+    assert_eq!(r.assets.len(), 1);
+    for id in &r.assets {
+        let a = comfy.asset(id).await.unwrap();
+        assert_eq!(a.provenance.template.as_deref(), Some("generate_image"));
+        let params = a.provenance.params.as_ref().unwrap();
+        assert_eq!(params["prompt"], "a lighthouse");
+        assert_eq!(params["seed"], seed, "the drawn seed is recorded");
+        assert_eq!(a.workflow_hash, hash);
+        assert_eq!(a.job_id, *job.id());
+        assert_eq!(a.node_id, "9");
+    }
+    let by_template = comfy
+        .assets(&AssetQuery { template: Some("generate_image".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(by_template.len(), 1);
+}
+
+#[tokio::test]
 async fn step_progress_previews_and_monotonic_fraction() {
     let fake = stepped_fake().await;
     let comfy = client(&fake.url());

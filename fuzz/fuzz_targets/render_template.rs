@@ -17,7 +17,42 @@ fuzz_target!(|data: &[u8]| {
     };
     let defaults = ParamDefaults::default();
     if let Ok(rendered) = template.render(&RenderRequest { values, defaults: &defaults }) {
-        let out = rendered.workflow.to_json_string();
-        assert!(!out.contains("\"PARAM_"), "placeholder left: {out}");
+        for (id, node) in rendered.workflow.nodes() {
+            for (name, input) in &node.inputs {
+                let mut stack = vec![input.to_json()];
+                while let Some(v) = stack.pop() {
+                    match v {
+                        serde_json::Value::String(s) => {
+                            assert!(!is_placeholder(&s), "placeholder left in node {id} input {name}: {s:?}")
+                        }
+                        serde_json::Value::Array(a) => stack.extend(a),
+                        serde_json::Value::Object(m) => stack.extend(m.into_iter().map(|(_, v)| v)),
+                        _ => {}
+                    }
+                }
+            }
+        }
     }
 });
+
+/// `PARAM_<NAME>` as a whole value, or `{{ name }}` anywhere (the documented placeholder forms).
+fn is_placeholder(s: &str) -> bool {
+    let word = |t: &str| {
+        let mut c = t.chars();
+        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    };
+    if s.strip_prefix("PARAM_").is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+        return true;
+    }
+    let mut rest = s;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        if let Some(end) = after.find("}}") {
+            if word(after[..end].trim()) {
+                return true;
+            }
+        }
+        rest = after;
+    }
+    false
+}

@@ -79,6 +79,16 @@ impl JobRequest {
         }
     }
 
+    /// A request for a rendered template: its provenance (template name and every parameter
+    /// value used, drawn seeds included) is recorded with the job and each of its assets.
+    pub fn from_rendered(rendered: crate::template::Rendered) -> Self {
+        let params = serde_json::to_value(&rendered.params).unwrap_or(Value::Null);
+        let mut request = JobRequest::new(rendered.workflow);
+        request.provenance.template = Some(rendered.template);
+        request.provenance.params = Some(params);
+        request
+    }
+
     /// The request as JSON for persistence (no credentials are ever in it).
     pub fn to_record(&self) -> Value {
         serde_json::json!({

@@ -151,19 +151,26 @@ impl ClientInner {
     /// Moves a job to Running (updating progress); returns true the first time it starts running.
     fn set_running(&self, shared: &Arc<JobShared>, update: impl FnOnce(&mut Progress)) -> bool {
         let mut progress = shared.progress();
+        let before = progress.fraction;
         update(&mut progress);
-        let done = lock(&shared.finished_nodes).len() as u32;
+        let (done, current_finished) = {
+            let finished = lock(&shared.finished_nodes);
+            (finished.len() as u32, progress.node_id.as_ref().is_some_and(|n| finished.contains(n)))
+        };
         progress.nodes_done = done;
         progress.nodes_total = shared.nodes_total.max(done);
+        // Steps count only for a node that has not been counted as finished already.
         let step_part = match (progress.step, progress.max_steps) {
-            (Some(v), Some(m)) if m > 0 => (v as f64 / m as f64).min(1.0),
+            (Some(v), Some(m)) if m > 0 && !current_finished => (v as f64 / m as f64).min(1.0),
             _ => 0.0,
         };
-        progress.fraction = if progress.nodes_total == 0 {
+        let computed = if progress.nodes_total == 0 {
             0.0
         } else {
             ((done as f64 + step_part) / progress.nodes_total as f64).clamp(0.0, 0.999)
         };
+        // Never report going backwards (events of one node can interleave with the next).
+        progress.fraction = computed.max(before);
         let mut first = false;
         shared.state.send_modify(|s| {
             first = !matches!(s.status, JobStatus::Running(_));
@@ -250,17 +257,9 @@ impl ClientInner {
                 }
             }
             Ok(RemoteJob { status, .. }) => {
-                let changed = shared.state.send_if_modified(|s| {
-                    if s.status != status {
-                        s.status = status.clone();
-                        true
-                    } else {
-                        false
-                    }
-                });
-                if changed {
-                    let _ = shared.events.send(JobEvent::Status(status));
-                }
+                // A read of the queue can be older than the live events: never move backwards
+                // (a running job is not re-queued).
+                set_waiting(&shared, status);
             }
             Err(Error::JobNotFound { .. }) if shared.created.elapsed() >= self.options.lost_after => {
                 tracing::warn!(job = %shared.id, "the backend no longer knows this job");
@@ -299,22 +298,27 @@ impl ClientInner {
             for shared in queued {
                 if let Some(position) = queue.position(&shared.id) {
                     let status = JobStatus::Queued { position: Some(position) };
-                    let changed = shared.state.send_if_modified(|s| {
-                        if matches!(s.status, JobStatus::Queued { .. } | JobStatus::Pending)
-                            && s.status != status
-                        {
-                            s.status = status.clone();
-                            true
-                        } else {
-                            false
-                        }
-                    });
-                    if changed {
-                        let _ = shared.events.send(JobEvent::Status(status));
-                    }
+                    set_waiting(&shared, status);
                 }
             }
         });
+    }
+}
+
+/// Updates a job that is still waiting (Pending or Queued) to `status`, telling subscribers;
+/// a job that has moved on is left alone.
+fn set_waiting(shared: &JobShared, status: JobStatus) {
+    let changed = shared.state.send_if_modified(|s| {
+        let waiting = matches!(s.status, JobStatus::Pending | JobStatus::Queued { .. });
+        if waiting && s.status != status {
+            s.status = status.clone();
+            true
+        } else {
+            false
+        }
+    });
+    if changed {
+        let _ = shared.events.send(JobEvent::Status(status));
     }
 }
 

@@ -111,6 +111,24 @@ pub struct ParamSpec {
 }
 
 impl ParamSpec {
+    /// An optional parameter of type `ty` with no default, bounds, choices or bindings.
+    pub fn new(name: impl Into<String>, ty: ParamType) -> Self {
+        ParamSpec {
+            name: name.into(),
+            ty,
+            required: false,
+            default: None,
+            minimum: None,
+            maximum: None,
+            step: None,
+            enum_values: None,
+            description: None,
+            multiline: false,
+            is_seed: false,
+            bindings: Vec::new(),
+        }
+    }
+
     /// The `multipleOf` constraint published in the JSON Schema and enforced when rendering:
     /// only for integers, with an integral step above 1 that lines up with the minimum
     /// (e.g. latent width: min 16, step 8). Float steps are editor increments and not enforced.
@@ -159,20 +177,7 @@ mod tests {
     use serde_json::json;
 
     fn spec(ty: ParamType) -> ParamSpec {
-        ParamSpec {
-            name: "p".into(),
-            ty,
-            required: false,
-            default: None,
-            minimum: None,
-            maximum: None,
-            step: None,
-            enum_values: None,
-            description: None,
-            multiline: false,
-            is_seed: false,
-            bindings: Vec::new(),
-        }
+        ParamSpec::new("p", ty)
     }
 
     #[test]

@@ -145,20 +145,7 @@ mod tests {
     use serde_json::json;
 
     fn spec(ty: ParamType) -> ParamSpec {
-        ParamSpec {
-            name: "p".into(),
-            ty,
-            required: false,
-            default: None,
-            minimum: None,
-            maximum: None,
-            step: None,
-            enum_values: None,
-            description: None,
-            multiline: false,
-            is_seed: false,
-            bindings: Vec::new(),
-        }
+        ParamSpec::new("p", ty)
     }
 
     #[test]
