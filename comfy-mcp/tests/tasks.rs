@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities, ClientInfo, GetTaskParams,
-    Implementation,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities, ClientConfig,
+    GetTaskParams, Implementation,
 };
 use rmcp::{ClientHandler, ServiceExt};
 use serde_json::{Value, json};
@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 struct TaskClient;
 
 impl ClientHandler for TaskClient {
-    fn get_info(&self) -> ClientInfo {
-        ClientInfo::new(
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
             ClientCapabilities::builder().enable_tasks().build(),
             Implementation::new("tasks-test", "0"),
         )
