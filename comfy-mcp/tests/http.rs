@@ -196,3 +196,38 @@ async fn probes_need_no_token_and_say_little() {
     assert_eq!(reqwest::get(format!("{}/healthz", down.base)).await.unwrap().status(), 200);
     let _ = Arc::new(());
 }
+
+#[tokio::test]
+async fn the_stateless_2026_07_28_protocol_works_with_scopes() {
+    use rmcp::model::ProtocolVersion;
+    use rmcp::{ClientLifecycleMode, ClientServiceExt};
+    let s = serve().await;
+    let connect = |token: &str| {
+        let t = StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", s.base))
+                .auth_header(token.to_owned()),
+        );
+        ().serve_with_lifecycle(
+            t,
+            ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] },
+        )
+    };
+    let admin = connect("admin-secret").await.expect("modern client connects");
+    let args = json!({"workflow": common::image_workflow("modern"), "wait": true});
+    let r = admin
+        .call_tool(
+            CallToolRequestParams::new("submit_workflow").with_arguments(args.as_object().cloned().unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.structured_content.unwrap()["status"], "succeeded");
+    let reader = connect("reader-secret").await.unwrap();
+    let names: Vec<String> =
+        reader.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    assert!(
+        !names.contains(&"submit_workflow".to_string()) && names.contains(&"get_queue".to_string()),
+        "{names:?}"
+    );
+    let _ = admin.cancel().await;
+    let _ = reader.cancel().await;
+}

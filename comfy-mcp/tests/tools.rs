@@ -67,6 +67,12 @@ async fn tools_list_is_complete_annotated_and_small() {
         );
     }
     assert!(bytes < 32_000, "tools/list is {bytes} bytes");
+    // Once the catalogue is known the template schemas carry choices and bounds.
+    h.ok("search_nodes", json!({"query": "ksampler"})).await;
+    let enriched = h.client.list_all_tools().await.unwrap();
+    let bytes = serde_json::to_string(&json!({"tools": enriched})).unwrap().len();
+    eprintln!("tools/list enriched: {bytes} bytes");
+    assert!(bytes < 40_000, "enriched tools/list is {bytes} bytes");
 }
 
 #[tokio::test]
