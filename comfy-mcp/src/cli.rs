@@ -1,0 +1,164 @@
+//! The command line: serve (default), `run`, `validate`.
+//!
+//! Every server setting is a flag that can also be set from the environment (the variable is
+//! shown in `--help`) and from the TOML config file; see [`crate::config`] for precedence.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// `comfy-mcp`: an MCP server for ComfyUI (stdio by default, or streamable HTTP).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "comfy-mcp", version, about, long_about = None)]
+pub struct Cli {
+    /// Server settings (also read by `run` and `validate` for the ComfyUI URL).
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// A verb; without one the MCP server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Verbs besides serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve MCP (the default when no verb is given).
+    Serve,
+    /// Run a workflow or template with a live progress bar and save every output.
+    ///
+    /// Exit codes: 0 succeeded, 1 the job failed or was cancelled, 2 bad input (file, --set),
+    /// 3 ComfyUI unreachable or refused the workflow, 4 gave up waiting (the job goes on).
+    Run(RunArgs),
+    /// Check a workflow or template against the live (or a saved) node catalogue.
+    ///
+    /// Prints every problem, one per line, to stdout. Exit codes: 0 no errors, 1 errors found,
+    /// 2 bad input, 3 ComfyUI unreachable.
+    Validate(ValidateArgs),
+}
+
+/// Arguments of `comfy-mcp run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// An API-format workflow, a template file, or the name of a template (built-in or in the
+    /// workflows directory).
+    pub file: String,
+    /// `name=value` sets a template parameter; `node.input=value` sets a node input (node id or
+    /// unique title). Values are JSON when they parse as JSON, text otherwise. Repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
+    /// Where to save the outputs.
+    #[arg(long, default_value = "outputs")]
+    pub out: PathBuf,
+    /// Give up waiting after this many seconds (the job goes on in ComfyUI).
+    #[arg(long, default_value_t = 3600)]
+    pub timeout: u64,
+    /// No progress bar (also off when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `comfy-mcp validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// An API-format workflow or a template file.
+    pub file: PathBuf,
+    /// A saved `/object_info` JSON file to check against instead of the live server.
+    #[arg(long, value_name = "FILE")]
+    pub object_info: Option<PathBuf>,
+    /// Print the problems as JSON instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The MCP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// JSON-RPC over stdin/stdout (for desktop clients that spawn the server).
+    Stdio,
+    /// Streamable HTTP at `http://<listen>/mcp`.
+    Http,
+}
+
+/// Log line format (logs always go to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Server settings. Every one is optional here; unset ones come from the environment, the
+/// config file or the defaults.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServerArgs {
+    /// ComfyUI base URL [default: http://127.0.0.1:8188].
+    #[arg(long, env = "COMFYUI_URL", global = true)]
+    pub comfyui_url: Option<String>,
+    /// TOML config file.
+    #[arg(long, env = "COMFY_MCP_CONFIG", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// MCP transport [default: stdio].
+    #[arg(long, env = "COMFY_MCP_TRANSPORT", value_enum)]
+    pub transport: Option<Transport>,
+    /// HTTP listen address [default: 127.0.0.1:9000]; the endpoint is /mcp.
+    #[arg(long, env = "COMFY_MCP_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Directory of workflow templates (hot-reloaded); each becomes a tool.
+    #[arg(long, env = "COMFY_MCP_WORKFLOWS_DIR", value_name = "DIR", global = true)]
+    pub workflows_dir: Option<PathBuf>,
+    /// Directory of the job/asset database [default: the user data directory].
+    #[arg(long, env = "COMFY_MCP_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Directory that published assets are copied into.
+    #[arg(long, env = "COMFY_MCP_PUBLISH_DIR", value_name = "DIR")]
+    pub publish_dir: Option<PathBuf>,
+    /// HTTP access token, `TOKEN` (every tool) or `TOKEN:tool_a+tool_b` (only those tools).
+    /// Repeatable; in the environment, separate tokens with commas.
+    #[arg(long = "token", env = "COMFY_MCP_TOKENS", value_delimiter = ',', value_name = "TOKEN[:TOOLS]")]
+    pub tokens: Vec<String>,
+    /// Comfy API key for partner (paid API) nodes, sent to ComfyUI with each job.
+    #[arg(long, env = "COMFY_API_KEY", value_name = "KEY", global = true)]
+    pub comfy_api_key: Option<String>,
+    /// Only these tools are served (comma-separated; `*` allowed at the end of a name).
+    #[arg(long, env = "COMFY_MCP_ALLOW_TOOLS", value_delimiter = ',', value_name = "TOOLS")]
+    pub allow_tools: Vec<String>,
+    /// These tools are never served (comma-separated; `*` allowed at the end of a name).
+    #[arg(long, env = "COMFY_MCP_DENY_TOOLS", value_delimiter = ',', value_name = "TOOLS")]
+    pub deny_tools: Vec<String>,
+    /// Host header values accepted over HTTP (comma-separated) [default: loopback names and the
+    /// listen host].
+    #[arg(long, env = "COMFY_MCP_ALLOWED_HOSTS", value_delimiter = ',', value_name = "HOSTS")]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted over HTTP (comma-separated, e.g. `https://app.example:443`)
+    /// [default: none checked].
+    #[arg(long, env = "COMFY_MCP_ALLOWED_ORIGINS", value_delimiter = ',', value_name = "ORIGINS")]
+    pub allowed_origins: Vec<String>,
+    /// Longest a tool call waits for a job before answering with the job handle, in seconds
+    /// [default: 45].
+    #[arg(long, env = "COMFY_MCP_WAIT_BUDGET_SECS", value_name = "SECS")]
+    pub wait_budget_secs: Option<u64>,
+    /// Most jobs this server runs at once [default: 8].
+    #[arg(long, env = "COMFY_MCP_MAX_RUNNING_JOBS", value_name = "N")]
+    pub max_running_jobs: Option<usize>,
+    /// Requests per minute per token over HTTP [default: 120].
+    #[arg(long, env = "COMFY_MCP_RATE_LIMIT", value_name = "PER_MINUTE")]
+    pub rate_limit: Option<u32>,
+    /// Largest HTTP request body in bytes [default: 4194304].
+    #[arg(long, env = "COMFY_MCP_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Largest asset served through `comfy://assets/...` in bytes [default: 67108864].
+    #[arg(long, env = "COMFY_MCP_MAX_ASSET_BYTES", value_name = "BYTES")]
+    pub max_asset_bytes: Option<u64>,
+    /// Log format on stderr [default: text].
+    #[arg(long, env = "COMFY_MCP_LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `comfy_mcp=debug` [default: info].
+    #[arg(long, env = "COMFY_MCP_LOG", value_name = "FILTER", global = true)]
+    pub log_level: Option<String>,
+    /// Print the effective configuration (secrets masked) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}

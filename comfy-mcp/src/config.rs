@@ -1,0 +1,567 @@
+//! Configuration: command-line flags, environment variables, a TOML file, defaults.
+//!
+//! Precedence, highest first: **flag > environment > file > default**. Flags and environment
+//! variables are read by clap ([`crate::cli::ServerArgs`], each flag names its variable); the
+//! file is `--config FILE` (or `COMFY_MCP_CONFIG`). `comfy-mcp --print-config` prints the
+//! effective values as TOML with secrets masked.
+//!
+//! ```toml
+//! comfyui_url = "http://127.0.0.1:8188"
+//! transport = "http"                 # or "stdio"
+//! listen = "127.0.0.1:9000"
+//! workflows_dir = "/srv/comfy/workflows"
+//! data_dir = "/srv/comfy/data"
+//! publish_dir = "/srv/www/gen"
+//! comfy_api_key = "..."              # partner nodes
+//! log_format = "text"                # or "json"
+//! log_level = "info"
+//!
+//! [tools]
+//! allow = []                         # empty = every tool
+//! deny = ["cancel_job"]
+//!
+//! [limits]
+//! wait_budget_secs = 45
+//! max_running_jobs = 8
+//! rate_limit_per_minute = 120
+//! max_body_bytes = 4194304
+//! max_asset_bytes = 67108864
+//!
+//! [http]
+//! allowed_hosts = ["comfy.example.org"]
+//! allowed_origins = []
+//!
+//! [[http.tokens]]
+//! name = "ci"                        # shown in logs, never the token
+//! token = "s3cret"
+//! tools = ["get_job_status", "get_output"]   # omit for every tool
+//!
+//! [defaults]                         # template parameter defaults (config-file layer)
+//! steps = 30
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::cli::{LogFormat, ServerArgs, Transport};
+
+/// Default ComfyUI URL.
+pub const DEFAULT_COMFYUI_URL: &str = "http://127.0.0.1:8188";
+/// Default HTTP listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+
+/// The config file as written (every key optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// ComfyUI base URL.
+    pub comfyui_url: Option<String>,
+    /// Transport.
+    pub transport: Option<Transport>,
+    /// HTTP listen address.
+    pub listen: Option<String>,
+    /// Template directory.
+    pub workflows_dir: Option<PathBuf>,
+    /// Store directory.
+    pub data_dir: Option<PathBuf>,
+    /// Publish directory.
+    pub publish_dir: Option<PathBuf>,
+    /// Comfy API key.
+    pub comfy_api_key: Option<String>,
+    /// Log format.
+    pub log_format: Option<LogFormat>,
+    /// Log filter.
+    pub log_level: Option<String>,
+    /// Tool allow/deny lists.
+    #[serde(default)]
+    pub tools: FileTools,
+    /// Limits.
+    #[serde(default)]
+    pub limits: FileLimits,
+    /// HTTP settings.
+    #[serde(default)]
+    pub http: FileHttp,
+    /// Template parameter defaults (the config-file layer).
+    #[serde(default)]
+    pub defaults: Map<String, Value>,
+}
+
+/// `[tools]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTools {
+    /// Only these tools.
+    pub allow: Option<Vec<String>>,
+    /// Never these tools.
+    pub deny: Option<Vec<String>>,
+}
+
+/// `[limits]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    /// Wait budget in seconds.
+    pub wait_budget_secs: Option<u64>,
+    /// Concurrent jobs.
+    pub max_running_jobs: Option<usize>,
+    /// Requests per minute per token.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Request body limit.
+    pub max_body_bytes: Option<usize>,
+    /// Asset size limit.
+    pub max_asset_bytes: Option<u64>,
+}
+
+/// `[http]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileHttp {
+    /// Accepted Host values.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Accepted Origin values.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Access tokens.
+    pub tokens: Option<Vec<TokenConfig>>,
+}
+
+/// One HTTP access token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// A label for logs and rate limiting (never the token itself).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The secret.
+    pub token: String,
+    /// The tools it may call; `None` = every tool.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+}
+
+impl TokenConfig {
+    /// Parses the flag form `TOKEN` or `TOKEN:tool_a+tool_b`.
+    pub fn parse_flag(raw: &str, index: usize) -> Result<TokenConfig, ConfigError> {
+        let raw = raw.trim();
+        let (token, tools) = match raw.split_once(':') {
+            Some((t, tools)) => {
+                let tools: Vec<String> =
+                    tools.split('+').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                (t, Some(tools))
+            }
+            None => (raw, None),
+        };
+        if token.is_empty() {
+            return Err(ConfigError(format!("token #{} is empty", index + 1)));
+        }
+        Ok(TokenConfig { name: Some(format!("token{}", index + 1)), token: token.to_owned(), tools })
+    }
+
+    /// The label used in logs.
+    pub fn label(&self, index: usize) -> String {
+        self.name.clone().unwrap_or_else(|| format!("token{}", index + 1))
+    }
+}
+
+/// The effective settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// ComfyUI base URL.
+    pub comfyui_url: String,
+    /// Transport.
+    pub transport: Transport,
+    /// HTTP listen address.
+    pub listen: String,
+    /// Template directory (none: built-in templates only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflows_dir: Option<PathBuf>,
+    /// Store directory (none: the user data directory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// Publish directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_dir: Option<PathBuf>,
+    /// Comfy API key (masked when printed).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "mask_opt")]
+    pub comfy_api_key: Option<String>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: String,
+    /// Tool lists.
+    pub tools: ToolFilter,
+    /// Limits.
+    pub limits: Limits,
+    /// HTTP settings.
+    pub http: HttpSettings,
+    /// Template parameter defaults from the config file.
+    pub defaults: Map<String, Value>,
+}
+
+/// Which tools are served.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ToolFilter {
+    /// Only these (empty = all).
+    pub allow: Vec<String>,
+    /// Never these.
+    pub deny: Vec<String>,
+}
+
+impl ToolFilter {
+    /// Whether `name` is served.
+    pub fn allows(&self, name: &str) -> bool {
+        (self.allow.is_empty() || self.allow.iter().any(|p| pattern_matches(p, name)))
+            && !self.deny.iter().any(|p| pattern_matches(p, name))
+    }
+}
+
+/// `name` matches `pattern` exactly, or by prefix when the pattern ends with `*`.
+pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+/// Limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// Longest a call waits for a job before answering with the handle.
+    pub wait_budget_secs: u64,
+    /// Most jobs running at once through this server.
+    pub max_running_jobs: usize,
+    /// HTTP requests per minute per token.
+    pub rate_limit_per_minute: u32,
+    /// Largest HTTP request body.
+    pub max_body_bytes: usize,
+    /// Largest asset served as a resource.
+    pub max_asset_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            wait_budget_secs: 45,
+            max_running_jobs: 8,
+            rate_limit_per_minute: 120,
+            max_body_bytes: 4 * 1024 * 1024,
+            max_asset_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// The wait budget as a duration.
+    pub fn wait_budget(&self) -> Duration {
+        Duration::from_secs(self.wait_budget_secs)
+    }
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HttpSettings {
+    /// Accepted Host values (empty = loopback names plus the listen host).
+    pub allowed_hosts: Vec<String>,
+    /// Accepted Origin values (empty = not checked).
+    pub allowed_origins: Vec<String>,
+    /// Access tokens (masked when printed).
+    #[serde(serialize_with = "mask_tokens")]
+    pub tokens: Vec<TokenConfig>,
+}
+
+fn mask_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_some("***"),
+        None => s.serialize_none(),
+    }
+}
+
+fn mask_tokens<S: serde::Serializer>(v: &[TokenConfig], s: S) -> Result<S::Ok, S::Error> {
+    let masked: Vec<TokenConfig> = v
+        .iter()
+        .enumerate()
+        .map(|(i, t)| TokenConfig { name: Some(t.label(i)), token: "***".into(), tools: t.tools.clone() })
+        .collect();
+    masked.serialize(s)
+}
+
+/// A configuration problem (bad file, bad value, unsafe combination).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl FileConfig {
+    /// Reads and parses a TOML config file.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("reading config file {}: {e}", path.display())))?;
+        FileConfig::parse(&text).map_err(|e| ConfigError(format!("config file {}: {}", path.display(), e.0)))
+    }
+
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
+    }
+}
+
+impl Settings {
+    /// Reads the config file named by `args` (if any) and merges everything.
+    pub fn from_args(args: &ServerArgs) -> Result<Settings, ConfigError> {
+        let file = match &args.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        Settings::merge(args, file)
+    }
+
+    /// Merges flags/environment (already combined by clap) over the file over defaults, then
+    /// checks the result.
+    pub fn merge(args: &ServerArgs, file: FileConfig) -> Result<Settings, ConfigError> {
+        fn list(flag: &[String], file: Option<Vec<String>>) -> Vec<String> {
+            let v = if flag.is_empty() { file.unwrap_or_default() } else { flag.to_vec() };
+            v.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+        }
+        let d = Limits::default();
+        let tokens = if args.tokens.iter().any(|t| !t.trim().is_empty()) {
+            args.tokens
+                .iter()
+                .filter(|t| !t.trim().is_empty())
+                .enumerate()
+                .map(|(i, t)| TokenConfig::parse_flag(t, i))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            file.http.tokens.unwrap_or_default()
+        };
+        let settings = Settings {
+            comfyui_url: args
+                .comfyui_url
+                .clone()
+                .or(file.comfyui_url)
+                .unwrap_or_else(|| DEFAULT_COMFYUI_URL.into()),
+            transport: args.transport.or(file.transport).unwrap_or(Transport::Stdio),
+            listen: args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            workflows_dir: args.workflows_dir.clone().or(file.workflows_dir),
+            data_dir: args.data_dir.clone().or(file.data_dir),
+            publish_dir: args.publish_dir.clone().or(file.publish_dir),
+            comfy_api_key: args.comfy_api_key.clone().or(file.comfy_api_key).filter(|k| !k.is_empty()),
+            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            log_level: args.log_level.clone().or(file.log_level).unwrap_or_else(|| "info".into()),
+            tools: ToolFilter {
+                allow: list(&args.allow_tools, file.tools.allow),
+                deny: list(&args.deny_tools, file.tools.deny),
+            },
+            limits: Limits {
+                wait_budget_secs: args
+                    .wait_budget_secs
+                    .or(file.limits.wait_budget_secs)
+                    .unwrap_or(d.wait_budget_secs),
+                max_running_jobs: args
+                    .max_running_jobs
+                    .or(file.limits.max_running_jobs)
+                    .unwrap_or(d.max_running_jobs),
+                rate_limit_per_minute: args
+                    .rate_limit
+                    .or(file.limits.rate_limit_per_minute)
+                    .unwrap_or(d.rate_limit_per_minute),
+                max_body_bytes: args
+                    .max_body_bytes
+                    .or(file.limits.max_body_bytes)
+                    .unwrap_or(d.max_body_bytes),
+                max_asset_bytes: args
+                    .max_asset_bytes
+                    .or(file.limits.max_asset_bytes)
+                    .unwrap_or(d.max_asset_bytes),
+            },
+            http: HttpSettings {
+                allowed_hosts: list(&args.allowed_hosts, file.http.allowed_hosts),
+                allowed_origins: list(&args.allowed_origins, file.http.allowed_origins),
+                tokens,
+            },
+            defaults: file.defaults,
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Checks values and unsafe combinations.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        comfy_core::backend::local::LocalConfig::new(&self.comfyui_url)
+            .map_err(|e| ConfigError(format!("comfyui_url: {e}")))?;
+        let limits = &self.limits;
+        if !(1..=3600).contains(&limits.wait_budget_secs) {
+            return Err(ConfigError("wait_budget_secs must be from 1 to 3600".into()));
+        }
+        if limits.max_running_jobs == 0 {
+            return Err(ConfigError("max_running_jobs must be at least 1".into()));
+        }
+        if limits.rate_limit_per_minute == 0 {
+            return Err(ConfigError("rate_limit_per_minute must be at least 1".into()));
+        }
+        if limits.max_body_bytes < 1024 {
+            return Err(ConfigError("max_body_bytes must be at least 1024".into()));
+        }
+        for (i, t) in self.http.tokens.iter().enumerate() {
+            if t.token.trim().is_empty() {
+                return Err(ConfigError(format!("token {} is empty", t.label(i))));
+            }
+        }
+        if self.transport == Transport::Http {
+            let addr = self.listen_addr()?;
+            if !addr.ip().is_loopback() && self.http.tokens.is_empty() {
+                return Err(ConfigError(format!(
+                    "refusing to listen on {addr} (not loopback) without an access token: \
+                     set --token (or COMFY_MCP_TOKENS, or [[http.tokens]] in the config file)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The parsed listen address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse::<SocketAddr>().map_err(|e| {
+            ConfigError(format!("listen address {:?}: {e} (expected e.g. 127.0.0.1:9000)", self.listen))
+        })
+    }
+
+    /// The effective configuration as TOML, secrets masked.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not print the configuration: {e}\n"))
+    }
+
+    /// The Host values the HTTP transport accepts: the configured list, or loopback names plus
+    /// the listen host.
+    pub fn effective_allowed_hosts(&self) -> Vec<String> {
+        if !self.http.allowed_hosts.is_empty() {
+            return self.http.allowed_hosts.clone();
+        }
+        let mut hosts: Vec<String> =
+            ["localhost", "127.0.0.1", "::1"].iter().map(|s| s.to_string()).collect();
+        if let Ok(addr) = self.listen_addr()
+            && !addr.ip().is_unspecified()
+        {
+            let ip = addr.ip().to_string();
+            if !hosts.contains(&ip) {
+                hosts.push(ip);
+            }
+        }
+        hosts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    fn args(argv: &[&str]) -> ServerArgs {
+        let mut full = vec!["comfy-mcp"];
+        full.extend_from_slice(argv);
+        Cli::try_parse_from(full).unwrap().server
+    }
+
+    const FILE: &str = r#"
+        comfyui_url = "http://file:8188"
+        listen = "127.0.0.1:9100"
+        log_level = "debug"
+        [limits]
+        wait_budget_secs = 20
+        max_running_jobs = 3
+        [tools]
+        deny = ["cancel_job"]
+        [[http.tokens]]
+        name = "ci"
+        token = "file-secret"
+        tools = ["get_job_status"]
+        [defaults]
+        steps = 30
+    "#;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let s = Settings::merge(&ServerArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(s.comfyui_url, DEFAULT_COMFYUI_URL);
+        assert_eq!(s.listen, DEFAULT_LISTEN);
+        assert_eq!(s.transport, Transport::Stdio);
+        assert_eq!(s.limits, Limits::default());
+        assert!(s.tools.allows("submit_workflow"));
+    }
+
+    #[test]
+    fn file_beats_defaults_and_flags_beat_the_file() {
+        let file = FileConfig::parse(FILE).unwrap();
+        let s = Settings::merge(&ServerArgs::default(), file.clone()).unwrap();
+        assert_eq!(s.comfyui_url, "http://file:8188");
+        assert_eq!(s.listen, "127.0.0.1:9100");
+        assert_eq!(s.limits.wait_budget_secs, 20);
+        assert_eq!(s.limits.max_running_jobs, 3);
+        assert_eq!(s.limits.rate_limit_per_minute, 120, "unset in the file: default");
+        assert_eq!(s.http.tokens[0].tools.as_deref(), Some(&["get_job_status".to_string()][..]));
+        assert!(!s.tools.allows("cancel_job"));
+        assert_eq!(s.defaults["steps"], 30);
+
+        let a = args(&[
+            "--comfyui-url",
+            "http://flag:1",
+            "--wait-budget-secs",
+            "5",
+            "--deny-tools",
+            "get_queue",
+            "--token",
+            "flag-secret:get_output+cancel_job",
+        ]);
+        let s = Settings::merge(&a, file).unwrap();
+        assert_eq!(s.comfyui_url, "http://flag:1");
+        assert_eq!(s.limits.wait_budget_secs, 5);
+        assert_eq!(s.limits.max_running_jobs, 3, "still from the file");
+        assert!(
+            s.tools.allows("cancel_job") && !s.tools.allows("get_queue"),
+            "the flag list replaces the file's"
+        );
+        assert_eq!(s.http.tokens.len(), 1);
+        assert_eq!(s.http.tokens[0].token, "flag-secret");
+        assert_eq!(s.http.tokens[0].tools, Some(vec!["get_output".into(), "cancel_job".into()]));
+    }
+
+    #[test]
+    fn print_config_masks_secrets() {
+        let a = args(&["--token", "tok-abc", "--comfy-api-key", "key-xyz"]);
+        let s = Settings::merge(&a, FileConfig::parse(FILE).unwrap()).unwrap();
+        let text = s.to_toml();
+        assert!(!text.contains("tok-abc") && !text.contains("key-xyz"), "{text}");
+        assert!(text.contains("***"), "{text}");
+        assert!(text.contains("comfyui_url = \"http://file:8188\""), "{text}");
+    }
+
+    #[test]
+    fn unsafe_or_invalid_settings_are_refused() {
+        let a = args(&["--transport", "http", "--listen", "0.0.0.0:9000"]);
+        let e = Settings::merge(&a, FileConfig::default()).unwrap_err();
+        assert!(e.0.contains("without an access token"), "{e}");
+        let a = args(&["--transport", "http", "--listen", "0.0.0.0:9000", "--token", "t"]);
+        assert!(Settings::merge(&a, FileConfig::default()).is_ok());
+        let a = args(&["--transport", "http", "--listen", "127.0.0.1:9000"]);
+        assert!(Settings::merge(&a, FileConfig::default()).is_ok(), "loopback needs no token");
+        let a = args(&["--comfyui-url", "ftp://x"]);
+        assert!(Settings::merge(&a, FileConfig::default()).is_err());
+        let a = args(&["--wait-budget-secs", "0"]);
+        assert!(Settings::merge(&a, FileConfig::default()).is_err());
+        assert!(FileConfig::parse("unknown_key = 1").is_err());
+        assert!(FileConfig::parse("[limits]\nwait_budget_secs = \"x\"").is_err());
+    }
+
+    #[test]
+    fn tool_patterns() {
+        let f = ToolFilter {
+            allow: vec!["get_*".into(), "submit_workflow".into()],
+            deny: vec!["get_queue".into()],
+        };
+        assert!(f.allows("get_output") && f.allows("submit_workflow"));
+        assert!(!f.allows("get_queue") && !f.allows("cancel_job"));
+    }
+}

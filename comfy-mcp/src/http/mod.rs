@@ -1,0 +1,184 @@
+//! Streamable HTTP on axum: `/mcp` (MCP, behind auth, rate limit, body limit and tool scopes),
+//! `/healthz` (the process is up) and `/readyz` (ComfyUI answers). The two probes need no
+//! token and say nothing but a status word.
+//!
+//! Host and Origin checks (DNS-rebinding protection) and the body limit are also enforced by
+//! rmcp's [`StreamableHttpService`] with the configured lists.
+
+pub mod auth;
+pub mod limits;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderValue, Method, StatusCode, header};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use self::auth::{AuthFailure, Principal, TokenSet};
+use self::limits::RateLimiter;
+use crate::server::ComfyMcp;
+use crate::state::AppState;
+use crate::tools::Registry;
+
+/// What the `/mcp` middleware checks.
+#[derive(Debug)]
+pub struct HttpGuard {
+    tokens: TokenSet,
+    limiter: RateLimiter,
+    max_body: usize,
+}
+
+/// The axum app: `/mcp`, `/healthz`, `/readyz`. `shutdown` ends open MCP streams.
+pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
+    router_with(state, Arc::new(Registry::standard()), shutdown)
+}
+
+/// [`router`] with a custom tool registry.
+pub fn router_with(state: Arc<AppState>, registry: Arc<Registry>, shutdown: CancellationToken) -> Router {
+    let settings = state.settings.clone();
+    let mut config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(settings.effective_allowed_hosts())
+        .with_max_request_body_bytes(settings.limits.max_body_bytes)
+        .with_cancellation_token(shutdown);
+    if !settings.http.allowed_origins.is_empty() {
+        config = config.with_allowed_origins(settings.http.allowed_origins.clone());
+    }
+    let factory_state = state.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(ComfyMcp::with_registry(factory_state.clone(), registry.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let guard = Arc::new(HttpGuard {
+        tokens: TokenSet::new(&settings.http.tokens),
+        limiter: RateLimiter::new(settings.limits.rate_limit_per_minute),
+        max_body: settings.limits.max_body_bytes,
+    });
+    let mcp_routes =
+        Router::new().nest_service("/mcp", mcp).layer(axum::middleware::from_fn_with_state(guard, guard_mcp));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+        .merge(mcp_routes)
+}
+
+/// Serves HTTP on the configured address until `shutdown` is cancelled.
+pub async fn serve(state: Arc<AppState>, shutdown: CancellationToken) -> std::io::Result<()> {
+    let addr = state.settings.listen_addr().map_err(|e| std::io::Error::other(e.0))?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, endpoint = %format!("http://{local}/mcp"), tokens = state.settings.http.tokens.len(), "serving MCP over HTTP");
+    let app = router(state, shutdown.clone());
+    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+}
+
+async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let ready = tokio::time::timeout(Duration::from_secs(3), state.comfy.backend().health()).await;
+    match ready {
+        Ok(Ok(_)) => (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "backend_unreachable"})))
+            .into_response(),
+    }
+}
+
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({"error": code, "message": message}))).into_response()
+}
+
+/// Authenticates, rate-limits, bounds the body and enforces tool scopes for `/mcp`.
+async fn guard_mcp(State(guard): State<Arc<HttpGuard>>, request: Request, next: Next) -> Response {
+    let principal = if guard.tokens.is_empty() {
+        Principal::anonymous()
+    } else {
+        match guard.tokens.authenticate(request.headers()) {
+            Ok(p) => p,
+            Err(failure) => {
+                let (code, message) = match failure {
+                    AuthFailure::Missing => {
+                        ("unauthorized", "send Authorization: Bearer <token> or X-API-Key: <token>")
+                    }
+                    AuthFailure::Invalid => ("unauthorized", "the token is not valid"),
+                };
+                let mut r = error_response(StatusCode::UNAUTHORIZED, code, message);
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"comfy-mcp\""));
+                return r;
+            }
+        }
+    };
+    if let Err(wait) = guard.limiter.check(&principal.name) {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        tracing::warn!(principal = %principal.name, retry_after_s = secs, "rate limit exceeded");
+        let mut r =
+            error_response(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; retry later");
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let (mut parts, body) = request.into_parts();
+    let body = if parts.method == Method::POST {
+        if parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > guard.max_body as u64)
+        {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large",
+            );
+        }
+        let bytes = match axum::body::to_bytes(body, guard.max_body).await {
+            Ok(b) => b,
+            Err(_) => {
+                return error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is too large",
+                );
+            }
+        };
+        if principal.tools.is_some()
+            && let Ok(message) = serde_json::from_slice::<Value>(&bytes)
+            && let Some(tool) = called_tools(&message).into_iter().find(|t| !principal.may_call(t))
+        {
+            tracing::warn!(principal = %principal.name, tool = %tool.chars().take(128).collect::<String>(), "tool outside the token's scope");
+            return error_response(StatusCode::FORBIDDEN, "forbidden", "this token may not call that tool");
+        }
+        Body::from(bytes)
+    } else {
+        body
+    };
+    parts.extensions.insert(principal);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// The tool names of every `tools/call` in a JSON-RPC message or batch.
+fn called_tools(message: &Value) -> Vec<String> {
+    let one = |m: &Value| -> Option<String> {
+        (m.get("method")?.as_str()? == "tools/call").then(|| {
+            m.get("params").and_then(|p| p.get("name")).and_then(Value::as_str).unwrap_or("").to_owned()
+        })
+    };
+    match message {
+        Value::Array(items) => items.iter().filter_map(one).collect(),
+        other => one(other).into_iter().collect(),
+    }
+}

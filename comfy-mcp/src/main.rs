@@ -1,0 +1,74 @@
+//! The `comfy-mcp` binary: serve MCP (stdio or HTTP), or run/validate a workflow.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use comfy_mcp::cli::{Cli, Command, Transport};
+use comfy_mcp::config::Settings;
+use comfy_mcp::state::AppState;
+use comfy_mcp::{init_logging, verbs};
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_args(&cli.server) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("comfy-mcp: {e}");
+            return ExitCode::from(verbs::EXIT_USAGE);
+        }
+    };
+    if cli.server.print_config {
+        print!("{}", settings.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(settings.log_format, &settings.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("comfy-mcp: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            None | Some(Command::Serve) => serve(settings).await,
+            Some(Command::Run(args)) => verbs::run(settings, args).await,
+            Some(Command::Validate(args)) => verbs::validate(settings, args).await,
+        }
+    })
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    let transport = settings.transport;
+    let state = match AppState::from_settings(settings) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("comfy-mcp: {e}");
+            return ExitCode::from(verbs::EXIT_USAGE);
+        }
+    };
+    state.start_background();
+    let result = match transport {
+        Transport::Stdio => comfy_mcp::serve_stdio(state).await,
+        Transport::Http => {
+            let shutdown = CancellationToken::new();
+            let on_signal = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                tracing::info!("shutting down");
+                on_signal.cancel();
+            });
+            comfy_mcp::http::serve(state, shutdown).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server stopped");
+            eprintln!("comfy-mcp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

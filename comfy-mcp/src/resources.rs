@@ -1,0 +1,124 @@
+//! Resources: `comfy://models/{folder}`, `comfy://assets/{asset_id}` (the bytes, with their MIME
+//! type), `comfy://jobs/{job_id}`, `comfy://workflows/{name}`.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use comfy_core::job::JobId;
+use comfy_core::store::AssetId;
+use rmcp::model::{ListResourcesResult, ReadResourceResult, Resource, ResourceContents, ResourceTemplate};
+use serde_json::json;
+
+use crate::error::ToolError;
+use crate::state::AppState;
+use crate::tools::views::{AssetView, JobView};
+
+/// The URI scheme.
+pub const SCHEME: &str = "comfy://";
+
+/// The resource templates.
+pub fn templates() -> Vec<ResourceTemplate> {
+    vec![
+        ResourceTemplate::new("comfy://assets/{asset_id}", "asset")
+            .with_title("Asset bytes")
+            .with_description("An output's bytes (image, video, audio, ...) with its MIME type."),
+        ResourceTemplate::new("comfy://jobs/{job_id}", "job")
+            .with_title("Job")
+            .with_description("A job's status and outputs as JSON.")
+            .with_mime_type("application/json"),
+        ResourceTemplate::new("comfy://models/{folder}", "models")
+            .with_title("Model files")
+            .with_description("Model files in one folder (checkpoints, loras, ...) as JSON.")
+            .with_mime_type("application/json"),
+        ResourceTemplate::new("comfy://workflows/{name}", "workflow")
+            .with_title("Workflow template")
+            .with_description("A workflow template: parameters, JSON Schema and graph.")
+            .with_mime_type("application/json"),
+    ]
+}
+
+/// The listed resources: every workflow template (assets and jobs are reached by URI).
+pub fn list(state: &AppState) -> ListResourcesResult {
+    let lib = state.templates.snapshot();
+    let items = lib
+        .list()
+        .iter()
+        .map(|t| {
+            Resource::new(format!("comfy://workflows/{}", t.name), t.name.clone())
+                .with_description(t.description.chars().take(200).collect::<String>())
+                .with_mime_type("application/json")
+        })
+        .collect();
+    ListResourcesResult::with_all_items(items)
+}
+
+fn unknown(uri: &str) -> ToolError {
+    ToolError::new(
+        "unknown_resource",
+        format!(
+            "unknown resource {:?}; expected comfy://assets/{{asset_id}}, comfy://jobs/{{job_id}}, \
+             comfy://models/{{folder}} or comfy://workflows/{{name}}",
+            uri.chars().take(200).collect::<String>()
+        ),
+    )
+}
+
+/// Reads one resource.
+pub async fn read(state: &Arc<AppState>, uri: &str) -> Result<ReadResourceResult, ToolError> {
+    let rest = uri.strip_prefix(SCHEME).ok_or_else(|| unknown(uri))?;
+    let (kind, id) = rest.split_once('/').ok_or_else(|| unknown(uri))?;
+    if id.is_empty() || id.len() > 256 || id.contains(['/', '?', '#']) {
+        return Err(unknown(uri));
+    }
+    let json_text = |v: serde_json::Value| {
+        ReadResourceResult::new(vec![
+            ResourceContents::text(serde_json::to_string_pretty(&v).unwrap_or_default(), uri)
+                .with_mime_type("application/json"),
+        ])
+    };
+    match kind {
+        "assets" => {
+            let fetched = state.comfy.fetch_asset(&AssetId(id.to_owned())).await?;
+            let mime = fetched.asset.mime_type.clone();
+            let contents = if fetched.asset.file.is_none() && fetched.asset.url.is_none() {
+                ResourceContents::text(String::from_utf8_lossy(&fetched.data).into_owned(), uri)
+            } else {
+                ResourceContents::blob(base64::engine::general_purpose::STANDARD.encode(&fetched.data), uri)
+            };
+            Ok(ReadResourceResult::new(vec![contents.with_mime_type(mime)]))
+        }
+        "jobs" => {
+            let job = state.comfy.job(&JobId(id.to_owned())).await?;
+            let snapshot = job.snapshot();
+            let mut view = JobView::of(id, &snapshot.status);
+            if snapshot.status.is_terminal() {
+                let mut outputs = Vec::new();
+                for a in &snapshot.assets {
+                    outputs.push(AssetView::from(&state.comfy.asset(a).await?));
+                }
+                view.outputs = Some(outputs);
+            }
+            Ok(json_text(serde_json::to_value(view).unwrap_or_default()))
+        }
+        "models" => {
+            let models = state
+                .comfy
+                .backend()
+                .models(id)
+                .await
+                .map_err(|e| ToolError::from(e).with_field("folder"))?;
+            Ok(json_text(json!({"folder": id, "models": models})))
+        }
+        "workflows" => {
+            let t = state.template(id)?;
+            Ok(json_text(json!({
+                "name": t.name,
+                "description": t.description,
+                "params": t.params,
+                "input_schema": t.json_schema(),
+                "workflow": t.workflow.to_value(),
+            })))
+        }
+        _ => Err(unknown(uri)),
+    }
+}

@@ -1,0 +1,296 @@
+//! The MCP [`ServerHandler`]: tools (static registry + one per template), resources, prompts.
+//!
+//! Which tools a caller sees and may call: those the config's allow/deny lists serve, narrowed
+//! by the HTTP token's scope (a [`Principal`] put in the request by [`crate::http::auth`]).
+//! Tool order in `tools/list` is deterministic: the static tools in registration order, then
+//! the templates in library order.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, CreateTaskResult, GetPromptRequestParams,
+    GetPromptResponse, GetTaskParams, GetTaskResult, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+
+use crate::error::{
+    ToolError, not_found, prompt_error, protocol_error_result, resource_error, task_not_found,
+};
+use crate::http::auth::Principal;
+use crate::state::AppState;
+use crate::tools::{CallCtx, Registry, guarded, workflows};
+
+const INSTRUCTIONS: &str = "Runs ComfyUI workflows. Generate with a workflow tool (e.g. generate_image) or \
+run_workflow; submit raw API-format graphs with submit_workflow. Long jobs return a job_id: poll \
+get_job_status, then get_output. Outputs are assets with comfy://assets/<id> URIs. Use list_models, \
+search_nodes and get_node_info to build valid inputs, validate_workflow before submitting.";
+
+/// The MCP server. Cheap to clone: one per HTTP request or stdio session, all sharing the
+/// same [`AppState`].
+#[derive(Debug, Clone)]
+pub struct ComfyMcp {
+    state: Arc<AppState>,
+    registry: Arc<Registry>,
+}
+
+impl ComfyMcp {
+    /// A server over `state` with the standard tools.
+    pub fn new(state: Arc<AppState>) -> Self {
+        ComfyMcp { state, registry: Arc::new(Registry::standard()) }
+    }
+
+    /// A server with a custom registry (embedders adding their own tool groups).
+    pub fn with_registry(state: Arc<AppState>, registry: Arc<Registry>) -> Self {
+        ComfyMcp { state, registry }
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    fn served(&self, name: &str, principal: Option<&Principal>) -> bool {
+        self.state.settings.tools.allows(name) && principal.is_none_or(|p| p.may_call(name))
+    }
+
+    /// Every tool this caller may see, in a fixed order.
+    pub fn tools(&self, principal: Option<&Principal>) -> Vec<Tool> {
+        let mut tools: Vec<Tool> = self
+            .registry
+            .entries()
+            .iter()
+            .filter(|e| self.served(&e.tool.name, principal))
+            .map(|e| e.tool.clone())
+            .collect();
+        let lib = self.state.templates.snapshot();
+        for t in lib.list() {
+            if self.registry.get(&t.name).is_none() && self.served(&t.name, principal) {
+                tools.push(workflows::template_tool(&t));
+            }
+        }
+        tools
+    }
+
+    /// Calls a tool by name (the transport-independent core of `tools/call`).
+    pub async fn call(
+        &self,
+        request: CallToolRequestParams,
+        ctx: CallCtx,
+        principal: Option<&Principal>,
+    ) -> Result<rmcp::model::CallToolResult, ErrorData> {
+        let name = request.name.to_string();
+        let arguments = request.arguments.unwrap_or_default();
+        if !self.served(&name, principal) {
+            // Outside the token's scope or the allow list: as unknown as a tool that does not exist,
+            // except that a scoped-out tool says so.
+            if principal.is_some_and(|p| !p.may_call(&name)) && self.exists(&name) {
+                return Ok(
+                    ToolError::new("forbidden", format!("this token may not call {name:?}")).into_result()
+                );
+            }
+            return Err(self.unknown_tool(&name, principal));
+        }
+        if let Some(entry) = self.registry.get(&name) {
+            let fut = (entry.handler)(ctx, arguments);
+            return Ok(guarded(fut, &name).await);
+        }
+        let known = self.state.templates.snapshot().get(&name).is_ok();
+        match known {
+            true => {
+                let fut = Box::pin(workflows::call_template(ctx, name.clone(), arguments));
+                Ok(guarded(fut, &name).await)
+            }
+            false => Err(self.unknown_tool(&name, principal)),
+        }
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        self.registry.get(name).is_some() || self.state.templates.snapshot().get(name).is_ok()
+    }
+
+    fn unknown_tool(&self, name: &str, principal: Option<&Principal>) -> ErrorData {
+        let names: Vec<String> = self.tools(principal).into_iter().map(|t| t.name.to_string()).collect();
+        let shown: String = name.chars().take(128).collect();
+        let suggestions = if name.len() <= 256 {
+            comfy_core::suggest_closest(name, names.iter().map(String::as_str), 3)
+        } else {
+            Vec::new()
+        };
+        not_found("tool", &shown, &suggestions)
+    }
+}
+
+/// The principal the HTTP layer authenticated, if any (none on stdio).
+fn principal(ctx: &RequestContext<RoleServer>) -> Option<Principal> {
+    ctx.extensions.get::<http::request::Parts>().and_then(|p| p.extensions.get::<Principal>()).cloned()
+}
+
+fn call_ctx(state: &Arc<AppState>, ctx: &RequestContext<RoleServer>) -> CallCtx {
+    CallCtx {
+        state: state.clone(),
+        progress: ctx.meta.get_progress_token(),
+        peer: Some(ctx.peer.clone()),
+        ct: ctx.ct.clone(),
+        wait_budget: state.settings.limits.wait_budget(),
+    }
+}
+
+impl ServerHandler for ComfyMcp {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_resources()
+            .enable_prompts()
+            .enable_tasks()
+            .build();
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new("comfy-mcp", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let principal = principal(&ctx);
+        Ok(ListToolsResult::with_all_items(self.tools(principal.as_ref())))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        if let Some(e) = self.registry.get(name) {
+            return Some(e.tool.clone());
+        }
+        self.state.templates.snapshot().get(name).ok().map(|t| workflows::template_tool(&t))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let principal = principal(&ctx);
+        let mut call = call_ctx(&self.state, &ctx);
+        let name = request.name.to_string();
+        let client_tasks = ctx.client_capabilities().is_some_and(|c| c.supports_tasks());
+        let is_template = self.registry.get(&name).is_none() && self.exists(&name);
+        if client_tasks
+            && crate::tasks::runs_as_task(&name, is_template)
+            && self.exists(&name)
+            && self.served(&name, principal.as_ref())
+        {
+            let ct = tokio_util::sync::CancellationToken::new();
+            call.ct = ct.clone();
+            call.progress = None;
+            call.wait_budget = crate::tasks::TASK_WAIT;
+            let this = self.clone();
+            let run = Box::pin(async move {
+                this.call(request, call, principal.as_ref()).await.unwrap_or_else(protocol_error_result)
+            });
+            let task = self.state.tasks.spawn(ct, run);
+            tracing::info!(tool = %name, task = %task.task_id, "tools/call as a task");
+            return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
+        }
+        let started = std::time::Instant::now();
+        let result = self.call(request, call, principal.as_ref()).await;
+        let outcome = match &result {
+            Ok(r) if r.is_error == Some(true) => "tool_error",
+            Ok(_) => "ok",
+            Err(_) => "protocol_error",
+        };
+        tracing::info!(
+            tool = %name.chars().take(128).collect::<String>(),
+            principal = principal.as_ref().map_or("local", |p| p.name.as_str()),
+            outcome,
+            ms = started.elapsed().as_millis() as u64,
+            "tools/call"
+        );
+        result.map(CallToolResponse::from)
+    }
+
+    async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
+        // Tell this session when the template tools change (hot reload, catalogue enrichment).
+        let mut changes = self.state.templates.subscribe();
+        changes.mark_unchanged();
+        let peer = ctx.peer;
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                if peer.is_transport_closed() || peer.notify_tool_list_changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        self.state
+            .tasks
+            .describe(&request.task_id)
+            .map(GetTaskResult::new)
+            .ok_or_else(|| task_not_found(&request.task_id))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if self.state.tasks.cancel(&request.task_id) { Ok(()) } else { Err(task_not_found(&request.task_id)) }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(crate::resources::list(&self.state))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(crate::resources::templates()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri;
+        let state = self.state.clone();
+        let read =
+            async move { crate::resources::read(&state, &uri).await.map_err(|e| resource_error(&uri, e)) };
+        match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(read)).await {
+            Ok(r) => r.map(ReadResourceResponse::from),
+            Err(_) => Err(ErrorData::internal_error("reading the resource failed unexpectedly", None)),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(crate::prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let args = request.arguments.unwrap_or_default();
+        crate::prompts::get(&request.name, &args).map(GetPromptResponse::from).map_err(prompt_error)
+    }
+}

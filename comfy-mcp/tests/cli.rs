@@ -1,0 +1,227 @@
+//! The binary's command line: configuration precedence, --print-config, refusal to start
+//! unsafely, and the `run` and `validate` verbs with their exit codes.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::json;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_comfy-mcp");
+
+fn base() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).kill_on_drop(true);
+    c
+}
+
+async fn run(mut c: Command) -> Output {
+    tokio::time::timeout(std::time::Duration::from_secs(120), c.output()).await.expect("finishes").unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test]
+async fn precedence_is_flag_then_env_then_file_then_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("comfy-mcp.toml");
+    std::fs::write(
+        &file,
+        "comfyui_url = \"http://file:1\"\nlisten = \"127.0.0.1:9100\"\n[limits]\nwait_budget_secs = 30\nmax_running_jobs = 2\n[[http.tokens]]\ntoken = \"file-token\"\n",
+    )
+    .unwrap();
+    let cfg = file.to_str().unwrap();
+
+    // File over defaults.
+    let mut c = base();
+    c.args(["--config", cfg, "--print-config"]);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(printed.contains("comfyui_url = \"http://file:1\""), "{printed}");
+    assert!(printed.contains("wait_budget_secs = 30"), "{printed}");
+    assert!(printed.contains("rate_limit_per_minute = 120"), "default: {printed}");
+    assert!(!printed.contains("file-token") && printed.contains("***"), "masked: {printed}");
+
+    // Environment over the file.
+    let mut c = base();
+    c.args(["--config", cfg, "--print-config"])
+        .env("COMFYUI_URL", "http://env:2")
+        .env("COMFY_MCP_WAIT_BUDGET_SECS", "7");
+    let printed = text(&run(c).await.stdout);
+    assert!(printed.contains("comfyui_url = \"http://env:2\""), "{printed}");
+    assert!(printed.contains("wait_budget_secs = 7"), "{printed}");
+    assert!(printed.contains("max_running_jobs = 2"), "{printed}");
+
+    // Flag over the environment; the config file itself can come from the environment.
+    let mut c = base();
+    c.args(["--comfyui-url", "http://flag:3", "--print-config"])
+        .env("COMFY_MCP_CONFIG", cfg)
+        .env("COMFYUI_URL", "http://env:2")
+        .env("COMFY_MCP_TOKENS", "env-token-a,env-token-b:get_queue+get_output");
+    let printed = text(&run(c).await.stdout);
+    assert!(printed.contains("comfyui_url = \"http://flag:3\""), "{printed}");
+    assert!(printed.contains("listen = \"127.0.0.1:9100\""), "{printed}");
+    assert!(!printed.contains("env-token") && printed.contains("get_output"), "{printed}");
+
+    // Defaults.
+    let mut c = base();
+    c.arg("--print-config");
+    let printed = text(&run(c).await.stdout);
+    assert!(printed.contains("comfyui_url = \"http://127.0.0.1:8188\""), "{printed}");
+    assert!(
+        printed.contains("listen = \"127.0.0.1:9000\"") && printed.contains("transport = \"stdio\""),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn unsafe_or_broken_configurations_refuse_to_start() {
+    let mut c = base();
+    c.args(["--transport", "http", "--listen", "0.0.0.0:0"]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("without an access token"), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "no_such_setting = true\n").unwrap();
+    let mut c = base();
+    c.args(["--config", file.to_str().unwrap(), "--print-config"]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no_such_setting"), "{}", text(&out.stderr));
+
+    let mut c = base();
+    c.args(["--config", "/nonexistent/comfy.toml"]);
+    assert_eq!(run(c).await.status.code(), Some(2));
+}
+
+fn object_info() -> String {
+    format!("{}/../../shared/fixtures/comfyui/http/object_info_full.json", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn write(dir: &Path, name: &str, v: serde_json::Value) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[tokio::test]
+async fn validate_prints_every_problem_and_sets_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.json", common::basic_workflow());
+    let bad = write(
+        dir.path(),
+        "bad.json",
+        json!({
+            "1": {"class_type": "EmptyImag", "inputs": {}},
+            "2": {"class_type": "EmptyImage", "inputs": {"width": 0, "height": 8, "batch_size": 1, "color": 0}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "x"}}
+        }),
+    );
+    let mut c = base();
+    c.args(["validate", &good, "--object-info", &object_info()]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let mut c = base();
+    c.args(["validate", &bad, "--object-info", &object_info()]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("unknown_class") && stdout.contains("EmptyImage"), "{stdout}");
+    assert!(stdout.contains("value_smaller_than_min"), "{stdout}");
+    assert!(text(&out.stderr).contains("2 errors"), "{}", text(&out.stderr));
+
+    let mut c = base();
+    c.args(["validate", &bad, "--object-info", &object_info(), "--json"]);
+    let out = run(c).await;
+    let problems: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(problems.as_array().unwrap().len(), 2);
+
+    let mut c = base();
+    c.args(["validate", "/nonexistent.json", "--object-info", &object_info()]);
+    assert_eq!(run(c).await.status.code(), Some(2));
+
+    // Against the live (fake) server.
+    let fake = common::fake().await;
+    let mut c = base();
+    c.args(["validate", &good, "--comfyui-url", &fake.url()]);
+    assert_eq!(run(c).await.status.code(), Some(0));
+    // ComfyUI down: exit 3.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let mut c = base();
+    c.args(["validate", &good, "--comfyui-url", &dead]);
+    assert_eq!(run(c).await.status.code(), Some(3));
+}
+
+#[tokio::test]
+async fn run_saves_every_output_for_workflows_and_templates() {
+    let fake = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let wf = write(dir.path(), "wf.json", common::basic_workflow());
+    let out_dir = dir.path().join("out");
+    let mut c = base();
+    c.args([
+        "run",
+        &wf,
+        "--comfyui-url",
+        &fake.url(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--set",
+        "1.width=48",
+    ]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let saved: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert!(saved.len() >= 2, "{saved:?}");
+    for p in &saved {
+        let bytes = std::fs::read(p).unwrap();
+        assert_eq!(&bytes[..4], b"\x89PNG");
+    }
+    let sent = fake.received_prompts();
+    assert_eq!(sent.last().unwrap()["prompt"]["1"]["inputs"]["width"], 48);
+
+    // A built-in template by name, with parameters.
+    let mut c = base();
+    c.args([
+        "run",
+        "generate_image",
+        "--comfyui-url",
+        &fake.url(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--set",
+        "prompt=a red fox",
+        "--set",
+        &format!("ckpt_name={}", common::CKPT),
+        "--set",
+        "steps=2",
+    ]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("seed = "), "the random seed is shown: {}", text(&out.stderr));
+
+    // Bad --set and a failing job.
+    let mut c = base();
+    c.args(["run", &wf, "--comfyui-url", &fake.url(), "--set", "steps=3"]);
+    assert_eq!(run(c).await.status.code(), Some(2));
+    let mut c = base();
+    c.args(["run", "generate_image", "--comfyui-url", &fake.url(), "--set", "steps=0"]);
+    assert_eq!(run(c).await.status.code(), Some(2));
+    fake.fail_node_class("SaveImage", "RuntimeError", "boom");
+    let mut c = base();
+    c.args(["run", &wf, "--comfyui-url", &fake.url(), "--out", out_dir.to_str().unwrap()]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("boom"), "{}", text(&out.stderr));
+}
