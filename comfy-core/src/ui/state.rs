@@ -183,7 +183,10 @@ impl States {
 }
 
 fn fit_message(scope: &Scope, class: &str, fit: Fit, layout: &[Widget]) -> String {
-    let names: Vec<&str> = layout.iter().filter(|w| w.saved).map(|w| w.name.as_str()).collect();
+    let names: Vec<String> = layout[..fit.expected]
+        .iter()
+        .map(|w| if w.saved { w.name.clone() } else { format!("{} (null)", w.name) })
+        .collect();
     let what = if fit.found > fit.expected {
         "the extra values are ignored"
     } else {

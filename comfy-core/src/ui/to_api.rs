@@ -24,6 +24,9 @@ use super::{UiConversion, UiOptions};
 #[derive(Debug, Clone)]
 enum Source {
     Widget(Value),
+    /// The file marks the inner socket as a widget the catalogue does not know (the template was
+    /// saved for a newer version of the node): the instance's value is used if it has one.
+    Unknown,
     /// The input feeds an instance of another subgraph: that instance's promoted widget.
     Nested {
         scope: usize,
@@ -66,12 +69,11 @@ impl Promotions<'_> {
                 };
                 if let Some(state) = self.states.nodes.get(&(def, t)) {
                     let Some(name) = input.widget.as_deref() else { continue };
-                    let Some(value) = state.get(name) else { continue };
-                    list.push(PromotedInput {
-                        io,
-                        has_control: state.has_control(name),
-                        source: Source::Widget(value.clone()),
-                    });
+                    let source = match state.get(name) {
+                        Some(value) => Source::Widget(value.clone()),
+                        None => Source::Unknown,
+                    };
+                    list.push(PromotedInput { io, has_control: state.has_control(name), source });
                     break;
                 }
                 if let Some(&inner_def) = self.doc.subgraphs.get(&target.type_)
@@ -106,6 +108,7 @@ impl Promotions<'_> {
             }
             match &list[pos].source {
                 Source::Widget(v) => return Some(v.clone()),
+                Source::Unknown => return None,
                 Source::Nested { scope, node: n, def: d, io: i } => {
                     node = &doc.scopes[*scope].nodes[*n];
                     def = *d;

@@ -402,7 +402,7 @@ pub(crate) fn live_inputs(def: &NodeDef, saved: &[super::model::Slot]) -> Vec<su
 /// How the saved values fitted the layout.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Fit {
-    /// Saved slots the layout expects.
+    /// Entries the editor writes for this layout (unsaved widgets before a saved one leave holes).
     pub expected: usize,
     /// Values in the file.
     pub found: usize,
@@ -449,7 +449,8 @@ pub(crate) fn read_values(
     layout: &[Widget],
     saved: Option<&WidgetValues>,
 ) -> (Vec<Option<Value>>, Fit) {
-    let expected = layout.iter().filter(|w| w.saved).count();
+    // What the editor writes: one entry per widget up to the last saved one (holes included).
+    let expected = layout.iter().rposition(|w| w.saved).map_or(0, |i| i + 1);
     let mut values: Vec<Option<Value>> = layout.iter().map(|w| w.default.clone()).collect();
     let found = match saved {
         None => 0,
