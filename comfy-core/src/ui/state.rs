@@ -121,15 +121,14 @@ impl States {
             }
         }
         for (key, widget, value) in updates {
-            match self.nodes.get_mut(&key) {
-                Some(state) => match state.layout.iter().position(|w| w.name == widget) {
+            if let Some(state) = self.nodes.get_mut(&key) {
+                match state.layout.iter().position(|w| w.name == widget) {
                     Some(i) => state.values[i] = Some(value),
                     None => self.warnings.push(format!(
                         "a PrimitiveNode feeds widget {widget:?} of node \"{}\", which has no such widget",
                         doc.scopes[key.0].nodes[key.1].id
                     )),
-                },
-                None => {}
+                }
             }
         }
     }
@@ -145,7 +144,7 @@ impl States {
         if !text.contains('%') {
             return (text.to_owned(), false);
         }
-        let mut owned: Vec<(Option<&str>, String, Vec<(&str, &Value)>)> = Vec::new();
+        let mut named: Vec<Named<'_>> = Vec::new();
         let primitive_names = ["value", "control_after_generate", "control_filter_list"];
         for (s, scope) in doc.scopes.iter().enumerate() {
             for (n, node) in scope.nodes.iter().enumerate() {
@@ -171,13 +170,9 @@ impl States {
                         names.into_iter().zip(list).collect()
                     }
                 };
-                owned.push((sr, title, widgets));
+                named.push(Named { sr_name: sr, title, widgets });
             }
         }
-        let named: Vec<Named<'_>> = owned
-            .iter()
-            .map(|(sr, title, widgets)| Named { sr_name: *sr, title, widgets: widgets.clone() })
-            .collect();
         text_replacements(text, &named, clock)
     }
 }

@@ -85,8 +85,8 @@ fn strip_comments(text: &str) -> String {
         };
         out.push_str(&rest[..start]);
         let tail = &rest[start..];
-        if tail.starts_with("/*") {
-            match tail[2..].find("*/") {
+        if let Some(body) = tail.strip_prefix("/*") {
+            match body.find("*/") {
                 Some(end) => rest = &tail[2 + end + 2..],
                 // An unterminated block comment is not a match; the `//` alternative is tried
                 // at this position next (a `/*` never starts `//`), so keep the slash.
@@ -231,7 +231,7 @@ pub(crate) fn dynamic_prompt(text: &str, rng: &mut impl Rng) -> (String, bool) {
 pub(crate) struct Named<'a> {
     /// `properties["Node name for S&R"]`.
     pub sr_name: Option<&'a str>,
-    pub title: &'a str,
+    pub title: String,
     /// `(widget name, current value)`.
     pub widgets: Vec<(&'a str, &'a Value)>,
 }
@@ -433,10 +433,10 @@ mod tests {
         let nodes = vec![
             Named {
                 sr_name: Some("EmptyImage"),
-                title: "EmptyImage",
+                title: "EmptyImage".into(),
                 widgets: vec![("height", &h), ("width", &w)],
             },
-            Named { sr_name: None, title: "My Title", widgets: vec![("height", &h)] },
+            Named { sr_name: None, title: "My Title".into(), widgets: vec![("height", &h)] },
         ];
         let clock = Clock::from_unix(1_700_000_000); // 2023-11-14 22:13:20 UTC
         let (out, dated) = text_replacements(
