@@ -4,6 +4,7 @@
 #
 #   bash scripts/test.sh            # everything (what CI runs)
 #   SKIP_E2E=1 bash scripts/test.sh # everything but the real-ComfyUI tier (quick local loop)
+#   SKIP_CORPUS=1 ...               # also skip the template corpus (needs pip and PyPI once)
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -20,6 +21,15 @@ cargo test --workspace --all-targets --no-fail-fast
 
 step "cargo test --doc"
 cargo test --workspace --doc
+
+if [ "${SKIP_CORPUS:-0}" = "1" ]; then
+  step "SKIP_CORPUS=1: official template corpus not converted"
+else
+  step "UI → API over the official workflow templates (downloaded once, cached)"
+  COMFY_TEMPLATES_DIR="$(scripts/templates-corpus.sh)"
+  export COMFY_TEMPLATES_DIR
+  cargo test -p comfy-core --features corpus --test ui_corpus -- --nocapture
+fi
 
 if [ "${SKIP_E2E:-0}" = "1" ]; then
   step "SKIP_E2E=1: real-ComfyUI tier not run"

@@ -48,6 +48,27 @@ pub enum Error {
         node_count: usize,
     },
 
+    /// An editor (UI / "save" format) workflow that cannot be converted: malformed structure, a link
+    /// to a node or slot that does not exist, an unknown subgraph, a cycle through reroutes.
+    #[error("invalid UI workflow{}: {message}", node_suffix(.node_id))]
+    InvalidUiWorkflow {
+        /// The node the problem is about (its execution id, e.g. `"12"` or `"5:3"` inside a
+        /// subgraph), when there is one.
+        node_id: Option<String>,
+        /// What is wrong and where.
+        message: String,
+    },
+
+    /// A UI workflow uses node classes the target server does not have. Every missing class is
+    /// listed at once, with the nodes that use it.
+    #[error("{}", unknown_classes_message(.classes, .nodes))]
+    UnknownNodeClasses {
+        /// The missing classes, sorted, each once.
+        classes: Vec<String>,
+        /// `(node id, class)` for every node that uses one of them, in workflow order.
+        nodes: Vec<(String, String)>,
+    },
+
     /// Well-formed JSON that is not a valid `/object_info` node catalogue.
     #[error("invalid node catalogue at {location}: {message}")]
     InvalidCatalog {
@@ -273,6 +294,31 @@ fn node_errors_suffix(node_errors: &serde_json::Value) -> String {
     format!("; {}", parts.join("; "))
 }
 
+fn node_suffix(node_id: &Option<String>) -> String {
+    node_id.as_ref().map(|id| format!(" at node \"{id}\"")).unwrap_or_default()
+}
+
+fn unknown_classes_message(classes: &[String], nodes: &[(String, String)]) -> String {
+    let parts: Vec<String> = classes
+        .iter()
+        .map(|class| {
+            let ids: Vec<String> =
+                nodes.iter().filter(|(_, c)| c == class).map(|(id, _)| format!("\"{id}\"")).collect();
+            let shown = ids.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+            let more = if ids.len() > 8 { format!(" and {} more", ids.len() - 8) } else { String::new() };
+            format!("{class} (node{} {shown}{more})", if ids.len() == 1 { "" } else { "s" })
+        })
+        .collect();
+    format!(
+        "the workflow uses {} node class{} this server does not have: {}; install the custom nodes \
+         that provide {} or update ComfyUI",
+        classes.len(),
+        if classes.len() == 1 { "" } else { "es" },
+        parts.join("; "),
+        if classes.len() == 1 { "it" } else { "them" }
+    )
+}
+
 fn suggestion_suffix(suggestions: &[String]) -> String {
     if suggestions.is_empty() { String::new() } else { format!("; did you mean {}?", suggestions.join(", ")) }
 }
@@ -285,6 +331,8 @@ impl Error {
             Error::Json { .. } => "invalid_json",
             Error::InvalidWorkflow { .. } => "invalid_workflow",
             Error::UiFormatWorkflow { .. } => "ui_format_workflow",
+            Error::InvalidUiWorkflow { .. } => "invalid_ui_workflow",
+            Error::UnknownNodeClasses { .. } => "unknown_node_classes",
             Error::InvalidCatalog { .. } => "invalid_catalog",
             Error::NodeNotFound { .. } => "node_not_found",
             Error::Cycle { .. } => "workflow_cycle",
@@ -365,6 +413,8 @@ mod tests {
         let errors = [
             Error::workflow("x", "y"),
             Error::UiFormatWorkflow { node_count: 1 },
+            Error::InvalidUiWorkflow { node_id: Some("3".into()), message: "y".into() },
+            Error::UnknownNodeClasses { classes: vec!["X".into()], nodes: vec![("1".into(), "X".into())] },
             Error::catalog("x", "y"),
             Error::NodeNotFound { node_id: "1".into() },
             Error::Cycle { cycle: vec!["1".into(), "2".into(), "1".into()] },
@@ -417,6 +467,26 @@ mod tests {
             text.contains("/d/comfy.sqlite3") && text.contains('7') && text.contains("untouched"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn unknown_classes_list_every_class_and_node() {
+        let e = Error::UnknownNodeClasses {
+            classes: vec!["Alpha".into(), "Beta".into()],
+            nodes: vec![
+                ("1".into(), "Alpha".into()),
+                ("2".into(), "Beta".into()),
+                ("5:3".into(), "Alpha".into()),
+            ],
+        };
+        let text = e.to_string();
+        assert!(text.contains("2 node classes"), "{text}");
+        assert!(text.contains("Alpha (nodes \"1\", \"5:3\")"), "{text}");
+        assert!(text.contains("Beta (node \"2\")"), "{text}");
+        let ui =
+            Error::InvalidUiWorkflow { node_id: Some("7".into()), message: "link 3 points nowhere".into() };
+        assert_eq!(ui.to_string(), "invalid UI workflow at node \"7\": link 3 points nowhere");
+        assert_eq!(ui.code(), "invalid_ui_workflow");
     }
 
     #[test]

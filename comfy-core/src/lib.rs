@@ -6,6 +6,8 @@
 //! - [`catalog`]: the node catalogue from `GET /object_info`, with ranked search.
 //! - [`validate`]: check a workflow against a catalogue, every problem at once, the way ComfyUI would.
 //! - [`template`]: workflows with parameters — placeholders, schemas, safe rendering.
+//! - [`ui`]: editor ("save" format) workflows — conversion to the API format exactly as the
+//!   official editor does it, and back.
 //! - [`Error`]: the one error type, with stable codes.
 //!
 //! ```
@@ -38,6 +40,7 @@ mod secret;
 pub mod store;
 mod suggest;
 pub mod template;
+pub mod ui;
 pub mod validate;
 pub mod workflow;
 
