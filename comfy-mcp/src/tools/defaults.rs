@@ -120,6 +120,9 @@ pub struct SetDefaultsArgs {
 }
 
 async fn set_defaults(ctx: CallCtx, args: SetDefaultsArgs) -> ToolResult<DefaultsView> {
+    if args.values.is_empty() || args.values.len() > 100 {
+        return Err(ToolError::invalid("values", "give 1 to 100 {param: value} entries"));
+    }
     if args.persist && ctx.state.settings.config_file.is_none() {
         return Err(ToolError::new(
             "no_config_file",

@@ -95,6 +95,9 @@ pub struct RegenerateView {
 }
 
 async fn regenerate(ctx: CallCtx, args: RegenerateArgs) -> ToolResult<RegenerateView> {
+    if args.overrides.len() > 100 {
+        return Err(ToolError::invalid("overrides", "at most 100 overrides"));
+    }
     let (asset, origin) = ctx.state.comfy.origin_of(&AssetId(args.asset_id.clone())).await?;
     let source_asset_id = asset.id.0.clone();
     match origin {
