@@ -84,7 +84,7 @@ async fn tools_list_is_complete_annotated_and_small() {
     let enriched = h.client.list_all_tools().await.unwrap();
     let bytes = serde_json::to_string(&json!({"tools": enriched})).unwrap().len();
     eprintln!("tools/list enriched: {bytes} bytes");
-    assert!(bytes < 44_000, "enriched tools/list is {bytes} bytes");
+    assert!(bytes < 40_000, "enriched tools/list is {bytes} bytes");
 }
 
 #[tokio::test]
