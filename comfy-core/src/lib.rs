@@ -49,8 +49,8 @@ pub mod workflow;
 
 pub use catalog::Catalog;
 pub use client::{
-    ClientOptions, Comfy, ComfyBuilder, FetchedAsset, Job, JobResult, JobSnapshot, JobSubscription, Origin, Waited,
-    override_workflow, rerender, rerender_request,
+    ClientOptions, Comfy, ComfyBuilder, FetchedAsset, Job, JobResult, JobSnapshot, JobSubscription, Origin,
+    Waited, override_workflow, rerender, rerender_request,
 };
 pub use error::{Error, Result};
 pub use secret::Secret;

@@ -34,7 +34,9 @@ pub fn check_file_name(name: &str, argument: &str) -> Result<()> {
         None
     };
     match why {
-        Some(w) => Err(not_allowed(argument, format!("{w} (got {:?})", name.chars().take(80).collect::<String>()))),
+        Some(w) => {
+            Err(not_allowed(argument, format!("{w} (got {:?})", name.chars().take(80).collect::<String>())))
+        }
         None => Ok(()),
     }
 }
@@ -46,7 +48,10 @@ pub fn file_inside(root: &Path, name: &str, argument: &str) -> Result<PathBuf> {
     let target = root.join(name);
     match std::fs::symlink_metadata(&target) {
         Ok(meta) if meta.file_type().is_symlink() => {
-            return Err(not_allowed(argument, format!("{name:?} is a symbolic link; refusing to write through it")));
+            return Err(not_allowed(
+                argument,
+                format!("{name:?} is a symbolic link; refusing to write through it"),
+            ));
         }
         Ok(meta) if meta.is_dir() => {
             return Err(not_allowed(argument, format!("{name:?} is a directory")));
@@ -104,7 +109,8 @@ mod tests {
 
     #[test]
     fn file_names_cannot_escape() {
-        for bad in ["", " ", "../x.png", "a/b.png", "a\\b.png", "..", ".hidden", "/etc/passwd", "C:x", "a\nb"] {
+        for bad in ["", " ", "../x.png", "a/b.png", "a\\b.png", "..", ".hidden", "/etc/passwd", "C:x", "a\nb"]
+        {
             let e = check_file_name(bad, "target_filename").unwrap_err();
             assert_eq!(e.code(), "path_not_allowed", "{bad:?}");
             assert!(e.to_string().starts_with("target_filename:"), "{e}");

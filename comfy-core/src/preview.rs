@@ -114,9 +114,10 @@ fn resized(img: &DynamicImage, max_side: u32) -> DynamicImage {
 fn jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let rgb = img.to_rgb8();
-    JpegEncoder::new_with_quality(&mut out, quality)
-        .encode_image(&rgb)
-        .map_err(|e| Error::InvalidImage { what: "preview".into(), message: format!("JPEG encoding: {e}") })?;
+    JpegEncoder::new_with_quality(&mut out, quality).encode_image(&rgb).map_err(|e| Error::InvalidImage {
+        what: "preview".into(),
+        message: format!("JPEG encoding: {e}"),
+    })?;
     Ok(out)
 }
 
@@ -128,7 +129,8 @@ fn webp(img: &DynamicImage) -> Result<Vec<u8>> {
     } else {
         img.to_rgb8().write_with_encoder(encoder)
     };
-    result.map_err(|e| Error::InvalidImage { what: "image".into(), message: format!("WebP encoding: {e}") })?;
+    result
+        .map_err(|e| Error::InvalidImage { what: "image".into(), message: format!("WebP encoding: {e}") })?;
     Ok(out)
 }
 
@@ -200,7 +202,10 @@ pub fn web_optimize(bytes: &[u8], what: &str, max_bytes: u64) -> Result<Encoded>
         smallest = smallest.min(data.len() as u64);
     }
     Err(Error::TooLarge {
-        what: format!("{what} as WebP at every scale down to {}%", (WEB_SCALES[WEB_SCALES.len() - 1] * 100.0) as u32),
+        what: format!(
+            "{what} as WebP at every scale down to {}%",
+            (WEB_SCALES[WEB_SCALES.len() - 1] * 100.0) as u32
+        ),
         size: smallest,
         limit: max_bytes,
         hint: Some("raise max_bytes".into()),

@@ -565,7 +565,11 @@ mod tests {
         assert_eq!(s.http.tokens.len(), 1);
         assert_eq!(s.http.tokens[0].token, "flag-secret");
         assert_eq!(s.http.tokens[0].tools, Some(vec!["get_output".into(), "cancel_job".into()]));
-        assert_eq!(s.upload_dirs, vec![PathBuf::from("/a"), PathBuf::from("/b")], "flags replace the file list");
+        assert_eq!(
+            s.upload_dirs,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")],
+            "flags replace the file list"
+        );
         assert_eq!(s.limits.max_upload_bytes, 1000);
     }
 

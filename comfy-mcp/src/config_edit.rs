@@ -39,7 +39,8 @@ fn to_toml(v: &Value) -> Option<toml_edit::Value> {
 
 /// Sets (or, for `null`, removes) `values` in the `[defaults]` table of `text`.
 pub fn set_defaults_in(text: &str, values: &Map<String, Value>) -> Result<String, ConfigError> {
-    let mut doc: DocumentMut = text.parse().map_err(|e| ConfigError(format!("the config file is not valid TOML: {e}")))?;
+    let mut doc: DocumentMut =
+        text.parse().map_err(|e| ConfigError(format!("the config file is not valid TOML: {e}")))?;
     if !doc.contains_key("defaults") {
         doc.insert("defaults", Item::Table(Table::new()));
     }
@@ -66,7 +67,8 @@ pub fn persist_defaults(path: &Path, values: &Map<String, Value>) -> Result<(), 
     let updated = set_defaults_in(&text, values)?;
     // The result must still load as a config file.
     crate::config::FileConfig::parse(&updated)?;
-    comfy_core::publish::write_atomic(path, updated.as_bytes()).map_err(|e| ConfigError(format!("writing {name}: {e}")))
+    comfy_core::publish::write_atomic(path, updated.as_bytes())
+        .map_err(|e| ConfigError(format!("writing {name}: {e}")))
 }
 
 #[cfg(test)]
@@ -78,9 +80,10 @@ mod tests {
     #[test]
     fn edits_keep_the_rest_of_the_file() {
         let text = "# my server\ncomfyui_url = \"http://gpu:8188\"  # the box\n\n[limits]\nwait_budget_secs = 20\n\n[defaults]\nsteps = 30\ncfg = 7\n";
-        let values: Map<String, Value> =
-            serde_json::from_value(json!({"steps": 25, "cfg": null, "sampler_name": "euler", "denoise": 0.5}))
-                .unwrap();
+        let values: Map<String, Value> = serde_json::from_value(
+            json!({"steps": 25, "cfg": null, "sampler_name": "euler", "denoise": 0.5}),
+        )
+        .unwrap();
         let out = set_defaults_in(text, &values).unwrap();
         assert!(out.starts_with("# my server\ncomfyui_url = \"http://gpu:8188\"  # the box\n"), "{out}");
         assert!(out.contains("wait_budget_secs = 20"));

@@ -155,7 +155,8 @@ impl AppState {
             let display = if path.is_relative() {
                 path.display().to_string()
             } else {
-                path.file_name().map_or_else(|| "publish_dir".to_owned(), |n| n.to_string_lossy().into_owned())
+                path.file_name()
+                    .map_or_else(|| "publish_dir".to_owned(), |n| n.to_string_lossy().into_owned())
             };
             return Ok(PublishDir::open(path, display, false)?);
         }

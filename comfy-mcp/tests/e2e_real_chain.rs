@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::{Recorder, connect, state_for};
+use rmcp::RoleClient;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientRequest, Request};
 use rmcp::service::{PeerRequestOptions, RunningService};
-use rmcp::RoleClient;
 use serde_json::{Value, json};
 
 fn base_url() -> String {
@@ -22,7 +22,8 @@ fn base_url() -> String {
 }
 
 async fn call(client: &RunningService<RoleClient, Recorder>, tool: &str, args: Value) -> CallToolResult {
-    let p = CallToolRequestParams::new(tool.to_owned()).with_arguments(args.as_object().cloned().unwrap_or_default());
+    let p = CallToolRequestParams::new(tool.to_owned())
+        .with_arguments(args.as_object().cloned().unwrap_or_default());
     tokio::time::timeout(Duration::from_secs(180), client.call_tool(p))
         .await
         .unwrap_or_else(|_| panic!("{tool}: no answer within 180 s"))
@@ -60,7 +61,8 @@ async fn submit_view_regenerate_chain_and_publish_on_real_comfyui() {
             .with_arguments(json!({"workflow": wf, "wait": true}).as_object().cloned().unwrap()),
     ));
     let handle = client.send_cancellable_request(request, PeerRequestOptions::no_options()).await.unwrap();
-    let response = tokio::time::timeout(Duration::from_secs(180), handle.await_response()).await.unwrap().unwrap();
+    let response =
+        tokio::time::timeout(Duration::from_secs(180), handle.await_response()).await.unwrap().unwrap();
     let rmcp::model::ServerResult::CallToolResult(r) = response else { panic!("{response:?}") };
     let s = r.structured_content.unwrap();
     assert_eq!(s["status"], "succeeded", "{s}");
@@ -102,7 +104,8 @@ async fn submit_view_regenerate_chain_and_publish_on_real_comfyui() {
     assert_eq!(r.structured_content.unwrap()["field"], "overrides.1.widht");
 
     // 5. use_previous_output → LoadImage → ImageScale → SaveImage.
-    let input = ok(&client, "use_previous_output", json!({"asset_id": second, "subfolder": "e2e-chain"})).await;
+    let input =
+        ok(&client, "use_previous_output", json!({"asset_id": second, "subfolder": "e2e-chain"})).await;
     let name = input["input_name"].as_str().unwrap().to_owned();
     assert!(name.starts_with("e2e-chain/"), "{input}");
     let chained = json!({
@@ -123,14 +126,22 @@ async fn submit_view_regenerate_chain_and_publish_on_real_comfyui() {
         json!({"asset_id": third, "web_optimize": true, "max_bytes": 50000, "target_filename": "chain.png", "manifest_key": "chain"}),
     )
     .await;
-    assert_eq!((p["filename"].as_str(), p["relative_path"].as_str()), (Some("chain.webp"), Some("chain.webp")), "{p}");
+    assert_eq!(
+        (p["filename"].as_str(), p["relative_path"].as_str()),
+        (Some("chain.webp"), Some("chain.webp")),
+        "{p}"
+    );
     assert!(p["byte_size"].as_u64().unwrap() <= 50_000);
     assert!(!p.to_string().contains(web.path().to_str().unwrap()), "no absolute path: {p}");
     let webp = std::fs::read(publish.join("chain.webp")).unwrap();
     let back = image::load_from_memory(&webp).unwrap();
     assert_eq!((back.width(), back.height()), (120, 160));
-    let manifest: Value = serde_json::from_slice(&std::fs::read(publish.join("manifest.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(publish.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["chain"], "chain.webp");
     let log = std::fs::read_to_string(publish.join("publish_log.jsonl")).unwrap();
-    assert_eq!(serde_json::from_str::<Value>(log.lines().next().unwrap()).unwrap()["asset_id"], third.as_str());
+    assert_eq!(
+        serde_json::from_str::<Value>(log.lines().next().unwrap()).unwrap()["asset_id"],
+        third.as_str()
+    );
 }

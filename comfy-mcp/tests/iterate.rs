@@ -117,8 +117,14 @@ async fn view_image_returns_a_bounded_preview() {
     assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("invalid_argument"), Some("asset_id")));
     assert!(e["message"].as_str().unwrap().contains("not an image"), "{e}");
     // Bytes that are not an image, served by ComfyUI as one.
-    let up = h.ok("upload_file", json!({"filename": "broken.png", "data": b64(b"this is not a png at all")})).await;
-    let file = FileRef { filename: up["name"].as_str().unwrap().into(), subfolder: String::new(), folder: FolderType::Input };
+    let up = h
+        .ok("upload_file", json!({"filename": "broken.png", "data": b64(b"this is not a png at all")}))
+        .await;
+    let file = FileRef {
+        filename: up["name"].as_str().unwrap().into(),
+        subfolder: String::new(),
+        folder: FolderType::Input,
+    };
     insert_asset(&h, "a_broken", Some(file), MediaKind::Image, Provenance::default()).await;
     let e = h.err("view_image", json!({"asset_id": "a_broken"})).await;
     assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("invalid_image"), Some("asset_id")), "{e}");
@@ -139,7 +145,9 @@ async fn upload_file_from_data_or_allowed_paths_with_limits() {
     assert_eq!((s["input_name"].as_str(), s["type"].as_str()), (Some("a.png"), Some("input")), "{s}");
     assert_eq!(s["byte_size"].as_u64(), Some(image.len() as u64));
     let uri = format!("data:image/png;base64,{}", b64(&image));
-    let s = h.ok("upload_file", json!({"filename": "b.png", "data": uri, "subfolder": "refs", "overwrite": true})).await;
+    let s = h
+        .ok("upload_file", json!({"filename": "b.png", "data": uri, "subfolder": "refs", "overwrite": true}))
+        .await;
     assert_eq!(s["input_name"], "refs/b.png");
     // A file inside the upload dir, by relative and absolute path.
     std::fs::write(uploads.path().join("c.png"), &image).unwrap();
@@ -148,7 +156,12 @@ async fn upload_file_from_data_or_allowed_paths_with_limits() {
     let abs = uploads.path().join("c.png");
     h.ok("upload_file", json!({"filename": "c2.png", "path": abs.to_str().unwrap()})).await;
     // A mask for it.
-    let s = h.ok("upload_file", json!({"filename": "m.png", "data": b64(&image), "kind": "mask", "original": "c.png"})).await;
+    let s = h
+        .ok(
+            "upload_file",
+            json!({"filename": "m.png", "data": b64(&image), "kind": "mask", "original": "c.png"}),
+        )
+        .await;
     assert!(s["input_name"].as_str().unwrap().ends_with(".png"), "{s}");
 
     // Bad input.
@@ -166,12 +179,21 @@ async fn upload_file_from_data_or_allowed_paths_with_limits() {
     let e = h.err("upload_file", json!({"filename": "x.png", "path": "../x.png"})).await;
     assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("path_not_allowed"), Some("path")));
     std::fs::write(outside.path().join("secret.png"), &image).unwrap();
-    let e = h.err("upload_file", json!({"filename": "x.png", "path": outside.path().join("secret.png").to_str().unwrap()})).await;
+    let e = h
+        .err(
+            "upload_file",
+            json!({"filename": "x.png", "path": outside.path().join("secret.png").to_str().unwrap()}),
+        )
+        .await;
     assert_eq!(e["code"], "path_not_allowed");
-    assert!(!e["message"].as_str().unwrap().contains(outside.path().to_str().unwrap()), "no server path: {e}");
+    assert!(
+        !e["message"].as_str().unwrap().contains(outside.path().to_str().unwrap()),
+        "no server path: {e}"
+    );
     #[cfg(unix)]
     {
-        std::os::unix::fs::symlink(outside.path().join("secret.png"), uploads.path().join("link.png")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.png"), uploads.path().join("link.png"))
+            .unwrap();
         let e = h.err("upload_file", json!({"filename": "x.png", "path": "link.png"})).await;
         assert_eq!(e["code"], "path_not_allowed", "a symlink out of the upload dir");
     }
@@ -223,7 +245,11 @@ async fn use_previous_output_feeds_load_image() {
     let e = h.err("use_previous_output", json!({"asset_id": "a_text2"})).await;
     assert_eq!(e["field"], "asset_id");
     let e = h.err("use_previous_output", json!({"asset_id": id, "subfolder": "../up"})).await;
-    assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("invalid_argument"), Some("subfolder")), "{e}");
+    assert_eq!(
+        (e["code"].as_str(), e["field"].as_str()),
+        (Some("invalid_argument"), Some("subfolder")),
+        "{e}"
+    );
 }
 
 fn square_template(dir: &Path) {
@@ -244,13 +270,17 @@ async fn regenerate_rerenders_templates_and_overrides_raw_workflows() {
     let h = start_with(|s| s.workflows_dir = Some(d)).await;
 
     // A template output: stored parameters + overrides.
-    let first = h.ok("run_workflow", json!({"name": "solid_square", "params": {"size": 16, "color": 255}})).await;
+    let first =
+        h.ok("run_workflow", json!({"name": "solid_square", "params": {"size": 16, "color": 255}})).await;
     assert_eq!(first["status"], "succeeded", "{first}");
     let id = first["outputs"][0]["asset_id"].as_str().unwrap().to_owned();
     let again = h.ok("regenerate", json!({"asset_id": id, "overrides": {"size": 24}})).await;
     assert_eq!(again["status"], "succeeded", "{again}");
     assert_eq!((again["params"]["size"].as_u64(), again["params"]["color"].as_u64()), (Some(24), Some(255)));
-    assert_eq!((again["template"].as_str(), again["source_asset_id"].as_str()), (Some("solid_square"), Some(id.as_str())));
+    assert_eq!(
+        (again["template"].as_str(), again["source_asset_id"].as_str()),
+        (Some("solid_square"), Some(id.as_str()))
+    );
     assert_ne!(again["job_id"], first["job_id"]);
     let new_id = again["outputs"][0]["asset_id"].as_str().unwrap();
     let meta = h.ok("get_asset_metadata", json!({"asset_id": new_id})).await;
@@ -262,7 +292,11 @@ async fn regenerate_rerenders_templates_and_overrides_raw_workflows() {
     assert!(queued["job_id"].is_string() && queued["hint"].is_string(), "{queued}");
 
     let e = h.err("regenerate", json!({"asset_id": id, "overrides": {"sise": 20}})).await;
-    assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("invalid_parameter"), Some("overrides.sise")), "{e}");
+    assert_eq!(
+        (e["code"].as_str(), e["field"].as_str()),
+        (Some("invalid_parameter"), Some("overrides.sise")),
+        "{e}"
+    );
     assert!(e["message"].as_str().unwrap().contains("did you mean size"), "{e}");
     let e = h.err("regenerate", json!({"asset_id": id, "overrides": {"size": 9999}})).await;
     assert_eq!(e["field"], "overrides.size", "{e}");
@@ -278,14 +312,26 @@ async fn regenerate_rerenders_templates_and_overrides_raw_workflows() {
     let gone = Provenance { template: Some("vanished".into()), params: Some(json!({"x": 1})), owner: None };
     insert_asset(&h, "a_gone", None, MediaKind::Image, gone).await;
     let e = h.err("regenerate", json!({"asset_id": "a_gone"})).await;
-    assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("template_not_found"), Some("asset_id")), "{e}");
+    assert_eq!(
+        (e["code"].as_str(), e["field"].as_str()),
+        (Some("template_not_found"), Some("asset_id")),
+        "{e}"
+    );
     assert!(e["message"].as_str().unwrap().contains("no longer exists"), "{e}");
-    let stale = Provenance { template: Some("solid_square".into()), params: Some(json!({"size": 999, "color": 0})), owner: None };
+    let stale = Provenance {
+        template: Some("solid_square".into()),
+        params: Some(json!({"size": 999, "color": 0})),
+        owner: None,
+    };
     insert_asset(&h, "a_stale", None, MediaKind::Image, stale).await;
     let e = h.err("regenerate", json!({"asset_id": "a_stale"})).await;
     assert_eq!(e["field"], "overrides.size", "{e}");
     assert!(e["message"].as_str().unwrap().contains("stored value is no longer valid"), "{e}");
-    let renamed = Provenance { template: Some("solid_square".into()), params: Some(json!({"side": 9, "color": 0})), owner: None };
+    let renamed = Provenance {
+        template: Some("solid_square".into()),
+        params: Some(json!({"side": 9, "color": 0})),
+        owner: None,
+    };
     insert_asset(&h, "a_renamed", None, MediaKind::Image, renamed).await;
     let e = h.err("regenerate", json!({"asset_id": "a_renamed"})).await;
     assert!(e["message"].as_str().unwrap().contains("no longer has it"), "{e}");
@@ -298,7 +344,10 @@ async fn regenerate_rerenders_templates_and_overrides_raw_workflows() {
     let v = h.ok("view_image", json!({"asset_id": s["outputs"][0]["asset_id"]})).await;
     assert_eq!((v["original_width"].as_u64(), v["original_height"].as_u64()), (Some(48), Some(32)));
     let e = h.err("regenerate", json!({"asset_id": raw, "overrides": {"1.widht": 48}})).await;
-    assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("invalid_argument"), Some("overrides.1.widht")));
+    assert_eq!(
+        (e["code"].as_str(), e["field"].as_str()),
+        (Some("invalid_argument"), Some("overrides.1.widht"))
+    );
     assert!(e["message"].as_str().unwrap().contains("did you mean width"), "{e}");
     let e = h.err("regenerate", json!({"asset_id": raw, "overrides": {"7.width": 48}})).await;
     assert!(e["message"].as_str().unwrap().contains("no node \"7\""), "{e}");
@@ -320,29 +369,54 @@ async fn publish_asset_writes_file_manifest_and_log() {
     let g = gen_dir.clone();
     let h = start_with(|s| s.publish_dir = Some(g)).await;
     let info = h.ok("get_publish_info", json!({})).await;
-    assert_eq!((info["available"].as_bool(), info["publish_dir"].as_str()), (Some(true), Some("gen")), "{info}");
+    assert_eq!(
+        (info["available"].as_bool(), info["publish_dir"].as_str()),
+        (Some(true), Some("gen")),
+        "{info}"
+    );
     assert_eq!((info["auto_detected"].as_bool(), info["manifest_entries"].as_u64()), (Some(false), Some(0)));
     assert!(!info.to_string().contains(web.path().to_str().unwrap()), "no absolute path: {info}");
 
     let (_, id) = make_image(&h, 64, 64).await;
-    let p = h.ok("publish_asset", json!({"asset_id": id, "target_filename": "hero.png", "manifest_key": "home/hero"})).await;
-    assert_eq!((p["relative_path"].as_str(), p["manifest_key"].as_str()), (Some("hero.png"), Some("home/hero")), "{p}");
+    let p = h
+        .ok(
+            "publish_asset",
+            json!({"asset_id": id, "target_filename": "hero.png", "manifest_key": "home/hero"}),
+        )
+        .await;
+    assert_eq!(
+        (p["relative_path"].as_str(), p["manifest_key"].as_str()),
+        (Some("hero.png"), Some("home/hero")),
+        "{p}"
+    );
     assert!(!p.to_string().contains(web.path().to_str().unwrap()), "no absolute path: {p}");
     let written = std::fs::read(gen_dir.join("hero.png")).unwrap();
     assert_eq!(&written[..4], b"\x89PNG");
     assert_eq!(written.len() as u64, p["byte_size"].as_u64().unwrap());
-    let manifest: Value = serde_json::from_slice(&std::fs::read(gen_dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(gen_dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["home/hero"], "hero.png");
     let e = h.err("publish_asset", json!({"asset_id": id, "target_filename": "hero.png"})).await;
     assert_eq!(e["field"], "target_filename");
     assert!(e["message"].as_str().unwrap().contains("overwrite"), "{e}");
-    let p = h.ok("publish_asset", json!({"asset_id": id, "target_filename": "hero.png", "overwrite": true})).await;
+    let p = h
+        .ok("publish_asset", json!({"asset_id": id, "target_filename": "hero.png", "overwrite": true}))
+        .await;
     assert_eq!(p["replaced"], true);
 
     // WebP under a budget (lossless; scaled down until it fits).
     let (_, big) = make_image(&h, 900, 600).await;
-    let p = h.ok("publish_asset", json!({"asset_id": big, "web_optimize": true, "max_bytes": 20000, "target_filename": "big.png"})).await;
-    assert_eq!((p["filename"].as_str(), p["mime_type"].as_str()), (Some("big.webp"), Some("image/webp")), "{p}");
+    let p = h
+        .ok(
+            "publish_asset",
+            json!({"asset_id": big, "web_optimize": true, "max_bytes": 20000, "target_filename": "big.png"}),
+        )
+        .await;
+    assert_eq!(
+        (p["filename"].as_str(), p["mime_type"].as_str()),
+        (Some("big.webp"), Some("image/webp")),
+        "{p}"
+    );
     assert!(p["byte_size"].as_u64().unwrap() <= 20000);
     let webp = std::fs::read(gen_dir.join("big.webp")).unwrap();
     assert_eq!(&webp[..4], b"RIFF");
@@ -358,28 +432,41 @@ async fn publish_asset_writes_file_manifest_and_log() {
     // Bad input.
     for bad in ["../escape.png", "/etc/x.png", "a/b.png", "manifest.json", ".hidden"] {
         let e = h.err("publish_asset", json!({"asset_id": id, "target_filename": bad})).await;
-        assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("path_not_allowed"), Some("target_filename")), "{bad}: {e}");
+        assert_eq!(
+            (e["code"].as_str(), e["field"].as_str()),
+            (Some("path_not_allowed"), Some("target_filename")),
+            "{bad}: {e}"
+        );
     }
     assert!(!web.path().join("escape.png").exists());
     #[cfg(unix)]
     {
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path().join("t.png"), gen_dir.join("link.png")).unwrap();
-        let e = h.err("publish_asset", json!({"asset_id": id, "target_filename": "link.png", "overwrite": true})).await;
+        let e = h
+            .err("publish_asset", json!({"asset_id": id, "target_filename": "link.png", "overwrite": true}))
+            .await;
         assert_eq!(e["code"], "path_not_allowed");
         assert!(!outside.path().join("t.png").exists());
     }
     // A noisy image: the WebP ladder has to scale it down, and some budgets cannot be met.
     let up = h.ok("upload_file", json!({"filename": "noise.png", "data": b64(&noise_png(600, 400))})).await;
-    let file = FileRef { filename: up["name"].as_str().unwrap().into(), subfolder: String::new(), folder: FolderType::Input };
+    let file = FileRef {
+        filename: up["name"].as_str().unwrap().into(),
+        subfolder: String::new(),
+        folder: FolderType::Input,
+    };
     insert_asset(&h, "a_noise", Some(file), MediaKind::Image, Provenance::default()).await;
-    let p = h.ok("publish_asset", json!({"asset_id": "a_noise", "web_optimize": true, "max_bytes": 200000})).await;
+    let p = h
+        .ok("publish_asset", json!({"asset_id": "a_noise", "web_optimize": true, "max_bytes": 200000}))
+        .await;
     assert!(p["byte_size"].as_u64().unwrap() <= 200_000, "{p}");
     assert!(p["width"].as_u64().unwrap() < 600, "scaled down: {p}");
     let e = h.err("publish_asset", json!({"asset_id": "a_noise", "max_bytes": 2000})).await;
     assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("too_large"), Some("max_bytes")), "{e}");
     assert!(e["message"].as_str().unwrap().contains("web_optimize"), "{e}");
-    let e = h.err("publish_asset", json!({"asset_id": "a_noise", "web_optimize": true, "max_bytes": 1024})).await;
+    let e =
+        h.err("publish_asset", json!({"asset_id": "a_noise", "web_optimize": true, "max_bytes": 1024})).await;
     assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("too_large"), Some("max_bytes")), "{e}");
     let e = h.err("publish_asset", json!({"asset_id": "a_nope"})).await;
     assert_eq!(e["code"], "asset_not_found");
@@ -410,7 +497,9 @@ async fn defaults_are_layered_validated_and_persisted() {
         s.defaults.insert("cfg".into(), json!(6.5));
     })
     .await;
-    let find = |v: &Value, n: &str| v["defaults"].as_array().unwrap().iter().find(|d| d["name"] == n).cloned().unwrap();
+    let find = |v: &Value, n: &str| {
+        v["defaults"].as_array().unwrap().iter().find(|d| d["name"] == n).cloned().unwrap()
+    };
     let g = h.ok("get_defaults", json!({})).await;
     assert_eq!(g["config_file"], true);
     assert_eq!(find(&g, "cfg")["source"], "config");
@@ -418,14 +507,26 @@ async fn defaults_are_layered_validated_and_persisted() {
     assert!(find(&g, "prompt").get("value").is_none(), "required: no default");
 
     let s = h.ok("set_defaults", json!({"values": {"steps": 33, "future_param": "x"}})).await;
-    assert_eq!((find(&s, "steps")["value"].as_u64(), find(&s, "steps")["source"].as_str()), (Some(33), Some("runtime")));
+    assert_eq!(
+        (find(&s, "steps")["value"].as_u64(), find(&s, "steps")["source"].as_str()),
+        (Some(33), Some("runtime"))
+    );
     assert_eq!(s["unused"], json!(["future_param"]));
     assert_eq!(s["persisted"], false);
-    let run = h.ok("run_workflow", json!({"name": "generate_image", "params": {"prompt": "p", "ckpt_name": common::CKPT}})).await;
+    let run = h
+        .ok(
+            "run_workflow",
+            json!({"name": "generate_image", "params": {"prompt": "p", "ckpt_name": common::CKPT}}),
+        )
+        .await;
     assert_eq!(run["params"]["steps"], 33, "the runtime default is used");
 
     let e = h.err("set_defaults", json!({"values": {"steps": "many"}})).await;
-    assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("invalid_argument"), Some("values.steps")), "{e}");
+    assert_eq!(
+        (e["code"].as_str(), e["field"].as_str()),
+        (Some("invalid_argument"), Some("values.steps")),
+        "{e}"
+    );
     let e = h.err("set_defaults", json!({"values": {"steps": 0}})).await;
     assert_eq!(e["field"], "values.steps", "catalogue bounds: {e}");
     let e = h.err("set_defaults", json!({"values": {"bad name!": 1}})).await;
@@ -447,4 +548,15 @@ async fn defaults_are_layered_validated_and_persisted() {
     assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("no_config_file"), Some("persist")));
     let g = h2.ok("get_defaults", json!({})).await;
     assert_eq!(find(&g, "steps")["source"], "template", "nothing was applied: {g}");
+}
+
+#[tokio::test]
+async fn the_asset_byte_cap_bounds_what_is_read() {
+    let h = start_with(|s| s.limits.max_asset_bytes = 100).await;
+    let (_, id) = make_image(&h, 64, 64).await;
+    let e = h.err("view_image", json!({"asset_id": id})).await;
+    assert_eq!(e["code"], "too_large", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("max_asset_bytes"), "{e}");
+    let e = h.err("use_previous_output", json!({"asset_id": id})).await;
+    assert_eq!(e["code"], "too_large", "{e}");
 }

@@ -70,7 +70,11 @@ pub fn rerender(
     for key in overrides.keys() {
         if template.param(key).is_none() {
             let close = crate::suggest::closest(key, template.params.keys().map(String::as_str), 3);
-            let hint = if close.is_empty() { String::new() } else { format!("; did you mean {}?", close.join(", ")) };
+            let hint = if close.is_empty() {
+                String::new()
+            } else {
+                format!("; did you mean {}?", close.join(", "))
+            };
             let valid: Vec<&str> = template.params.keys().take(40).map(String::as_str).collect();
             return Err(Error::InvalidParameter {
                 template: template.name.clone(),
@@ -136,45 +140,71 @@ pub fn rerender_request(rendered: Rendered) -> JobRequest {
 /// against the catalogue. An unknown node or input, or a value of the wrong type, fails with
 /// [`Error::InvalidArgument`] naming `overrides.<key>` (with suggestions); other problems of the
 /// graph fail with [`Error::Validation`].
-pub fn override_workflow(workflow: &Value, overrides: &Map<String, Value>, catalog: &Catalog) -> Result<Workflow> {
+pub fn override_workflow(
+    workflow: &Value,
+    overrides: &Map<String, Value>,
+    catalog: &Catalog,
+) -> Result<Workflow> {
     let mut graph = workflow.clone();
     let Some(nodes) = graph.as_object_mut() else {
         return Err(Error::workflow("workflow", "the stored workflow is not an object"));
     };
-    let bad = |key: &str, message: String| Error::InvalidArgument { argument: format!("overrides.{key}"), message };
+    let bad =
+        |key: &str, message: String| Error::InvalidArgument { argument: format!("overrides.{key}"), message };
     for (key, value) in overrides {
-        let Some((node_id, input)) = key.split_once('.').filter(|(n, i)| !n.is_empty() && !i.is_empty()) else {
+        let Some((node_id, input)) = key.split_once('.').filter(|(n, i)| !n.is_empty() && !i.is_empty())
+        else {
             return Err(bad(key, "address an input as \"<node id>.<input>\", e.g. \"3.seed\"".into()));
         };
         let ids: Vec<String> = nodes.keys().cloned().collect();
         let Some(node) = nodes.get_mut(node_id) else {
             let close = crate::suggest::closest(node_id, ids.iter().map(String::as_str), 3);
-            let hint = if close.is_empty() { String::new() } else { format!("; did you mean {}?", close.join(", ")) };
-            return Err(bad(key, format!("the workflow has no node {node_id:?}{hint}; nodes: {}", ids.join(", "))));
+            let hint = if close.is_empty() {
+                String::new()
+            } else {
+                format!("; did you mean {}?", close.join(", "))
+            };
+            return Err(bad(
+                key,
+                format!("the workflow has no node {node_id:?}{hint}; nodes: {}", ids.join(", ")),
+            ));
         };
         let class = node.get("class_type").and_then(Value::as_str).unwrap_or_default().to_owned();
-        if let Some(def) = catalog.node(&class) {
-            if def.input(input).is_none() {
-                let names: Vec<&str> = def.inputs.iter().map(|i| i.name.as_str()).collect();
-                let close = crate::suggest::closest(input, names.iter().copied(), 3);
-                let hint =
-                    if close.is_empty() { String::new() } else { format!("; did you mean {}?", close.join(", ")) };
-                return Err(bad(
-                    key,
-                    format!("node {node_id:?} ({class}) has no input {input:?}{hint}; inputs: {}", names.join(", ")),
-                ));
-            }
+        if let Some(def) = catalog.node(&class)
+            && def.input(input).is_none()
+        {
+            let names: Vec<&str> = def.inputs.iter().map(|i| i.name.as_str()).collect();
+            let close = crate::suggest::closest(input, names.iter().copied(), 3);
+            let hint = if close.is_empty() {
+                String::new()
+            } else {
+                format!("; did you mean {}?", close.join(", "))
+            };
+            return Err(bad(
+                key,
+                format!(
+                    "node {node_id:?} ({class}) has no input {input:?}{hint}; inputs: {}",
+                    names.join(", ")
+                ),
+            ));
         }
         if value.is_array() {
-            return Err(bad(key, "overrides set widget values; links ([node, slot]) cannot be overridden".into()));
+            return Err(bad(
+                key,
+                "overrides set widget values; links ([node, slot]) cannot be overridden".into(),
+            ));
         }
         match node.get_mut("inputs").and_then(Value::as_object_mut) {
             Some(inputs) => {
                 inputs.insert(input.to_owned(), value.clone());
             }
             None => {
-                node.as_object_mut()
-                    .map(|n| n.insert("inputs".into(), Value::Object(Map::from_iter([(input.to_owned(), value.clone())]))));
+                node.as_object_mut().map(|n| {
+                    n.insert(
+                        "inputs".into(),
+                        Value::Object(Map::from_iter([(input.to_owned(), value.clone())])),
+                    )
+                });
             }
         }
     }

@@ -80,7 +80,8 @@ pub struct Published {
     pub replaced: bool,
 }
 
-static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
+static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
 
 fn lock_for(root: &Path) -> Arc<tokio::sync::Mutex<()>> {
     let mut map = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
@@ -158,7 +159,9 @@ impl PublishDir {
         }
         let key = match &request.manifest_key {
             Some(k) => k.clone(),
-            None => Path::new(name).file_stem().map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into()),
+            None => {
+                Path::new(name).file_stem().map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into())
+            }
         };
         if key.trim().is_empty() || key.len() > MAX_KEY || key.chars().any(char::is_control) {
             return Err(Error::InvalidArgument {
@@ -171,7 +174,9 @@ impl PublishDir {
         if replaced && !request.overwrite {
             return Err(Error::InvalidArgument {
                 argument: "target_filename".into(),
-                message: format!("{name:?} already exists in the publish directory; pass overwrite=true or another name"),
+                message: format!(
+                    "{name:?} already exists in the publish directory; pass overwrite=true or another name"
+                ),
             });
         }
         // Read the manifest first: a broken one stops the publish before anything is written.
@@ -219,7 +224,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = PublishDir::open(tmp.path(), "gen", false).unwrap();
         let p = dir.publish(req("hero.webp", b"abc")).await.unwrap();
-        assert_eq!((p.relative_path.as_str(), p.manifest_key.as_str(), p.byte_size), ("hero.webp", "hero", 3));
+        assert_eq!(
+            (p.relative_path.as_str(), p.manifest_key.as_str(), p.byte_size),
+            ("hero.webp", "hero", 3)
+        );
         assert_eq!(std::fs::read(tmp.path().join("hero.webp")).unwrap(), b"abc");
         assert_eq!(dir.manifest().unwrap()["hero"], "hero.webp");
         let e = dir.publish(req("hero.webp", b"xyz")).await.unwrap_err();

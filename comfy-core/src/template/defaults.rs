@@ -117,8 +117,12 @@ impl ParamDefaults {
     /// Every parameter name of `templates` plus every name set in a layer, sorted, each with
     /// its effective default and source layer. For the `template` layer the first template (in
     /// the given order) that declares a default wins.
-    pub fn effective<'t>(&self, templates: impl IntoIterator<Item = &'t super::Template>) -> Vec<EffectiveDefault> {
-        let mut by_name: std::collections::BTreeMap<String, (Vec<String>, Option<Value>)> = Default::default();
+    pub fn effective<'t>(
+        &self,
+        templates: impl IntoIterator<Item = &'t super::Template>,
+    ) -> Vec<EffectiveDefault> {
+        let mut by_name: std::collections::BTreeMap<String, (Vec<String>, Option<Value>)> =
+            Default::default();
         for t in templates {
             for spec in t.params.values() {
                 let entry = by_name.entry(spec.name.clone()).or_default();
@@ -187,15 +191,22 @@ mod tests {
     #[test]
     fn effective_defaults_name_their_layer() {
         let lib = crate::template::TemplateLibrary::builtin();
-        let mut d = ParamDefaults::from_env_iter([("COMFY_DEFAULT_CFG", "6.5"), ("COMFY_DEFAULT_ONLY_ENV", "x")]);
+        let mut d =
+            ParamDefaults::from_env_iter([("COMFY_DEFAULT_CFG", "6.5"), ("COMFY_DEFAULT_ONLY_ENV", "x")]);
         d.config.insert("steps".into(), json!(30));
         d.config.insert("cfg".into(), json!(5));
         d.runtime.insert("steps".into(), json!(40));
         let list = lib.list();
         let eff = d.effective(list.iter().map(|t| t.as_ref()));
         let get = |n: &str| eff.iter().find(|e| e.name == n).unwrap_or_else(|| panic!("{n}: {eff:?}"));
-        assert_eq!((get("steps").value.clone(), get("steps").source), (Some(json!(40)), Some(ValueSource::Runtime)));
-        assert_eq!((get("cfg").value.clone(), get("cfg").source), (Some(json!(5)), Some(ValueSource::Config)));
+        assert_eq!(
+            (get("steps").value.clone(), get("steps").source),
+            (Some(json!(40)), Some(ValueSource::Runtime))
+        );
+        assert_eq!(
+            (get("cfg").value.clone(), get("cfg").source),
+            (Some(json!(5)), Some(ValueSource::Config))
+        );
         assert_eq!(get("only_env").source, Some(ValueSource::Env));
         assert!(get("only_env").templates.is_empty());
         assert_eq!(get("scale_by").source, Some(ValueSource::Template));

@@ -83,7 +83,12 @@ fn view(ctx: &CallCtx) -> DefaultsView {
     DefaultsView {
         defaults: effective
             .into_iter()
-            .map(|e| DefaultView { name: e.name, value: e.value, source: e.source.map(source_name), templates: e.templates })
+            .map(|e| DefaultView {
+                name: e.name,
+                value: e.value,
+                source: e.source.map(source_name),
+                templates: e.templates,
+            })
             .collect(),
         runtime: d.runtime,
         config: d.config,
@@ -138,7 +143,8 @@ async fn set_defaults(ctx: CallCtx, args: SetDefaultsArgs) -> ToolResult<Default
     let mut unused = Vec::new();
     for (name, value) in &args.values {
         let field = format!("values.{name}");
-        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
             return Err(ToolError::invalid(field, "a parameter name: 1 to 64 letters, digits or '_'"));
         }
         let mut normalised = value.clone();

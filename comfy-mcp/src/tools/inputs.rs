@@ -71,15 +71,18 @@ pub fn decode_data(data: &str) -> Result<Vec<u8>, ToolError> {
         Some(rest) => match rest.split_once(',') {
             Some((meta, payload)) if meta.ends_with(";base64") => payload,
             _ => {
-                return Err(ToolError::invalid("data", "a data URI must be base64: data:<mime>;base64,<data>"));
+                return Err(ToolError::invalid(
+                    "data",
+                    "a data URI must be base64: data:<mime>;base64,<data>",
+                ));
             }
         },
         None => data,
     };
     let clean: String = payload.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(clean.as_bytes())
-        .map_err(|e| ToolError::invalid("data", format!("not valid base64: {e}")).with_expected("base64 or a data URI"))
+    base64::engine::general_purpose::STANDARD.decode(clean.as_bytes()).map_err(|e| {
+        ToolError::invalid("data", format!("not valid base64: {e}")).with_expected("base64 or a data URI")
+    })
 }
 
 /// Parses an input name (`sub/name.png`, optionally ` [input]`) into a file reference.
@@ -103,11 +106,18 @@ async fn read_allowed(ctx: &CallCtx, path: String, limit: u64) -> Result<Vec<u8>
     let file = tokio::task::spawn_blocking(move || comfy_core::paths::allowed_file(&dirs, &path, "path"))
         .await
         .map_err(|e| ToolError::new("internal_error", e.to_string()))??;
-    let size = tokio::fs::metadata(&file).await.map_err(|e| comfy_core::Error::Io { action: "reading", path: file.clone(), source: e })?.len();
+    let size = tokio::fs::metadata(&file)
+        .await
+        .map_err(|e| comfy_core::Error::Io { action: "reading", path: file.clone(), source: e })?
+        .len();
     if size > limit {
         return Err(too_large("path", size, limit));
     }
-    Ok(tokio::fs::read(&file).await.map_err(|e| comfy_core::Error::Io { action: "reading", path: file, source: e })?)
+    Ok(tokio::fs::read(&file).await.map_err(|e| comfy_core::Error::Io {
+        action: "reading",
+        path: file,
+        source: e,
+    })?)
 }
 
 async fn upload_file(ctx: CallCtx, args: UploadArgs) -> ToolResult<InputView> {
@@ -136,13 +146,13 @@ async fn upload_file(ctx: CallCtx, args: UploadArgs) -> ToolResult<InputView> {
     upload.subfolder = args.subfolder.unwrap_or_default();
     upload.overwrite = args.overwrite;
     if args.kind == UploadKindArg::Mask {
-        let original = args
-            .original
-            .as_deref()
-            .ok_or_else(|| ToolError::invalid("original", "a mask needs the input name of its image in original"))?;
+        let original = args.original.as_deref().ok_or_else(|| {
+            ToolError::invalid("original", "a mask needs the input name of its image in original")
+        })?;
         upload.kind = UploadKind::Mask { original: input_ref(original)? };
     }
-    let uploaded = ctx.state.comfy.backend().upload(upload).await.map_err(|e| upload_error(e, "subfolder"))?;
+    let uploaded =
+        ctx.state.comfy.backend().upload(upload).await.map_err(|e| upload_error(e, "subfolder"))?;
     Ok(InputView {
         input_name: uploaded.input_value(),
         name: uploaded.name.clone(),
@@ -170,7 +180,10 @@ mod tests {
     #[test]
     fn input_names_parse() {
         let r = input_ref("sub/a.png").unwrap();
-        assert_eq!((r.subfolder.as_str(), r.filename.as_str(), r.folder), ("sub", "a.png", FolderType::Input));
+        assert_eq!(
+            (r.subfolder.as_str(), r.filename.as_str(), r.folder),
+            ("sub", "a.png", FolderType::Input)
+        );
         assert_eq!(input_ref("a.png [output]").unwrap().folder, FolderType::Output);
         assert!(input_ref("a.png [nowhere]").is_err());
         assert!(input_ref("sub/..").is_err());

@@ -184,7 +184,10 @@ async fn use_previous_output(ctx: CallCtx, args: PreviousOutputArgs) -> ToolResu
     let id = AssetId(args.asset_id);
     let asset = ctx.state.comfy.asset(&id).await?;
     let Some(file) = &asset.file else {
-        return Err(ToolError::invalid("asset_id", format!("{id} is not a file (a {} value)", asset.mime_type)));
+        return Err(ToolError::invalid(
+            "asset_id",
+            format!("{id} is not a file (a {} value)", asset.mime_type),
+        ));
     };
     if !matches!(asset.media, MediaKind::Image | MediaKind::Video | MediaKind::Audio) {
         return Err(ToolError::invalid(
@@ -206,7 +209,8 @@ async fn use_previous_output(ctx: CallCtx, args: PreviousOutputArgs) -> ToolResu
     let mut upload = Upload::file(name, fetched.data);
     upload.subfolder = args.subfolder.unwrap_or_default();
     upload.overwrite = true;
-    let uploaded = ctx.state.comfy.backend().upload(upload).await.map_err(|e| upload_error(e, "subfolder"))?;
+    let uploaded =
+        ctx.state.comfy.backend().upload(upload).await.map_err(|e| upload_error(e, "subfolder"))?;
     Ok(InputView {
         input_name: uploaded.input_value(),
         name: uploaded.name.clone(),

@@ -95,7 +95,8 @@ pub struct PublishedView {
 }
 
 fn with_extension(name: &str, ext: &str) -> String {
-    let stem = Path::new(name).file_stem().map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned());
+    let stem =
+        Path::new(name).file_stem().map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned());
     format!("{stem}.{ext}")
 }
 
@@ -104,10 +105,16 @@ async fn publish_asset(ctx: CallCtx, args: PublishArgs) -> ToolResult<PublishedV
     let id = AssetId(args.asset_id);
     let asset = ctx.state.comfy.asset(&id).await?;
     let Some(file) = asset.file.clone() else {
-        return Err(ToolError::invalid("asset_id", format!("{id} is not a file (a {} value)", asset.mime_type)));
+        return Err(ToolError::invalid(
+            "asset_id",
+            format!("{id} is not a file (a {} value)", asset.mime_type),
+        ));
     };
     if args.web_optimize && asset.media != MediaKind::Image {
-        return Err(ToolError::invalid("web_optimize", format!("{id} is not an image ({})", asset.mime_type)));
+        return Err(ToolError::invalid(
+            "web_optimize",
+            format!("{id} is not an image ({})", asset.mime_type),
+        ));
     }
     let mut filename = args.target_filename.clone().unwrap_or_else(|| file.filename.clone());
     comfy_core::paths::check_file_name(&filename, "target_filename")?;
