@@ -499,6 +499,7 @@ mod tests {
         comfyui_url = "http://file:8188"
         listen = "127.0.0.1:9100"
         log_level = "debug"
+        upload_dirs = ["/file/uploads"]
         [limits]
         wait_budget_secs = 20
         max_running_jobs = 3
@@ -508,7 +509,6 @@ mod tests {
         name = "ci"
         token = "file-secret"
         tools = ["get_job_status"]
-        upload_dirs = ["/file/uploads"]
         [defaults]
         steps = 30
     "#;
