@@ -101,7 +101,7 @@ fn with_extension(name: &str, ext: &str) -> String {
 }
 
 async fn publish_asset(ctx: CallCtx, args: PublishArgs) -> ToolResult<PublishedView> {
-    let dir = ctx.state.publish_dir()?;
+    let dir = ctx.state.publish_dir().await?;
     let id = AssetId(args.asset_id);
     let asset = ctx.state.comfy.asset(&id).await?;
     let Some(file) = asset.file.clone() else {
@@ -211,7 +211,7 @@ async fn get_publish_info(ctx: CallCtx, _: NoArgs) -> ToolResult<PublishInfo> {
         auto_dirs: AUTO_DIRS.iter().map(|s| s.to_string()).collect(),
         hint: None,
     };
-    match ctx.state.publish_dir() {
+    match ctx.state.publish_dir().await {
         Ok(dir) => {
             let d = dir.clone();
             let manifest = tokio::task::spawn_blocking(move || d.manifest())
