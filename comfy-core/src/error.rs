@@ -229,6 +229,38 @@ pub enum Error {
         message: String,
     },
 
+    /// Bytes that should be an image could not be decoded (or re-encoded) as one.
+    #[error("{what} is not a readable image: {message}")]
+    InvalidImage {
+        /// What was being read (an asset id, an upload name).
+        what: String,
+        /// Why decoding failed.
+        message: String,
+    },
+
+    /// A path or file name given by a caller would leave the directory it must stay in
+    /// (`..`, an absolute path, separators, a symlink out), or is outside every allowed directory.
+    #[error("{argument}: {message}")]
+    PathNotAllowed {
+        /// Which argument (`path`, `target_filename`, ...).
+        argument: String,
+        /// What is wrong and what would be allowed.
+        message: String,
+    },
+
+    /// Something is bigger than a configured limit (or cannot be made to fit it).
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes{}", hint_suffix(.hint))]
+    TooLarge {
+        /// What is too large (`upload`, `asset`, `published file`, ...).
+        what: String,
+        /// Its size (or the smallest size reached).
+        size: u64,
+        /// The limit.
+        limit: u64,
+        /// What the caller can do about it.
+        hint: Option<String>,
+    },
+
     /// A file-system operation failed.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -294,6 +326,10 @@ fn node_errors_suffix(node_errors: &serde_json::Value) -> String {
     format!("; {}", parts.join("; "))
 }
 
+fn hint_suffix(hint: &Option<String>) -> String {
+    hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
+}
+
 fn node_suffix(node_id: &Option<String>) -> String {
     node_id.as_ref().map(|id| format!(" at node \"{id}\"")).unwrap_or_default()
 }
@@ -353,6 +389,9 @@ impl Error {
             Error::Io { .. } => "io_error",
             Error::Store { .. } => "store_error",
             Error::StoreSchemaTooNew { .. } => "store_schema_too_new",
+            Error::InvalidImage { .. } => "invalid_image",
+            Error::PathNotAllowed { .. } => "path_not_allowed",
+            Error::TooLarge { .. } => "too_large",
         }
     }
 
@@ -422,6 +461,9 @@ mod tests {
             Error::io("reading", "/x", std::io::Error::from(std::io::ErrorKind::NotFound)),
             Error::store("put_job", "disk I/O error"),
             Error::StoreSchemaTooNew { path: "/x.sqlite3".into(), found: 3, supported: 1 },
+            Error::InvalidImage { what: "a".into(), message: "b".into() },
+            Error::PathNotAllowed { argument: "path".into(), message: "b".into() },
+            Error::TooLarge { what: "upload".into(), size: 2, limit: 1, hint: None },
         ];
         let codes: std::collections::HashSet<_> = errors.iter().map(Error::code).collect();
         assert_eq!(codes.len(), errors.len());

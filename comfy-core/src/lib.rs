@@ -36,6 +36,9 @@ mod client;
 mod error;
 pub mod job;
 pub mod json;
+pub mod paths;
+pub mod preview;
+pub mod publish;
 mod secret;
 pub mod store;
 mod suggest;
@@ -46,7 +49,8 @@ pub mod workflow;
 
 pub use catalog::Catalog;
 pub use client::{
-    ClientOptions, Comfy, ComfyBuilder, FetchedAsset, Job, JobResult, JobSnapshot, JobSubscription, Waited,
+    ClientOptions, Comfy, ComfyBuilder, FetchedAsset, Job, JobResult, JobSnapshot, JobSubscription, Origin,
+    Waited, override_workflow, rerender, rerender_request,
 };
 pub use error::{Error, Result};
 pub use secret::Secret;

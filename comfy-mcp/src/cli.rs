@@ -115,6 +115,10 @@ pub struct ServerArgs {
     /// Directory that published assets are copied into.
     #[arg(long, env = "COMFY_MCP_PUBLISH_DIR", value_name = "DIR")]
     pub publish_dir: Option<PathBuf>,
+    /// Directory whose files `upload_file` may read by `path` (repeatable; in the environment,
+    /// comma-separated) [default: none: uploads take bytes only].
+    #[arg(long = "upload-dir", env = "COMFY_MCP_UPLOAD_DIRS", value_delimiter = ',', value_name = "DIR")]
+    pub upload_dirs: Vec<PathBuf>,
     /// HTTP access token, `TOKEN` (every tool) or `TOKEN:tool_a+tool_b` (only those tools).
     /// Repeatable; in the environment, separate tokens with commas.
     #[arg(long = "token", env = "COMFY_MCP_TOKENS", value_delimiter = ',', value_name = "TOKEN[:TOOLS]")]
@@ -152,6 +156,10 @@ pub struct ServerArgs {
     /// Largest asset served through `comfy://assets/...` in bytes [default: 67108864].
     #[arg(long, env = "COMFY_MCP_MAX_ASSET_BYTES", value_name = "BYTES")]
     pub max_asset_bytes: Option<u64>,
+    /// Largest file `upload_file` and `use_previous_output` send to ComfyUI, in bytes
+    /// [default: 33554432].
+    #[arg(long, env = "COMFY_MCP_MAX_UPLOAD_BYTES", value_name = "BYTES")]
+    pub max_upload_bytes: Option<u64>,
     /// Log format on stderr [default: text].
     #[arg(long, env = "COMFY_MCP_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,

@@ -11,7 +11,8 @@
 //! listen = "127.0.0.1:9000"
 //! workflows_dir = "/srv/comfy/workflows"
 //! data_dir = "/srv/comfy/data"
-//! publish_dir = "/srv/www/gen"
+//! publish_dir = "/srv/www/gen"       # unset: public/gen, static/gen or assets/gen if present
+//! upload_dirs = ["/srv/comfy/uploads"]  # upload_file may read files by path only here
 //! comfy_api_key = "..."              # partner nodes
 //! log_format = "text"                # or "json"
 //! log_level = "info"
@@ -26,6 +27,7 @@
 //! rate_limit_per_minute = 120
 //! max_body_bytes = 4194304
 //! max_asset_bytes = 67108864
+//! max_upload_bytes = 33554432
 //!
 //! [http]
 //! allowed_hosts = ["comfy.example.org"]
@@ -70,6 +72,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// Publish directory.
     pub publish_dir: Option<PathBuf>,
+    /// Directories upload_file may read from.
+    pub upload_dirs: Option<Vec<PathBuf>>,
     /// Comfy API key.
     pub comfy_api_key: Option<String>,
     /// Log format.
@@ -114,6 +118,8 @@ pub struct FileLimits {
     pub max_body_bytes: Option<usize>,
     /// Asset size limit.
     pub max_asset_bytes: Option<u64>,
+    /// Upload size limit.
+    pub max_upload_bytes: Option<u64>,
 }
 
 /// `[http]` of the config file.
@@ -181,9 +187,15 @@ pub struct Settings {
     /// Store directory (none: the user data directory).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
-    /// Publish directory.
+    /// Publish directory (none: `public/gen`, `static/gen` or `assets/gen` under the current
+    /// directory, when one exists).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publish_dir: Option<PathBuf>,
+    /// Directories whose files `upload_file` may read by path (empty: none).
+    pub upload_dirs: Vec<PathBuf>,
+    /// The config file in use, if any (`set_defaults {persist: true}` writes its `[defaults]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<PathBuf>,
     /// Comfy API key (masked when printed).
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "mask_opt")]
     pub comfy_api_key: Option<String>,
@@ -237,8 +249,10 @@ pub struct Limits {
     pub rate_limit_per_minute: u32,
     /// Largest HTTP request body.
     pub max_body_bytes: usize,
-    /// Largest asset served as a resource.
+    /// Largest asset served as a resource (and read by view_image, publish_asset, ...).
     pub max_asset_bytes: u64,
+    /// Largest file sent to ComfyUI by upload_file / use_previous_output.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for Limits {
@@ -249,6 +263,7 @@ impl Default for Limits {
             rate_limit_per_minute: 120,
             max_body_bytes: 4 * 1024 * 1024,
             max_asset_bytes: 64 * 1024 * 1024,
+            max_upload_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -314,7 +329,9 @@ impl Settings {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
         };
-        Settings::merge(args, file)
+        let mut settings = Settings::merge(args, file)?;
+        settings.config_file = args.config.clone();
+        Ok(settings)
     }
 
     /// Merges flags/environment (already combined by clap) over the file over defaults, then
@@ -346,6 +363,12 @@ impl Settings {
             workflows_dir: args.workflows_dir.clone().or(file.workflows_dir),
             data_dir: args.data_dir.clone().or(file.data_dir),
             publish_dir: args.publish_dir.clone().or(file.publish_dir),
+            upload_dirs: if args.upload_dirs.is_empty() {
+                file.upload_dirs.unwrap_or_default()
+            } else {
+                args.upload_dirs.clone()
+            },
+            config_file: None,
             comfy_api_key: args.comfy_api_key.clone().or(file.comfy_api_key).filter(|k| !k.is_empty()),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             log_level: args.log_level.clone().or(file.log_level).unwrap_or_else(|| "info".into()),
@@ -374,6 +397,10 @@ impl Settings {
                     .max_asset_bytes
                     .or(file.limits.max_asset_bytes)
                     .unwrap_or(d.max_asset_bytes),
+                max_upload_bytes: args
+                    .max_upload_bytes
+                    .or(file.limits.max_upload_bytes)
+                    .unwrap_or(d.max_upload_bytes),
             },
             http: HttpSettings {
                 allowed_hosts: list(&args.allowed_hosts, file.http.allowed_hosts),
@@ -399,6 +426,9 @@ impl Settings {
         }
         if limits.rate_limit_per_minute == 0 {
             return Err(ConfigError("rate_limit_per_minute must be at least 1".into()));
+        }
+        if limits.max_upload_bytes == 0 {
+            return Err(ConfigError("max_upload_bytes must be at least 1".into()));
         }
         if limits.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes must be at least 1024".into()));
@@ -469,6 +499,7 @@ mod tests {
         comfyui_url = "http://file:8188"
         listen = "127.0.0.1:9100"
         log_level = "debug"
+        upload_dirs = ["/file/uploads"]
         [limits]
         wait_budget_secs = 20
         max_running_jobs = 3
@@ -504,6 +535,8 @@ mod tests {
         assert_eq!(s.http.tokens[0].tools.as_deref(), Some(&["get_job_status".to_string()][..]));
         assert!(!s.tools.allows("cancel_job"));
         assert_eq!(s.defaults["steps"], 30);
+        assert_eq!(s.upload_dirs, vec![PathBuf::from("/file/uploads")]);
+        assert_eq!(s.limits.max_upload_bytes, 32 * 1024 * 1024);
 
         let a = args(&[
             "--comfyui-url",
@@ -514,6 +547,12 @@ mod tests {
             "get_queue",
             "--token",
             "flag-secret:get_output+cancel_job",
+            "--upload-dir",
+            "/a",
+            "--upload-dir",
+            "/b",
+            "--max-upload-bytes",
+            "1000",
         ]);
         let s = Settings::merge(&a, file).unwrap();
         assert_eq!(s.comfyui_url, "http://flag:1");
@@ -526,6 +565,12 @@ mod tests {
         assert_eq!(s.http.tokens.len(), 1);
         assert_eq!(s.http.tokens[0].token, "flag-secret");
         assert_eq!(s.http.tokens[0].tools, Some(vec!["get_output".into(), "cancel_job".into()]));
+        assert_eq!(
+            s.upload_dirs,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")],
+            "flags replace the file list"
+        );
+        assert_eq!(s.limits.max_upload_bytes, 1000);
     }
 
     #[test]

@@ -63,6 +63,14 @@ impl ToolError {
         self
     }
 
+    /// Rewrites the offending argument's name (e.g. `params.x` to `overrides.x`).
+    pub fn map_field(mut self, f: impl FnOnce(&str) -> String) -> Self {
+        if let Some(field) = &self.field {
+            self.field = Some(f(field));
+        }
+        self
+    }
+
     /// Says what would be valid.
     pub fn with_expected(mut self, expected: impl Into<String>) -> Self {
         self.expected = Some(expected.into());
@@ -131,7 +139,9 @@ impl From<comfy_core::Error> for ToolError {
             E::AssetNotFound { .. } => {
                 out = out.with_field("asset_id").with_expected("an asset_id from get_output or list_assets")
             }
-            E::InvalidArgument { argument, .. } => out = out.with_field(argument.clone()),
+            E::InvalidArgument { argument, .. } | E::PathNotAllowed { argument, .. } => {
+                out = out.with_field(argument.clone())
+            }
             _ => {}
         }
         out

@@ -25,6 +25,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod config_edit;
 pub mod error;
 pub mod http;
 pub mod prompts;

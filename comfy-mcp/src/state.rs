@@ -7,6 +7,7 @@ use std::time::Duration;
 use comfy_core::backend::Backend;
 use comfy_core::backend::local::LocalComfyUi;
 use comfy_core::catalog::Catalog;
+use comfy_core::publish::PublishDir;
 use comfy_core::store::{SqliteStore, Store};
 use comfy_core::template::{ParamDefaults, Template, TemplateLibrary, WatchedLibrary};
 use comfy_core::{ClientOptions, Comfy, Job};
@@ -146,10 +147,40 @@ impl AppState {
         Ok(self.templates.snapshot().get(name)?)
     }
 
+    /// The publish directory: the configured one, else the first of `public/gen`, `static/gen`,
+    /// `assets/gen` under the current directory. Shown to callers by a relative or last-component
+    /// name only. The file-system checks run off the async runtime.
+    pub async fn publish_dir(&self) -> Result<PublishDir, ToolError> {
+        let configured = self.settings.publish_dir.clone();
+        tokio::task::spawn_blocking(move || resolve_publish_dir(configured))
+            .await
+            .map_err(|e| ToolError::new("internal_error", format!("publish directory lookup failed: {e}")))?
+    }
+
     /// A copy of the current parameter defaults.
     pub fn param_defaults(&self) -> ParamDefaults {
         self.defaults.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
+}
+
+fn resolve_publish_dir(configured: Option<std::path::PathBuf>) -> Result<PublishDir, ToolError> {
+    if let Some(path) = &configured {
+        let display = if path.is_relative() {
+            path.display().to_string()
+        } else {
+            path.file_name().map_or_else(|| "publish_dir".to_owned(), |n| n.to_string_lossy().into_owned())
+        };
+        return Ok(PublishDir::open(path, display, false)?);
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| ToolError::new("not_configured", format!("no publish directory: {e}")))?;
+    PublishDir::detect(&cwd).ok_or_else(|| {
+        ToolError::new(
+            "not_configured",
+            "no publish directory: set --publish-dir (COMFY_MCP_PUBLISH_DIR, publish_dir), or create \
+             public/gen, static/gen or assets/gen in the server's working directory",
+        )
+    })
 }
 
 /// The template library: watched when a workflows directory is configured, else built-ins.

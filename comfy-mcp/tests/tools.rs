@@ -33,6 +33,14 @@ async fn tools_list_is_complete_annotated_and_small() {
         "search_models",
         "search_nodes",
         "get_node_info",
+        "regenerate",
+        "view_image",
+        "upload_file",
+        "use_previous_output",
+        "publish_asset",
+        "get_publish_info",
+        "get_defaults",
+        "set_defaults",
         "generate_image",
         "image_to_image",
         "inpaint",
@@ -52,6 +60,10 @@ async fn tools_list_is_complete_annotated_and_small() {
     assert_eq!(get("get_queue").read_only_hint, Some(true));
     assert_eq!(get("cancel_job").destructive_hint, Some(true));
     assert_eq!(get("submit_workflow").read_only_hint, Some(false));
+    assert_eq!(get("view_image").read_only_hint, Some(true));
+    assert_eq!(get("get_defaults").read_only_hint, Some(true));
+    assert_eq!(get("set_defaults").idempotent_hint, Some(true));
+    assert_eq!(get("publish_asset").read_only_hint, Some(false));
     // Deterministic order.
     let again = h.client.list_all_tools().await.unwrap();
     assert_eq!(tools, again);
@@ -66,7 +78,7 @@ async fn tools_list_is_complete_annotated_and_small() {
             serde_json::to_string(t).unwrap().len()
         );
     }
-    assert!(bytes < 32_000, "tools/list is {bytes} bytes");
+    assert!(bytes < 36_000, "tools/list is {bytes} bytes");
     // Once the catalogue is known the template schemas carry choices and bounds.
     h.ok("search_nodes", json!({"query": "ksampler"})).await;
     let enriched = h.client.list_all_tools().await.unwrap();

@@ -274,24 +274,25 @@ impl std::fmt::Debug for Download {
 }
 
 impl Download {
-    /// Collects the whole body, refusing more than `max_bytes`.
+    /// Collects the whole body, refusing more than `max_bytes` ([`Error::TooLarge`]).
     pub async fn bytes(mut self, max_bytes: u64) -> Result<Bytes> {
         if self.content_length.is_some_and(|n| n > max_bytes) {
-            return Err(Error::InvalidArgument {
-                argument: "download".into(),
-                message: format!(
-                    "{} bytes is more than the limit of {max_bytes}",
-                    self.content_length.unwrap_or(0)
-                ),
+            return Err(Error::TooLarge {
+                what: "the download".into(),
+                size: self.content_length.unwrap_or(0),
+                limit: max_bytes,
+                hint: Some("the limit is the server's max_asset_bytes".into()),
             });
         }
         let mut buf = bytes::BytesMut::new();
         while let Some(chunk) = self.stream.next().await {
             let chunk = chunk?;
             if buf.len() as u64 + chunk.len() as u64 > max_bytes {
-                return Err(Error::InvalidArgument {
-                    argument: "download".into(),
-                    message: format!("more than the limit of {max_bytes} bytes"),
+                return Err(Error::TooLarge {
+                    what: "the download".into(),
+                    size: buf.len() as u64 + chunk.len() as u64,
+                    limit: max_bytes,
+                    hint: Some("the limit is the server's max_asset_bytes".into()),
                 });
             }
             buf.extend_from_slice(&chunk);

@@ -6,6 +6,7 @@
 
 mod assets;
 mod job;
+mod regenerate;
 mod tracker;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 pub use assets::FetchedAsset;
 pub use job::{Job, JobResult, JobSnapshot, JobSubscription, Waited};
+pub use regenerate::{Origin, override_workflow, rerender, rerender_request};
 
 use self::job::JobShared;
 use crate::backend::{Backend, JobEvent, JobRequest, QueueSnapshot};

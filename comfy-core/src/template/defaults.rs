@@ -98,6 +98,67 @@ impl ParamDefaults {
     }
 }
 
+/// The value a parameter name gets when a call does not give one, and where it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EffectiveDefault {
+    /// Parameter name.
+    pub name: String,
+    /// The value (absent when nothing gives one: a required parameter, or a seed drawn at random).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    /// The layer it comes from (`runtime`, `config`, `env` or `template`); absent with no value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<ValueSource>,
+    /// Templates with a parameter of this name.
+    pub templates: Vec<String>,
+}
+
+impl ParamDefaults {
+    /// Every parameter name of `templates` plus every name set in a layer, sorted, each with
+    /// its effective default and source layer. For the `template` layer the first template (in
+    /// the given order) that declares a default wins.
+    pub fn effective<'t>(
+        &self,
+        templates: impl IntoIterator<Item = &'t super::Template>,
+    ) -> Vec<EffectiveDefault> {
+        let mut by_name: std::collections::BTreeMap<String, (Vec<String>, Option<Value>)> =
+            Default::default();
+        for t in templates {
+            for spec in t.params.values() {
+                let entry = by_name.entry(spec.name.clone()).or_default();
+                entry.0.push(t.name.clone());
+                if entry.1.is_none() && !spec.required {
+                    entry.1 = spec.default.clone();
+                }
+            }
+        }
+        for layer in [&self.runtime, &self.config, &self.env] {
+            for (k, v) in layer {
+                if !v.is_null() && !by_name.contains_key(k) {
+                    // Env names are lower-cased; a template may spell the name differently.
+                    let known = by_name.keys().any(|n| n.to_lowercase() == *k);
+                    if !known {
+                        by_name.entry(k.clone()).or_default();
+                    }
+                }
+            }
+        }
+        by_name
+            .into_iter()
+            .map(|(name, (templates, template_default))| {
+                let (value, source) = match self.lookup(&name) {
+                    Some((v, s)) => (Some(v.clone()), Some(s)),
+                    None => match template_default {
+                        Some(v) => (Some(v), Some(ValueSource::Template)),
+                        None => (None, None),
+                    },
+                };
+                EffectiveDefault { name, value, source, templates }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +186,36 @@ mod tests {
         let d = ParamDefaults::from_env();
         assert!(d.runtime.is_empty() && d.config.is_empty());
         assert!(d.env.keys().all(|k| *k == k.to_lowercase()));
+    }
+
+    #[test]
+    fn effective_defaults_name_their_layer() {
+        let lib = crate::template::TemplateLibrary::builtin();
+        let mut d =
+            ParamDefaults::from_env_iter([("COMFY_DEFAULT_CFG", "6.5"), ("COMFY_DEFAULT_ONLY_ENV", "x")]);
+        d.config.insert("steps".into(), json!(30));
+        d.config.insert("cfg".into(), json!(5));
+        d.runtime.insert("steps".into(), json!(40));
+        let list = lib.list();
+        let eff = d.effective(list.iter().map(|t| t.as_ref()));
+        let get = |n: &str| eff.iter().find(|e| e.name == n).unwrap_or_else(|| panic!("{n}: {eff:?}"));
+        assert_eq!(
+            (get("steps").value.clone(), get("steps").source),
+            (Some(json!(40)), Some(ValueSource::Runtime))
+        );
+        assert_eq!(
+            (get("cfg").value.clone(), get("cfg").source),
+            (Some(json!(5)), Some(ValueSource::Config))
+        );
+        assert_eq!(get("only_env").source, Some(ValueSource::Env));
+        assert!(get("only_env").templates.is_empty());
+        assert_eq!(get("scale_by").source, Some(ValueSource::Template));
+        assert_eq!(get("prompt").source, None, "required: no default");
+        assert!(get("steps").templates.contains(&"generate_image".to_string()));
+        let names: Vec<&str> = eff.iter().map(|e| e.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
     }
 
     #[test]

@@ -51,7 +51,7 @@ use std::path::PathBuf;
 
 use indexmap::IndexMap;
 
-pub use defaults::{ENV_PREFIX, ParamDefaults, ValueSource};
+pub use defaults::{ENV_PREFIX, EffectiveDefault, ParamDefaults, ValueSource};
 pub use library::TemplateLibrary;
 pub use placeholder::normalize_name;
 pub use render::{RenderRequest, Rendered};

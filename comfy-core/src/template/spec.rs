@@ -143,6 +143,12 @@ impl ParamSpec {
         sane.then_some(step)
     }
 
+    /// Checks (and normalises) a value for this parameter, as rendering does: the type, bounds,
+    /// step and choices. The error says what is wrong.
+    pub fn check(&self, value: &Value) -> std::result::Result<Value, String> {
+        super::values::check_value(self, value)
+    }
+
     /// A short phrase saying what values are valid, for error messages.
     pub fn describe_valid(&self) -> String {
         if let Some(options) = &self.enum_values {

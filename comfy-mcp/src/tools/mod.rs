@@ -12,8 +12,13 @@
 
 pub mod args;
 pub mod assets;
+pub mod defaults;
 pub mod discovery;
 pub mod execution;
+pub mod image_view;
+pub mod inputs;
+pub mod iterate;
+pub mod publish;
 pub mod views;
 pub mod workflows;
 
@@ -171,6 +176,11 @@ impl Registry {
         workflows::register(&mut r);
         assets::register(&mut r);
         discovery::register(&mut r);
+        iterate::register(&mut r);
+        image_view::register(&mut r);
+        inputs::register(&mut r);
+        publish::register(&mut r);
+        defaults::register(&mut r);
         r
     }
 

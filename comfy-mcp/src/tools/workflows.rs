@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use comfy_core::backend::JobRequest;
 use comfy_core::store::Provenance;
-use comfy_core::template::{RenderRequest, Template};
+use comfy_core::template::{RenderRequest, Rendered, Template};
 use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -158,6 +158,17 @@ pub(crate) async fn run_template(
 ) -> ToolResult<JobView> {
     let defaults = ctx.state.param_defaults();
     let rendered = template.render(&RenderRequest::new(params).with_defaults(&defaults))?;
+    submit_rendered(ctx, template, rendered, wait).await
+}
+
+/// Checks a rendered template against the catalogue, submits it with its provenance (template
+/// and every parameter value) and (if asked) waits.
+pub(crate) async fn submit_rendered(
+    ctx: &CallCtx,
+    template: &Template,
+    rendered: Rendered,
+    wait: bool,
+) -> ToolResult<JobView> {
     let workflow =
         checked_workflow(ctx, rendered.workflow.to_value()).await.map_err(|e| blame_param(template, e))?;
     let params: Map<String, Value> = rendered.params.into_iter().collect();

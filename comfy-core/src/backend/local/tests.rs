@@ -284,7 +284,7 @@ async fn downloads_stream_with_their_content_type() {
     assert_eq!(d.content_type.as_deref(), Some("image/png"));
     assert_eq!(d.bytes(10_000).await.unwrap().len(), 1000);
     let d = b.download(&file).await.unwrap();
-    assert_eq!(d.bytes(10).await.unwrap_err().code(), "invalid_argument");
+    assert_eq!(d.bytes(10).await.unwrap_err().code(), "too_large");
 }
 
 #[tokio::test]
