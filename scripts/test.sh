@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: lint, every Rust test (unit, integration, doc, examples and benches
-# built), then the end-to-end tier against a real ComfyUI installed from PyPI and started here.
+# built), the pytest suite over the real comfy-mcp binary (Python venv cached by
+# scripts/python-env.sh), then the end-to-end tier against a real ComfyUI installed from PyPI
+# and started here.
 #
 #   bash scripts/test.sh            # everything (what CI runs)
 #   SKIP_E2E=1 bash scripts/test.sh # everything but the real-ComfyUI tier (quick local loop)
@@ -21,6 +23,14 @@ cargo test --workspace --all-targets --no-fail-fast
 
 step "cargo test --doc"
 cargo test --workspace --doc
+
+step "pytest: the real comfy-mcp binary through the official Python MCP client (stdio + HTTP)"
+cargo build -p comfy-mcp -p comfy-fake --bins
+COMFY_MCP_BIN="$PWD/target/debug/comfy-mcp"
+COMFY_FAKE_BIN="$PWD/target/debug/comfy-fake"
+export COMFY_MCP_BIN COMFY_FAKE_BIN
+PY="$(scripts/python-env.sh)"
+(cd comfy-mcp/tests/python && "$PY" -m pytest -q)
 
 if [ "${SKIP_CORPUS:-0}" = "1" ]; then
   step "SKIP_CORPUS=1: official template corpus not converted"
