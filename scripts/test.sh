@@ -56,3 +56,7 @@ export COMFYUI_E2E_URL COMFYUI_E2E_DATA="$DATA"
 
 step "end-to-end tests against $COMFYUI_E2E_URL"
 cargo test --no-fail-fast --features e2e --test e2e_real_comfyui --test e2e_jobs -- --test-threads=1
+
+step "comfy-mcp end to end against $COMFYUI_E2E_URL (generate_image on the tiny checkpoint)"
+cargo test -p comfy-mcp --no-fail-fast --features e2e --test e2e_real_generate -- --test-threads=1
+(cd comfy-mcp/tests/python_e2e && "$PY" -m pytest -q)
