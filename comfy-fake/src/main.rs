@@ -89,6 +89,8 @@ async fn run(args: Args, models: Vec<(String, String)>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Listen for signals before announcing the URL: whoever reads it may stop us at once.
+    let signals = Signals::new();
     let mut stdout = tokio::io::stdout();
     let announced = async {
         stdout.write_all(format!("{}\n", fake.url()).as_bytes()).await?;
@@ -98,13 +100,13 @@ async fn run(args: Args, models: Vec<(String, String)>) -> ExitCode {
         eprintln!("comfy-fake: cannot write the URL on stdout: {e}");
         return ExitCode::FAILURE;
     }
-    stopped(args.exit_on_eof).await;
+    stopped(signals, args.exit_on_eof).await;
     fake.shutdown();
     ExitCode::SUCCESS
 }
 
 /// Resolves on SIGTERM, SIGINT or (when asked) end of standard input.
-async fn stopped(exit_on_eof: bool) {
+async fn stopped(mut signals: Signals, exit_on_eof: bool) {
     let eof = async {
         if !exit_on_eof {
             return std::future::pending::<()>().await;
@@ -119,26 +121,62 @@ async fn stopped(exit_on_eof: bool) {
         }
     };
     tokio::select! {
-        _ = terminate() => {}
-        _ = tokio::signal::ctrl_c() => {}
+        _ = signals.recv() => {}
         _ = eof => {}
     }
 }
 
+/// SIGTERM and SIGINT listeners, registered when created.
 #[cfg(unix)]
-async fn terminate() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("comfy-fake: cannot listen for {name}: {e}");
+                None
+            }
+        };
+        Signals {
+            term: listen(SignalKind::terminate(), "SIGTERM"),
+            int: listen(SignalKind::interrupt(), "SIGINT"),
         }
-        Err(e) => {
-            eprintln!("comfy-fake: cannot listen for SIGTERM: {e}");
-            std::future::pending::<()>().await
+    }
+
+    async fn recv(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.term) => {}
+            _ = one(&mut self.int) => {}
         }
     }
 }
 
+/// Ctrl-C listener (non-Unix).
 #[cfg(not(unix))]
-async fn terminate() {
-    std::future::pending::<()>().await
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> Signals {
+        Signals
+    }
+
+    async fn recv(&mut self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

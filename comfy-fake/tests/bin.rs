@@ -70,6 +70,17 @@ fn stops_on_sigterm_and_rejects_bad_arguments() {
     assert!(killed.success());
     assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
 
+    // A SIGTERM right after the URL is printed is handled too (listeners come first).
+    for _ in 0..5 {
+        let mut child = Command::new(BIN).stdin(Stdio::null()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let status = wait_exit(&mut child, Duration::from_secs(10));
+        assert!(status.success(), "a clean exit, not death by signal: {status:?}");
+    }
+
     let out = Command::new(BIN).args(["--model-file", "no-equals-sign"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FOLDER=NAME"));
