@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: lint, every Rust test (unit, integration, doc, examples and benches
-# built), then the end-to-end tier against a real ComfyUI installed from PyPI and started here.
+# built), the pytest suite over the real comfy-mcp binary (Python venv cached by
+# scripts/python-env.sh), then the end-to-end tier against a real ComfyUI installed from PyPI
+# and started here.
 #
 #   bash scripts/test.sh            # everything (what CI runs)
 #   SKIP_E2E=1 bash scripts/test.sh # everything but the real-ComfyUI tier (quick local loop)
@@ -21,6 +23,14 @@ cargo test --workspace --all-targets --no-fail-fast
 
 step "cargo test --doc"
 cargo test --workspace --doc
+
+step "pytest: the real comfy-mcp binary through the official Python MCP client (stdio + HTTP)"
+cargo build -p comfy-mcp -p comfy-fake --bins
+COMFY_MCP_BIN="$PWD/target/debug/comfy-mcp"
+COMFY_FAKE_BIN="$PWD/target/debug/comfy-fake"
+export COMFY_MCP_BIN COMFY_FAKE_BIN
+PY="$(scripts/python-env.sh)"
+(cd comfy-mcp/tests/python && "$PY" -m pytest -q)
 
 if [ "${SKIP_CORPUS:-0}" = "1" ]; then
   step "SKIP_CORPUS=1: official template corpus not converted"
@@ -46,4 +56,7 @@ export COMFYUI_E2E_URL COMFYUI_E2E_DATA="$DATA"
 
 step "end-to-end tests against $COMFYUI_E2E_URL"
 cargo test --no-fail-fast --features e2e --test e2e_real_comfyui --test e2e_jobs -- --test-threads=1
-cargo test --no-fail-fast -p comfy-mcp --features e2e --test e2e_real_chain
+
+step "comfy-mcp end to end against $COMFYUI_E2E_URL (generate_image on the tiny checkpoint, the iteration chain)"
+cargo test -p comfy-mcp --no-fail-fast --features e2e --test e2e_real_generate --test e2e_real_chain -- --test-threads=1
+(cd comfy-mcp/tests/python_e2e && "$PY" -m pytest -q)

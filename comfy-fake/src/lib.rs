@@ -121,9 +121,16 @@ pub struct FakeComfyUiBuilder {
     previews: bool,
     model_files: HashMap<String, Vec<String>>,
     embeddings: Vec<String>,
+    listen: SocketAddr,
 }
 
 impl FakeComfyUiBuilder {
+    /// The address to bind (default `127.0.0.1:0`, a free loopback port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
     /// Serves the full captured catalogue (`http/object_info_full.json`, located with
     /// [`fixtures_dir`]). Without this the bundled 30-class core subset is served.
     pub fn object_info_fixture(mut self) -> Self {
@@ -170,7 +177,8 @@ impl FakeComfyUiBuilder {
         self
     }
 
-    /// Binds `127.0.0.1:0` and starts the HTTP server and the prompt worker.
+    /// Binds the listen address (`127.0.0.1:0` unless [`listen`](Self::listen) was called) and
+    /// starts the HTTP server and the prompt worker.
     pub async fn start(self) -> Result<FakeComfyUi, Error> {
         let mut object_info = match self.object_info {
             ObjectInfo::Core => {
@@ -202,7 +210,7 @@ impl FakeComfyUiBuilder {
             embeddings: self.embeddings,
         };
         let shared = Shared::new(config, State::new(self.step_delay, self.previews));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(Error::Io)?;
+        let listener = tokio::net::TcpListener::bind(self.listen).await.map_err(Error::Io)?;
         let addr = listener.local_addr().map_err(Error::Io)?;
         let app = router::build(shared.clone());
         let server = tokio::spawn(async move {
@@ -276,6 +284,7 @@ impl FakeComfyUi {
             previews: false,
             model_files: HashMap::new(),
             embeddings: Vec::new(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 

@@ -34,7 +34,7 @@ use rmcp::{Peer, RoleServer};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ToolError;
@@ -250,15 +250,16 @@ impl Registry {
 }
 
 /// The output schema of `T`, shallow: no `description`/`title`/`format` keywords, nested types
-/// (`$ref`) reduced to `{"type": "object"}`. Clients validate results against it and models read
-/// the input schemas, so this keeps `tools/list` small without losing what matters.
+/// (`$ref`) reduced to their JSON type (`{"type": "object"}` for structs, `{"type": "string",
+/// "enum": [...]}` for unit enums). Clients validate results against it and models read the
+/// input schemas, so this keeps `tools/list` small without losing what matters.
 pub fn compact_output_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
-    fn strip(v: &mut Value) {
+    fn strip(v: &mut Value, defs: &Map<String, Value>) {
         match v {
             Value::Object(m) => {
-                if m.contains_key("$ref") {
-                    m.clear();
-                    m.insert("type".into(), Value::String("object".into()));
+                if let Some(reference) = m.get("$ref").and_then(Value::as_str) {
+                    let shallow = shallow_ref(reference, defs);
+                    *m = shallow;
                     return;
                 }
                 m.remove("$defs");
@@ -267,25 +268,63 @@ pub fn compact_output_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
                 for (k, child) in m.iter_mut() {
                     if k == "properties" || k == "$defs" {
                         if let Value::Object(props) = child {
-                            props.values_mut().for_each(strip);
+                            props.values_mut().for_each(|p| strip(p, defs));
                         }
                     } else {
-                        strip(child);
+                        strip(child, defs);
                     }
                 }
                 m.remove("description");
                 m.remove("title");
             }
-            Value::Array(a) => a.iter_mut().for_each(strip),
+            Value::Array(a) => a.iter_mut().for_each(|c| strip(c, defs)),
             _ => {}
         }
     }
-    let mut v = Value::Object(schema_for_output::<T>().as_ref().clone());
-    strip(&mut v);
+    let full = schema_for_output::<T>();
+    let defs = full.get("$defs").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut v = Value::Object(full.as_ref().clone());
+    strip(&mut v, &defs);
     match v {
         Value::Object(m) => Arc::new(m),
-        _ => schema_for_output::<T>(),
+        _ => full,
     }
+}
+
+/// The shallow schema standing for a `$ref`: the referenced definition's JSON type (with the
+/// values of a unit enum), or no constraint when it has no single type.
+fn shallow_ref(reference: &str, defs: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    let Some(def) = reference.strip_prefix("#/$defs/").and_then(|name| defs.get(name)) else {
+        return out;
+    };
+    let variants = def.get("oneOf").or_else(|| def.get("anyOf")).and_then(Value::as_array);
+    let consts: Option<Vec<Value>> = match (def.get("enum"), variants) {
+        (Some(Value::Array(values)), _) => Some(values.clone()),
+        (None, Some(variants)) => variants.iter().map(|v| v.get("const").cloned()).collect(),
+        _ => None,
+    };
+    let json_type = |v: &Value| match v {
+        Value::String(_) => Some("string"),
+        Value::Number(n) if n.is_f64() => Some("number"),
+        Value::Number(_) => Some("integer"),
+        Value::Bool(_) => Some("boolean"),
+        _ => None,
+    };
+    if let Some(t) = def.get("type") {
+        out.insert("type".into(), t.clone());
+    } else if let Some(values) = &consts
+        && let Some(first) = values.first().and_then(json_type)
+        && values.iter().all(|v| json_type(v) == Some(first))
+    {
+        out.insert("type".into(), Value::String(first.into()));
+    }
+    if let Some(values) = consts
+        && !values.is_empty()
+    {
+        out.insert("enum".into(), Value::Array(values));
+    }
+    out
 }
 
 /// Serializes a successful output (structured content plus its JSON text mirror, then the
@@ -340,4 +379,28 @@ pub fn job_id_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "maxLength": 200,
         "description": "A job_id returned by submit_workflow, run_workflow or a workflow tool."
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::compact_output_schema;
+    use super::views::JobView;
+
+    #[test]
+    fn compact_output_schemas_keep_the_json_type_of_referenced_enums_and_structs() {
+        let schema = compact_output_schema::<JobView>();
+        let props = &schema["properties"];
+        // A unit enum is a string, not an object: clients validate results against this.
+        assert_eq!(
+            props["status"],
+            json!({"type": "string", "enum": ["pending", "queued", "running", "succeeded", "failed", "cancelled"]})
+        );
+        assert_eq!(props["job_id"], json!({"type": "string"}));
+        let progress = serde_json::to_string(&props["progress"]).unwrap();
+        assert!(progress.contains(r#"{"type":"object"}"#) && !progress.contains("$ref"), "{progress}");
+        assert!(schema.get("$defs").is_none());
+        assert!(!serde_json::to_string(&*schema).unwrap().contains("description"));
+    }
 }

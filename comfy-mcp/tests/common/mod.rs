@@ -88,35 +88,70 @@ pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Harness {
     Harness { fake, state, client, recorder }
 }
 
+/// A client session on a server without a fake (e.g. on a real ComfyUI).
+pub struct Session {
+    pub state: Arc<AppState>,
+    pub client: RunningService<RoleClient, Recorder>,
+    pub recorder: Recorder,
+}
+
+impl Session {
+    pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {
+        call(&self.client, tool, args).await
+    }
+
+    pub async fn ok(&self, tool: &str, args: Value) -> Value {
+        ok(&self.client, tool, args).await
+    }
+
+    pub async fn err(&self, tool: &str, args: Value) -> Value {
+        err(&self.client, tool, args).await
+    }
+}
+
 impl Harness {
     pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {
-        let p = CallToolRequestParams::new(tool.to_owned())
-            .with_arguments(args.as_object().cloned().unwrap_or_default());
-        tokio::time::timeout(Duration::from_secs(60), self.client.call_tool(p))
-            .await
-            .unwrap_or_else(|_| panic!("{tool}: no answer within 60 s"))
-            .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
+        call(&self.client, tool, args).await
     }
 
     /// Calls a tool that must succeed; returns its structured content.
     pub async fn ok(&self, tool: &str, args: Value) -> Value {
-        let r = self.call(tool, args).await;
-        assert_ne!(r.is_error, Some(true), "{tool} failed: {:?}", r.structured_content);
-        let s = r.structured_content.clone().expect("structured content");
-        // The text mirror is the same JSON.
-        let text = r.content[0].as_text().expect("first block is text").text.clone();
-        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), s);
-        s
+        ok(&self.client, tool, args).await
     }
 
     /// Calls a tool that must fail with a tool error; returns its structured content.
     pub async fn err(&self, tool: &str, args: Value) -> Value {
-        let r = self.call(tool, args).await;
-        assert_eq!(r.is_error, Some(true), "{tool} should fail: {:?}", r.structured_content);
-        let s = r.structured_content.expect("structured error");
-        assert!(s["code"].is_string() && s["message"].is_string() && s["retryable"].is_boolean(), "{s}");
-        s
+        err(&self.client, tool, args).await
     }
+}
+
+pub async fn call(client: &RunningService<RoleClient, Recorder>, tool: &str, args: Value) -> CallToolResult {
+    let p = CallToolRequestParams::new(tool.to_owned())
+        .with_arguments(args.as_object().cloned().unwrap_or_default());
+    tokio::time::timeout(Duration::from_secs(60), client.call_tool(p))
+        .await
+        .unwrap_or_else(|_| panic!("{tool}: no answer within 60 s"))
+        .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
+}
+
+/// Calls a tool that must succeed; returns its structured content.
+pub async fn ok(client: &RunningService<RoleClient, Recorder>, tool: &str, args: Value) -> Value {
+    let r = call(client, tool, args).await;
+    assert_ne!(r.is_error, Some(true), "{tool} failed: {:?}", r.structured_content);
+    let s = r.structured_content.clone().expect("structured content");
+    // The text mirror is the same JSON.
+    let text = r.content[0].as_text().expect("first block is text").text.clone();
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), s);
+    s
+}
+
+/// Calls a tool that must fail with a tool error; returns its structured content.
+pub async fn err(client: &RunningService<RoleClient, Recorder>, tool: &str, args: Value) -> Value {
+    let r = call(client, tool, args).await;
+    assert_eq!(r.is_error, Some(true), "{tool} should fail: {:?}", r.structured_content);
+    let s = r.structured_content.expect("structured error");
+    assert!(s["code"].is_string() && s["message"].is_string() && s["retryable"].is_boolean(), "{s}");
+    s
 }
 
 pub fn fixture_prompt(name: &str) -> Value {

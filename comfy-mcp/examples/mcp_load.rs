@@ -1,0 +1,331 @@
+//! Load driver for the `comfy-mcp` binary: latency, throughput, startup, memory and
+//! `tools/list` size. Numbers are printed, never asserted.
+//!
+//! ```sh
+//! cargo build --release -p comfy-mcp --bins --examples
+//! target/release/examples/mcp_load                          # against an in-process comfy-fake
+//! target/release/examples/mcp_load --comfyui-url "$URL"     # against a real ComfyUI (latency only)
+//! ```
+//!
+//! Measures: (a) `get_queue` latency over stdio and over streamable HTTP (sequential calls on
+//! one session), next to a direct `GET /queue` on the same ComfyUI; (b) HTTP throughput with
+//! many concurrent sessions; (c) time from spawning the binary to an answered `tools/list`;
+//! (d) the server's resident memory (VmRSS) after startup and a few calls, and after the load;
+//! (e) the size of the `tools/list` result. The server binary is `--server PATH`, by default
+//! `comfy-mcp` next to this example's directory (`target/<profile>/comfy-mcp`).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::RunningService;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+type Client = RunningService<RoleClient, ()>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const TOKEN: &str = "mcp-load-token";
+
+/// Load driver for comfy-mcp (see the module docs).
+#[derive(Debug, Parser)]
+struct Args {
+    /// ComfyUI to drive; without it an in-process comfy-fake is started.
+    #[arg(long)]
+    comfyui_url: Option<String>,
+    /// The comfy-mcp binary.
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Sequential calls per latency series.
+    #[arg(long, default_value_t = 2000)]
+    calls: usize,
+    /// Concurrent HTTP sessions for the throughput run (0 skips it).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Calls per session in the throughput run.
+    #[arg(long, default_value_t = 200)]
+    calls_per_client: usize,
+    /// Spawns for the time-to-first-tools/list median.
+    #[arg(long, default_value_t = 10)]
+    spawns: usize,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let args = Args::parse();
+    let server = match &args.server {
+        Some(p) => p.clone(),
+        None => default_server()?,
+    };
+    if !server.is_file() {
+        return Err(format!(
+            "{} not found: build it (cargo build --release -p comfy-mcp) or pass --server",
+            server.display()
+        )
+        .into());
+    }
+    let _fake;
+    let url = match &args.comfyui_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => {
+            let fake = comfy_fake::FakeComfyUi::builder().object_info_fixture().start().await?;
+            let url = fake.url();
+            _fake = fake;
+            url
+        }
+    };
+    let data = tempfile::tempdir()?;
+    println!(
+        "comfy-mcp load driver: server {}, ComfyUI {url}{}",
+        server.display(),
+        if args.comfyui_url.is_none() { " (in-process comfy-fake)" } else { "" }
+    );
+    println!("{} calls per latency series; times in microseconds\n", args.calls);
+
+    // (a) direct GET /queue.
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let direct = series(args.calls, || {
+        let http = http.clone();
+        let url = format!("{url}/queue");
+        async move {
+            let r = http.get(url).send().await?;
+            if !r.status().is_success() {
+                return Err(format!("GET /queue: {}", r.status()).into());
+            }
+            r.bytes().await?;
+            Ok(())
+        }
+    })
+    .await?;
+    report("direct GET /queue (reqwest, keep-alive)", &direct);
+
+    // (a) stdio, then (d) its memory.
+    let (stdio, pid) = spawn_stdio(&server, &url, data.path()).await?;
+    let tools = stdio.list_all_tools().await?;
+    let list_bytes = serde_json::to_string(&serde_json::json!({ "tools": tools }))?.len();
+    for _ in 0..5 {
+        get_queue(&stdio).await?;
+    }
+    let stdio_rss_idle = rss_kib(pid);
+    let over_stdio = series(args.calls, || get_queue(&stdio)).await?;
+    report("get_queue over stdio (rmcp client)", &over_stdio);
+    let stdio_rss_after = rss_kib(pid);
+    stdio.cancel().await?;
+
+    // (a) HTTP, (b) throughput, (d) memory.
+    let mut http_server = HttpServer::spawn(&server, &url, data.path()).await?;
+    let one = http_client(&http_server.base).await?;
+    for _ in 0..5 {
+        get_queue(&one).await?;
+    }
+    let http_rss_idle = rss_kib(http_server.pid);
+    let over_http = series(args.calls, || get_queue(&one)).await?;
+    report("get_queue over streamable HTTP (rmcp client, 1 session)", &over_http);
+    one.cancel().await?;
+    if args.concurrency > 0 {
+        let mut clients = Vec::with_capacity(args.concurrency);
+        for _ in 0..args.concurrency {
+            clients.push(http_client(&http_server.base).await?);
+        }
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for client in clients {
+            let n = args.calls_per_client;
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let t = Instant::now();
+                    get_queue(&client).await?;
+                    lat.push(t.elapsed());
+                }
+                client.cancel().await?;
+                Ok::<_, BoxError>(lat)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await??);
+        }
+        let wall = start.elapsed();
+        let rate = all.len() as f64 / wall.as_secs_f64();
+        println!(
+            "{:<58} {:>8.0} calls/s  ({} sessions x {} calls in {:.2} s)",
+            format!("HTTP throughput, {} concurrent sessions", args.concurrency),
+            rate,
+            args.concurrency,
+            args.calls_per_client,
+            wall.as_secs_f64()
+        );
+        report("  latency under that load", &all);
+    }
+    let http_rss_after = rss_kib(http_server.pid);
+    http_server.stop().await;
+
+    // (c) spawn -> initialize -> tools/list answered.
+    let mut startup = Vec::new();
+    for _ in 0..args.spawns {
+        let t = Instant::now();
+        let (c, _) = spawn_stdio(&server, &url, data.path()).await?;
+        let tools = c.list_all_tools().await?;
+        startup.push(t.elapsed());
+        if tools.is_empty() {
+            return Err("tools/list was empty".into());
+        }
+        c.cancel().await?;
+    }
+    startup.sort();
+    println!(
+        "\n{:<58} {:>8.1} ms  (min {:.1}, max {:.1}, {} spawns)",
+        "spawn -> initialize -> tools/list answered (median)",
+        ms(startup[startup.len() / 2]),
+        ms(startup[0]),
+        ms(startup[startup.len() - 1]),
+        startup.len()
+    );
+    println!("{:<58} {:>8} bytes ({} tools)", "tools/list result size", list_bytes, tools.len());
+    let kib = |v: Option<u64>| v.map_or("n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    println!("{:<58} {:>8}", "server VmRSS, stdio, after startup + 5 calls", kib(stdio_rss_idle));
+    println!(
+        "{:<58} {:>8}",
+        format!("server VmRSS, stdio, after {} calls", args.calls + 5),
+        kib(stdio_rss_after)
+    );
+    println!("{:<58} {:>8}", "server VmRSS, HTTP, after startup + 5 calls", kib(http_rss_idle));
+    println!("{:<58} {:>8}", "server VmRSS, HTTP, after the load", kib(http_rss_after));
+    Ok(())
+}
+
+fn default_server() -> Result<PathBuf, BoxError> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/examples/mcp_load -> target/<profile>/comfy-mcp
+    let profile_dir = exe.parent().and_then(Path::parent).ok_or("cannot locate the target directory")?;
+    Ok(profile_dir.join(format!("comfy-mcp{}", std::env::consts::EXE_SUFFIX)))
+}
+
+fn base_command(server: &Path, url: &str, data: &Path) -> Command {
+    let mut c = Command::new(server);
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("COMFYUI_URL", url)
+        .env("COMFY_MCP_DATA_DIR", data)
+        .env("COMFY_MCP_LOG", "warn")
+        .kill_on_drop(true);
+    c
+}
+
+async fn spawn_stdio(server: &Path, url: &str, data: &Path) -> Result<(Client, Option<u32>), BoxError> {
+    let mut cmd = base_command(server, url, data);
+    cmd.stderr(Stdio::null());
+    let transport = TokioChildProcess::new(cmd)?;
+    let pid = transport.id();
+    let client = ().serve(transport).await?;
+    Ok((client, pid))
+}
+
+struct HttpServer {
+    child: Child,
+    pid: Option<u32>,
+    base: String,
+}
+
+impl HttpServer {
+    /// Starts `comfy-mcp --transport http` on a free port; reads the address from its log.
+    async fn spawn(server: &Path, url: &str, data: &Path) -> Result<HttpServer, BoxError> {
+        let mut cmd = base_command(server, url, data);
+        cmd.env("COMFY_MCP_LOG", "info")
+            .args(["--transport", "http", "--listen", "127.0.0.1:0", "--token", TOKEN])
+            .args(["--log-format", "json", "--rate-limit", "1000000000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn()?;
+        let pid = child.id();
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && let Some(a) = v.pointer("/fields/address").and_then(|a| a.as_str())
+                {
+                    return Ok::<_, BoxError>(a.to_owned());
+                }
+            }
+            Err("comfy-mcp exited before listening".into())
+        })
+        .await
+        .map_err(|_| "comfy-mcp did not report its address within 20 s")??;
+        // Keep draining the log so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(HttpServer { child, pid, base: format!("http://{addr}") })
+    }
+
+    async fn stop(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+async fn http_client(base: &str) -> Result<Client, BoxError> {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(TOKEN.to_owned()),
+    );
+    Ok(().serve(transport).await?)
+}
+
+async fn get_queue(client: &Client) -> Result<(), BoxError> {
+    let r = client.call_tool(CallToolRequestParams::new("get_queue")).await?;
+    if r.is_error == Some(true) {
+        return Err(format!("get_queue failed: {:?}", r.structured_content).into());
+    }
+    Ok(())
+}
+
+/// Runs `n` calls one after the other (after 50 warm-up calls); returns each latency.
+async fn series<F, Fut>(n: usize, mut call: F) -> Result<Vec<Duration>, BoxError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), BoxError>>,
+{
+    for _ in 0..50 {
+        call().await?;
+    }
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        call().await?;
+        lat.push(t.elapsed());
+    }
+    Ok(lat)
+}
+
+fn report(what: &str, lat: &[Duration]) {
+    let mut v = lat.to_vec();
+    v.sort();
+    let pct = |p: f64| v[((v.len() as f64 * p).ceil() as usize).saturating_sub(1).min(v.len() - 1)];
+    println!(
+        "{what:<58} p50 {:>7.0}  p99 {:>7.0}  max {:>7.0}  (n={})",
+        us(pct(0.50)),
+        us(pct(0.99)),
+        us(v[v.len() - 1]),
+        v.len()
+    );
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// VmRSS of a process in KiB (Linux), or None.
+fn rss_kib(pid: Option<u32>) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
