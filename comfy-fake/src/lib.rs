@@ -39,6 +39,7 @@ mod router;
 mod scripting;
 mod state;
 mod upload;
+mod userdata;
 mod validation;
 mod worker;
 mod ws;
@@ -121,9 +122,18 @@ pub struct FakeComfyUiBuilder {
     previews: bool,
     model_files: HashMap<String, Vec<String>>,
     embeddings: Vec<String>,
+    official_templates: bool,
 }
 
 impl FakeComfyUiBuilder {
+    /// Whether `/templates/index.json` and `/templates/<name>.json` serve the bundled slice of
+    /// the official templates (default on; off answers 404 like a server without the
+    /// `comfyui-workflow-templates` package).
+    pub fn official_templates(mut self, on: bool) -> Self {
+        self.official_templates = on;
+        self
+    }
+
     /// Serves the full captured catalogue (`http/object_info_full.json`, located with
     /// [`fixtures_dir`]). Without this the bundled 30-class core subset is served.
     pub fn object_info_fixture(mut self) -> Self {
@@ -200,6 +210,7 @@ impl FakeComfyUiBuilder {
             model_folders,
             model_files: self.model_files,
             embeddings: self.embeddings,
+            official_templates: self.official_templates,
         };
         let shared = Shared::new(config, State::new(self.step_delay, self.previews));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(Error::Io)?;
@@ -276,6 +287,7 @@ impl FakeComfyUi {
             previews: false,
             model_files: HashMap::new(),
             embeddings: Vec::new(),
+            official_templates: true,
         }
     }
 

@@ -7,6 +7,7 @@
 mod assets;
 mod job;
 mod tracker;
+mod workflows;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

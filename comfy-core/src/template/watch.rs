@@ -41,8 +41,8 @@ impl Shared {
 
     /// Loads the directory (blocking I/O), enriches, then swaps the snapshot in.
     fn reload(&self) -> Result<()> {
-        let mut lib = TemplateLibrary::load(&self.dir)?;
         let catalog = self.catalog.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut lib = TemplateLibrary::load_with(&self.dir, catalog.as_deref())?;
         if let Some(catalog) = catalog {
             lib.enrich(&catalog);
         }
