@@ -147,3 +147,7 @@ pub fn apply_overrides<'a>(
     *workflow = updated;
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "address_tests.rs"]
+mod tests;
