@@ -14,6 +14,8 @@ pub mod args;
 pub mod assets;
 pub mod discovery;
 pub mod execution;
+pub mod gallery;
+pub mod saved;
 pub mod views;
 pub mod workflows;
 
@@ -171,6 +173,8 @@ impl Registry {
         workflows::register(&mut r);
         assets::register(&mut r);
         discovery::register(&mut r);
+        saved::register(&mut r);
+        gallery::register(&mut r);
         r
     }
 
@@ -309,7 +313,7 @@ pub async fn guarded(fut: BoxFuture<'static, CallToolResult>, tool: &str) -> Cal
 pub fn workflow_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": ["object", "string"],
-        "description": "API-format workflow: {\"<node id>\": {\"class_type\": ..., \"inputs\": {...}}}, as an object or JSON text.",
+        "description": "API-format workflow ({\"<node id>\": {\"class_type\": ..., \"inputs\": {...}}}) or editor (UI) workflow, as an object or JSON text.",
         "maxProperties": 10000
     })
 }
