@@ -33,6 +33,12 @@ async fn tools_list_is_complete_annotated_and_small() {
         "search_models",
         "search_nodes",
         "get_node_info",
+        "list_saved_workflows",
+        "get_saved_workflow",
+        "save_workflow",
+        "run_saved_workflow",
+        "search_templates",
+        "get_template",
         "generate_image",
         "image_to_image",
         "inpaint",
@@ -66,12 +72,14 @@ async fn tools_list_is_complete_annotated_and_small() {
             serde_json::to_string(t).unwrap().len()
         );
     }
+    // Measured: 30,557 bytes for 24 tools (with the saved-workflow and official-template tools).
     assert!(bytes < 32_000, "tools/list is {bytes} bytes");
     // Once the catalogue is known the template schemas carry choices and bounds.
     h.ok("search_nodes", json!({"query": "ksampler"})).await;
     let enriched = h.client.list_all_tools().await.unwrap();
     let bytes = serde_json::to_string(&json!({"tools": enriched})).unwrap().len();
     eprintln!("tools/list enriched: {bytes} bytes");
+    // Measured: 33,600 bytes.
     assert!(bytes < 40_000, "enriched tools/list is {bytes} bytes");
 }
 

@@ -129,6 +129,13 @@ impl WatchedLibrary {
         self.shared.reload()
     }
 
+    /// [`WatchedLibrary::set_catalog`] with the reload (and the conversion of editor-format
+    /// files it does) on Tokio's blocking pool.
+    pub async fn set_catalog_async(&self, catalog: Option<Arc<Catalog>>) -> Result<()> {
+        *self.shared.catalog.write().unwrap_or_else(PoisonError::into_inner) = catalog;
+        self.reload_async().await
+    }
+
     /// How many reloads have completed; changes are announced on [`WatchedLibrary::subscribe`].
     pub fn version(&self) -> u64 {
         *self.shared.version.borrow()
