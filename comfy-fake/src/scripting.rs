@@ -232,7 +232,9 @@ impl FakeComfyUi {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
         let file = crate::userdata::UserFile { data: data.to_vec(), created: t, modified: t };
-        self.shared.lock().userdata.insert(path.to_owned(), file);
+        let mut st = self.shared.lock();
+        crate::userdata::add_parents(&mut st.userdata_dirs, path);
+        st.userdata.insert(path.to_owned(), file);
     }
 
     /// Waits until nothing is pending or running (or `timeout` passes); `true` if idle.

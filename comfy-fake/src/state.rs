@@ -160,6 +160,8 @@ pub(crate) struct State {
     pub object_info_cache: Option<(u64, Arc<String>)>,
     /// User data files by path relative to the user directory (`workflows/a.json`).
     pub userdata: BTreeMap<String, crate::userdata::UserFile>,
+    /// Folders of the user directory that exist (created by saving into them).
+    pub userdata_dirs: std::collections::BTreeSet<String>,
 }
 
 impl State {
@@ -188,6 +190,7 @@ impl State {
             input_generation: 0,
             object_info_cache: None,
             userdata: BTreeMap::new(),
+            userdata_dirs: std::collections::BTreeSet::new(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! post → 409 `File already exists` with `overwrite=false`, else the relative path (JSON string)
 //! or `{path, size, modified, created}` with `full_info=true`; delete → 204; move → the new
 //! relative path, 404 for a missing source, 409 for an existing target without overwrite.
+//! Folders exist once a file was saved in them and stay when their files are deleted.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,11 +77,11 @@ pub(crate) async fn list(
     let (recurse, full, split) =
         (flag(&q, "recurse", false), flag(&q, "full_info", false), flag(&q, "split", false));
     let st = shared.lock();
-    let inside: Vec<(&String, &UserFile)> =
-        st.userdata.iter().filter(|(p, _)| p.starts_with(&prefix)).collect();
-    if inside.is_empty() && !dir.is_empty() {
+    if !dir.is_empty() && !st.userdata_dirs.contains(&dir) {
         return text(StatusCode::NOT_FOUND, "Directory not found");
     }
+    let inside: Vec<(&String, &UserFile)> =
+        st.userdata.iter().filter(|(p, _)| p.starts_with(&prefix)).collect();
     let items: Vec<Value> = inside
         .into_iter()
         .filter_map(|(path, f)| {
@@ -131,8 +132,19 @@ pub(crate) async fn post_file(
     let t = now();
     let f = UserFile { data: body.to_vec(), created: existing.map_or(t, |e| e.created), modified: t };
     let answer = if flag(&q, "full_info", false) { info(&path, &f) } else { Value::String(path.clone()) };
+    add_parents(&mut st.userdata_dirs, &path);
     st.userdata.insert(path, f);
     json_ok(&answer)
+}
+
+/// Saving creates the file's folders (`os.makedirs`); deleting a file leaves them.
+pub(crate) fn add_parents(dirs: &mut std::collections::BTreeSet<String>, path: &str) {
+    let mut end = 0;
+    while let Some(pos) = path[end..].find('/') {
+        end += pos;
+        dirs.insert(path[..end].to_owned());
+        end += 1;
+    }
 }
 
 /// `DELETE /userdata/{file}`.
@@ -163,6 +175,7 @@ pub(crate) async fn move_file(
     let Some(mut f) = st.userdata.remove(&from) else { return empty(StatusCode::NOT_FOUND) };
     f.modified = now();
     let answer = if flag(&q, "full_info", false) { info(&to, &f) } else { Value::String(to.clone()) };
+    add_parents(&mut st.userdata_dirs, &to);
     st.userdata.insert(to, f);
     json_ok(&answer)
 }
