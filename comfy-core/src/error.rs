@@ -69,6 +69,36 @@ pub enum Error {
         nodes: Vec<(String, String)>,
     },
 
+    /// An override addressed as `"<node title or id>.<input>"` cannot be applied: no such node,
+    /// an ambiguous title, an input the node's class does not have, or a value the input refuses.
+    #[error("override {target:?}: {message}{}", suggestion_suffix(.suggestions))]
+    InvalidOverride {
+        /// The override's key as given (`"KSampler.seed"`, `"3.steps"`).
+        target: String,
+        /// What is wrong.
+        message: String,
+        /// Candidates: node ids for an ambiguous title, close node or input names otherwise.
+        suggestions: Vec<String>,
+    },
+
+    /// No saved workflow (ComfyUI user data, `workflows/` folder) with this name.
+    #[error("no saved workflow named {name:?}{}", suggestion_suffix(.suggestions))]
+    SavedWorkflowNotFound {
+        /// The requested name.
+        name: String,
+        /// Close names that do exist.
+        suggestions: Vec<String>,
+    },
+
+    /// Something with this name exists already and the call did not allow overwriting it.
+    #[error("{what} {name:?} already exists; pass overwrite=true to replace it")]
+    AlreadyExists {
+        /// What kind of thing (`saved workflow`).
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
+
     /// Well-formed JSON that is not a valid `/object_info` node catalogue.
     #[error("invalid node catalogue at {location}: {message}")]
     InvalidCatalog {
@@ -370,6 +400,9 @@ impl Error {
             Error::InvalidUiWorkflow { .. } => "invalid_ui_workflow",
             Error::UnknownNodeClasses { .. } => "unknown_node_classes",
             Error::InvalidCatalog { .. } => "invalid_catalog",
+            Error::InvalidOverride { .. } => "invalid_override",
+            Error::SavedWorkflowNotFound { .. } => "saved_workflow_not_found",
+            Error::AlreadyExists { .. } => "already_exists",
             Error::NodeNotFound { .. } => "node_not_found",
             Error::Cycle { .. } => "workflow_cycle",
             Error::Validation(_) => "validation_failed",
@@ -464,6 +497,9 @@ mod tests {
             Error::InvalidImage { what: "a".into(), message: "b".into() },
             Error::PathNotAllowed { argument: "path".into(), message: "b".into() },
             Error::TooLarge { what: "upload".into(), size: 2, limit: 1, hint: None },
+            Error::InvalidOverride { target: "a.b".into(), message: "m".into(), suggestions: vec![] },
+            Error::SavedWorkflowNotFound { name: "a".into(), suggestions: vec![] },
+            Error::AlreadyExists { what: "saved workflow", name: "a".into() },
         ];
         let codes: std::collections::HashSet<_> = errors.iter().map(Error::code).collect();
         assert_eq!(codes.len(), errors.len());

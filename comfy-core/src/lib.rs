@@ -6,6 +6,7 @@
 //! - [`catalog`]: the node catalogue from `GET /object_info`, with ranked search.
 //! - [`validate`]: check a workflow against a catalogue, every problem at once, the way ComfyUI would.
 //! - [`template`]: workflows with parameters — placeholders, schemas, safe rendering.
+//! - [`gallery`]: the official workflow templates index, with ranked search.
 //! - [`ui`]: editor ("save" format) workflows — conversion to the API format exactly as the
 //!   official editor does it, and back.
 //! - [`Error`]: the one error type, with stable codes.
@@ -34,6 +35,7 @@ pub mod backend;
 pub mod catalog;
 mod client;
 mod error;
+pub mod gallery;
 pub mod job;
 pub mod json;
 pub mod paths;

@@ -499,7 +499,7 @@ fn library_discovery_isolates_bad_files_and_deduplicates_names() {
         ]
     );
     let ui = &lib.errors()[1].1.to_string();
-    assert!(ui.contains("UI") && ui.contains("comes later"), "{ui}");
+    assert!(ui.contains("UI") && ui.contains("once the node catalogue is known"), "{ui}");
 
     let e = lib.get("alpha_flw").unwrap_err();
     assert_eq!(e.code(), "template_not_found");

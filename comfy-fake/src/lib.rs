@@ -39,6 +39,7 @@ mod router;
 mod scripting;
 mod state;
 mod upload;
+mod userdata;
 mod validation;
 mod worker;
 mod ws;
@@ -122,12 +123,21 @@ pub struct FakeComfyUiBuilder {
     model_files: HashMap<String, Vec<String>>,
     embeddings: Vec<String>,
     listen: SocketAddr,
+    official_templates: bool,
 }
 
 impl FakeComfyUiBuilder {
     /// The address to bind (default `127.0.0.1:0`, a free loopback port).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
+        self
+    }
+
+    /// Whether `/templates/index.json` and `/templates/<name>.json` serve the bundled slice of
+    /// the official templates (default on; off answers 404 like a server without the
+    /// `comfyui-workflow-templates` package).
+    pub fn official_templates(mut self, on: bool) -> Self {
+        self.official_templates = on;
         self
     }
 
@@ -208,6 +218,7 @@ impl FakeComfyUiBuilder {
             model_folders,
             model_files: self.model_files,
             embeddings: self.embeddings,
+            official_templates: self.official_templates,
         };
         let shared = Shared::new(config, State::new(self.step_delay, self.previews));
         let listener = tokio::net::TcpListener::bind(self.listen).await.map_err(Error::Io)?;
@@ -285,6 +296,7 @@ impl FakeComfyUi {
             model_files: HashMap::new(),
             embeddings: Vec::new(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            official_templates: true,
         }
     }
 

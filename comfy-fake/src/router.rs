@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::scripting::{RouteScript, route_key};
 use crate::state::{Shared, server_features};
-use crate::{queue, upload, ws};
+use crate::{queue, upload, userdata, ws};
 
 /// `--max-upload-size` default: 100 MB for every request body.
 const MAX_BODY: usize = 100 * 1024 * 1024;
@@ -40,10 +40,17 @@ pub(crate) fn build(shared: Arc<Shared>) -> Router {
         .route("/history/{prompt_id}", get(queue::get_history_item))
         .route("/upload/image", post(upload::upload_image))
         .route("/upload/mask", post(upload::upload_mask))
-        .route("/view", get(upload::view));
+        .route("/view", get(upload::view))
+        .route("/userdata", get(userdata::list))
+        .route(
+            "/userdata/{file}",
+            get(userdata::get_file).post(userdata::post_file).delete(userdata::delete_file),
+        )
+        .route("/userdata/{file}/move/{dest}", post(userdata::move_file));
     Router::new()
         .merge(core.clone())
         .nest("/api", core)
+        .route("/templates/{file}", get(userdata::template_file))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(shared.clone(), scripts_and_origin))

@@ -220,6 +220,23 @@ impl FakeComfyUi {
         self.shared.lock().files.get(&key).cloned()
     }
 
+    /// A user-data file (`workflows/a.json`), as saved through `POST /userdata/...`.
+    pub fn userdata_file(&self, path: &str) -> Option<Vec<u8>> {
+        self.shared.lock().userdata.get(path).map(|f| f.data.clone())
+    }
+
+    /// Puts a user-data file in place, as if the editor had saved it.
+    pub fn put_userdata_file(&self, path: &str, data: &[u8]) {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let file = crate::userdata::UserFile { data: data.to_vec(), created: t, modified: t };
+        let mut st = self.shared.lock();
+        crate::userdata::add_parents(&mut st.userdata_dirs, path);
+        st.userdata.insert(path.to_owned(), file);
+    }
+
     /// Waits until nothing is pending or running (or `timeout` passes); `true` if idle.
     pub async fn wait_until_idle(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -36,6 +36,8 @@ pub(crate) struct Config {
     pub model_folders: Vec<String>,
     pub model_files: HashMap<String, Vec<String>>,
     pub embeddings: Vec<String>,
+    /// Whether `/templates/...` serves the bundled official templates.
+    pub official_templates: bool,
 }
 
 /// What the HTTP handlers, the worker and the scripting API share.
@@ -156,6 +158,10 @@ pub(crate) struct State {
     /// Bumped whenever the input folder changes (the served `/object_info` lists its files).
     pub input_generation: u64,
     pub object_info_cache: Option<(u64, Arc<String>)>,
+    /// User data files by path relative to the user directory (`workflows/a.json`).
+    pub userdata: BTreeMap<String, crate::userdata::UserFile>,
+    /// Folders of the user directory that exist (created by saving into them).
+    pub userdata_dirs: std::collections::BTreeSet<String>,
 }
 
 impl State {
@@ -183,6 +189,8 @@ impl State {
             uploads: Vec::new(),
             input_generation: 0,
             object_info_cache: None,
+            userdata: BTreeMap::new(),
+            userdata_dirs: std::collections::BTreeSet::new(),
         }
     }
 

@@ -1,4 +1,4 @@
-//! The command line: serve (default), `run`, `validate`.
+//! The command line: serve (default), `run`, `validate`, `convert`.
 //!
 //! Every server setting is a flag that can also be set from the environment (the variable is
 //! shown in `--help`) and from the TOML config file; see [`crate::config`] for precedence.
@@ -34,13 +34,41 @@ pub enum Command {
     /// Prints every problem, one per line, to stdout. Exit codes: 0 no errors, 1 errors found,
     /// 2 bad input, 3 ComfyUI unreachable.
     Validate(ValidateArgs),
+    /// Convert a workflow between the editor (UI) and API formats; prints JSON on stdout.
+    ///
+    /// Converts against a saved `/object_info` (`--object-info`) or the live server's node
+    /// catalogue. Exit codes: 0 converted, 2 bad input (file, JSON, unknown node classes),
+    /// 3 ComfyUI unreachable.
+    Convert(ConvertArgs),
+}
+
+/// A workflow format for `convert --to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkflowFormatArg {
+    /// The API ("prompt") format.
+    Api,
+    /// The editor (UI / "save") format.
+    Ui,
+}
+
+/// Arguments of `comfy-mcp convert`.
+#[derive(Debug, Clone, Args)]
+pub struct ConvertArgs {
+    /// An editor (UI) or API-format workflow file.
+    pub file: PathBuf,
+    /// The format to produce [default: the other one].
+    #[arg(long, value_enum)]
+    pub to: Option<WorkflowFormatArg>,
+    /// A saved `/object_info` JSON file to convert against instead of the live server.
+    #[arg(long, value_name = "FILE")]
+    pub object_info: Option<PathBuf>,
 }
 
 /// Arguments of `comfy-mcp run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// An API-format workflow, a template file, or the name of a template (built-in or in the
-    /// workflows directory).
+    /// A workflow file (API or editor format), a template file, or the name of a template
+    /// (built-in or in the workflows directory).
     pub file: String,
     /// `name=value` sets a template parameter; `node.input=value` sets a node input (node id or
     /// unique title). Values are JSON when they parse as JSON, text otherwise. Repeatable.
@@ -60,7 +88,7 @@ pub struct RunArgs {
 /// Arguments of `comfy-mcp validate`.
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
-    /// An API-format workflow or a template file.
+    /// A workflow file (API or editor format) or a template file.
     pub file: PathBuf,
     /// A saved `/object_info` JSON file to check against instead of the live server.
     #[arg(long, value_name = "FILE")]

@@ -110,6 +110,23 @@ impl From<comfy_core::Error> for ToolError {
         let retryable = e.is_retryable();
         let mut out = ToolError::new(code, message_of(&e)).retryable(retryable);
         match &e {
+            E::InvalidOverride { target, suggestions, .. } => {
+                out = out.with_field(format!("overrides.{target}"));
+                if !suggestions.is_empty() {
+                    out = out.with_expected(format!("one of: {}", suggestions.join(", ")));
+                }
+            }
+            E::SavedWorkflowNotFound { suggestions, .. } => {
+                out = out.with_field("name");
+                out = out.with_expected(match suggestions.is_empty() {
+                    true => "a name from list_saved_workflows".to_owned(),
+                    false => format!("one of: {}", suggestions.join(", ")),
+                });
+            }
+            E::AlreadyExists { .. } => {
+                out = out.with_field("name").with_expected("another name, or overwrite=true to replace it")
+            }
+            E::UnknownNodeClasses { .. } | E::InvalidUiWorkflow { .. } => out = out.with_field("workflow"),
             E::Json { .. } | E::InvalidWorkflow { .. } | E::UiFormatWorkflow { .. } | E::Cycle { .. } => {
                 out = out.with_field("workflow");
                 if matches!(e, E::UiFormatWorkflow { .. }) {

@@ -1,4 +1,4 @@
-//! The `comfy-mcp` binary: serve MCP (stdio or HTTP), or run/validate a workflow.
+//! The `comfy-mcp` binary: serve MCP (stdio or HTTP), or run/validate/convert a workflow.
 
 use std::process::ExitCode;
 
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             None | Some(Command::Serve) => serve(settings).await,
             Some(Command::Run(args)) => verbs::run(settings, args).await,
             Some(Command::Validate(args)) => verbs::validate(settings, args).await,
+            Some(Command::Convert(args)) => verbs::convert(settings, args).await,
         }
     })
 }

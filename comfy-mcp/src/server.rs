@@ -24,7 +24,9 @@ use crate::state::AppState;
 use crate::tools::{CallCtx, Registry, guarded, workflows};
 
 const INSTRUCTIONS: &str = "Runs ComfyUI workflows. Generate with a workflow tool (e.g. generate_image) or \
-run_workflow; submit raw API-format graphs with submit_workflow. Long jobs return a job_id: poll \
+run_workflow; submit raw graphs (API or editor format) with submit_workflow. The user's saved editor \
+workflows: list_saved_workflows, get_saved_workflow (editable inputs), run_saved_workflow with overrides; \
+official templates: search_templates, get_template. Long jobs return a job_id: poll \
 get_job_status, then get_output. Outputs are assets with comfy://assets/<id> URIs. Use list_models, \
 search_nodes and get_node_info to build valid inputs, validate_workflow before submitting.";
 

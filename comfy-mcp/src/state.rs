@@ -110,7 +110,7 @@ impl AppState {
                 }
                 match state.comfy.backend().catalog(false).await {
                     Ok(catalog) => {
-                        state.templates.set_catalog(catalog);
+                        state.templates.set_catalog(catalog).await;
                         tracing::info!("node catalogue loaded; templates enriched");
                         if reattached {
                             return;
@@ -128,7 +128,7 @@ impl AppState {
     /// The node catalogue (cached by the backend after the first fetch).
     pub async fn catalog(&self) -> Result<Arc<Catalog>, ToolError> {
         let catalog = self.comfy.backend().catalog(false).await?;
-        self.templates.set_catalog_if_missing(&catalog);
+        self.templates.set_catalog_if_missing(&catalog).await;
         Ok(catalog)
     }
 
@@ -231,12 +231,13 @@ impl Templates {
         }
     }
 
-    /// Enriches every template from the catalogue (now and on later reloads).
-    pub fn set_catalog(&self, catalog: Arc<Catalog>) {
+    /// Enriches every template from the catalogue (now and on later reloads), and converts the
+    /// editor-format files of the workflows directory; the reload runs on the blocking pool.
+    pub async fn set_catalog(&self, catalog: Arc<Catalog>) {
         self.has_catalog.store(true, std::sync::atomic::Ordering::SeqCst);
         match &self.inner {
             TemplatesInner::Watched(w) => {
-                if let Err(e) = w.set_catalog(Some(catalog)) {
+                if let Err(e) = w.set_catalog_async(Some(catalog)).await {
                     tracing::warn!(error = %e, "could not reload templates with the catalogue");
                 }
             }
@@ -249,9 +250,9 @@ impl Templates {
         }
     }
 
-    fn set_catalog_if_missing(&self, catalog: &Arc<Catalog>) {
+    async fn set_catalog_if_missing(&self, catalog: &Arc<Catalog>) {
         if !self.has_catalog.load(std::sync::atomic::Ordering::SeqCst) {
-            self.set_catalog(catalog.clone());
+            self.set_catalog(catalog.clone()).await;
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The MCP Tasks extension (`io.modelcontextprotocol/tasks`, SEP-2663).
 //!
 //! When a client declares the extension, calls of the tools that run jobs (`submit_workflow`,
-//! `run_workflow` and the workflow tools) become tasks: the call answers at once with a task,
+//! `run_workflow`, `run_saved_workflow` and the workflow tools) become tasks: the call answers at once with a task,
 //! the tool runs in the background without the wait budget (up to [`TASK_WAIT`]), and the client
 //! polls `tasks/get` for the result or stops it with `tasks/cancel` (which cancels the job).
 //! Tasks live in memory for [`TASK_TTL`]; the jobs themselves are in the durable store, and
@@ -27,7 +27,7 @@ const MAX_TASKS: usize = 10_000;
 
 /// Tools whose calls become tasks for clients that support them.
 pub fn runs_as_task(tool: &str, is_template: bool) -> bool {
-    is_template || matches!(tool, "submit_workflow" | "run_workflow")
+    is_template || matches!(tool, "submit_workflow" | "run_workflow" | "run_saved_workflow")
 }
 
 #[derive(Debug)]

@@ -1,5 +1,5 @@
-//! The `run` and `validate` command-line verbs: stderr for people, stdout for results, exit
-//! codes for scripts.
+//! The `run`, `validate` and `convert` command-line verbs: stderr for people, stdout for
+//! results, exit codes for scripts. Every verb takes editor (UI-format) files as well as API ones.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,11 +13,12 @@ use comfy_core::job::JobStatus;
 use comfy_core::store::{MemoryStore, Provenance};
 use comfy_core::template::{ParamDefaults, RenderRequest, Template, TemplateLibrary};
 use comfy_core::validate::{ValidateOptions, validate_value};
+use comfy_core::workflow::apply_overrides;
 use comfy_core::{Comfy, Waited, Workflow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 
-use crate::cli::{RunArgs, ValidateArgs};
+use crate::cli::{ConvertArgs, RunArgs, ValidateArgs, WorkflowFormatArg};
 use crate::config::Settings;
 
 /// Exit code: success.
@@ -99,6 +100,32 @@ fn backend(settings: &Settings) -> Result<LocalComfyUi, Fail> {
     b.build().map_err(Fail::core)
 }
 
+/// The catalogue from a saved `/object_info` file, else from the live server.
+async fn catalog_for(settings: &Settings, object_info: Option<&Path>) -> Result<Arc<Catalog>, Fail> {
+    match object_info {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Fail::usage(format!("reading {}: {e}", path.display())))?;
+            Ok(Arc::new(Catalog::from_json_str(&text).map_err(Fail::core)?))
+        }
+        None => backend(settings)?.catalog(false).await.map_err(Fail::core),
+    }
+}
+
+/// An editor file with placeholders (`"{{name}}"`, `PARAM_…` widget values) is a template once
+/// converted with the catalogue; any other input is returned as it is.
+fn ui_template_or_workflow(input: Input, file: &Path, catalog: &Catalog) -> Result<Input, Fail> {
+    match input {
+        Input::Workflow(v) if comfy_core::ui::is_ui(&v) && file.is_file() => {
+            match Template::from_file_with(file, Some(catalog)) {
+                Ok(t) if !t.params.is_empty() => Ok(Input::Template(Box::new(t))),
+                _ => Ok(Input::Workflow(v)),
+            }
+        }
+        other => Ok(other),
+    }
+}
+
 /// `comfy-mcp validate FILE`.
 pub async fn validate(settings: Settings, args: ValidateArgs) -> ExitCode {
     finish(validate_inner(settings, args).await)
@@ -110,15 +137,16 @@ async fn validate_inner(settings: Settings, args: ValidateArgs) -> Result<u8, Fa
         return Err(Fail::usage(format!("{file}: no such file")));
     }
     let input = load_input(&file, &settings)?;
-    let catalog: Arc<Catalog> = match &args.object_info {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Fail::usage(format!("reading {}: {e}", path.display())))?;
-            Arc::new(Catalog::from_json_str(&text).map_err(Fail::core)?)
-        }
-        None => backend(&settings)?.catalog(false).await.map_err(Fail::core)?,
-    };
+    let catalog = catalog_for(&settings, args.object_info.as_deref()).await?;
+    let input = ui_template_or_workflow(input, &args.file, &catalog)?;
     let report = match &input {
+        Input::Workflow(v) if comfy_core::ui::is_ui(v) => {
+            let converted = comfy_core::ui::to_api(v, &catalog).map_err(Fail::core)?;
+            for w in &converted.warnings {
+                eprintln!("conversion: {w}");
+            }
+            validate_value(&converted.workflow.to_value(), &catalog, &ValidateOptions::default())
+        }
         Input::Workflow(v) => validate_value(v, &catalog, &ValidateOptions::default()),
         Input::Template(t) => t.check(&catalog),
     };
@@ -135,6 +163,42 @@ async fn validate_inner(settings: Settings, args: ValidateArgs) -> Result<u8, Fa
     }
     eprintln!("{}", report.summary());
     Ok(if report.is_ok() { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// `comfy-mcp convert FILE`.
+pub async fn convert(settings: Settings, args: ConvertArgs) -> ExitCode {
+    finish(convert_inner(settings, args).await)
+}
+
+async fn convert_inner(settings: Settings, args: ConvertArgs) -> Result<u8, Fail> {
+    let file = args.file.display().to_string();
+    let text =
+        std::fs::read_to_string(&args.file).map_err(|e| Fail::usage(format!("reading {file}: {e}")))?;
+    let value = comfy_core::json::parse_strict(&text, &file).map_err(Fail::core)?;
+    let from_ui = comfy_core::ui::is_ui(&value);
+    let to = args.to.unwrap_or(if from_ui { WorkflowFormatArg::Api } else { WorkflowFormatArg::Ui });
+    let catalog = catalog_for(&settings, args.object_info.as_deref()).await?;
+    let out = match (from_ui, to) {
+        (true, WorkflowFormatArg::Api) => {
+            let converted = comfy_core::ui::to_api(&value, &catalog).map_err(Fail::core)?;
+            for w in &converted.warnings {
+                eprintln!("warning: {w}");
+            }
+            converted.workflow.to_value()
+        }
+        (false, WorkflowFormatArg::Ui) => {
+            let workflow = Workflow::from_value(value).map_err(Fail::core)?;
+            comfy_core::ui::to_ui(&workflow, &catalog).map_err(Fail::core)?
+        }
+        // Already in the asked format: checked (and for UI, that it converts), printed as is.
+        (true, WorkflowFormatArg::Ui) => {
+            comfy_core::ui::to_api(&value, &catalog).map_err(Fail::core)?;
+            value
+        }
+        (false, WorkflowFormatArg::Api) => Workflow::from_value(value).map_err(Fail::core)?.to_value(),
+    };
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    Ok(EXIT_OK)
 }
 
 /// A `--set` assignment.
@@ -163,14 +227,16 @@ pub fn parse_assignment(raw: &str) -> Result<Assignment, String> {
     }
 }
 
-fn apply_inputs(workflow: &mut Workflow, sets: &[(String, String, Value)]) -> Result<(), Fail> {
-    for (node, input, value) in sets {
-        let id =
-            workflow.find_node(node).map_err(|e| Fail::usage(format!("--set {node}.{input}: {e}")))?.clone();
-        let n = workflow.node_mut(&id.0).ok_or_else(|| Fail::usage(format!("--set: no node {node}")))?;
-        n.inputs.insert(input.clone(), value.clone().into());
-    }
-    Ok(())
+/// Applies `node.input=value` assignments with the core's addressing (node id or unique title,
+/// input and value checked against the catalogue).
+fn apply_inputs(
+    workflow: &mut Workflow,
+    sets: &[(String, String, Value)],
+    catalog: &Catalog,
+) -> Result<(), Fail> {
+    let keyed: Vec<(String, &Value)> = sets.iter().map(|(n, i, v)| (format!("{n}.{i}"), v)).collect();
+    apply_overrides(workflow, keyed.iter().map(|(k, v)| (k.as_str(), *v)), catalog)
+        .map_err(|e| Fail::usage(format!("--set {e}")))
 }
 
 /// `comfy-mcp run FILE`.
@@ -191,6 +257,8 @@ async fn run_inner(settings: Settings, args: RunArgs) -> Result<u8, Fail> {
     }
     let input = load_input(&args.file, &settings)?;
     let backend = Arc::new(backend(&settings)?);
+    let catalog = backend.catalog(false).await.map_err(Fail::core)?;
+    let input = ui_template_or_workflow(input, Path::new(&args.file), &catalog)?;
     let (mut workflow, provenance) = match input {
         Input::Workflow(v) => {
             if let Some(name) = params.keys().next() {
@@ -198,13 +266,14 @@ async fn run_inner(settings: Settings, args: RunArgs) -> Result<u8, Fail> {
                     "--set {name}=…: this file is a plain workflow (no parameters); use node.input=value"
                 )));
             }
-            (Workflow::from_value(v).map_err(Fail::core)?, Provenance::default())
+            let converted = comfy_core::ui::to_api_any(&v, &catalog).map_err(Fail::core)?;
+            for w in &converted.warnings {
+                eprintln!("conversion: {w}");
+            }
+            (converted.workflow, Provenance::default())
         }
         Input::Template(mut t) => {
-            match backend.catalog(false).await {
-                Ok(c) => t.enrich(&c),
-                Err(e) => return Err(Fail::core(e)),
-            }
+            t.enrich(&catalog);
             let mut defaults = ParamDefaults::from_env();
             defaults.config = settings.defaults.clone();
             let rendered =
@@ -223,7 +292,7 @@ async fn run_inner(settings: Settings, args: RunArgs) -> Result<u8, Fail> {
             )
         }
     };
-    apply_inputs(&mut workflow, &inputs)?;
+    apply_inputs(&mut workflow, &inputs, &catalog)?;
     let comfy =
         Comfy::builder(backend).store(Arc::new(MemoryStore::default())).build().map_err(Fail::core)?;
     let mut request = JobRequest::new(workflow);

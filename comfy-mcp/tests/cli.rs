@@ -1,5 +1,5 @@
 //! The binary's command line: configuration precedence, --print-config, refusal to start
-//! unsafely, and the `run` and `validate` verbs with their exit codes.
+//! unsafely, and the `run`, `validate` and `convert` verbs with their exit codes.
 
 mod common;
 
@@ -224,4 +224,150 @@ async fn run_saves_every_output_for_workflows_and_templates() {
     let out = run(c).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("boom"), "{}", text(&out.stderr));
+}
+
+fn ui_pair(case: &str) -> (String, serde_json::Value) {
+    let dir = format!("{}/../../shared/fixtures/comfyui/ui_to_api", env!("CARGO_MANIFEST_DIR"));
+    let prompt: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{case}.prompt.json")).unwrap()).unwrap();
+    (format!("{dir}/{case}.workflow.json"), prompt)
+}
+
+#[tokio::test]
+async fn convert_turns_editor_files_into_api_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    for case in ["basic_image", "subgraph", "mute_and_bypass"] {
+        let (ui, expected) = ui_pair(case);
+        let mut c = base();
+        c.args(["convert", &ui, "--object-info", &object_info()]);
+        let out = run(c).await;
+        assert_eq!(out.status.code(), Some(0), "{case}: {}", text(&out.stderr));
+        let api: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(api, expected, "{case}");
+
+        // API → UI (the default for an API file), then back to API gives the same graph.
+        let api_file = write(dir.path(), &format!("{case}.api.json"), api.clone());
+        let mut c = base();
+        c.args(["convert", &api_file, "--object-info", &object_info()]);
+        let out = run(c).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let editor: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(editor["nodes"].is_array() && editor["links"].is_array(), "{editor}");
+        let ui_file = write(dir.path(), &format!("{case}.ui.json"), editor);
+        let mut c = base();
+        c.args(["convert", &ui_file, "--to", "api", "--object-info", &object_info()]);
+        let out = run(c).await;
+        let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(again.as_object().unwrap().len(), api.as_object().unwrap().len(), "{case}");
+        // Subgraph ids ("5:3") are renumbered on the way to the editor format; the rest is kept.
+        if api.as_object().unwrap().keys().all(|id| !id.contains(':')) {
+            for (id, node) in api.as_object().unwrap() {
+                assert_eq!(again[id]["class_type"], node["class_type"], "{case} node {id}");
+                assert_eq!(again[id]["inputs"], node["inputs"], "{case} node {id}");
+            }
+        }
+    }
+
+    // Against the live (fake) server.
+    let fake = common::fake().await;
+    let (ui, expected) = ui_pair("basic_image");
+    let mut c = base();
+    c.args(["convert", &ui, "--comfyui-url", &fake.url()]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), expected);
+}
+
+#[tokio::test]
+async fn convert_errors_go_to_stderr_with_a_usage_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ui, _) = ui_pair("basic_image");
+    let full = std::fs::read_to_string(&ui).unwrap();
+    let cut = dir.path().join("cut.json");
+    std::fs::write(&cut, &full[..full.len() / 2]).unwrap();
+    let mut c = base();
+    c.args(["convert", cut.to_str().unwrap(), "--object-info", &object_info()]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(
+        text(&out.stderr).contains("cut.json") && text(&out.stderr).contains("line"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let mut doc: serde_json::Value = serde_json::from_str(&full).unwrap();
+    for (i, node) in doc["nodes"].as_array_mut().unwrap().iter_mut().enumerate() {
+        node["type"] = json!(format!("Custom{i}"));
+    }
+    let unknown = write(dir.path(), "unknown.json", doc);
+    let mut c = base();
+    c.args(["convert", &unknown, "--object-info", &object_info()]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("Custom0") && err.contains("Custom1"), "every class is listed: {err}");
+
+    let mut c = base();
+    c.args(["convert", "/nonexistent.json", "--object-info", &object_info()]);
+    assert_eq!(run(c).await.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn run_and_validate_take_editor_files() {
+    let fake = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ui, _) = ui_pair("basic_image");
+    let mut c = base();
+    c.args(["validate", &ui, "--object-info", &object_info()]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ui).unwrap()).unwrap();
+    let title_of = |class: &str| {
+        doc["nodes"].as_array().unwrap().iter().find(|n| n["type"] == class).map(|n| n["id"].to_string())
+    };
+    let empty = title_of("EmptyImage").expect("basic_image has an EmptyImage");
+    let out_dir = dir.path().join("out");
+    let mut c = base();
+    c.args([
+        "run",
+        &ui,
+        "--comfyui-url",
+        &fake.url(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--set",
+        &format!("{empty}.width=40"),
+    ]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(fake.received_prompts().last().unwrap()["prompt"][&empty]["inputs"]["width"], 40);
+
+    // Overrides are checked against the catalogue: unknown input, with a suggestion.
+    let mut c = base();
+    c.args(["run", &ui, "--comfyui-url", &fake.url(), "--set", &format!("{empty}.widht=40")]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("did you mean width"), "{}", text(&out.stderr));
+
+    // An editor file with a placeholder is a template.
+    let mut tpl = doc.clone();
+    let node = tpl["nodes"].as_array_mut().unwrap().iter_mut().find(|n| n["type"] == "EmptyImage").unwrap();
+    node["widgets_values"][0] = json!("PARAM_INT_WIDTH");
+    let tpl_file = write(dir.path(), "tpl.json", tpl);
+    let mut c = base();
+    c.args([
+        "run",
+        &tpl_file,
+        "--comfyui-url",
+        &fake.url(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--set",
+        "width=24",
+    ]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(fake.received_prompts().last().unwrap()["prompt"][&empty]["inputs"]["width"], 24);
 }

@@ -41,6 +41,12 @@ async fn tools_list_is_complete_annotated_and_small() {
         "get_publish_info",
         "get_defaults",
         "set_defaults",
+        "list_saved_workflows",
+        "get_saved_workflow",
+        "save_workflow",
+        "run_saved_workflow",
+        "search_templates",
+        "get_template",
         "generate_image",
         "image_to_image",
         "inpaint",
@@ -78,13 +84,15 @@ async fn tools_list_is_complete_annotated_and_small() {
             serde_json::to_string(t).unwrap().len()
         );
     }
-    assert!(bytes < 36_000, "tools/list is {bytes} bytes");
+    // Measured: 42,826 bytes for 32 tools (26 fixed + 4 built-in templates).
+    assert!(bytes < 44_000, "tools/list is {bytes} bytes");
     // Once the catalogue is known the template schemas carry choices and bounds.
     h.ok("search_nodes", json!({"query": "ksampler"})).await;
     let enriched = h.client.list_all_tools().await.unwrap();
     let bytes = serde_json::to_string(&json!({"tools": enriched})).unwrap().len();
     eprintln!("tools/list enriched: {bytes} bytes");
-    assert!(bytes < 40_000, "enriched tools/list is {bytes} bytes");
+    // Measured: 45,869 bytes.
+    assert!(bytes < 47_000, "enriched tools/list is {bytes} bytes");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //! return [`Error::NotSupported`](crate::Error::NotSupported).
 
 pub mod local;
+mod saved;
 mod types;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+pub use saved::{SavedWorkflowInfo, WORKFLOWS_DIR, saved_workflow_name, saved_workflow_path};
 pub use types::*;
 
 use crate::catalog::Catalog;
@@ -82,6 +84,56 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// Version, devices and free memory.
     async fn health(&self) -> Result<Health>;
+
+    /// The saved workflows (the editor's `workflows/` user-data folder, recursively).
+    async fn list_saved_workflows(&self) -> Result<Vec<SavedWorkflowInfo>> {
+        Err(self.not_supported("saved workflows"))
+    }
+
+    /// One saved workflow's JSON (as the editor saved it: normally UI format). `name` is checked
+    /// with [`saved_workflow_name`]; a missing one is [`Error::SavedWorkflowNotFound`].
+    async fn get_saved_workflow(&self, _name: &str) -> Result<serde_json::Value> {
+        Err(self.not_supported("saved workflows"))
+    }
+
+    /// Saves a workflow document under `name`; without `overwrite` an existing one is
+    /// [`Error::AlreadyExists`].
+    async fn save_workflow(
+        &self,
+        _name: &str,
+        _workflow: &serde_json::Value,
+        _overwrite: bool,
+    ) -> Result<SavedWorkflowInfo> {
+        Err(self.not_supported("saved workflows"))
+    }
+
+    /// Deletes a saved workflow.
+    async fn delete_saved_workflow(&self, _name: &str) -> Result<()> {
+        Err(self.not_supported("saved workflows"))
+    }
+
+    /// Renames (moves) a saved workflow; without `overwrite` an existing target is
+    /// [`Error::AlreadyExists`].
+    async fn move_saved_workflow(
+        &self,
+        _from: &str,
+        _to: &str,
+        _overwrite: bool,
+    ) -> Result<SavedWorkflowInfo> {
+        Err(self.not_supported("saved workflows"))
+    }
+
+    /// The official workflow templates index the backend serves (`/templates/index.json` of the
+    /// `comfyui-workflow-templates` package), as sent; parse it with
+    /// [`crate::gallery::TemplateIndex::from_value`].
+    async fn template_index(&self) -> Result<serde_json::Value> {
+        Err(self.not_supported("official workflow templates"))
+    }
+
+    /// One official template's workflow (UI format), by its index name.
+    async fn template_workflow(&self, _name: &str) -> Result<serde_json::Value> {
+        Err(self.not_supported("official workflow templates"))
+    }
 
     /// The error for an operation this backend does not have.
     fn not_supported(&self, operation: &'static str) -> Error {

@@ -8,6 +8,7 @@ mod assets;
 mod job;
 mod regenerate;
 mod tracker;
+mod workflows;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

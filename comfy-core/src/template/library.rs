@@ -7,8 +7,12 @@
 //! ones are de-duplicated. Any other clash is de-duplicated by suffixing `_2`, `_3`, ...
 //!
 //! **Errors.** A bad file never breaks the others: its error is kept in
-//! [`TemplateLibrary::errors`] with its path. Editor (UI-format) workflows are recorded as
-//! errors for now, as are sidecars without a template file.
+//! [`TemplateLibrary::errors`] with its path, as are sidecars without a template file.
+//!
+//! **Editor (UI-format) files** are converted with the node catalogue
+//! ([`TemplateLibrary::load_with`]); loaded without one, each is an error saying it waits for
+//! the catalogue, and [`WatchedLibrary::set_catalog`](super::WatchedLibrary::set_catalog) loads
+//! them once it is known. Placeholders in their widget values become parameters.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -53,6 +57,11 @@ impl TemplateLibrary {
     /// Fails only when the directory cannot be listed; problems with single files are in
     /// [`TemplateLibrary::errors`].
     pub fn load(dir: impl AsRef<Path>) -> Result<TemplateLibrary> {
+        TemplateLibrary::load_with(dir, None)
+    }
+
+    /// [`TemplateLibrary::load`], converting editor (UI-format) files with `catalog`.
+    pub fn load_with(dir: impl AsRef<Path>, catalog: Option<&Catalog>) -> Result<TemplateLibrary> {
         let dir = dir.as_ref();
         let mut lib = TemplateLibrary::builtin();
         lib.dir = Some(dir.to_path_buf());
@@ -60,7 +69,7 @@ impl TemplateLibrary {
         let builtin_names: HashSet<String> = lib.templates.keys().cloned().collect();
         let mut overridden = HashSet::new();
         for path in &files {
-            match Template::from_file(path) {
+            match Template::from_file_with(path, catalog) {
                 Ok(mut t) => {
                     let name = if builtin_names.contains(&t.name) && overridden.insert(t.name.clone()) {
                         tracing::info!(template = %t.name, file = %path.display(), "user template replaces the built-in");

@@ -37,7 +37,7 @@ mod defaults;
 mod library;
 mod metadata;
 mod parse;
-mod placeholder;
+pub(crate) mod placeholder;
 mod render;
 mod resolve;
 mod scan;

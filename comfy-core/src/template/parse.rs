@@ -11,7 +11,9 @@ use super::placeholder::normalize_name;
 use super::scan::scan;
 use super::values::check_value;
 use super::{Origin, Template, resolve};
+use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use crate::ui::{UiOptions, to_api_with};
 use crate::workflow::{Workflow, WorkflowFormat, detect_format};
 
 /// Template files larger than this are refused (a workflow is kilobytes, not megabytes).
@@ -33,18 +35,43 @@ impl Template {
     /// (`<stem>.meta.json`). `fallback_name` is normalised (and cut to 64 characters) and used
     /// when neither declares a name.
     pub fn from_parts(fallback_name: &str, value: Value, sidecar: Option<&Value>) -> Result<Template> {
+        Template::from_parts_with(fallback_name, value, sidecar, None)
+    }
+
+    /// [`Template::from_parts`] that also takes editor (UI-format) files: with a catalogue they
+    /// are converted to the API format first ([`crate::ui::to_api_with`], placeholders kept
+    /// verbatim so `"{{name}}"` and `PARAM_…` widget values become parameters; a top-level
+    /// `__metadata__` is honoured). Without one a UI file is an [`Error::InvalidTemplate`] saying
+    /// it waits for the catalogue; a class the catalogue lacks is reported for the file.
+    pub fn from_parts_with(
+        fallback_name: &str,
+        mut value: Value,
+        sidecar: Option<&Value>,
+        catalog: Option<&Catalog>,
+    ) -> Result<Template> {
         let mut label: String = normalize_name(fallback_name).chars().take(64).collect();
         if label.is_empty() {
             label = "template".into();
         }
         if let WorkflowFormat::Ui { node_count } = detect_format(&value) {
-            return Err(invalid(
-                &label,
-                format!(
-                    "this is a ComfyUI editor (UI \"save\" format) workflow with {node_count} nodes; templates must \
-                     be API-format for now (UI conversion comes later): export it with \"Export (API)\" in ComfyUI"
-                ),
-            ));
+            let Some(catalog) = catalog else {
+                return Err(invalid(
+                    &label,
+                    format!(
+                        "this is a ComfyUI editor (UI \"save\" format) workflow with {node_count} nodes; it is \
+                         converted to the API format once the node catalogue is known (when ComfyUI is reachable)"
+                    ),
+                ));
+            };
+            let metadata = value.as_object_mut().and_then(|m| m.remove("__metadata__"));
+            let options = UiOptions { keep_placeholders: true, seed: Some(0), ..UiOptions::default() };
+            let converted = to_api_with(&value, catalog, &options)
+                .map_err(|e| invalid(&label, format!("converting the editor workflow: {e}")))?;
+            let mut api = converted.workflow.to_value();
+            if let (Some(meta), Value::Object(m)) = (metadata, &mut api) {
+                m.insert("__metadata__".into(), meta);
+            }
+            value = api;
         }
         let Value::Object(mut map) = value else {
             return Err(invalid(
@@ -118,6 +145,12 @@ impl Template {
 
     /// Reads a template file and its sidecar `<stem>.meta.json`, if there is one.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Template> {
+        Template::from_file_with(path, None)
+    }
+
+    /// [`Template::from_file`] converting editor (UI-format) files with the catalogue (see
+    /// [`Template::from_parts_with`]).
+    pub fn from_file_with(path: impl AsRef<Path>, catalog: Option<&Catalog>) -> Result<Template> {
         let path = path.as_ref();
         let file_label = path
             .file_name()
@@ -131,7 +164,7 @@ impl Template {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io("reading", sidecar_file, e)),
         };
-        let mut template = Template::from_parts(&file_stem(path), value, sidecar.as_ref())?;
+        let mut template = Template::from_parts_with(&file_stem(path), value, sidecar.as_ref(), catalog)?;
         template.source = Some(path.to_path_buf());
         Ok(template)
     }

@@ -116,9 +116,9 @@ fn bad_declarations_are_template_errors() {
 }
 
 #[test]
-fn ui_format_files_are_refused_with_a_reason() {
+fn ui_format_files_without_a_catalogue_are_refused_with_a_reason() {
     let e = err(json!({"nodes": [{"id": 1}], "links": [], "version": 0.4}));
-    assert!(e.contains("UI") && e.contains("comes later"), "{e}");
+    assert!(e.contains("UI") && e.contains("node catalogue"), "{e}");
 }
 
 #[test]
@@ -338,4 +338,68 @@ fn a_seed_declared_required_is_not_drawn_at_random() {
     assert!(matches!(e, Error::InvalidParameter { ref param, .. } if param == "seed"), "{e}");
     let r = t.render(&RenderRequest::new(values(json!({"seed": 3})))).unwrap();
     assert!(r.random_seeds.is_empty());
+}
+
+/// An editor (UI) template: `{{prompt}}` and `PARAM_INT_STEPS` widget values.
+fn ui_template() -> Value {
+    json!({
+        "nodes": [
+            {"id": 1, "type": "Loader", "mode": 0, "inputs": [], "outputs": [{"name": "MODEL", "type": "MODEL", "links": [1]}],
+             "widgets_values": ["{{image}}", "image", "model.safetensors"]},
+            {"id": 2, "type": "Sampler", "mode": 0, "title": "Main",
+             "inputs": [{"name": "model", "type": "MODEL", "link": 1}],
+             "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [2]}],
+             "widgets_values": [5, "fixed", "PARAM_INT_STEPS", 7.5, "euler", "a {{subject}} in {red|blue}", false]},
+            {"id": 3, "type": "Save", "mode": 0, "inputs": [{"name": "images", "type": "IMAGE", "link": 2}], "outputs": [],
+             "widgets_values": ["out"]}
+        ],
+        "links": [[1, 1, 0, 2, 0, "MODEL"], [2, 2, 0, 3, 0, "IMAGE"]],
+        "version": 0.4
+    })
+}
+
+#[test]
+fn ui_templates_wait_for_the_catalogue_then_keep_their_placeholders() {
+    let e = Template::from_value("ui", ui_template()).unwrap_err();
+    assert_eq!(e.code(), "invalid_template");
+    assert!(e.to_string().contains("once the node catalogue is known"), "{e}");
+
+    let t = Template::from_parts_with("ui", ui_template(), None, Some(&catalog())).unwrap();
+    let names: Vec<&str> = t.params.keys().map(String::as_str).collect();
+    assert_eq!(names, ["image", "steps", "subject"]);
+    let sampler = t.workflow.node("2").unwrap();
+    // Kept verbatim: not annotated, no dynamic-prompt choice made inside the placeholder text.
+    assert_eq!(t.workflow.node("1").unwrap().inputs["image"].to_json(), json!("{{image}}"));
+    assert_eq!(sampler.inputs["text"].to_json(), json!("a {{subject}} in {red|blue}"));
+    assert_eq!(sampler.title(), Some("Main"));
+    let rendered = t
+        .render(&RenderRequest::new(values(json!({"image": "cat.png", "steps": 9, "subject": "fox"}))))
+        .unwrap();
+    let node = rendered.workflow.node("2").unwrap();
+    assert_eq!(node.inputs["steps"].to_json(), json!(9));
+    assert_eq!(node.inputs["text"].to_json(), json!("a fox in {red|blue}"));
+}
+
+#[test]
+fn ui_templates_with_unknown_classes_fail_for_that_file_only() {
+    let mut doc = ui_template();
+    doc["nodes"][2]["type"] = json!("NoSuchSave");
+    let e = Template::from_parts_with("ui", doc, None, Some(&catalog())).unwrap_err();
+    assert_eq!(e.code(), "invalid_template");
+    assert!(e.to_string().contains("NoSuchSave"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.json"), ui_template().to_string()).unwrap();
+    let mut bad = ui_template();
+    bad["nodes"][0]["type"] = json!("Missing");
+    std::fs::write(dir.path().join("bad.json"), bad.to_string()).unwrap();
+    std::fs::write(dir.path().join("cut.json"), &ui_template().to_string()[..40]).unwrap();
+    let without = TemplateLibrary::load(dir.path()).unwrap();
+    assert!(without.get("good").is_err());
+    let lib = TemplateLibrary::load_with(dir.path(), Some(&catalog())).unwrap();
+    assert!(lib.get("good").is_ok());
+    let errors: Vec<String> = lib.errors().iter().map(|(p, e)| format!("{}: {e}", p.display())).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("bad.json") && e.contains("Missing")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("cut.json") && e.contains("line")), "{errors:?}");
 }

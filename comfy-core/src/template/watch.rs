@@ -41,8 +41,8 @@ impl Shared {
 
     /// Loads the directory (blocking I/O), enriches, then swaps the snapshot in.
     fn reload(&self) -> Result<()> {
-        let mut lib = TemplateLibrary::load(&self.dir)?;
         let catalog = self.catalog.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut lib = TemplateLibrary::load_with(&self.dir, catalog.as_deref())?;
         if let Some(catalog) = catalog {
             lib.enrich(&catalog);
         }
@@ -127,6 +127,13 @@ impl WatchedLibrary {
     pub fn set_catalog(&self, catalog: Option<Arc<Catalog>>) -> Result<()> {
         *self.shared.catalog.write().unwrap_or_else(PoisonError::into_inner) = catalog;
         self.shared.reload()
+    }
+
+    /// [`WatchedLibrary::set_catalog`] with the reload (and the conversion of editor-format
+    /// files it does) on Tokio's blocking pool.
+    pub async fn set_catalog_async(&self, catalog: Option<Arc<Catalog>>) -> Result<()> {
+        *self.shared.catalog.write().unwrap_or_else(PoisonError::into_inner) = catalog;
+        self.reload_async().await
     }
 
     /// How many reloads have completed; changes are announced on [`WatchedLibrary::subscribe`].

@@ -111,6 +111,10 @@ pub struct UiOptions {
     pub seed: Option<u64>,
     /// The time (Unix seconds) used for `%date:…%` patterns; `None` is now.
     pub now_unix: Option<i64>,
+    /// Pass template placeholders through verbatim: a widget value with a `{{name}}` in it or a
+    /// whole `PARAM_…` value is not rewritten (no dynamic-prompt choice, no `%…%` replacement, no
+    /// `[input]` annotation), so it can become a template parameter after conversion.
+    pub keep_placeholders: bool,
 }
 
 /// Converts an editor (UI / "save" format) workflow to the API format, as the official editor
@@ -129,6 +133,25 @@ pub fn to_api_with(ui: &Value, catalog: &Catalog, options: &UiOptions) -> Result
 pub fn to_api_json(text: &str, catalog: &Catalog) -> Result<UiConversion> {
     let value = crate::json::parse_strict(text, "UI workflow")?;
     to_api(&value, catalog)
+}
+
+/// Whether a JSON document is an editor (UI / "save" format) workflow.
+pub fn is_ui(value: &Value) -> bool {
+    matches!(crate::workflow::detect_format(value), crate::workflow::WorkflowFormat::Ui { .. })
+}
+
+/// Accepts a workflow in either format: an editor workflow is converted ([`to_api`]), an
+/// API-format one is parsed as is (no warnings). This is what every surface that takes "a
+/// workflow" uses, so UI files work wherever API ones do.
+pub fn to_api_any(value: &Value, catalog: &Catalog) -> Result<UiConversion> {
+    if is_ui(value) {
+        return to_api(value, catalog);
+    }
+    Ok(UiConversion {
+        workflow: Workflow::from_value(value.clone())?,
+        warnings: Vec::new(),
+        randomized: Vec::new(),
+    })
 }
 
 /// Converts an API-format workflow to an editor workflow (version 0.4): nodes laid out left to

@@ -131,6 +131,15 @@ impl Promoted for Promotions<'_> {
 
 /// The upload widget's value transform (`createAnnotatedPath`): a file from another folder than
 /// `input` gets ` [folder]` unless it already names one.
+/// Whether a widget value holds a template placeholder (`{{name}}` anywhere, or a whole
+/// `PARAM_…` value), which [`UiOptions::keep_placeholders`] passes through untouched.
+fn is_placeholder(v: &Value) -> bool {
+    match v {
+        Value::String(s) => crate::template::placeholder::residue(s).is_some(),
+        _ => false,
+    }
+}
+
 fn annotate(v: Value, folder: &str) -> Value {
     let annotated = |s: &str| {
         let lower = s.to_lowercase();
@@ -280,11 +289,14 @@ pub(crate) fn convert(ui: &Value, catalog: &Catalog, options: &UiOptions) -> Res
                     crate::json::preview(&v)
                 ));
             }
-            if let Some(folder) = &w.folder {
+            let placeholder = options.keep_placeholders && is_placeholder(&v);
+            if let Some(folder) = w.folder.as_ref().filter(|_| !placeholder) {
                 v = annotate(v, folder);
             }
             let save_prefix = w.name == "filename_prefix" && SAVE_CLASSES.contains(&node.type_.as_str());
-            if let Value::String(text) = &v {
+            if let Value::String(text) = &v
+                && !placeholder
+            {
                 if save_prefix {
                     let (replaced, dated) = states.replace_text(&doc, catalog, text, &clock);
                     if dated {

@@ -3,19 +3,23 @@
 //! Parsing never mangles a graph: node order, key order, `_meta` and unknown fields all survive
 //! parse → serialize. Structural problems are reported together, each with its location.
 
+mod address;
 mod format;
 mod graph;
 mod hash;
 mod node;
+mod summary;
 
 use indexmap::IndexMap;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+pub use address::{InputAddress, apply_overrides, resolve_node};
 pub use format::{WorkflowFormat, detect_format};
 pub use graph::{DanglingLink, LinkRef};
 pub use node::{Input, Link, Node, NodeId};
+pub use summary::{EditableInput, NodeSummary, WorkflowSummary, summarize};
 
 use crate::error::{Error, Result};
 

@@ -18,7 +18,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::write(
             "submit_workflow",
             "Submit workflow",
-            "Queue an API-format ComfyUI workflow. Returns {job_id, status}. With wait=true, waits (with \
+            "Queue a ComfyUI workflow (API or editor format). Returns {job_id, status}. With wait=true, waits (with \
              progress) up to the server's wait budget and returns the outputs, or the job handle if it is \
              still running.",
         ),
@@ -58,8 +58,8 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "validate_workflow",
             "Validate workflow",
-            "Check an API-format workflow against the server's nodes without running it. Returns every \
-             problem with node, input, code, message and suggestions.",
+            "Check a workflow (API or editor format) against the server's nodes without running it. \
+             Returns every problem with node, input, code, message and suggestions.",
         ),
         validate_workflow,
     );
@@ -69,7 +69,7 @@ pub(crate) fn register(r: &mut Registry) {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitArgs {
-    /// The API-format workflow.
+    /// The workflow (API or editor format).
     #[schemars(schema_with = "workflow_schema")]
     pub workflow: Value,
     /// Wait for the result (up to the server's wait budget) instead of returning at once.
@@ -95,14 +95,19 @@ pub struct NoArgs {}
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateArgs {
-    /// The API-format workflow.
+    /// The workflow (API or editor format).
     #[schemars(schema_with = "workflow_schema")]
     pub workflow: Value,
 }
 
-/// Checks a workflow against the catalogue; refuses it with every problem when it has errors.
+/// Converts a workflow in either format (editor workflows against the live catalogue) and
+/// checks it; refuses it with every problem when it has errors.
 pub(crate) async fn checked_workflow(ctx: &CallCtx, value: Value) -> Result<Workflow, ToolError> {
     let catalog = ctx.state.catalog().await?;
+    let value = match comfy_core::ui::is_ui(&value) {
+        true => comfy_core::ui::to_api(&value, &catalog)?.workflow.to_value(),
+        false => value,
+    };
     let report = validate_value(&value, &catalog, &ValidateOptions::default());
     if !report.is_ok() {
         return Err(comfy_core::Error::Validation(Box::new(report)).into());
@@ -240,11 +245,23 @@ pub struct ValidationView {
     pub warnings: usize,
     /// Every problem, errors first.
     pub problems: Vec<ProblemView>,
+    /// For an editor workflow: what its conversion to the API format had to guess or leave out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conversion_warnings: Vec<String>,
 }
 
 async fn validate_workflow(ctx: CallCtx, args: ValidateArgs) -> ToolResult<ValidationView> {
     let value = workflow_value(&args.workflow)?;
     let catalog = ctx.state.catalog().await?;
+    let mut conversion_warnings = Vec::new();
+    let value = match comfy_core::ui::is_ui(&value) {
+        true => {
+            let converted = comfy_core::ui::to_api(&value, &catalog)?;
+            conversion_warnings = converted.warnings;
+            converted.workflow.to_value()
+        }
+        false => value,
+    };
     let report = validate_value(&value, &catalog, &ValidateOptions::default());
     let problems = report
         .problems
@@ -267,6 +284,7 @@ async fn validate_workflow(ctx: CallCtx, args: ValidateArgs) -> ToolResult<Valid
         errors: report.errors().count(),
         warnings: report.warnings().count(),
         problems,
+        conversion_warnings,
     }
     .into())
 }

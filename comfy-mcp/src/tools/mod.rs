@@ -15,10 +15,12 @@ pub mod assets;
 pub mod defaults;
 pub mod discovery;
 pub mod execution;
+pub mod gallery;
 pub mod image_view;
 pub mod inputs;
 pub mod iterate;
 pub mod publish;
+pub mod saved;
 pub mod views;
 pub mod workflows;
 
@@ -181,6 +183,8 @@ impl Registry {
         inputs::register(&mut r);
         publish::register(&mut r);
         defaults::register(&mut r);
+        saved::register(&mut r);
+        gallery::register(&mut r);
         r
     }
 
@@ -358,7 +362,7 @@ pub async fn guarded(fut: BoxFuture<'static, CallToolResult>, tool: &str) -> Cal
 pub fn workflow_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": ["object", "string"],
-        "description": "API-format workflow: {\"<node id>\": {\"class_type\": ..., \"inputs\": {...}}}, as an object or JSON text.",
+        "description": "API-format workflow ({\"<node id>\": {\"class_type\": ..., \"inputs\": {...}}}) or editor (UI) workflow, as an object or JSON text.",
         "maxProperties": 10000
     })
 }

@@ -86,6 +86,8 @@ pub struct WorkflowList {
 pub struct NoArgs {}
 
 async fn list_workflows(ctx: CallCtx, _: NoArgs) -> ToolResult<WorkflowList> {
+    // Editor-format files in the workflows directory are converted once the catalogue is known.
+    ctx.state.ensure_catalog().await;
     let lib = ctx.state.templates.snapshot();
     let workflows = lib.list().iter().map(|t| info(t)).collect();
     let problems = lib

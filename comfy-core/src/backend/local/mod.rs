@@ -5,6 +5,7 @@ mod http;
 mod messages;
 mod remote;
 mod socket;
+mod userdata;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -424,6 +425,44 @@ impl Backend for LocalComfyUi {
     async fn health(&self) -> Result<Health> {
         let v = self.http().get_json("/api/system_stats").await?;
         Ok(remote::parse_health(v))
+    }
+
+    async fn list_saved_workflows(&self) -> Result<Vec<super::SavedWorkflowInfo>> {
+        self.userdata_list().await
+    }
+
+    async fn get_saved_workflow(&self, name: &str) -> Result<Value> {
+        self.userdata_get(name).await
+    }
+
+    async fn save_workflow(
+        &self,
+        name: &str,
+        workflow: &Value,
+        overwrite: bool,
+    ) -> Result<super::SavedWorkflowInfo> {
+        self.userdata_save(name, workflow, overwrite).await
+    }
+
+    async fn delete_saved_workflow(&self, name: &str) -> Result<()> {
+        self.userdata_delete(name).await
+    }
+
+    async fn move_saved_workflow(
+        &self,
+        from: &str,
+        to: &str,
+        overwrite: bool,
+    ) -> Result<super::SavedWorkflowInfo> {
+        self.userdata_move(from, to, overwrite).await
+    }
+
+    async fn template_index(&self) -> Result<Value> {
+        self.official_index().await
+    }
+
+    async fn template_workflow(&self, name: &str) -> Result<Value> {
+        self.official_template(name).await
     }
 }
 
