@@ -10,6 +10,8 @@
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# CI builds once from a fresh clone: incremental caches would only cost disk there.
+if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL=0; fi
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "cargo fmt --check"

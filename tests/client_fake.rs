@@ -180,6 +180,37 @@ async fn step_progress_previews_and_monotonic_fraction() {
     assert_eq!(job.status(), JobStatus::Succeeded);
     assert!(steps >= 8, "{steps} progress events");
     assert!(previews >= 1);
+    // The newest frame stays readable after the job finished, numbered and placed in the run.
+    let frame = job.latest_preview().expect("the last preview frame is kept");
+    assert_eq!(frame.sequence, previews as u64, "one sequence number per frame");
+    assert_eq!(frame.node_id.as_deref(), Some("4"));
+    assert!(frame.mime == "image/jpeg" || frame.mime == "image/png", "{}", frame.mime);
+    assert!(image::load_from_memory(&frame.data).is_ok(), "the frame is a decodable image");
+    assert!(frame.step.is_some_and(|s| s >= 1) && frame.max_steps == Some(8), "{frame:?}");
+    let again = comfy.job(job.id()).await.unwrap();
+    assert_eq!(again.latest_preview(), Some(frame), "the client's own handle shares the live state");
+}
+
+#[tokio::test]
+async fn finished_jobs_leave_memory_but_not_the_store() {
+    let fake = fake().await;
+    let backend = LocalComfyUi::builder(&fake.url()).build().unwrap();
+    let options = ClientOptions { finished_jobs_in_memory: 2, ..Default::default() };
+    let comfy = Comfy::builder(Arc::new(backend)).options(options).build().unwrap();
+    connected(&comfy).await;
+    let mut results = Vec::new();
+    for i in 0..4 {
+        let job = comfy.submit(JobRequest::new(basic(&format!("evict{i}"), i))).await.unwrap();
+        results.push(finished(&job).await);
+    }
+    assert_eq!(comfy.jobs_in_memory(), 2, "only the newest finished jobs stay in memory");
+    // The oldest two were dropped from memory; all four still answer, from the store.
+    for r in &results {
+        let job = comfy.job(&r.job_id).await.unwrap();
+        assert_eq!(job.status(), JobStatus::Succeeded);
+        assert_eq!(job.snapshot().assets, r.assets, "{}", r.job_id);
+    }
+    assert_eq!(comfy.jobs_in_memory(), 2, "looking up a finished job does not bring it back");
 }
 
 #[tokio::test]

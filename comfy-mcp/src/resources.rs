@@ -1,5 +1,6 @@
 //! Resources: `comfy://models/{folder}`, `comfy://assets/{asset_id}` (the bytes, with their MIME
-//! type), `comfy://jobs/{job_id}`, `comfy://workflows/{name}`.
+//! type), `comfy://jobs/{job_id}` (and its newest sampler preview at `.../preview`),
+//! `comfy://workflows/{name}`.
 
 use std::sync::Arc;
 
@@ -26,6 +27,9 @@ pub fn templates() -> Vec<ResourceTemplate> {
             .with_title("Job")
             .with_description("A job's status and outputs as JSON.")
             .with_mime_type("application/json"),
+        ResourceTemplate::new("comfy://jobs/{job_id}/preview", "job_preview")
+            .with_title("Job preview")
+            .with_description("The newest sampler preview image of a job, as ComfyUI sent it."),
         ResourceTemplate::new("comfy://models/{folder}", "models")
             .with_title("Model files")
             .with_description("Model files in one folder (checkpoints, loras, ...) as JSON.")
@@ -57,7 +61,7 @@ fn unknown(uri: &str) -> ToolError {
         "unknown_resource",
         format!(
             "unknown resource {:?}; expected comfy://assets/{{asset_id}}, comfy://jobs/{{job_id}}, \
-             comfy://models/{{folder}} or comfy://workflows/{{name}}",
+             comfy://jobs/{{job_id}}/preview, comfy://models/{{folder}} or comfy://workflows/{{name}}",
             uri.chars().take(200).collect::<String>()
         ),
     )
@@ -67,6 +71,11 @@ fn unknown(uri: &str) -> ToolError {
 pub async fn read(state: &Arc<AppState>, uri: &str) -> Result<ReadResourceResult, ToolError> {
     let rest = uri.strip_prefix(SCHEME).ok_or_else(|| unknown(uri))?;
     let (kind, id) = rest.split_once('/').ok_or_else(|| unknown(uri))?;
+    if kind == "jobs"
+        && let Some(job_id) = id.strip_suffix("/preview")
+    {
+        return job_preview(state, uri, job_id).await;
+    }
     if id.is_empty() || id.len() > 256 || id.contains(['/', '?', '#']) {
         return Err(unknown(uri));
     }
@@ -90,7 +99,7 @@ pub async fn read(state: &Arc<AppState>, uri: &str) -> Result<ReadResourceResult
         "jobs" => {
             let job = state.comfy.job(&JobId(id.to_owned())).await?;
             let snapshot = job.snapshot();
-            let mut view = JobView::of(id, &snapshot.status);
+            let mut view = JobView::of(id, &snapshot.status).with_preview(&job);
             if snapshot.status.is_terminal() {
                 let mut outputs = Vec::new();
                 for a in &snapshot.assets {
@@ -121,4 +130,27 @@ pub async fn read(state: &Arc<AppState>, uri: &str) -> Result<ReadResourceResult
         }
         _ => Err(unknown(uri)),
     }
+}
+
+/// The newest preview frame of a job, as the backend sent it (already a small JPEG or PNG).
+async fn job_preview(
+    state: &Arc<AppState>,
+    uri: &str,
+    job_id: &str,
+) -> Result<ReadResourceResult, ToolError> {
+    if job_id.is_empty() || job_id.len() > 256 || job_id.contains(['/', '?', '#']) {
+        return Err(unknown(uri));
+    }
+    let job = state.comfy.job(&JobId(job_id.to_owned())).await?;
+    let frame = job.latest_preview().ok_or_else(|| {
+        ToolError::new(
+            "no_preview",
+            format!(
+                "job {job_id} has sent no preview image (yet): ComfyUI sends sampler previews while a \
+                 sampler runs when started with --preview-method auto, and they are kept in memory only"
+            ),
+        )
+    })?;
+    let blob = base64::engine::general_purpose::STANDARD.encode(&frame.data);
+    Ok(ReadResourceResult::new(vec![ResourceContents::blob(blob, uri).with_mime_type(frame.mime)]))
 }

@@ -123,21 +123,40 @@ async fn generate_image_runs_for_real_with_step_progress_assets_and_provenance()
     let (steps, previews) = tokio::time::timeout(Duration::from_secs(30), watcher).await.unwrap().unwrap();
     assert!(steps.contains(&(4, 4)), "{steps:?}");
     assert!(previews >= 1, "ComfyUI sends previews with --preview-method auto: {previews}");
-    // The MCP layer does not hand preview images to the client: neither the progress
-    // notifications nor the result carry them (reported, not asserted as a feature).
-    let images_in_result = r.content.iter().filter(|c| c.as_image().is_some()).count();
+    // The previews reach the MCP client: named in the progress messages, referenced by
+    // get_job_status, shown as image content on request, readable as a resource.
+    let job_id = s["job_id"].as_str().unwrap();
+    let uri = format!("comfy://jobs/{job_id}/preview");
+    let announced = messages.iter().filter(|m| m.contains(&uri)).count();
+    assert!(announced >= 1, "progress messages name the preview: {messages:?}");
+    let status = h.ok("get_job_status", json!({"job_id": job_id})).await;
+    assert_eq!(status["preview"]["uri"], uri.as_str(), "{status}");
+    // The server counts every frame; the watcher may have subscribed after the first.
+    assert!(status["preview"]["sequence"].as_u64().is_some_and(|n| n >= previews as u64), "{status}");
+    let shown = h.call("get_job_status", json!({"job_id": job_id, "preview": true})).await;
+    let image = shown.content.iter().find_map(|c| c.as_image()).expect("the preview as image content");
+    let jpeg = base64::engine::general_purpose::STANDARD.decode(&image.data).unwrap();
+    assert_eq!(&jpeg[..2], b"\xff\xd8", "a JPEG");
+    let read = h.client.read_resource(ReadResourceRequestParams::new(uri.clone())).await.unwrap();
+    let ResourceContents::BlobResourceContents { blob, mime_type, .. } = &read.contents[0] else {
+        panic!("expected a blob: {:?}", read.contents[0])
+    };
+    let frame = base64::engine::general_purpose::STANDARD.decode(blob).unwrap();
     eprintln!(
-        "generate_image: {} progress notifications, {} sampler steps and {previews} preview frames seen by the core, {images_in_result} images in the MCP result",
+        "generate_image: {} progress notifications ({announced} naming the preview), {} sampler steps, \
+         {previews} preview frames; newest frame {} bytes {:?}",
         progress.len(),
-        steps.len()
+        steps.len(),
+        frame.len(),
+        mime_type
     );
+    assert!(mime_type.as_deref().is_some_and(|m| m.starts_with("image/")), "{mime_type:?}");
 
     let outputs = s["outputs"].as_array().unwrap();
     assert_eq!(outputs.len(), 1, "{s}");
     let asset = &outputs[0];
     assert_eq!(asset["workflow"], "generate_image");
     assert_eq!(asset["mime_type"], "image/png");
-    let job_id = s["job_id"].as_str().unwrap();
 
     let out = h.ok("get_output", json!({"job_id": job_id})).await;
     assert_eq!(&out["outputs"], &s["outputs"]);

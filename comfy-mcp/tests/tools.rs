@@ -84,7 +84,7 @@ async fn tools_list_is_complete_annotated_and_small() {
             serde_json::to_string(t).unwrap().len()
         );
     }
-    // Measured: 42,826 bytes for 32 tools (26 fixed + 4 built-in templates).
+    // Measured: 42,826 bytes for 32 tools (with the four built-in templates).
     assert!(bytes < 44_000, "tools/list is {bytes} bytes");
     // Once the catalogue is known the template schemas carry choices and bounds.
     h.ok("search_nodes", json!({"query": "ksampler"})).await;

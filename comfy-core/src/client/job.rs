@@ -9,7 +9,7 @@ use tokio::sync::{broadcast, watch};
 use super::ClientInner;
 use crate::backend::{CancelOutcome, JobEvent};
 use crate::error::{Error, Result};
-use crate::job::{JobId, JobOutput, JobStatus, Progress};
+use crate::job::{JobId, JobOutput, JobStatus, PreviewFrame, Progress};
 use crate::store::{AssetId, JobRecord};
 
 /// What is known about a job right now.
@@ -59,6 +59,8 @@ pub(crate) struct JobShared {
     /// Submitted by another client (or an earlier run of this one): its events go to another
     /// socket, so it is polled even while our events flow.
     pub(crate) foreign: std::sync::atomic::AtomicBool,
+    /// The newest preview frame, if the backend sent any.
+    pub(crate) latest_preview: Mutex<Option<PreviewFrame>>,
 }
 
 impl JobShared {
@@ -80,6 +82,7 @@ impl JobShared {
             finalizing: std::sync::atomic::AtomicBool::new(finalized),
             created: std::time::Instant::now(),
             foreign: std::sync::atomic::AtomicBool::new(false),
+            latest_preview: Mutex::new(None),
         })
     }
 
@@ -135,6 +138,14 @@ impl Job {
     /// The stored record (request, provenance, timestamps).
     pub fn record(&self) -> JobRecord {
         self.shared.record.lock().map(|r| r.clone()).unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// The newest preview image the job sent while it ran (sampler previews), if any. Kept
+    /// after the job finishes for as long as this handle (or the client's memory of the job,
+    /// see [`ClientOptions::finished_jobs_in_memory`](super::ClientOptions)) lasts; it is never
+    /// stored.
+    pub fn latest_preview(&self) -> Option<PreviewFrame> {
+        self.shared.latest_preview.lock().map(|p| p.clone()).unwrap_or_else(|e| e.into_inner().clone())
     }
 
     /// Live events. The first event is always the current [`JobEvent::Status`], so a late

@@ -10,7 +10,7 @@ mod regenerate;
 mod tracker;
 mod workflows;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +37,9 @@ pub struct ClientOptions {
     pub lost_after: Duration,
     /// Largest asset [`Comfy::fetch_asset`] loads into memory.
     pub max_asset_bytes: u64,
+    /// Finished jobs kept in memory (with their live state, such as the last preview frame);
+    /// older ones are dropped from memory only: [`Comfy::job`] reloads them from the store.
+    pub finished_jobs_in_memory: usize,
 }
 
 impl Default for ClientOptions {
@@ -47,6 +50,7 @@ impl Default for ClientOptions {
             cancel_confirm_timeout: Duration::from_secs(15),
             lost_after: Duration::from_secs(10),
             max_asset_bytes: 1 << 30,
+            finished_jobs_in_memory: 256,
         }
     }
 }
@@ -61,6 +65,8 @@ pub(crate) struct ClientInner {
     pub(crate) running: Mutex<Option<JobId>>,
     pub(crate) reconciling: std::sync::atomic::AtomicBool,
     pub(crate) refreshing_queue: std::sync::atomic::AtomicBool,
+    /// Finished jobs still in `jobs`, oldest first (bounded by `finished_jobs_in_memory`).
+    pub(crate) finished: Mutex<VecDeque<JobId>>,
 }
 
 /// Builder for [`Comfy`].
@@ -98,6 +104,7 @@ impl ComfyBuilder {
             running: Mutex::new(None),
             reconciling: std::sync::atomic::AtomicBool::new(false),
             refreshing_queue: std::sync::atomic::AtomicBool::new(false),
+            finished: Mutex::new(VecDeque::new()),
         });
         let task = handle.spawn(tracker::route(Arc::downgrade(&inner), inner.backend.events()));
         Ok(Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())) })
@@ -249,11 +256,21 @@ impl Comfy {
             record.request.get("workflow").and_then(|w| w.as_object()).map_or(0, |w| w.len() as u32);
         let shared = JobShared::new(record, nodes_total);
         shared.foreign.store(true, std::sync::atomic::Ordering::SeqCst);
+        if shared.is_terminal() {
+            // Finished and stored: nothing live to track, so it is not kept in memory.
+            return Ok(self.job_handle(shared));
+        }
         let shared = lock(&self.inner.jobs).entry(id.clone()).or_insert(shared).clone();
         if !shared.is_terminal() {
             self.inner.clone().spawn_reconcile_one(shared.clone());
         }
         Ok(self.job_handle(shared))
+    }
+
+    /// How many jobs this client holds in memory: the unfinished ones plus up to
+    /// [`ClientOptions::finished_jobs_in_memory`] recently finished ones (for monitoring).
+    pub fn jobs_in_memory(&self) -> usize {
+        lock(&self.inner.jobs).len()
     }
 
     /// Reattaches every unfinished job of this backend recorded in the store (after a restart).
@@ -340,5 +357,26 @@ impl ClientInner {
             }
         }
         tracing::info!(job = %shared.id, status = status.name(), outputs = record.outputs.len(), "job finished");
+        self.forget_old_finished(&shared.id);
+    }
+
+    /// Bounds memory on a long-running client: every finished job is in the store, so the
+    /// oldest ones leave the in-memory map (handles that callers still hold stay valid).
+    fn forget_old_finished(&self, id: &JobId) {
+        let evicted: Vec<JobId> = {
+            let mut finished = lock(&self.finished);
+            finished.push_back(id.clone());
+            let over = finished.len().saturating_sub(self.options.finished_jobs_in_memory);
+            finished.drain(..over).collect()
+        };
+        if evicted.is_empty() {
+            return;
+        }
+        let mut jobs = lock(&self.jobs);
+        for old in evicted {
+            if jobs.get(&old).is_some_and(|s| s.is_terminal()) {
+                jobs.remove(&old);
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ use super::job::JobShared;
 use super::{ClientInner, lock};
 use crate::backend::{BackendEvent, JobEvent, RemoteJob};
 use crate::error::Error;
-use crate::job::{JobId, JobStatus, Progress};
+use crate::job::{JobId, JobStatus, PreviewFrame, Progress};
 use crate::store::now_millis;
 
 /// How many status requests a reconciliation runs at once.
@@ -135,7 +135,20 @@ impl ClientInner {
             JobEvent::Succeeded | JobEvent::Failed(_) | JobEvent::Interrupted | JobEvent::Done => {
                 self.clone().spawn_finalize(shared.clone());
             }
-            JobEvent::Preview { .. } | JobEvent::Text { .. } | JobEvent::Status(_) => {}
+            JobEvent::Preview { node_id, mime, data } => {
+                let progress = shared.progress();
+                let mut latest = lock(&shared.latest_preview);
+                let sequence = latest.as_ref().map_or(1, |p| p.sequence + 1);
+                *latest = Some(PreviewFrame {
+                    node_id: node_id.clone().or(progress.node_id),
+                    mime: mime.clone(),
+                    data: data.clone(),
+                    step: progress.step,
+                    max_steps: progress.max_steps,
+                    sequence,
+                });
+            }
+            JobEvent::Text { .. } | JobEvent::Status(_) => {}
         }
         let _ = shared.events.send(event);
         if persist_running {

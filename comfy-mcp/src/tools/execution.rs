@@ -1,10 +1,13 @@
 //! Execution: submit_workflow, get_job_status, get_output, cancel_job, get_queue,
 //! validate_workflow.
 
+use base64::Engine;
 use comfy_core::Workflow;
 use comfy_core::backend::{CancelOutcome, JobRequest};
 use comfy_core::job::JobId;
+use comfy_core::preview::{PREVIEW_DEFAULT_DIM, PREVIEW_MAX_BASE64, preview};
 use comfy_core::validate::{ValidateOptions, validate_value};
+use rmcp::model::ContentBlock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -29,7 +32,7 @@ pub(crate) fn register(r: &mut Registry) {
             "get_job_status",
             "Job status",
             "Status of a job: queued (with position), running (with progress), succeeded, failed (with the \
-             error) or cancelled.",
+             error) or cancelled. preview=true adds the newest sampler preview as image content.",
         ),
         get_job_status,
     );
@@ -86,6 +89,18 @@ pub struct JobArgs {
     pub job_id: String,
 }
 
+/// Arguments of get_job_status.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusArgs {
+    /// The job handle.
+    #[schemars(schema_with = "job_id_schema")]
+    pub job_id: String,
+    /// Also return the newest sampler preview as a JPEG (≤512 px), if the job sent one.
+    #[serde(default)]
+    pub preview: bool,
+}
+
 /// No arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -139,9 +154,23 @@ async fn submit_workflow(ctx: CallCtx, args: SubmitArgs) -> ToolResult<JobView> 
     submit_and_maybe_wait(&ctx, JobRequest::new(workflow), args.wait).await
 }
 
-async fn get_job_status(ctx: CallCtx, args: JobArgs) -> ToolResult<JobView> {
+async fn get_job_status(ctx: CallCtx, args: StatusArgs) -> ToolResult<JobView> {
     let job = ctx.state.comfy.job(&JobId(args.job_id)).await?;
-    Ok(JobView::of(job.id().as_str(), &job.status()).into())
+    let view = JobView::of(job.id().as_str(), &job.status()).with_preview(&job);
+    let frame = match (args.preview, job.latest_preview()) {
+        (true, Some(frame)) => frame,
+        _ => return Ok(view.into()),
+    };
+    // A glimpse, bounded like view_image; decoded off the async runtime.
+    let what = format!("the preview of job {}", job.id());
+    let encoded = tokio::task::spawn_blocking(move || {
+        preview(&frame.data, &what, PREVIEW_DEFAULT_DIM, PREVIEW_MAX_BASE64)
+    })
+    .await
+    .map_err(|e| ToolError::new("internal_error", format!("preview task failed: {e}")))?
+    .map_err(|e| ToolError::from(e).with_field("preview"))?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&encoded.data);
+    Ok(Output::from(view).with_content(vec![ContentBlock::image(b64, encoded.mime_type)]))
 }
 
 async fn get_output(ctx: CallCtx, args: JobArgs) -> ToolResult<JobView> {

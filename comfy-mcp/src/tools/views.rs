@@ -227,12 +227,47 @@ pub struct JobView {
     /// The template parameters used (with drawn seeds), for workflow tools.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub params: Option<Map<String, Value>>,
+    /// The newest sampler preview, while or after the job ran (ComfyUI sends them when started
+    /// with `--preview-method`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<PreviewRef>,
     /// What to do next.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
 
+/// Where a job's newest preview image is.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct PreviewRef {
+    /// `comfy://jobs/{job_id}/preview`: the image (or get_job_status with preview=true).
+    pub uri: String,
+    /// Frame number from 1; a higher one is a newer picture.
+    pub sequence: u64,
+    /// The sampler step it shows, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<u64>,
+    /// The sampler's steps, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<u64>,
+}
+
+/// The resource URI of a job's newest preview image.
+pub fn preview_uri(job_id: &str) -> String {
+    format!("comfy://jobs/{job_id}/preview")
+}
+
 impl JobView {
+    /// Adds the job's newest preview frame, if it sent any.
+    pub fn with_preview(mut self, job: &Job) -> Self {
+        self.preview = job.latest_preview().map(|f| PreviewRef {
+            uri: preview_uri(job.id().as_str()),
+            sequence: f.sequence,
+            step: f.step,
+            max_steps: f.max_steps,
+        });
+        self
+    }
+
     /// The view of a status (no outputs).
     pub fn of(job_id: &str, status: &JobStatus) -> JobView {
         let (queue_position, progress, error) = match status {
@@ -257,6 +292,7 @@ impl JobView {
             error,
             outputs: None,
             params: None,
+            preview: None,
             hint,
         }
     }
@@ -317,7 +353,7 @@ pub async fn wait_job(ctx: &CallCtx, job: &Job) -> Result<(JobView, Vec<ContentB
                 return Err(ToolError::new("cancelled", "the call was cancelled; its job is being cancelled"));
             }
             _ = tokio::time::sleep_until(deadline) => {
-                let mut view = JobView::of(job.id().as_str(), &job.status());
+                let mut view = JobView::of(job.id().as_str(), &job.status()).with_preview(job);
                 view.hint = Some(format!(
                     "still running after {} s: poll get_job_status with this job_id, then get_output",
                     budget.as_secs()
@@ -338,7 +374,9 @@ pub async fn wait_job(ctx: &CallCtx, job: &Job) -> Result<(JobView, Vec<ContentB
             reporter.finish(ctx, &result.status).await;
             finished_view(ctx, result.job_id.as_str(), &result.status, &result.assets).await
         }
-        Waited::StillRunning(job) => Ok((JobView::of(job.id().as_str(), &job.status()), Vec::new())),
+        Waited::StillRunning(job) => {
+            Ok((JobView::of(job.id().as_str(), &job.status()).with_preview(&job), Vec::new()))
+        }
     }
 }
 
@@ -360,7 +398,18 @@ impl ProgressReporter {
         let message = match (event, &status) {
             (JobEvent::Status(JobStatus::Queued { position: Some(p) }), _) => format!("queued, position {p}"),
             (JobEvent::Status(JobStatus::Queued { position: None }), _) => "queued".to_owned(),
-            (_, JobStatus::Running(p)) => running_message(p),
+            (_, JobStatus::Running(p)) => {
+                let mut m = running_message(p);
+                // Clients show this text; the URI lets an agent look at the picture so far.
+                if let Some(frame) = job.latest_preview() {
+                    m.push_str(&format!(
+                        ", preview #{} at {}",
+                        frame.sequence,
+                        preview_uri(job.id().as_str())
+                    ));
+                }
+                m
+            }
             (_, JobStatus::Queued { position: Some(p) }) => format!("queued, position {p}"),
             _ => return,
         };
