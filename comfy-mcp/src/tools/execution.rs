@@ -1,17 +1,17 @@
 //! Execution: submit_workflow, get_job_status, get_output, cancel_job, get_queue,
 //! validate_workflow.
 
-use base64::Engine;
 use comfy_core::Workflow;
 use comfy_core::backend::{CancelOutcome, JobRequest};
 use comfy_core::job::JobId;
-use comfy_core::preview::{PREVIEW_DEFAULT_DIM, PREVIEW_MAX_BASE64, preview};
+use comfy_core::preview::PREVIEW_DEFAULT_DIM;
 use comfy_core::validate::{ValidateOptions, validate_value};
 use rmcp::model::ContentBlock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::image_view::bounded_jpeg;
 use super::views::{JobView, finished_view, wait_job};
 use super::{CallCtx, Output, Registry, ToolDef, ToolResult, job_id_schema, workflow_schema, workflow_value};
 use crate::error::ToolError;
@@ -161,15 +161,9 @@ async fn get_job_status(ctx: CallCtx, args: StatusArgs) -> ToolResult<JobView> {
         (true, Some(frame)) => frame,
         _ => return Ok(view.into()),
     };
-    // A glimpse, bounded like view_image; decoded off the async runtime.
+    // A glimpse, bounded like view_image.
     let what = format!("the preview of job {}", job.id());
-    let encoded = tokio::task::spawn_blocking(move || {
-        preview(&frame.data, &what, PREVIEW_DEFAULT_DIM, PREVIEW_MAX_BASE64)
-    })
-    .await
-    .map_err(|e| ToolError::new("internal_error", format!("preview task failed: {e}")))?
-    .map_err(|e| ToolError::from(e).with_field("preview"))?;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&encoded.data);
+    let (encoded, b64) = bounded_jpeg(frame.data, what, PREVIEW_DEFAULT_DIM, "preview").await?;
     Ok(Output::from(view).with_content(vec![ContentBlock::image(b64, encoded.mime_type)]))
 }
 

@@ -2,7 +2,9 @@
 
 use base64::Engine;
 use comfy_core::job::MediaKind;
-use comfy_core::preview::{PREVIEW_DEFAULT_DIM, PREVIEW_MAX_BASE64, PREVIEW_MAX_DIM, base64_len, preview};
+use comfy_core::preview::{
+    Encoded, PREVIEW_DEFAULT_DIM, PREVIEW_MAX_BASE64, PREVIEW_MAX_DIM, base64_len, preview,
+};
 use comfy_core::store::AssetId;
 use rmcp::model::ContentBlock;
 use schemars::JsonSchema;
@@ -72,14 +74,8 @@ async fn view_image(ctx: CallCtx, args: ViewImageArgs) -> ToolResult<ImagePrevie
     }
     let fetched = ctx.state.comfy.fetch_asset(&id).await?;
     let max_dim = args.max_dim.unwrap_or(PREVIEW_DEFAULT_DIM).clamp(16, PREVIEW_MAX_DIM);
-    let what = format!("asset {id}");
-    let data = fetched.data.clone();
-    let encoded = tokio::task::spawn_blocking(move || preview(&data, &what, max_dim, PREVIEW_MAX_BASE64))
-        .await
-        .map_err(|e| ToolError::new("internal_error", format!("preview task failed: {e}")))?
-        .map_err(|e| ToolError::from(e).with_field("asset_id"))?;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&encoded.data);
-    debug_assert_eq!(b64.len(), base64_len(encoded.data.len()));
+    let (encoded, b64) =
+        bounded_jpeg(fetched.data.clone(), format!("asset {id}"), max_dim, "asset_id").await?;
     let value = ImagePreview {
         asset_id: id.0.clone(),
         width: encoded.width,
@@ -94,4 +90,21 @@ async fn view_image(ctx: CallCtx, args: ViewImageArgs) -> ToolResult<ImagePrevie
     let mut content = vec![ContentBlock::image(b64, encoded.mime_type)];
     content.extend(asset_link(&fetched.asset));
     Ok(Output::from(value).with_content(content))
+}
+
+/// A bounded JPEG of an image (see [`preview`]) and its base64 text, encoded off the async
+/// runtime; a decoding error names `field`.
+pub(crate) async fn bounded_jpeg(
+    data: bytes::Bytes,
+    what: String,
+    max_dim: u32,
+    field: &'static str,
+) -> Result<(Encoded, String), ToolError> {
+    let encoded = tokio::task::spawn_blocking(move || preview(&data, &what, max_dim, PREVIEW_MAX_BASE64))
+        .await
+        .map_err(|e| ToolError::new("internal_error", format!("preview task failed: {e}")))?
+        .map_err(|e| ToolError::from(e).with_field(field))?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&encoded.data);
+    debug_assert_eq!(b64.len(), base64_len(encoded.data.len()));
+    Ok((encoded, b64))
 }
