@@ -197,7 +197,7 @@ impl Registry {
         Fut: Future<Output = ToolResult<Out>> + Send + 'static,
     {
         let input_schema = match schema_for_input::<In>() {
-            Ok(s) => s,
+            Ok(s) => Arc::new(slim_schema(s.as_ref().clone())),
             Err(e) => {
                 // A programming error in a schema type: keep serving the other tools.
                 tracing::error!(tool = def.name, error = %e, "tool not registered: bad input schema");
@@ -290,9 +290,34 @@ pub fn compact_output_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     let mut v = Value::Object(full.as_ref().clone());
     strip(&mut v, &defs);
     match v {
-        Value::Object(m) => Arc::new(m),
+        Value::Object(m) => Arc::new(slim_schema(m)),
         _ => full,
     }
+}
+
+/// Drops what tells a client nothing: `$schema` (MCP's default dialect is already 2020-12) and
+/// `"default": null` on optional fields (absent already means null). Saves about 4 KB of
+/// `tools/list`; validation is unchanged.
+pub fn slim_schema(mut schema: JsonObject) -> JsonObject {
+    fn walk(m: &mut Map<String, Value>) {
+        if m.get("default").is_some_and(Value::is_null) {
+            m.remove("default");
+        }
+        for (k, child) in m.iter_mut() {
+            match child {
+                // `properties` and `$defs` map names to schemas; a name may be "default".
+                Value::Object(named) if k == "properties" || k == "$defs" => {
+                    named.values_mut().filter_map(Value::as_object_mut).for_each(walk);
+                }
+                Value::Object(sub) => walk(sub),
+                Value::Array(items) => items.iter_mut().filter_map(Value::as_object_mut).for_each(walk),
+                _ => {}
+            }
+        }
+    }
+    schema.remove("$schema");
+    walk(&mut schema);
+    schema
 }
 
 /// The shallow schema standing for a `$ref`: the referenced definition's JSON type (with the
@@ -387,10 +412,38 @@ pub fn job_id_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    use super::compact_output_schema;
     use super::views::JobView;
+    use super::{compact_output_schema, slim_schema};
+
+    #[test]
+    fn slim_schemas_drop_the_dialect_and_null_defaults_only() {
+        let schema = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {
+                "default": {"type": ["string", "null"], "default": null},
+                "steps": {"type": "integer", "default": 20},
+                "kind": {"$ref": "#/$defs/Kind", "default": "image"}
+            },
+            "$defs": {"Kind": {"oneOf": [{"const": "image", "default": null}]}}
+        });
+        let Value::Object(m) = schema else { unreachable!() };
+        let slim = Value::Object(slim_schema(m));
+        assert_eq!(
+            slim,
+            json!({
+                "type": "object",
+                "properties": {
+                    "default": {"type": ["string", "null"]},
+                    "steps": {"type": "integer", "default": 20},
+                    "kind": {"$ref": "#/$defs/Kind", "default": "image"}
+                },
+                "$defs": {"Kind": {"oneOf": [{"const": "image"}]}}
+            })
+        );
+    }
 
     #[test]
     fn compact_output_schemas_keep_the_json_type_of_referenced_enums_and_structs() {

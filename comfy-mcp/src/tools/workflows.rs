@@ -220,6 +220,7 @@ pub fn template_tool(t: &Template) -> Tool {
     };
     schema.remove("title");
     schema.remove("description");
+    let schema = super::slim_schema(schema);
     let mut description: String = t.description.chars().take(400).collect();
     if description.trim().is_empty() {
         description = format!("Run the {} workflow.", t.name);
