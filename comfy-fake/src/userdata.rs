@@ -40,20 +40,10 @@ fn text(status: StatusCode, body: &'static str) -> Response {
 /// `os.path.abspath(join(user_root, file))` kept inside the user root, as a relative path;
 /// `None` when it would leave it (ComfyUI answers 403).
 fn confine(file: &str) -> Option<String> {
-    if file.starts_with('/') || file.contains('\\') || file.contains('\0') {
+    if file.contains('\\') || file.contains('\0') {
         return None;
     }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in file.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            p => parts.push(p),
-        }
-    }
-    Some(parts.join("/"))
+    crate::files::normalize_rel(file)
 }
 
 fn flag(q: &HashMap<String, String>, key: &str, default: bool) -> bool {

@@ -153,16 +153,7 @@ async fn upload_file(ctx: CallCtx, args: UploadArgs) -> ToolResult<InputView> {
     }
     let uploaded =
         ctx.state.comfy.backend().upload(upload).await.map_err(|e| upload_error(e, "subfolder"))?;
-    Ok(InputView {
-        input_name: uploaded.input_value(),
-        name: uploaded.name.clone(),
-        subfolder: uploaded.subfolder.clone(),
-        folder: uploaded.folder.as_str().to_owned(),
-        byte_size: size,
-        source_asset_id: None,
-        source_job_id: None,
-    }
-    .into())
+    Ok(InputView::uploaded(&uploaded, size).into())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Iteration: regenerate (make an asset again with changes), use_previous_output (an output
 //! becomes an input of the next workflow).
 
-use comfy_core::backend::{JobRequest, Upload};
+use comfy_core::backend::{JobRequest, Upload, UploadedFile};
 use comfy_core::job::MediaKind;
 use comfy_core::store::AssetId;
 use comfy_core::{Origin, override_workflow, rerender};
@@ -180,6 +180,21 @@ pub struct InputView {
     pub source_job_id: Option<String>,
 }
 
+impl InputView {
+    /// Where `uploaded` landed, `byte_size` bytes, from no asset.
+    pub(crate) fn uploaded(uploaded: &UploadedFile, byte_size: u64) -> InputView {
+        InputView {
+            input_name: uploaded.input_value(),
+            name: uploaded.name.clone(),
+            subfolder: uploaded.subfolder.clone(),
+            folder: uploaded.folder.as_str().to_owned(),
+            byte_size,
+            source_asset_id: None,
+            source_job_id: None,
+        }
+    }
+}
+
 async fn use_previous_output(ctx: CallCtx, args: PreviousOutputArgs) -> ToolResult<InputView> {
     let id = AssetId(args.asset_id);
     let asset = ctx.state.comfy.asset(&id).await?;
@@ -212,13 +227,9 @@ async fn use_previous_output(ctx: CallCtx, args: PreviousOutputArgs) -> ToolResu
     let uploaded =
         ctx.state.comfy.backend().upload(upload).await.map_err(|e| upload_error(e, "subfolder"))?;
     Ok(InputView {
-        input_name: uploaded.input_value(),
-        name: uploaded.name.clone(),
-        subfolder: uploaded.subfolder.clone(),
-        folder: uploaded.folder.as_str().to_owned(),
-        byte_size: size,
         source_asset_id: Some(id.0.clone()),
         source_job_id: Some(asset.job_id.0.clone()),
+        ..InputView::uploaded(&uploaded, size)
     }
     .into())
 }
