@@ -164,12 +164,7 @@ impl Http {
 
     /// Reads a JSON body; HTML, truncated or invalid JSON become [`Error::UnexpectedResponse`].
     pub(crate) async fn json(&self, op: &str, resp: Response) -> Result<Value> {
-        let content_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let content_type = content_type(&resp);
         let body = resp.text().await.map_err(|e| Error::UnexpectedResponse {
             backend: self.backend(),
             operation: op.to_owned(),
@@ -178,38 +173,59 @@ impl Http {
         parse_json_body(&self.backend(), op, &content_type, &body)
     }
 
+    /// One request to `path` (with a JSON `body`, if any) under the request timeout; statuses in
+    /// `accept` come back as responses for the caller to interpret. Returns the operation name
+    /// (`"GET /path"`, for errors) with the response.
+    pub(crate) async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        retry: Retry,
+        accept: &[StatusCode],
+        body: Option<&[u8]>,
+    ) -> Result<(String, Response)> {
+        let op = format!("{method} {path}");
+        let url = self.url(path);
+        let resp = self
+            .send(&op, retry, self.config.request_timeout, accept, |c| {
+                let request = c.request(method.clone(), &url);
+                match body {
+                    Some(bytes) => {
+                        request.header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes.to_vec())
+                    }
+                    None => request,
+                }
+            })
+            .await?;
+        Ok((op, resp))
+    }
+
     /// GET a JSON document.
     pub(crate) async fn get_json(&self, path: &str) -> Result<Value> {
-        let op = format!("GET {path}");
-        let url = self.url(path);
-        let resp =
-            self.send(&op, Retry::Idempotent, self.config.request_timeout, &[], |c| c.get(&url)).await?;
+        let (op, resp) = self.request(Method::GET, path, Retry::Idempotent, &[], None).await?;
         self.json(&op, resp).await
     }
 
     /// POST a JSON body; returns the JSON answer, or `Null` for an empty 200.
     pub(crate) async fn post_json(&self, path: &str, body: &Value, retry: Retry) -> Result<Value> {
-        let op = format!("POST {path}");
-        let url = self.url(path);
-        let resp = self
-            .send(&op, retry, self.config.request_timeout, &[], |c| c.request(Method::POST, &url).json(body))
-            .await?;
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        let (op, resp) = self.request(Method::POST, path, retry, &[], Some(&bytes)).await?;
         let empty = resp.content_length() == Some(0);
         if empty {
             return Ok(Value::Null);
         }
-        let content_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let content_type = content_type(&resp);
         let text = resp.text().await.unwrap_or_default();
         if text.trim().is_empty() {
             return Ok(Value::Null);
         }
         parse_json_body(&self.backend(), &op, &content_type, &text)
     }
+}
+
+/// The response's `Content-Type` (empty when absent or not text).
+fn content_type(resp: &Response) -> String {
+    resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
 }
 
 /// Parses a body that should be JSON, with errors that say what came instead.

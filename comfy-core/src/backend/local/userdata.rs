@@ -1,7 +1,7 @@
 //! Saved workflows through ComfyUI's user-data routes, and the official templates it serves as
 //! static files.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::http::Retry;
@@ -50,13 +50,9 @@ impl LocalComfyUi {
 
     pub(super) async fn userdata_list(&self) -> Result<Vec<SavedWorkflowInfo>> {
         let path = format!("/api/userdata?dir={WORKFLOWS_DIR}&recurse=true&full_info=true");
-        let op = format!("GET {path}");
-        let url = self.http().url(&path);
-        let resp = self
+        let (op, resp) = self
             .http()
-            .send(&op, Retry::Idempotent, self.config().request_timeout, &[StatusCode::NOT_FOUND], |c| {
-                c.get(&url)
-            })
+            .request(Method::GET, &path, Retry::Idempotent, &[StatusCode::NOT_FOUND], None)
             .await?;
         // 404 "Directory not found": nothing has been saved yet.
         if resp.status() == StatusCode::NOT_FOUND {
@@ -84,13 +80,9 @@ impl LocalComfyUi {
     pub(super) async fn userdata_get(&self, name: &str) -> Result<Value> {
         let name = saved_workflow_name(name, "name")?;
         let path = format!("/api/userdata/{}", urlencode(&saved_workflow_path(&name)));
-        let op = format!("GET {path}");
-        let url = self.http().url(&path);
-        let resp = self
+        let (op, resp) = self
             .http()
-            .send(&op, Retry::Idempotent, self.config().request_timeout, &[StatusCode::NOT_FOUND], |c| {
-                c.get(&url)
-            })
+            .request(Method::GET, &path, Retry::Idempotent, &[StatusCode::NOT_FOUND], None)
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(self.not_found(&name).await);
@@ -110,14 +102,10 @@ impl LocalComfyUi {
             "/api/userdata/{}?overwrite={overwrite}&full_info=true",
             urlencode(&saved_workflow_path(&name))
         );
-        let op = format!("POST {path}");
-        let url = self.http().url(&path);
         let body = serde_json::to_vec_pretty(workflow).unwrap_or_default();
-        let resp = self
+        let (op, resp) = self
             .http()
-            .send(&op, Retry::ConnectOnly, self.config().request_timeout, &[StatusCode::CONFLICT], |c| {
-                c.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone())
-            })
+            .request(Method::POST, &path, Retry::ConnectOnly, &[StatusCode::CONFLICT], Some(&body))
             .await?;
         if resp.status() == StatusCode::CONFLICT {
             return Err(Error::AlreadyExists { what: "saved workflow", name });
@@ -129,13 +117,9 @@ impl LocalComfyUi {
     pub(super) async fn userdata_delete(&self, name: &str) -> Result<()> {
         let name = saved_workflow_name(name, "name")?;
         let path = format!("/api/userdata/{}", urlencode(&saved_workflow_path(&name)));
-        let op = format!("DELETE {path}");
-        let url = self.http().url(&path);
-        let resp = self
+        let (_, resp) = self
             .http()
-            .send(&op, Retry::ConnectOnly, self.config().request_timeout, &[StatusCode::NOT_FOUND], |c| {
-                c.delete(&url)
-            })
+            .request(Method::DELETE, &path, Retry::ConnectOnly, &[StatusCode::NOT_FOUND], None)
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(self.not_found(&name).await);
@@ -156,13 +140,8 @@ impl LocalComfyUi {
             urlencode(&saved_workflow_path(&from)),
             urlencode(&saved_workflow_path(&to))
         );
-        let op = format!("POST {path}");
-        let url = self.http().url(&path);
         let accept = [StatusCode::NOT_FOUND, StatusCode::CONFLICT];
-        let resp = self
-            .http()
-            .send(&op, Retry::ConnectOnly, self.config().request_timeout, &accept, |c| c.post(&url))
-            .await?;
+        let (op, resp) = self.http().request(Method::POST, &path, Retry::ConnectOnly, &accept, None).await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Err(self.not_found(&from).await),
             StatusCode::CONFLICT => Err(Error::AlreadyExists { what: "saved workflow", name: to }),
@@ -176,13 +155,9 @@ impl LocalComfyUi {
     /// GET a static file under `/templates/`; 404 is `None`.
     async fn templates_file(&self, file: &str) -> Result<Option<Value>> {
         let path = format!("/templates/{file}");
-        let op = format!("GET {path}");
-        let url = self.http().url(&path);
-        let resp = self
+        let (op, resp) = self
             .http()
-            .send(&op, Retry::Idempotent, self.config().request_timeout, &[StatusCode::NOT_FOUND], |c| {
-                c.get(&url)
-            })
+            .request(Method::GET, &path, Retry::Idempotent, &[StatusCode::NOT_FOUND], None)
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
