@@ -386,7 +386,7 @@ fn unknown_classes_message(classes: &[String], nodes: &[(String, String)]) -> St
 }
 
 fn suggestion_suffix(suggestions: &[String]) -> String {
-    if suggestions.is_empty() { String::new() } else { format!("; did you mean {}?", suggestions.join(", ")) }
+    crate::suggest::did_you_mean(suggestions)
 }
 
 impl Error {

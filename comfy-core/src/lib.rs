@@ -56,5 +56,5 @@ pub use client::{
 };
 pub use error::{Error, Result};
 pub use secret::Secret;
-pub use suggest::closest as suggest_closest;
+pub use suggest::{closest as suggest_closest, did_you_mean};
 pub use workflow::{Input, Link, Node, NodeId, Workflow};

@@ -25,6 +25,12 @@ pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>, 
     scored.into_iter().take(max).map(|(_, c)| c.to_owned()).collect()
 }
 
+/// `"; did you mean a, b?"`, or nothing when there are no suggestions: the suffix every error
+/// message with suggestions ends with.
+pub fn did_you_mean(suggestions: &[String]) -> String {
+    if suggestions.is_empty() { String::new() } else { format!("; did you mean {}?", suggestions.join(", ")) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::closest;

@@ -230,11 +230,7 @@ pub fn scrub_paths(message: &str) -> String {
 
 /// A JSON-RPC error for a tool name nobody serves.
 pub fn not_found(what: &str, name: &str, suggestions: &[String]) -> ErrorData {
-    let hint = if suggestions.is_empty() {
-        String::new()
-    } else {
-        format!("; did you mean {}?", suggestions.join(", "))
-    };
+    let hint = comfy_core::did_you_mean(suggestions);
     ErrorData::invalid_params(format!("unknown {what} {name:?}{hint}"), Some(json!({"name": name})))
 }
 

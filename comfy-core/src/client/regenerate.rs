@@ -70,11 +70,7 @@ pub fn rerender(
     for key in overrides.keys() {
         if template.param(key).is_none() {
             let close = crate::suggest::closest(key, template.params.keys().map(String::as_str), 3);
-            let hint = if close.is_empty() {
-                String::new()
-            } else {
-                format!("; did you mean {}?", close.join(", "))
-            };
+            let hint = crate::suggest::did_you_mean(&close);
             let valid: Vec<&str> = template.params.keys().take(40).map(String::as_str).collect();
             return Err(Error::InvalidParameter {
                 template: template.name.clone(),
@@ -159,11 +155,7 @@ pub fn override_workflow(
         let ids: Vec<String> = nodes.keys().cloned().collect();
         let Some(node) = nodes.get_mut(node_id) else {
             let close = crate::suggest::closest(node_id, ids.iter().map(String::as_str), 3);
-            let hint = if close.is_empty() {
-                String::new()
-            } else {
-                format!("; did you mean {}?", close.join(", "))
-            };
+            let hint = crate::suggest::did_you_mean(&close);
             return Err(bad(
                 key,
                 format!("the workflow has no node {node_id:?}{hint}; nodes: {}", ids.join(", ")),
@@ -175,11 +167,7 @@ pub fn override_workflow(
         {
             let names: Vec<&str> = def.inputs.iter().map(|i| i.name.as_str()).collect();
             let close = crate::suggest::closest(input, names.iter().copied(), 3);
-            let hint = if close.is_empty() {
-                String::new()
-            } else {
-                format!("; did you mean {}?", close.join(", "))
-            };
+            let hint = crate::suggest::did_you_mean(&close);
             return Err(bad(
                 key,
                 format!(
@@ -217,11 +205,7 @@ pub fn override_workflow(
                     && p.node_id.as_ref().is_some_and(|n| n.0 == node_id)
                     && p.input.as_deref() == Some(input)
             }) {
-                let hint = if p.suggestions.is_empty() {
-                    String::new()
-                } else {
-                    format!("; did you mean {}?", p.suggestions.join(", "))
-                };
+                let hint = crate::suggest::did_you_mean(&p.suggestions);
                 return Err(bad(key, format!("{}{hint}", p.message)));
             }
         }

@@ -28,9 +28,7 @@ pub(crate) fn check_value(spec: &ParamSpec, value: &Value) -> Result<Value, Stri
             .as_str()
             .map(|s| super::suggest(s, options.iter().filter_map(Value::as_str)))
             .unwrap_or_default();
-        if !close.is_empty() {
-            message.push_str(&format!("; did you mean {}?", close.join(", ")));
-        }
+        message.push_str(&crate::suggest::did_you_mean(&close));
         return Err(message);
     }
     if let Some(n) = Num::from_value(&typed) {

@@ -189,9 +189,7 @@ fn check_at(root: &Value, schema: &Value, v: &Value, path: &str, depth: usize) -
         let hint = v
             .as_str()
             .filter(|s| s.len() <= 256)
-            .map(|s| comfy_core::suggest_closest(s, candidates.iter().copied(), 3))
-            .filter(|s| !s.is_empty())
-            .map(|s| format!("; did you mean {}?", s.join(", ")))
+            .map(|s| comfy_core::did_you_mean(&comfy_core::suggest_closest(s, candidates.iter().copied(), 3)))
             .unwrap_or_default();
         return Err(bad(path, format!("{} is not an allowed value{hint}", field_name(path)), schema));
     }
@@ -288,8 +286,7 @@ fn check_object(
                 Some(Value::Bool(false)) => {
                     let names: Vec<&str> = props.keys().map(String::as_str).collect();
                     let hint = if key.len() <= 256 {
-                        let s = comfy_core::suggest_closest(key, names.iter().copied(), 3);
-                        if s.is_empty() { String::new() } else { format!("; did you mean {}?", s.join(", ")) }
+                        comfy_core::did_you_mean(&comfy_core::suggest_closest(key, names.iter().copied(), 3))
                     } else {
                         String::new()
                     };
