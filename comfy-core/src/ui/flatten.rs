@@ -3,7 +3,7 @@
 //! joined with `:` (`"12:5"`, nested `"12:7:3"`). Done with an explicit stack, so neither deep
 //! nesting nor long chains can overflow the call stack.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
@@ -83,35 +83,13 @@ pub(crate) fn classify(doc: &Document, catalog: &Catalog, type_: &str) -> Kind {
 /// The order `graph.computeExecutionOrder` would run a scope's nodes in: sources first, ties in
 /// document order; nodes caught in a cycle come last, in document order.
 pub(crate) fn execution_order(scope: &Scope) -> Vec<usize> {
-    let n = scope.nodes.len();
-    let mut indegree = vec![0usize; n];
-    let mut out_edges: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (t, node) in scope.nodes.iter().enumerate() {
-        for slot in &node.inputs {
-            let Some(link) = slot.link.as_ref().and_then(|l| scope.links.get(l)) else { continue };
-            if let Some(&o) = scope.index.get(&link.origin)
-                && o != t
-            {
-                indegree[t] += 1;
-                out_edges[o].push(t);
-            }
-        }
-    }
-    let mut ready: VecDeque<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
-    let mut order = Vec::with_capacity(n);
-    let mut placed = vec![false; n];
-    while let Some(i) = ready.pop_front() {
-        order.push(i);
-        placed[i] = true;
-        for &t in &out_edges[i] {
-            indegree[t] -= 1;
-            if indegree[t] == 0 {
-                ready.push_back(t);
-            }
-        }
-    }
-    order.extend((0..n).filter(|&i| !placed[i]));
-    order
+    let edges = scope.nodes.iter().enumerate().flat_map(|(t, node)| {
+        node.inputs.iter().filter_map(move |slot| {
+            let link = slot.link.as_ref().and_then(|l| scope.links.get(l))?;
+            scope.index.get(&link.origin).map(|&o| (o, t))
+        })
+    });
+    super::order::kahn(scope.nodes.len(), edges).order
 }
 
 struct Frame {

@@ -62,6 +62,7 @@
 mod flatten;
 mod group;
 mod model;
+mod order;
 mod resolve;
 mod state;
 mod text;

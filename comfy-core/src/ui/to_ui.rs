@@ -1,7 +1,7 @@
 //! API → UI: an editor workflow (version 0.4) that the official editor opens and that converts
 //! back to the same prompt.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
@@ -61,40 +61,15 @@ fn assign_ids(workflow: &Workflow) -> IndexMap<NodeId, u64> {
 fn levels(workflow: &Workflow) -> (HashMap<NodeId, usize>, Vec<NodeId>) {
     let ids: Vec<&NodeId> = workflow.nodes().map(|(id, _)| id).collect();
     let position: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-    let n = ids.len();
-    let mut indegree = vec![0usize; n];
-    let mut out_edges: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (t, (_, node)) in workflow.nodes().enumerate() {
-        for (_, link) in node.links() {
-            if let Some(&o) = position.get(link.node.as_str())
-                && o != t
-            {
-                indegree[t] += 1;
-                out_edges[o].push(t);
-            }
-        }
-    }
-    let mut level = vec![0usize; n];
-    let mut ready: VecDeque<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
-    let mut order = Vec::with_capacity(n);
-    let mut placed = vec![false; n];
-    while let Some(i) = ready.pop_front() {
-        order.push(i);
-        placed[i] = true;
-        for &t in &out_edges[i] {
-            level[t] = level[t].max(level[i] + 1);
-            indegree[t] -= 1;
-            if indegree[t] == 0 {
-                ready.push_back(t);
-            }
-        }
-    }
+    let position = &position;
+    let edges = workflow.nodes().enumerate().flat_map(|(t, (_, node))| {
+        node.links().filter_map(move |(_, link)| position.get(link.node.as_str()).map(|&o| (o, t)))
+    });
+    let super::order::Kahn { order, sorted, mut level } = super::order::kahn(ids.len(), edges);
+    // Nodes caught in a cycle go one column after everything else.
     let last = level.iter().copied().max().unwrap_or(0) + 1;
-    for i in 0..n {
-        if !placed[i] {
-            level[i] = last;
-            order.push(i);
-        }
+    for &i in &order[sorted..] {
+        level[i] = last;
     }
     (
         ids.iter().enumerate().map(|(i, id)| ((*id).clone(), level[i])).collect(),

@@ -237,13 +237,7 @@ fn declared_widgets(out: &mut Vec<Widget>, index: usize, input: &InputDef) {
                 None => name == "seed" || name == "noise_seed",
             };
             if control {
-                out.push(Widget::new(
-                    control_name(input),
-                    Role::Control,
-                    true,
-                    false,
-                    Some(Value::from("randomize")),
-                ));
+                out.push(control_widget(input));
             }
         }
         "COMBO" => {
@@ -257,13 +251,7 @@ fn declared_widgets(out: &mut Vec<Widget>, index: usize, input: &InputDef) {
             out.push(w);
             let multiselect = matches!(input.kind, InputKind::Combo { multiselect: true, .. });
             if !multiselect && input.options.raw.get("control_after_generate").is_some_and(truthy) {
-                out.push(Widget::new(
-                    control_name(input),
-                    Role::Control,
-                    true,
-                    false,
-                    Some(Value::from("randomize")),
-                ));
+                out.push(control_widget(input));
                 out.push(Widget::new(
                     "control_filter_list",
                     Role::ControlFilter,
@@ -288,6 +276,11 @@ fn control_name(input: &InputDef) -> &str {
         Some(Value::String(s)) => s,
         _ => "control_after_generate",
     }
+}
+
+/// The control widget the editor adds after a seed-like value (default `randomize`).
+fn control_widget(input: &InputDef) -> Widget {
+    Widget::new(control_name(input), Role::Control, true, false, Some(Value::from("randomize")))
 }
 
 fn injected_widgets(out: &mut Vec<Widget>, name: &str, widget_type: &str) {
