@@ -56,6 +56,11 @@ pub fn list(state: &AppState) -> ListResourcesResult {
     ListResourcesResult::with_all_items(items)
 }
 
+/// One path segment of a URI: not empty, not too long, no separators.
+fn plain_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 256 && !id.contains(['/', '?', '#'])
+}
+
 fn unknown(uri: &str) -> ToolError {
     ToolError::new(
         "unknown_resource",
@@ -76,7 +81,7 @@ pub async fn read(state: &Arc<AppState>, uri: &str) -> Result<ReadResourceResult
     {
         return job_preview(state, uri, job_id).await;
     }
-    if id.is_empty() || id.len() > 256 || id.contains(['/', '?', '#']) {
+    if !plain_id(id) {
         return Err(unknown(uri));
     }
     let json_text = |v: serde_json::Value| {
@@ -138,7 +143,7 @@ async fn job_preview(
     uri: &str,
     job_id: &str,
 ) -> Result<ReadResourceResult, ToolError> {
-    if job_id.is_empty() || job_id.len() > 256 || job_id.contains(['/', '?', '#']) {
+    if !plain_id(job_id) {
         return Err(unknown(uri));
     }
     let job = state.comfy.job(&JobId(job_id.to_owned())).await?;
