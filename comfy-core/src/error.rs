@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use crate::validate::ValidationReport;
+use crate::validate::report::ValidationReport;
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -250,6 +250,29 @@ pub enum Error {
         after_ms: u64,
     },
 
+    /// A node class the catalogue does not have.
+    #[error("no node class {class_type:?} on this server{}", suggestion_suffix(suggestions))]
+    UnknownClass {
+        /// The class asked for.
+        class_type: String,
+        /// Close class names.
+        suggestions: Vec<String>,
+    },
+
+    /// The client already runs as many jobs as it is allowed to
+    /// ([`ClientOptions::max_running_jobs`](crate::ClientOptions)). Retryable: try again when one
+    /// has finished, or cancel one.
+    #[error(
+        "{running} jobs are already running through this client (the limit is {limit}); wait for one to \
+         finish or cancel one"
+    )]
+    TooManyJobs {
+        /// Jobs running (or being submitted) now.
+        running: usize,
+        /// The limit.
+        limit: usize,
+    },
+
     /// An argument is invalid (empty upload, bad URL, ...).
     #[error("invalid {argument}: {message}")]
     InvalidArgument {
@@ -425,6 +448,8 @@ impl Error {
             Error::InvalidImage { .. } => "invalid_image",
             Error::PathNotAllowed { .. } => "path_not_allowed",
             Error::TooLarge { .. } => "too_large",
+            Error::TooManyJobs { .. } => "too_many_jobs",
+            Error::UnknownClass { .. } => "unknown_class",
         }
     }
 
@@ -437,7 +462,7 @@ impl Error {
                     | std::io::ErrorKind::TimedOut
                     | std::io::ErrorKind::WouldBlock
             ),
-            Error::BackendUnreachable { .. } | Error::Timeout { .. } => true,
+            Error::BackendUnreachable { .. } | Error::Timeout { .. } | Error::TooManyJobs { .. } => true,
             Error::Http { status, .. } => *status == 429 || ((500..600).contains(status) && *status != 501),
             Error::Store { retryable, .. } => *retryable,
             _ => false,
@@ -500,6 +525,8 @@ mod tests {
             Error::InvalidOverride { target: "a.b".into(), message: "m".into(), suggestions: vec![] },
             Error::SavedWorkflowNotFound { name: "a".into(), suggestions: vec![] },
             Error::AlreadyExists { what: "saved workflow", name: "a".into() },
+            Error::TooManyJobs { running: 2, limit: 2 },
+            Error::UnknownClass { class_type: "X".into(), suggestions: vec![] },
         ];
         let codes: std::collections::HashSet<_> = errors.iter().map(Error::code).collect();
         assert_eq!(codes.len(), errors.len());

@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 
 /// One template of the index.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct TemplateEntry {
     /// File stem, used to fetch it (`/templates/<name>.json`).
     pub name: String,

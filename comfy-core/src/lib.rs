@@ -39,8 +39,10 @@ pub mod gallery;
 pub mod job;
 pub mod json;
 pub mod paths;
+pub mod prepare;
 pub mod preview;
 pub mod publish;
+pub mod report;
 mod secret;
 pub mod store;
 mod suggest;
@@ -51,9 +53,11 @@ pub mod workflow;
 
 pub use catalog::Catalog;
 pub use client::{
-    ClientOptions, Comfy, ComfyBuilder, FetchedAsset, Job, JobResult, JobSnapshot, JobSubscription, Origin,
-    Waited, override_workflow, rerender, rerender_request,
+    ClientOptions, Comfy, ComfyBuilder, FetchedAsset, Follow, Job, ModelHit, JobResult, JobSnapshot, JobSubscription,
+    Origin, Source, Update, Waited, describe_progress, override_workflow, rerender, rerender_request,
 };
+pub use prepare::{Checked, Prepared};
+pub use report::{AssetSummary, JobReport, JobState, PreviewInfo};
 pub use error::{Error, Result};
 pub use secret::Secret;
 pub use suggest::{closest as suggest_closest, did_you_mean};

@@ -127,6 +127,12 @@ impl From<comfy_core::Error> for ToolError {
                 out = out.with_field("name").with_expected("another name, or overwrite=true to replace it")
             }
             E::UnknownNodeClasses { .. } | E::InvalidUiWorkflow { .. } => out = out.with_field("workflow"),
+            E::UnknownClass { suggestions, .. } => {
+                out = out.with_field("class_type").with_expected(match suggestions.is_empty() {
+                    true => "a class name from search_nodes".to_owned(),
+                    false => format!("did you mean {}?", suggestions.join(", ")),
+                });
+            }
             E::Json { .. } | E::InvalidWorkflow { .. } | E::UiFormatWorkflow { .. } | E::Cycle { .. } => {
                 out = out.with_field("workflow");
                 if matches!(e, E::UiFormatWorkflow { .. }) {
@@ -134,7 +140,19 @@ impl From<comfy_core::Error> for ToolError {
                 }
             }
             E::Validation(report) => {
-                out = out.with_field("workflow").with_details(json!({"problems": report.problems}));
+                // A problem on a template's input is the caller's parameter value.
+                out = match comfy_core::prepare::blamed_param(report) {
+                    Some(p) => {
+                        let field = format!("params.{}", p.param.as_deref().unwrap_or_default());
+                        let out = out.with_field(field);
+                        match &p.expected {
+                            Some(expected) => out.with_expected(expected.clone()),
+                            None => out,
+                        }
+                    }
+                    None => out.with_field("workflow"),
+                };
+                out = out.with_details(json!({"problems": report.problems}));
             }
             E::PromptRejected { node_errors, error_type, .. } => {
                 out = out

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::error::ToolError;
 use crate::state::AppState;
-use crate::tools::views::{AssetView, JobView};
+use crate::tools::views::JobView;
 
 /// The URI scheme.
 pub const SCHEME: &str = "comfy://";
@@ -43,7 +43,7 @@ pub fn templates() -> Vec<ResourceTemplate> {
 
 /// The listed resources: every workflow template (assets and jobs are reached by URI).
 pub fn list(state: &AppState) -> ListResourcesResult {
-    let lib = state.templates.snapshot();
+    let lib = state.comfy.templates().snapshot();
     let items = lib
         .list()
         .iter()
@@ -103,15 +103,7 @@ pub async fn read(state: &Arc<AppState>, uri: &str) -> Result<ReadResourceResult
         }
         "jobs" => {
             let job = state.comfy.job(&JobId(id.to_owned())).await?;
-            let snapshot = job.snapshot();
-            let mut view = JobView::of(id, &snapshot.status).with_preview(&job);
-            if snapshot.status.is_terminal() {
-                let mut outputs = Vec::new();
-                for a in &snapshot.assets {
-                    outputs.push(AssetView::from(&state.comfy.asset(a).await?));
-                }
-                view.outputs = Some(outputs);
-            }
+            let view = JobView::from(state.comfy.report(&job).await?);
             Ok(json_text(serde_json::to_value(view).unwrap_or_default()))
         }
         "models" => {
@@ -124,7 +116,7 @@ pub async fn read(state: &Arc<AppState>, uri: &str) -> Result<ReadResourceResult
             Ok(json_text(json!({"folder": id, "models": models})))
         }
         "workflows" => {
-            let t = state.template(id)?;
+            let t = state.comfy.template(id).await?;
             Ok(json_text(json!({
                 "name": t.name,
                 "description": t.description,

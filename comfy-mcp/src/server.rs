@@ -67,7 +67,7 @@ impl ComfyMcp {
             .filter(|e| self.served(&e.tool.name, principal))
             .map(|e| e.tool.clone())
             .collect();
-        let lib = self.state.templates.snapshot();
+        let lib = self.state.comfy.templates().snapshot();
         for t in lib.list() {
             if self.registry.get(&t.name).is_none() && self.served(&t.name, principal) {
                 tools.push(workflows::template_tool(&t));
@@ -99,7 +99,7 @@ impl ComfyMcp {
             let fut = (entry.handler)(ctx, arguments);
             return Ok(guarded(fut, &name).await);
         }
-        let known = self.state.templates.snapshot().get(&name).is_ok();
+        let known = self.state.comfy.templates().snapshot().get(&name).is_ok();
         match known {
             true => {
                 let fut = Box::pin(workflows::call_template(ctx, name.clone(), arguments));
@@ -110,7 +110,7 @@ impl ComfyMcp {
     }
 
     fn exists(&self, name: &str) -> bool {
-        self.registry.get(name).is_some() || self.state.templates.snapshot().get(name).is_ok()
+        self.registry.get(name).is_some() || self.state.comfy.templates().snapshot().get(name).is_ok()
     }
 
     fn unknown_tool(&self, name: &str, principal: Option<&Principal>) -> ErrorData {
@@ -136,7 +136,7 @@ fn call_ctx(state: &Arc<AppState>, ctx: &RequestContext<RoleServer>) -> CallCtx 
         progress: ctx.meta.get_progress_token(),
         peer: Some(ctx.peer.clone()),
         ct: ctx.ct.clone(),
-        wait_budget: state.settings.limits.wait_budget(),
+        wait_budget: state.comfy.wait_budget(),
     }
 }
 
@@ -167,7 +167,7 @@ impl ServerHandler for ComfyMcp {
         if let Some(e) = self.registry.get(name) {
             return Some(e.tool.clone());
         }
-        self.state.templates.snapshot().get(name).ok().map(|t| workflows::template_tool(&t))
+        self.state.comfy.templates().snapshot().get(name).ok().map(|t| workflows::template_tool(&t))
     }
 
     async fn call_tool(
@@ -216,7 +216,7 @@ impl ServerHandler for ComfyMcp {
 
     async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
         // Tell this session when the template tools change (hot reload, catalogue enrichment).
-        let mut changes = self.state.templates.subscribe();
+        let mut changes = self.state.comfy.templates().subscribe();
         changes.mark_unchanged();
         let peer = ctx.peer;
         tokio::spawn(async move {

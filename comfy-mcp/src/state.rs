@@ -1,17 +1,16 @@
-//! Shared state of one server process: the core client, settings, templates and the job cap.
-//! Everything MCP-facing clones an `Arc<AppState>`; nothing here knows about MCP.
+//! Shared state of one server process: the core client (backend, store, templates, defaults,
+//! running-jobs cap) and the server's settings. Everything MCP-facing clones an
+//! `Arc<AppState>`; nothing here knows about MCP.
 
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use comfy_core::backend::Backend;
 use comfy_core::backend::local::LocalComfyUi;
-use comfy_core::catalog::Catalog;
 use comfy_core::publish::PublishDir;
 use comfy_core::store::{SqliteStore, Store};
-use comfy_core::template::{ParamDefaults, Template, TemplateLibrary, WatchedLibrary};
-use comfy_core::{ClientOptions, Comfy, Job};
-use tokio::sync::watch;
+use comfy_core::template::{ParamDefaults, TemplateSet};
+use comfy_core::{ClientOptions, Comfy};
 
 use crate::config::Settings;
 use crate::error::ToolError;
@@ -19,16 +18,10 @@ use crate::error::ToolError;
 /// Everything a tool call needs. Cheap to share (`Arc<AppState>`).
 #[derive(Debug)]
 pub struct AppState {
-    /// The core client (backend + store).
+    /// The core client: backend, store, templates, parameter defaults, running-jobs cap.
     pub comfy: Comfy,
     /// The effective settings.
     pub settings: Arc<Settings>,
-    /// Workflow templates (built-ins plus the workflows directory).
-    pub templates: Templates,
-    /// The cap on concurrently running jobs.
-    pub jobs: JobGate,
-    /// Template parameter defaults: runtime (set while running), config file, environment.
-    pub defaults: RwLock<ParamDefaults>,
     /// Calls running as MCP tasks.
     pub tasks: Arc<crate::tasks::Tasks>,
 }
@@ -56,40 +49,44 @@ impl AppState {
         AppState::new(Arc::new(backend), Arc::new(store), settings)
     }
 
-    /// Builds the state over any backend and store (embedding, tests).
+    /// Builds the state over any backend and store (embedding, tests): a core client with the
+    /// settings' limits, templates (the workflows directory, watched, or the built-ins) and
+    /// parameter defaults.
     pub fn new(
         backend: Arc<dyn Backend>,
         store: Arc<dyn Store>,
         settings: Settings,
     ) -> Result<Arc<AppState>, StartError> {
-        let options =
-            ClientOptions { max_asset_bytes: settings.limits.max_asset_bytes, ..ClientOptions::default() };
-        let comfy = Comfy::builder(backend)
-            .store(store)
-            .options(options)
-            .build()
-            .map_err(|e| StartError(format!("client: {e}")))?;
+        let options = ClientOptions {
+            max_asset_bytes: settings.limits.max_asset_bytes,
+            max_running_jobs: settings.limits.max_running_jobs,
+            wait_budget: settings.limits.wait_budget(),
+            ..ClientOptions::default()
+        };
         let templates = match &settings.workflows_dir {
-            Some(dir) => Templates::watched(
-                TemplateLibrary::watch(dir).map_err(|e| StartError(format!("workflows directory: {e}")))?,
-            ),
-            None => Templates::builtin(),
+            Some(dir) => TemplateSet::watch(dir).map_err(|e| StartError(format!("workflows directory: {e}")))?,
+            None => TemplateSet::builtin(),
         };
         let mut defaults = ParamDefaults::from_env();
         defaults.config = settings.defaults.clone();
-        let jobs = JobGate::new(settings.limits.max_running_jobs);
-        Ok(Arc::new(AppState {
-            comfy,
-            settings: Arc::new(settings),
-            templates,
-            jobs,
-            defaults: RwLock::new(defaults),
-            tasks: Arc::default(),
-        }))
+        let comfy = Comfy::builder(backend)
+            .store(store)
+            .options(options)
+            .templates(templates)
+            .param_defaults(defaults)
+            .build()
+            .map_err(|e| StartError(format!("client: {e}")))?;
+        Ok(AppState::with_client(comfy, settings))
     }
 
-    /// Starts background work: fetching the node catalogue (retrying until ComfyUI answers) to
-    /// enrich templates, and reattaching jobs left unfinished by a previous run.
+    /// The state over a client built elsewhere (the Python and Node bindings serve their own
+    /// client over MCP); its options, templates and defaults are used as they are.
+    pub fn with_client(comfy: Comfy, settings: Settings) -> Arc<AppState> {
+        Arc::new(AppState { comfy, settings: Arc::new(settings), tasks: Arc::default() })
+    }
+
+    /// Starts background work: fetching the node catalogue (retrying until the backend
+    /// answers) to enrich templates, and reattaching jobs left unfinished by a previous run.
     pub fn start_background(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -108,9 +105,8 @@ impl AppState {
                         Err(e) => tracing::debug!(error = %e, "reattach deferred"),
                     }
                 }
-                match state.comfy.backend().catalog(false).await {
-                    Ok(catalog) => {
-                        state.templates.set_catalog(catalog).await;
+                match state.comfy.catalog().await {
+                    Ok(_) => {
                         tracing::info!("node catalogue loaded; templates enriched");
                         if reattached {
                             return;
@@ -125,28 +121,6 @@ impl AppState {
         });
     }
 
-    /// The node catalogue (cached by the backend after the first fetch).
-    pub async fn catalog(&self) -> Result<Arc<Catalog>, ToolError> {
-        let catalog = self.comfy.backend().catalog(false).await?;
-        self.templates.set_catalog_if_missing(&catalog).await;
-        Ok(catalog)
-    }
-
-    /// Makes sure templates are enriched from the catalogue when ComfyUI can be reached (so
-    /// parameter bounds and choices are checked); a down backend is not an error here.
-    pub async fn ensure_catalog(&self) {
-        if !self.templates.has_catalog.load(std::sync::atomic::Ordering::SeqCst)
-            && let Err(e) = self.catalog().await
-        {
-            tracing::debug!(error = %e, "templates not enriched: no catalogue");
-        }
-    }
-
-    /// A template by name (enriched from the catalogue once it is known).
-    pub fn template(&self, name: &str) -> Result<Arc<Template>, ToolError> {
-        Ok(self.templates.snapshot().get(name)?)
-    }
-
     /// The publish directory: the configured one, else the first of `public/gen`, `static/gen`,
     /// `assets/gen` under the current directory. Shown to callers by a relative or last-component
     /// name only. The file-system checks run off the async runtime.
@@ -155,11 +129,6 @@ impl AppState {
         tokio::task::spawn_blocking(move || resolve_publish_dir(configured))
             .await
             .map_err(|e| ToolError::new("internal_error", format!("publish directory lookup failed: {e}")))?
-    }
-
-    /// A copy of the current parameter defaults.
-    pub fn param_defaults(&self) -> ParamDefaults {
-        self.defaults.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
@@ -181,150 +150,4 @@ fn resolve_publish_dir(configured: Option<std::path::PathBuf>) -> Result<Publish
              public/gen, static/gen or assets/gen in the server's working directory",
         )
     })
-}
-
-/// The template library: watched when a workflows directory is configured, else built-ins.
-#[derive(Debug)]
-pub struct Templates {
-    inner: TemplatesInner,
-    pub(crate) has_catalog: std::sync::atomic::AtomicBool,
-}
-
-#[derive(Debug)]
-enum TemplatesInner {
-    Watched(WatchedLibrary),
-    Fixed { current: RwLock<Arc<TemplateLibrary>>, version: watch::Sender<u64> },
-}
-
-impl Templates {
-    /// Built-in templates only.
-    pub fn builtin() -> Templates {
-        Templates {
-            inner: TemplatesInner::Fixed {
-                current: RwLock::new(Arc::new(TemplateLibrary::builtin())),
-                version: watch::Sender::new(0),
-            },
-            has_catalog: false.into(),
-        }
-    }
-
-    /// A watched directory (hot reload).
-    pub fn watched(lib: WatchedLibrary) -> Templates {
-        Templates { inner: TemplatesInner::Watched(lib), has_catalog: false.into() }
-    }
-
-    /// The current library.
-    pub fn snapshot(&self) -> Arc<TemplateLibrary> {
-        match &self.inner {
-            TemplatesInner::Watched(w) => w.snapshot(),
-            TemplatesInner::Fixed { current, .. } => {
-                current.read().unwrap_or_else(PoisonError::into_inner).clone()
-            }
-        }
-    }
-
-    /// Changes whenever the set of templates (or their schemas) changes.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        match &self.inner {
-            TemplatesInner::Watched(w) => w.subscribe(),
-            TemplatesInner::Fixed { version, .. } => version.subscribe(),
-        }
-    }
-
-    /// Enriches every template from the catalogue (now and on later reloads), and converts the
-    /// editor-format files of the workflows directory; the reload runs on the blocking pool.
-    pub async fn set_catalog(&self, catalog: Arc<Catalog>) {
-        self.has_catalog.store(true, std::sync::atomic::Ordering::SeqCst);
-        match &self.inner {
-            TemplatesInner::Watched(w) => {
-                if let Err(e) = w.set_catalog_async(Some(catalog)).await {
-                    tracing::warn!(error = %e, "could not reload templates with the catalogue");
-                }
-            }
-            TemplatesInner::Fixed { current, version } => {
-                let mut lib = TemplateLibrary::builtin();
-                lib.enrich(&catalog);
-                *current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(lib);
-                version.send_modify(|v| *v += 1);
-            }
-        }
-    }
-
-    async fn set_catalog_if_missing(&self, catalog: &Arc<Catalog>) {
-        if !self.has_catalog.load(std::sync::atomic::Ordering::SeqCst) {
-            self.set_catalog(catalog.clone()).await;
-        }
-    }
-}
-
-/// Caps the jobs this server has running at once.
-#[derive(Debug)]
-pub struct JobGate {
-    max: usize,
-    inner: Mutex<GateInner>,
-}
-
-#[derive(Debug, Default)]
-struct GateInner {
-    active: Vec<Job>,
-    reserved: usize,
-}
-
-/// A reserved slot; [`JobPermit::track`] it with the submitted job, or drop it.
-#[derive(Debug)]
-pub struct JobPermit<'a> {
-    gate: &'a JobGate,
-    used: bool,
-}
-
-impl JobGate {
-    /// A gate for at most `max` jobs.
-    pub fn new(max: usize) -> JobGate {
-        JobGate { max, inner: Mutex::new(GateInner::default()) }
-    }
-
-    /// Jobs running (or queued) through this server now.
-    pub fn running(&self) -> usize {
-        let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        g.active.retain(|j| !j.status().is_terminal());
-        g.active.len()
-    }
-
-    /// Reserves a slot, or refuses with a retryable `too_many_jobs` error.
-    pub fn admit(&self) -> Result<JobPermit<'_>, ToolError> {
-        let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        g.active.retain(|j| !j.status().is_terminal());
-        if g.active.len() + g.reserved >= self.max {
-            return Err(ToolError::new(
-                "too_many_jobs",
-                format!(
-                    "{} jobs are already running through this server (the limit); wait for one to finish \
-                     or cancel one",
-                    g.active.len() + g.reserved
-                ),
-            )
-            .retryable(true));
-        }
-        g.reserved += 1;
-        Ok(JobPermit { gate: self, used: false })
-    }
-}
-
-impl JobPermit<'_> {
-    /// Counts `job` against the cap until it finishes.
-    pub fn track(mut self, job: &Job) {
-        let mut g = self.gate.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        g.reserved = g.reserved.saturating_sub(1);
-        g.active.push(job.clone());
-        self.used = true;
-    }
-}
-
-impl Drop for JobPermit<'_> {
-    fn drop(&mut self) {
-        if !self.used {
-            let mut g = self.gate.inner.lock().unwrap_or_else(PoisonError::into_inner);
-            g.reserved = g.reserved.saturating_sub(1);
-        }
-    }
 }

@@ -12,6 +12,7 @@ const MAX_NAME: usize = 255;
 
 /// One saved workflow as listed by [`Backend::list_saved_workflows`](super::Backend::list_saved_workflows).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct SavedWorkflowInfo {
     /// Its name: the path inside `workflows/`, with `.json` (`"portrait.json"`, `"team/a.json"`).
     pub name: String,

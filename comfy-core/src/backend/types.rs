@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::job::{FileRef, FolderType, JobFailure, JobId, JobOutput, JobStatus};
-use crate::store::Provenance;
+use crate::job::{FileRef, FolderType, JobFailure, JobId, JobOutput, JobStatus, Provenance};
 use crate::workflow::{NodeId, Workflow};
 
 /// How a backend can stop a running job.
@@ -79,16 +78,6 @@ impl JobRequest {
         }
     }
 
-    /// A request for a rendered template: its provenance (template name and every parameter
-    /// value used, drawn seeds included) is recorded with the job and each of its assets.
-    pub fn from_rendered(rendered: crate::template::Rendered) -> Self {
-        let params = serde_json::to_value(&rendered.params).unwrap_or(Value::Null);
-        let mut request = JobRequest::new(rendered.workflow);
-        request.provenance.template = Some(rendered.template);
-        request.provenance.params = Some(params);
-        request
-    }
-
     /// The request as JSON for persistence (no credentials are ever in it).
     pub fn to_record(&self) -> Value {
         serde_json::json!({
@@ -122,6 +111,7 @@ pub struct RemoteJob {
 
 /// What a cancel did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CancelOutcome {
     /// It was pending and is no longer in the queue.
@@ -136,6 +126,7 @@ pub enum CancelOutcome {
 
 /// One entry of a backend queue.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct QueueEntry {
     /// The job id.
     pub job_id: JobId,
@@ -147,6 +138,7 @@ pub struct QueueEntry {
 
 /// The queue: what runs now and what waits, in run order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct QueueSnapshot {
     /// Running now.
     pub running: Vec<QueueEntry>,
@@ -229,6 +221,7 @@ impl Upload {
 
 /// Where an uploaded file landed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct UploadedFile {
     /// Final name (may differ from the requested one when it was taken).
     pub name: String,

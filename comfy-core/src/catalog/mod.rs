@@ -3,6 +3,7 @@
 //! Each class is parsed into typed [`NodeDef`]s and its original JSON is kept, so
 //! [`Catalog::to_value`] gives back exactly what the server sent.
 
+mod info;
 mod input;
 mod search;
 
@@ -10,6 +11,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use info::{INFO_MAX_CHOICES, InputInfo, NodeInfo, OutputInfo};
 pub use input::{InputDef, InputKind, InputOptions, Section, types_compatible};
 pub use search::{NodeSearch, SearchHit};
 

@@ -22,8 +22,10 @@ pub struct SearchQuery<'a> {
 
 /// One search result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct SearchHit {
-    /// Class name.
+    /// Class name (`class_type`).
+    #[serde(rename = "class_type")]
     pub name: String,
     /// Display name.
     #[serde(skip_serializing_if = "Option::is_none")]

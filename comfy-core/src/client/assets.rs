@@ -20,6 +20,41 @@ pub struct FetchedAsset {
 }
 
 impl Comfy {
+    /// Fetches an asset (through the backend) and writes its bytes to `path` (a temporary file
+    /// renamed into place, so a reader never sees half a file). Returns the fetched asset.
+    pub async fn save_asset(&self, id: &AssetId, path: impl AsRef<std::path::Path>) -> Result<FetchedAsset> {
+        let fetched = self.fetch_asset(id).await?;
+        let path = path.as_ref().to_path_buf();
+        let data = fetched.data.clone();
+        tokio::task::spawn_blocking(move || crate::publish::write_atomic(&path, &data))
+            .await
+            .map_err(|e| Error::io("writing", "asset", std::io::Error::other(e)))??;
+        Ok(fetched)
+    }
+
+    /// Saves every asset into `dir` (created if missing) as `<node id>_<file name>` (text
+    /// outputs as `<node id>_<key>_<index>.txt`); returns the paths written, in order.
+    pub async fn save_assets(
+        &self,
+        ids: &[AssetId],
+        dir: impl AsRef<std::path::Path>,
+    ) -> Result<Vec<std::path::PathBuf>> {
+        let dir = dir.as_ref().to_path_buf();
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| Error::io("creating", &dir, e))?;
+        let mut written = Vec::with_capacity(ids.len());
+        for id in ids {
+            let asset = self.asset(id).await?;
+            let name = match &asset.file {
+                Some(f) => format!("{}_{}", asset.node_id, f.filename),
+                None => format!("{}_{}_{}.txt", asset.node_id, asset.key, asset.index),
+            };
+            let path = dir.join(name.replace(['/', '\\', ':'], "_"));
+            self.save_asset(id, &path).await?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+
     /// An asset by id.
     pub async fn asset(&self, id: &AssetId) -> Result<Asset> {
         self.inner.store.get_asset(id).await?.ok_or_else(|| Error::AssetNotFound { asset_id: id.0.clone() })

@@ -4,17 +4,24 @@
 //! events to jobs by id and reconciles unfinished jobs from the backend whenever events may
 //! have been missed (socket down or reconnected, lagging) — so no completion is ever lost.
 
+mod app;
 mod assets;
+mod follow;
+mod gate;
 mod job;
+mod models;
 mod regenerate;
 mod tracker;
 mod workflows;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use app::Source;
 pub use assets::FetchedAsset;
+pub use follow::{Follow, Update, describe_progress};
+pub use models::ModelHit;
 pub use job::{Job, JobResult, JobSnapshot, JobSubscription, Waited};
 pub use regenerate::{Origin, override_workflow, rerender, rerender_request};
 
@@ -23,6 +30,7 @@ use crate::backend::{Backend, JobEvent, JobRequest, QueueSnapshot};
 use crate::error::{Error, Result};
 use crate::job::{JobId, JobOutput, JobStatus};
 use crate::store::{Asset, AssetQuery, JobQuery, JobRecord, MemoryStore, Store, now_millis};
+use crate::template::{ParamDefaults, TemplateSet};
 
 /// Tunables of a [`Comfy`] client.
 #[derive(Debug, Clone)]
@@ -40,6 +48,12 @@ pub struct ClientOptions {
     /// Finished jobs kept in memory (with their live state, such as the last preview frame);
     /// older ones are dropped from memory only: [`Comfy::job`] reloads them from the store.
     pub finished_jobs_in_memory: usize,
+    /// At most this many jobs submitted through this client are unfinished at once; one more
+    /// is refused with the retryable [`Error::TooManyJobs`].
+    pub max_running_jobs: usize,
+    /// How long a caller that waits "the usual time" for a job waits ([`Comfy::wait_budget`]):
+    /// short enough for an agent's tool-call timeout, after which it gets the job handle.
+    pub wait_budget: Duration,
 }
 
 impl Default for ClientOptions {
@@ -51,6 +65,8 @@ impl Default for ClientOptions {
             lost_after: Duration::from_secs(10),
             max_asset_bytes: 1 << 30,
             finished_jobs_in_memory: 256,
+            max_running_jobs: 8,
+            wait_budget: Duration::from_secs(45),
         }
     }
 }
@@ -67,6 +83,15 @@ pub(crate) struct ClientInner {
     pub(crate) refreshing_queue: std::sync::atomic::AtomicBool,
     /// Finished jobs still in `jobs`, oldest first (bounded by `finished_jobs_in_memory`).
     pub(crate) finished: Mutex<VecDeque<JobId>>,
+    /// The running-jobs cap.
+    pub(crate) gate: gate::JobGate,
+    /// Templates served by this client.
+    pub(crate) templates: TemplateSet,
+    /// Template parameter defaults (runtime, config, environment layers).
+    pub(crate) defaults: Mutex<ParamDefaults>,
+    /// Input values (`sub/name.png`) of files this client uploaded: valid inputs even though
+    /// the cached catalogue predates them.
+    pub(crate) known_inputs: Mutex<HashSet<String>>,
 }
 
 /// Builder for [`Comfy`].
@@ -75,6 +100,8 @@ pub struct ComfyBuilder {
     backend: Arc<dyn Backend>,
     store: Option<Arc<dyn Store>>,
     options: ClientOptions,
+    templates: Option<TemplateSet>,
+    defaults: Option<ParamDefaults>,
 }
 
 impl ComfyBuilder {
@@ -90,12 +117,25 @@ impl ComfyBuilder {
         self
     }
 
+    /// The templates this client serves (default: the built-ins).
+    pub fn templates(mut self, templates: TemplateSet) -> Self {
+        self.templates = Some(templates);
+        self
+    }
+
+    /// Template parameter defaults (default: the `COMFY_DEFAULT_*` environment only).
+    pub fn param_defaults(mut self, defaults: ParamDefaults) -> Self {
+        self.defaults = Some(defaults);
+        self
+    }
+
     /// Builds the client and starts its event router (inside a tokio runtime).
     pub fn build(self) -> Result<Comfy> {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::InvalidArgument {
             argument: "runtime".into(),
             message: "Comfy::build must be called inside a tokio runtime".into(),
         })?;
+        let gate = gate::JobGate::new(self.options.max_running_jobs.max(1));
         let inner = Arc::new(ClientInner {
             backend: self.backend,
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::default())),
@@ -105,6 +145,10 @@ impl ComfyBuilder {
             reconciling: std::sync::atomic::AtomicBool::new(false),
             refreshing_queue: std::sync::atomic::AtomicBool::new(false),
             finished: Mutex::new(VecDeque::new()),
+            gate,
+            templates: self.templates.unwrap_or_default(),
+            defaults: Mutex::new(self.defaults.unwrap_or_else(ParamDefaults::from_env)),
+            known_inputs: Mutex::new(HashSet::new()),
         });
         let task = handle.spawn(tracker::route(Arc::downgrade(&inner), inner.backend.events()));
         Ok(Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())) })
@@ -135,7 +179,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Comfy {
     /// Starts configuring a client for `backend`.
     pub fn builder(backend: Arc<dyn Backend>) -> ComfyBuilder {
-        ComfyBuilder { backend, store: None, options: ClientOptions::default() }
+        ComfyBuilder { backend, store: None, options: ClientOptions::default(), templates: None, defaults: None }
     }
 
     /// The backend.
@@ -154,7 +198,10 @@ impl Comfy {
 
     /// Submits a job and records it. The job is tracked from before the backend sees it, so
     /// not a single event is missed.
+    /// Refused with the retryable [`Error::TooManyJobs`] when the client already runs
+    /// [`ClientOptions::max_running_jobs`] jobs.
     pub async fn submit(&self, mut request: JobRequest) -> Result<Job> {
+        let permit = self.inner.gate.admit()?;
         let backend = &self.inner.backend;
         let id = request.job_id.get_or_insert_with(|| JobId(uuid::Uuid::new_v4().to_string())).clone();
         let nodes_total = match &request.outputs {
@@ -216,12 +263,8 @@ impl Comfy {
         // Its queue position (the queue update event may have come before we knew the job).
         self.inner.clone().spawn_queue_positions();
         tracing::info!(backend = %backend.name(), job = %record.id, "job submitted");
+        permit.track(shared.clone());
         Ok(self.job_handle(shared))
-    }
-
-    /// Submits and waits up to `timeout`; on timeout the still-running job is handed back.
-    pub async fn run(&self, request: JobRequest, timeout: Duration) -> Result<Waited> {
-        self.submit(request).await?.wait(timeout).await
     }
 
     /// A job by id: tracked here, recorded in the store (reattached), or known to the backend.

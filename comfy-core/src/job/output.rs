@@ -10,6 +10,7 @@ use serde_json::Value;
 
 /// Which ComfyUI folder a file lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum FolderType {
     /// `output/`: saved results.
@@ -43,6 +44,7 @@ impl FolderType {
 
 /// A file on the backend, addressed the way `/view` wants it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct FileRef {
     /// File name.
     pub filename: String,
@@ -56,6 +58,7 @@ pub struct FileRef {
 
 /// What kind of media an output is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum MediaKind {
     /// Still image.

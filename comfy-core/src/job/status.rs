@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A job id. For a local ComfyUI it is the `prompt_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct JobId(pub String);
 
@@ -36,6 +37,7 @@ impl From<String> for JobId {
 
 /// Live progress of a running job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Progress {
     /// The node executing now, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,6 +62,7 @@ pub struct Progress {
 /// Why a job failed: ComfyUI's `execution_error`, or a failure of ours, with every field
 /// optional ("absent rather than invented").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct JobFailure {
     /// The failing node.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -8,6 +8,7 @@
 mod memory;
 mod migrations;
 mod sqlite;
+mod time;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -15,8 +16,10 @@ use serde_json::Value;
 
 pub use memory::MemoryStore;
 pub use sqlite::{DATA_DIR_ENV, SqliteStore};
+pub use time::parse_time;
 
 use crate::error::Result;
+pub use crate::job::Provenance;
 use crate::job::{FileRef, JobId, JobOutput, JobStatus, MediaKind};
 
 /// Milliseconds since the Unix epoch.
@@ -41,6 +44,7 @@ pub(crate) fn effective_limit(limit: usize) -> usize {
 /// A stable asset id (`a_` + 24 hex digits), derived from where the output came from, so
 /// collecting the same job's outputs twice never creates duplicates.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct AssetId(pub String);
 
@@ -70,20 +74,6 @@ impl std::fmt::Display for AssetId {
     }
 }
 
-/// Where a job came from, beyond its graph: the template and parameters it was rendered from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Provenance {
-    /// Template name, when the workflow was rendered from one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub template: Option<String>,
-    /// The rendered parameter values (including drawn seeds).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub params: Option<Value>,
-    /// Owner or session tag.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
-}
-
 /// A persisted job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -111,6 +101,7 @@ pub struct JobRecord {
 
 /// One output with its provenance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Asset {
     /// Stable id.
     pub id: AssetId,

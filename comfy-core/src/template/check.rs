@@ -147,6 +147,8 @@ fn problem(code: ProblemCode, binding: &Binding, class: &str, message: String) -
         message,
         suggestions: Vec::new(),
         dependent_outputs: Vec::new(),
+        param: None,
+        expected: None,
     }
 }
 

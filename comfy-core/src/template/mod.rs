@@ -34,6 +34,7 @@
 mod builtin;
 mod check;
 mod defaults;
+mod info;
 mod library;
 mod metadata;
 mod parse;
@@ -42,6 +43,7 @@ mod render;
 mod resolve;
 mod scan;
 mod schema;
+mod set;
 mod spec;
 mod substitute;
 mod values;
@@ -52,10 +54,12 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 
 pub use defaults::{ENV_PREFIX, EffectiveDefault, ParamDefaults, ValueSource};
+pub use info::{ParamInfo, TemplateInfo, TemplateSource};
 pub use library::TemplateLibrary;
 pub use placeholder::normalize_name;
 pub use render::{RenderRequest, Rendered};
 pub use schema::SCHEMA_DIALECT;
+pub use set::TemplateSet;
 pub use spec::{Binding, ParamSpec, ParamType};
 pub use watch::{DEBOUNCE, WatchedLibrary};
 

@@ -172,3 +172,15 @@ pub(crate) fn short(name: &str) -> String {
         format!("{cut}… ({} bytes)", name.len())
     }
 }
+
+impl crate::backend::JobRequest {
+    /// A request for a rendered template: its provenance (template name and every parameter
+    /// value used, drawn seeds included) is recorded with the job and each of its assets.
+    pub fn from_rendered(rendered: Rendered) -> Self {
+        let params = serde_json::to_value(&rendered.params).unwrap_or(Value::Null);
+        let mut request = crate::backend::JobRequest::new(rendered.workflow);
+        request.provenance.template = Some(rendered.template);
+        request.provenance.params = Some(params);
+        request
+    }
+}

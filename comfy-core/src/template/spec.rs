@@ -9,6 +9,7 @@ use crate::workflow::NodeId;
 
 /// The JSON type of a parameter value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ParamType {
     /// Text.

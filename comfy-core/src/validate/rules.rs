@@ -27,6 +27,8 @@ fn problem(
         message,
         suggestions: Vec::new(),
         dependent_outputs: Vec::new(),
+        param: None,
+        expected: None,
     }
 }
 

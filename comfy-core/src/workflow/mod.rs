@@ -7,7 +7,7 @@ mod address;
 mod format;
 mod graph;
 mod hash;
-mod node;
+pub(crate) mod node;
 mod summary;
 
 use indexmap::IndexMap;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 /// A node id. ComfyUI ids are arbitrary strings (`"3"`, `"12:4"` for subgraph nodes, ...).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct NodeId(pub String);
 

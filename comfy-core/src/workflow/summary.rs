@@ -12,6 +12,7 @@ const MAX_CHOICES: usize = 20;
 
 /// One node in a [`WorkflowSummary`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct NodeSummary {
     /// The node id.
     pub id: String,
@@ -26,6 +27,7 @@ pub struct NodeSummary {
 
 /// One input that can be overridden.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct EditableInput {
     /// The override key: `"<title>.<input>"` when the title is unique, else `"<id>.<input>"`.
     pub key: String,
@@ -52,6 +54,7 @@ pub struct EditableInput {
 
 /// Nodes and editable inputs of a workflow.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct WorkflowSummary {
     /// Every node, in workflow order.
     pub nodes: Vec<NodeSummary>,

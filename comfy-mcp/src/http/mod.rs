@@ -76,6 +76,15 @@ pub fn router_with(state: Arc<AppState>, registry: Arc<Registry>, shutdown: Canc
 pub async fn serve(state: Arc<AppState>, shutdown: CancellationToken) -> std::io::Result<()> {
     let addr = state.settings.listen_addr().map_err(|e| std::io::Error::other(e.0))?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_listener(state, listener, shutdown).await
+}
+
+/// Serves HTTP on an already-bound listener until `shutdown` is cancelled.
+pub async fn serve_listener(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(address = %local, endpoint = %format!("http://{local}/mcp"), tokens = state.settings.http.tokens.len(), "serving MCP over HTTP");
     let app = router(state, shutdown.clone());

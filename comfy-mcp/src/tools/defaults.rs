@@ -76,9 +76,9 @@ fn source_name(s: ValueSource) -> String {
 }
 
 fn view(ctx: &CallCtx) -> DefaultsView {
-    let lib = ctx.state.templates.snapshot();
+    let lib = ctx.state.comfy.templates().snapshot();
     let templates = lib.list();
-    let d = ctx.state.param_defaults();
+    let d = ctx.state.comfy.param_defaults();
     let effective: Vec<EffectiveDefault> = d.effective(templates.iter().map(|t| t.as_ref()));
     DefaultsView {
         defaults: effective
@@ -136,8 +136,8 @@ async fn set_defaults(ctx: CallCtx, args: SetDefaultsArgs) -> ToolResult<Default
         )
         .with_field("persist"));
     }
-    ctx.state.ensure_catalog().await;
-    let lib = ctx.state.templates.snapshot();
+    ctx.state.comfy.enrich_templates().await;
+    let lib = ctx.state.comfy.templates().snapshot();
     let templates = lib.list();
     let mut checked = Map::new();
     let mut unused = Vec::new();
@@ -174,8 +174,7 @@ async fn set_defaults(ctx: CallCtx, args: SetDefaultsArgs) -> ToolResult<Default
             .map_err(|e| ToolError::new("internal_error", e.to_string()))?
             .map_err(|e| ToolError::new("config_write_failed", e.0).with_field("persist"))?;
     }
-    {
-        let mut d = ctx.state.defaults.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    ctx.state.comfy.update_param_defaults(|d| {
         for (name, value) in &checked {
             if args.persist {
                 // The file's value is now the config layer; drop a runtime value that would hide it.
@@ -191,7 +190,7 @@ async fn set_defaults(ctx: CallCtx, args: SetDefaultsArgs) -> ToolResult<Default
                 d.runtime.insert(name.clone(), value.clone());
             }
         }
-    }
+    });
     let mut out = view(&ctx);
     out.unused = unused;
     out.persisted = Some(args.persist);

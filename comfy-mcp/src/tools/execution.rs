@@ -1,20 +1,18 @@
 //! Execution: submit_workflow, get_job_status, get_output, cancel_job, get_queue,
 //! validate_workflow.
 
-use comfy_core::Workflow;
-use comfy_core::backend::{CancelOutcome, JobRequest};
+use comfy_core::backend::{CancelOutcome, QueueSnapshot};
 use comfy_core::job::JobId;
 use comfy_core::preview::PREVIEW_DEFAULT_DIM;
-use comfy_core::validate::{ValidateOptions, validate_value};
+use comfy_core::{Checked, JobState, Source};
 use rmcp::model::ContentBlock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::image_view::bounded_jpeg;
-use super::views::{JobView, finished_view, wait_job};
+use super::shared::bounded_jpeg;
+use super::views::{JobView, job_view, submit_and_report};
 use super::{CallCtx, Output, Registry, ToolDef, ToolResult, job_id_schema, workflow_schema, workflow_value};
-use crate::error::ToolError;
 
 pub(crate) fn register(r: &mut Registry) {
     r.add(
@@ -115,48 +113,18 @@ pub struct ValidateArgs {
     pub workflow: Value,
 }
 
-/// Converts a workflow in either format (editor workflows against the live catalogue) and
-/// checks it; refuses it with every problem when it has errors.
-pub(crate) async fn checked_workflow(ctx: &CallCtx, value: Value) -> Result<Workflow, ToolError> {
-    let catalog = ctx.state.catalog().await?;
-    let value = match comfy_core::ui::is_ui(&value) {
-        true => comfy_core::ui::to_api(&value, &catalog)?.workflow.to_value(),
-        false => value,
-    };
-    let report = validate_value(&value, &catalog, &ValidateOptions::default());
-    if !report.is_ok() {
-        return Err(comfy_core::Error::Validation(Box::new(report)).into());
-    }
-    Ok(Workflow::from_value(value)?)
-}
-
-/// Submits a checked workflow under the job cap and waits if asked.
-pub(crate) async fn submit_and_maybe_wait(
-    ctx: &CallCtx,
-    request: JobRequest,
-    wait: bool,
-) -> ToolResult<JobView> {
-    let permit = ctx.state.jobs.admit()?;
-    let job = ctx.state.comfy.submit(request).await?;
-    permit.track(&job);
-    if wait {
-        let (view, links) = wait_job(ctx, &job).await?;
-        return Ok(Output::from(view).with_content(links));
-    }
-    let mut view = JobView::of(job.id().as_str(), &job.status());
-    view.hint = Some("queued: poll get_job_status with this job_id, then get_output".into());
-    Ok(view.into())
-}
-
 async fn submit_workflow(ctx: CallCtx, args: SubmitArgs) -> ToolResult<JobView> {
-    let value = workflow_value(&args.workflow)?;
-    let workflow = checked_workflow(&ctx, value).await?;
-    submit_and_maybe_wait(&ctx, JobRequest::new(workflow), args.wait).await
+    let prepared = ctx.state.comfy.prepare(Source::Json(workflow_value(&args.workflow)?)).await?;
+    submit_and_report(&ctx, prepared.into_request(), args.wait).await
 }
 
 async fn get_job_status(ctx: CallCtx, args: StatusArgs) -> ToolResult<JobView> {
     let job = ctx.state.comfy.job(&JobId(args.job_id)).await?;
-    let view = JobView::of(job.id().as_str(), &job.status()).with_preview(&job);
+    let mut view = job_view(&ctx, &job).await?;
+    // The status call does not list outputs (get_output does).
+    if view.report.outputs.take().is_some() {
+        view.hint = Some("finished; get_output lists the outputs".to_owned());
+    }
     let frame = match (args.preview, job.latest_preview()) {
         (true, Some(frame)) => frame,
         _ => return Ok(view.into()),
@@ -169,14 +137,11 @@ async fn get_job_status(ctx: CallCtx, args: StatusArgs) -> ToolResult<JobView> {
 
 async fn get_output(ctx: CallCtx, args: JobArgs) -> ToolResult<JobView> {
     let job = ctx.state.comfy.job(&JobId(args.job_id)).await?;
-    let snapshot = job.snapshot();
-    if !snapshot.status.is_terminal() {
-        let mut view = JobView::of(job.id().as_str(), &snapshot.status);
-        view.hint = Some("not finished yet: poll get_job_status, then call get_output again".into());
-        return Ok(view.into());
+    let view = job_view(&ctx, &job).await?;
+    if !view.report.is_finished() {
+        return Ok(view.with_hint("not finished yet: poll get_job_status, then call get_output again").into());
     }
-    let (view, links) = finished_view(&ctx, job.id().as_str(), &snapshot.status, &snapshot.assets).await?;
-    Ok(Output::from(view).with_content(links))
+    Ok(view.into_output())
 }
 
 /// The answer of cancel_job.
@@ -184,130 +149,33 @@ async fn get_output(ctx: CallCtx, args: JobArgs) -> ToolResult<JobView> {
 pub struct CancelView {
     /// The job.
     pub job_id: String,
-    /// removed_from_queue, interrupted, interrupt_requested or already_finished.
-    pub outcome: String,
+    /// What the cancel did.
+    pub outcome: CancelOutcome,
     /// Its status now.
-    pub status: super::views::JobState,
+    pub status: JobState,
 }
 
 async fn cancel_job(ctx: CallCtx, args: JobArgs) -> ToolResult<CancelView> {
     let job = ctx.state.comfy.job(&JobId(args.job_id)).await?;
     let outcome = job.cancel().await?;
-    let outcome = match outcome {
-        CancelOutcome::RemovedFromQueue => "removed_from_queue",
-        CancelOutcome::Interrupted => "interrupted",
-        CancelOutcome::InterruptRequested => "interrupt_requested",
-        CancelOutcome::AlreadyFinished => "already_finished",
-    };
-    Ok(CancelView { job_id: job.id().0.clone(), outcome: outcome.into(), status: (&job.status()).into() }
-        .into())
-}
-
-/// One queue entry.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct QueueItem {
-    /// The job.
-    pub job_id: String,
-    /// Submitted through this server.
-    pub ours: bool,
+    Ok(CancelView { job_id: job.id().0.clone(), outcome, status: JobState::from(&job.status()) }.into())
 }
 
 /// The answer of get_queue.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct QueueView {
-    /// Running now.
-    pub running: Vec<QueueItem>,
-    /// Waiting, next first.
-    pub pending: Vec<QueueItem>,
+    /// Running and pending jobs, in run order (`ours`: submitted through this server).
+    #[serde(flatten)]
+    pub queue: QueueSnapshot,
     /// Jobs this server is running (the cap is max_running_jobs).
     pub ours_active: usize,
 }
 
 async fn get_queue(ctx: CallCtx, _: NoArgs) -> ToolResult<QueueView> {
-    let q = ctx.state.comfy.queue().await?;
-    let item = |e: &comfy_core::backend::QueueEntry| QueueItem { job_id: e.job_id.0.clone(), ours: e.ours };
-    Ok(QueueView {
-        running: q.running.iter().map(item).collect(),
-        pending: q.pending.iter().map(item).collect(),
-        ours_active: ctx.state.jobs.running(),
-    }
-    .into())
+    let queue = ctx.state.comfy.queue().await?;
+    Ok(QueueView { queue, ours_active: ctx.state.comfy.running_jobs() }.into())
 }
 
-/// One problem in a workflow.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct ProblemView {
-    /// error or warning.
-    pub severity: String,
-    /// Stable code (unknown_class, required_input_missing, value_not_in_list, ...).
-    pub code: String,
-    /// The node.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node_id: Option<String>,
-    /// Its class.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub class_type: Option<String>,
-    /// The input.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub input: Option<String>,
-    /// What is wrong and what would be valid.
-    pub message: String,
-    /// Did-you-mean candidates.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub suggestions: Vec<String>,
-}
-
-/// The answer of validate_workflow.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct ValidationView {
-    /// No errors (warnings allowed).
-    pub valid: bool,
-    /// Number of errors.
-    pub errors: usize,
-    /// Number of warnings.
-    pub warnings: usize,
-    /// Every problem, errors first.
-    pub problems: Vec<ProblemView>,
-    /// For an editor workflow: what its conversion to the API format had to guess or leave out.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub conversion_warnings: Vec<String>,
-}
-
-async fn validate_workflow(ctx: CallCtx, args: ValidateArgs) -> ToolResult<ValidationView> {
-    let value = workflow_value(&args.workflow)?;
-    let catalog = ctx.state.catalog().await?;
-    let mut conversion_warnings = Vec::new();
-    let value = match comfy_core::ui::is_ui(&value) {
-        true => {
-            let converted = comfy_core::ui::to_api(&value, &catalog)?;
-            conversion_warnings = converted.warnings;
-            converted.workflow.to_value()
-        }
-        false => value,
-    };
-    let report = validate_value(&value, &catalog, &ValidateOptions::default());
-    let problems = report
-        .problems
-        .iter()
-        .map(|p| ProblemView {
-            severity: match p.severity {
-                comfy_core::validate::Severity::Error => "error".into(),
-                comfy_core::validate::Severity::Warning => "warning".into(),
-            },
-            code: p.code.as_str().into(),
-            node_id: p.node_id.as_ref().map(|n| n.0.clone()),
-            class_type: p.class_type.clone(),
-            input: p.input.clone(),
-            message: p.message.clone(),
-            suggestions: p.suggestions.clone(),
-        })
-        .collect();
-    Ok(ValidationView {
-        valid: report.is_ok(),
-        errors: report.errors().count(),
-        warnings: report.warnings().count(),
-        problems,
-        conversion_warnings,
-    }
-    .into())
+async fn validate_workflow(ctx: CallCtx, args: ValidateArgs) -> ToolResult<Checked> {
+    Ok(ctx.state.comfy.check(Source::Json(workflow_value(&args.workflow)?)).await?.into())
 }

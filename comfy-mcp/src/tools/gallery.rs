@@ -1,11 +1,11 @@
 //! Official workflow templates (the `comfyui-workflow-templates` package ComfyUI serves):
 //! search_templates and get_template. Run one with run_saved_workflow {template: true}.
 
-use comfy_core::gallery::TemplateQuery;
+use comfy_core::gallery::{TemplateEntry, TemplateQuery};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::saved::{NameArgs, SummaryView, blame_name, summary_view};
+use super::shared::{NameArgs, SummaryView, blame_name, summary_view};
 use super::{CallCtx, Registry, ToolDef, ToolResult};
 
 pub(crate) fn register(r: &mut Registry) {
@@ -54,32 +54,13 @@ pub struct SearchArgs {
     pub limit: Option<usize>,
 }
 
-/// One search result.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct TemplateItem {
-    /// Name (for get_template and run_saved_workflow).
-    pub name: String,
-    /// Title.
-    pub title: String,
-    /// What it does.
-    pub description: String,
-    /// Tags.
-    pub tags: Vec<String>,
-    /// Models.
-    pub models: Vec<String>,
-    /// image, video, audio, 3d, ...
-    pub media_type: String,
-    /// Needs paid partner API nodes.
-    pub api: bool,
-}
-
 /// The answer of search_templates.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct TemplateSearch {
     /// How many matched in all.
     pub total: usize,
     /// The best matches.
-    pub templates: Vec<TemplateItem>,
+    pub templates: Vec<TemplateEntry>,
 }
 
 async fn search_templates(ctx: CallCtx, args: SearchArgs) -> ToolResult<TemplateSearch> {
@@ -91,19 +72,7 @@ async fn search_templates(ctx: CallCtx, args: SearchArgs) -> ToolResult<Template
         model: args.model.as_deref(),
     };
     let hits = index.search(&query);
-    let templates = hits
-        .iter()
-        .take(args.limit.unwrap_or(10))
-        .map(|h| TemplateItem {
-            name: h.entry.name.clone(),
-            title: h.entry.title.clone(),
-            description: h.entry.description.clone(),
-            tags: h.entry.tags.clone(),
-            models: h.entry.models.clone(),
-            media_type: h.entry.media_type.clone(),
-            api: h.entry.api,
-        })
-        .collect();
+    let templates = hits.iter().take(args.limit.unwrap_or(10)).map(|h| h.entry.clone()).collect();
     Ok(TemplateSearch { total: hits.len(), templates }.into())
 }
 

@@ -1,17 +1,14 @@
 //! view_image: a bounded preview of an image asset as MCP image content.
 
-use base64::Engine;
 use comfy_core::job::MediaKind;
-use comfy_core::preview::{
-    Encoded, PREVIEW_DEFAULT_DIM, PREVIEW_MAX_BASE64, PREVIEW_MAX_DIM, base64_len, preview,
-};
+use comfy_core::preview::{PREVIEW_DEFAULT_DIM, PREVIEW_MAX_DIM};
 use comfy_core::store::AssetId;
 use rmcp::model::ContentBlock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::iterate::asset_id_schema;
-use super::views::asset_link;
+use super::shared::{asset_id_schema, bounded_jpeg};
+use super::views::LinkedAsset;
 use super::{CallCtx, Output, Registry, ToolDef, ToolResult};
 use crate::error::ToolError;
 
@@ -88,23 +85,6 @@ async fn view_image(ctx: CallCtx, args: ViewImageArgs) -> ToolResult<ImagePrevie
         base64_chars: b64.len(),
     };
     let mut content = vec![ContentBlock::image(b64, encoded.mime_type)];
-    content.extend(asset_link(&fetched.asset));
+    content.extend(LinkedAsset::from(&fetched.asset).link());
     Ok(Output::from(value).with_content(content))
-}
-
-/// A bounded JPEG of an image (see [`preview`]) and its base64 text, encoded off the async
-/// runtime; a decoding error names `field`.
-pub(crate) async fn bounded_jpeg(
-    data: bytes::Bytes,
-    what: String,
-    max_dim: u32,
-    field: &'static str,
-) -> Result<(Encoded, String), ToolError> {
-    let encoded = tokio::task::spawn_blocking(move || preview(&data, &what, max_dim, PREVIEW_MAX_BASE64))
-        .await
-        .map_err(|e| ToolError::new("internal_error", format!("preview task failed: {e}")))?
-        .map_err(|e| ToolError::from(e).with_field(field))?;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&encoded.data);
-    debug_assert_eq!(b64.len(), base64_len(encoded.data.len()));
-    Ok((encoded, b64))
 }

@@ -8,7 +8,7 @@ use comfy_core::job::{FileRef, FolderType};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::iterate::{InputView, too_large, upload_error};
+use super::shared::{InputView, too_large, upload_error};
 use super::{CallCtx, Registry, ToolDef, ToolResult};
 use crate::error::ToolError;
 
@@ -151,9 +151,8 @@ async fn upload_file(ctx: CallCtx, args: UploadArgs) -> ToolResult<InputView> {
         })?;
         upload.kind = UploadKind::Mask { original: input_ref(original)? };
     }
-    let uploaded =
-        ctx.state.comfy.backend().upload(upload).await.map_err(|e| upload_error(e, "subfolder"))?;
-    Ok(InputView::uploaded(&uploaded, size).into())
+    let uploaded = ctx.state.comfy.upload(upload).await.map_err(|e| upload_error(e, "subfolder"))?;
+    Ok(InputView::uploaded(uploaded, size).into())
 }
 
 #[cfg(test)]

@@ -1,17 +1,17 @@
 //! Iteration: regenerate (make an asset again with changes), use_previous_output (an output
 //! becomes an input of the next workflow).
 
-use comfy_core::backend::{JobRequest, Upload, UploadedFile};
+use comfy_core::backend::Upload;
 use comfy_core::job::MediaKind;
+use comfy_core::prepare::prepare_rendered;
 use comfy_core::store::AssetId;
-use comfy_core::{Origin, override_workflow, rerender};
+use comfy_core::{Origin, Source, override_workflow, rerender};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::execution::submit_and_maybe_wait;
-use super::views::JobView;
-use super::workflows::submit_rendered;
+use super::shared::{InputView, asset_id_schema, too_large, upload_error, yes};
+use super::views::{JobView, submit_and_report};
 use super::{CallCtx, Output, Registry, ToolDef, ToolResult};
 use crate::error::ToolError;
 
@@ -38,15 +38,6 @@ pub(crate) fn register(r: &mut Registry) {
         },
         use_previous_output,
     );
-}
-
-pub(crate) fn asset_id_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "string",
-        "minLength": 1,
-        "maxLength": 200,
-        "description": "An asset_id from get_output or list_assets."
-    })
 }
 
 fn overrides_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -77,10 +68,6 @@ pub struct RegenerateArgs {
     pub wait: bool,
 }
 
-fn yes() -> bool {
-    true
-}
-
 /// The answer of regenerate: the new job plus where it came from.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RegenerateView {
@@ -102,9 +89,8 @@ async fn regenerate(ctx: CallCtx, args: RegenerateArgs) -> ToolResult<Regenerate
     let source_asset_id = asset.id.0.clone();
     match origin {
         Origin::Template { name, params } => {
-            ctx.state.ensure_catalog().await;
-            let template = ctx.state.template(&name).map_err(|e| {
-                if e.code == "template_not_found" {
+            let template = ctx.state.comfy.template(&name).await.map_err(|e| {
+                if e.code() == "template_not_found" {
                     ToolError::new(
                         "template_not_found",
                         format!(
@@ -114,15 +100,15 @@ async fn regenerate(ctx: CallCtx, args: RegenerateArgs) -> ToolResult<Regenerate
                     )
                     .with_field("asset_id")
                 } else {
-                    e
+                    e.into()
                 }
             })?;
-            let defaults = ctx.state.param_defaults();
-            let rendered = rerender(&template, &params, &args.overrides, args.seed, &defaults)
-                .map_err(|e| ToolError::from(e).map_field(|f| f.replacen("params.", "overrides.", 1)))?;
-            let out = submit_rendered(&ctx, &template, rendered, args.wait)
-                .await
-                .map_err(|e| e.map_field(|f| f.replacen("params.", "overrides.", 1)))?;
+            let overrides = |e: comfy_core::Error| ToolError::from(e).map_field(|f| f.replacen("params.", "overrides.", 1));
+            let defaults = ctx.state.comfy.param_defaults();
+            let rendered = rerender(&template, &params, &args.overrides, args.seed, &defaults).map_err(overrides)?;
+            let catalog = ctx.state.comfy.catalog().await?;
+            let prepared = prepare_rendered(&template, rendered, &catalog, &Default::default()).map_err(overrides)?;
+            let out = submit_and_report(&ctx, prepared.into_request(), args.wait).await?;
             let view = RegenerateView { job: out.value, source_asset_id, template: Some(name) };
             Ok(Output { value: view, content: out.content })
         }
@@ -136,9 +122,10 @@ async fn regenerate(ctx: CallCtx, args: RegenerateArgs) -> ToolResult<Regenerate
                     ),
                 ));
             }
-            let catalog = ctx.state.catalog().await?;
+            let catalog = ctx.state.comfy.catalog().await?;
             let workflow = override_workflow(&graph, &args.overrides, &catalog)?;
-            let out = submit_and_maybe_wait(&ctx, JobRequest::new(workflow), args.wait).await?;
+            let prepared = ctx.state.comfy.prepare(Source::Workflow(workflow)).await?;
+            let out = submit_and_report(&ctx, prepared.into_request(), args.wait).await?;
             let view = RegenerateView { job: out.value, source_asset_id, template: None };
             Ok(Output { value: view, content: out.content })
         }
@@ -156,43 +143,6 @@ pub struct PreviousOutputArgs {
     #[serde(default)]
     #[schemars(length(max = 200))]
     pub subfolder: Option<String>,
-}
-
-/// Where an uploaded input landed.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct InputView {
-    /// The value for a LoadImage-style input (`subfolder/name.png`).
-    pub input_name: String,
-    /// The file name ComfyUI stored.
-    pub name: String,
-    /// Sub-folder ("" for none).
-    pub subfolder: String,
-    /// Folder type (`input`).
-    #[serde(rename = "type")]
-    pub folder: String,
-    /// Bytes sent.
-    pub byte_size: u64,
-    /// The asset it came from (use_previous_output).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_asset_id: Option<String>,
-    /// That asset's job.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_job_id: Option<String>,
-}
-
-impl InputView {
-    /// Where `uploaded` landed, `byte_size` bytes, from no asset.
-    pub(crate) fn uploaded(uploaded: &UploadedFile, byte_size: u64) -> InputView {
-        InputView {
-            input_name: uploaded.input_value(),
-            name: uploaded.name.clone(),
-            subfolder: uploaded.subfolder.clone(),
-            folder: uploaded.folder.as_str().to_owned(),
-            byte_size,
-            source_asset_id: None,
-            source_job_id: None,
-        }
-    }
 }
 
 async fn use_previous_output(ctx: CallCtx, args: PreviousOutputArgs) -> ToolResult<InputView> {
@@ -224,29 +174,11 @@ async fn use_previous_output(ctx: CallCtx, args: PreviousOutputArgs) -> ToolResu
     let mut upload = Upload::file(name, fetched.data);
     upload.subfolder = args.subfolder.unwrap_or_default();
     upload.overwrite = true;
-    let uploaded =
-        ctx.state.comfy.backend().upload(upload).await.map_err(|e| upload_error(e, "subfolder"))?;
+    let uploaded = ctx.state.comfy.upload(upload).await.map_err(|e| upload_error(e, "subfolder"))?;
     Ok(InputView {
         source_asset_id: Some(id.0.clone()),
         source_job_id: Some(asset.job_id.0.clone()),
-        ..InputView::uploaded(&uploaded, size)
+        ..InputView::uploaded(uploaded, size)
     }
     .into())
-}
-
-/// A `too_large` error about `field`.
-pub(crate) fn too_large(field: &str, size: u64, limit: u64) -> ToolError {
-    ToolError::from(comfy_core::Error::TooLarge {
-        what: "the file".into(),
-        size,
-        limit,
-        hint: Some("the server's max_upload_bytes".into()),
-    })
-    .with_field(field)
-}
-
-/// Names the argument an upload's own checks are about.
-pub(crate) fn upload_error(e: comfy_core::Error, field: &str) -> ToolError {
-    let t = ToolError::from(e);
-    if t.field.as_deref() == Some("upload") { t.with_field(field) } else { t }
 }

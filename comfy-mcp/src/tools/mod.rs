@@ -21,6 +21,7 @@ pub mod inputs;
 pub mod iterate;
 pub mod publish;
 pub mod saved;
+pub mod shared;
 pub mod views;
 pub mod workflows;
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
 use super::execution::NoArgs;
-use super::iterate::asset_id_schema;
+use super::shared::asset_id_schema;
 use super::{CallCtx, Registry, ToolDef, ToolResult};
 use crate::error::ToolError;
 

@@ -2,17 +2,16 @@
 //! summary, save, and run with overrides addressed as `"<node title or id>.<input>"`. The same
 //! run path serves official templates (`template: true`).
 
-use comfy_core::backend::JobRequest;
-use comfy_core::ui::UiConversion;
-use comfy_core::workflow::{apply_overrides, summarize};
+use comfy_core::Source;
+use comfy_core::backend::SavedWorkflowInfo;
+use comfy_core::workflow::apply_overrides;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::execution::{checked_workflow, submit_and_maybe_wait};
-use super::views::JobView;
+use super::shared::{NameArgs, NoArgs, SummaryView, blame_name, summary_view, yes};
+use super::views::{JobView, submit_and_report};
 use super::{CallCtx, Registry, ToolDef, ToolResult, workflow_schema, workflow_value};
-use crate::error::ToolError;
 
 pub(crate) fn register(r: &mut Registry) {
     r.add(
@@ -55,100 +54,16 @@ pub(crate) fn register(r: &mut Registry) {
     );
 }
 
-/// No arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoArgs {}
-
-/// One saved workflow.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct SavedItem {
-    /// Name (path inside `workflows/`).
-    pub name: String,
-    /// Bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    /// Last change, Unix seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub modified: Option<f64>,
-}
-
 /// The answer of list_saved_workflows.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct SavedList {
     /// The saved workflows, by name.
-    pub workflows: Vec<SavedItem>,
+    pub workflows: Vec<SavedWorkflowInfo>,
 }
 
 async fn list_saved_workflows(ctx: CallCtx, _: NoArgs) -> ToolResult<SavedList> {
-    let list = ctx.state.comfy.backend().list_saved_workflows().await?;
-    let workflows =
-        list.into_iter().map(|i| SavedItem { name: i.name, size: i.size, modified: i.modified }).collect();
+    let workflows = ctx.state.comfy.backend().list_saved_workflows().await?;
     Ok(SavedList { workflows }.into())
-}
-
-/// Arguments naming a saved workflow.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NameArgs {
-    /// Name from list_saved_workflows (".json" optional).
-    #[schemars(length(min = 1, max = 255))]
-    pub name: String,
-}
-
-/// A workflow as an agent can act on it.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct SummaryView {
-    /// Its name.
-    pub name: String,
-    /// Description (templates).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// Tags (templates).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
-    /// Models (templates).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub models: Vec<String>,
-    /// Nodes: id, class_type, title, output.
-    pub nodes: Vec<Value>,
-    /// Editable inputs: key ("<title or id>.<input>"), node_id, type, value, min/max/choices.
-    pub inputs: Vec<Value>,
-    /// What converting the editor file had to guess or leave out.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-/// Errors about what the named workflow contains blame `name` (the argument), not `workflow`.
-pub(crate) fn blame_name(e: comfy_core::Error) -> ToolError {
-    let mut t = ToolError::from(e);
-    if t.field.as_deref() == Some("workflow") {
-        t.field = Some("name".into());
-    }
-    t
-}
-
-/// Builds the summary of a converted workflow against the live catalogue.
-pub(crate) async fn summary_view(
-    ctx: &CallCtx,
-    name: &str,
-    converted: UiConversion,
-) -> Result<SummaryView, ToolError> {
-    let catalog = ctx.state.catalog().await?;
-    let summary = summarize(&converted.workflow, &catalog);
-    let to_values = |v: Value| match v {
-        Value::Array(items) => items,
-        _ => Vec::new(),
-    };
-    Ok(SummaryView {
-        name: name.to_owned(),
-        description: None,
-        tags: Vec::new(),
-        models: Vec::new(),
-        nodes: to_values(serde_json::to_value(&summary.nodes).unwrap_or(Value::Null)),
-        inputs: to_values(serde_json::to_value(&summary.inputs).unwrap_or(Value::Null)),
-        warnings: converted.warnings,
-    })
 }
 
 async fn get_saved_workflow(ctx: CallCtx, args: NameArgs) -> ToolResult<SummaryView> {
@@ -171,10 +86,9 @@ pub struct SaveArgs {
     pub overwrite: bool,
 }
 
-async fn save_workflow(ctx: CallCtx, args: SaveArgs) -> ToolResult<SavedItem> {
+async fn save_workflow(ctx: CallCtx, args: SaveArgs) -> ToolResult<SavedWorkflowInfo> {
     let value = workflow_value(&args.workflow)?;
-    let info = ctx.state.comfy.save_workflow(&args.name, &value, args.overwrite).await?;
-    Ok(SavedItem { name: info.name, size: info.size, modified: info.modified }.into())
+    Ok(ctx.state.comfy.save_workflow(&args.name, &value, args.overwrite).await?.into())
 }
 
 /// Arguments of run_saved_workflow.
@@ -195,10 +109,6 @@ pub struct RunSavedArgs {
     pub wait: bool,
 }
 
-fn yes() -> bool {
-    true
-}
-
 async fn run_saved_workflow(ctx: CallCtx, args: RunSavedArgs) -> ToolResult<JobView> {
     let converted = if args.template {
         ctx.state.comfy.official_template(&args.name).await
@@ -207,8 +117,8 @@ async fn run_saved_workflow(ctx: CallCtx, args: RunSavedArgs) -> ToolResult<JobV
     }
     .map_err(blame_name)?;
     let mut workflow = converted.workflow;
-    let catalog = ctx.state.catalog().await?;
+    let catalog = ctx.state.comfy.catalog().await?;
     apply_overrides(&mut workflow, args.overrides.iter().map(|(k, v)| (k.as_str(), v)), &catalog)?;
-    let workflow = checked_workflow(&ctx, workflow.to_value()).await?;
-    submit_and_maybe_wait(&ctx, JobRequest::new(workflow), args.wait).await
+    let prepared = ctx.state.comfy.prepare(Source::Workflow(workflow)).await?;
+    submit_and_report(&ctx, prepared.into_request(), args.wait).await
 }

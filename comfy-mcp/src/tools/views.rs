@@ -1,254 +1,21 @@
-//! What tools return: jobs and assets as models see them, plus the job-waiting loop with
-//! progress notifications and cancellation shared by every tool that waits.
+//! What tools return about jobs and assets: the core's [`JobReport`] and [`AssetSummary`] plus
+//! what only MCP has (resource URIs, hints, resource-link content blocks), and the one place
+//! that waits for a job with progress notifications and cancellation.
 
-use std::time::Duration;
-
-use comfy_core::backend::JobEvent;
-use comfy_core::job::{JobFailure, JobStatus, MediaKind, Progress};
-use comfy_core::store::{Asset, AssetId, Millis};
-use comfy_core::{Job, Waited};
+use comfy_core::backend::JobRequest;
+use comfy_core::job::JobStatus;
+use comfy_core::store::{Asset, AssetId};
+use comfy_core::{AssetSummary, Job, JobReport, JobState, PreviewInfo, Update};
 use rmcp::model::{ContentBlock, ProgressNotificationParam, Resource};
 use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::{Map, Value};
 
-use super::CallCtx;
+use super::{CallCtx, Output, ToolResult};
 use crate::error::ToolError;
 
-/// A job's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum JobState {
-    /// Created, not yet accepted by ComfyUI.
-    Pending,
-    /// Waiting in ComfyUI's queue.
-    Queued,
-    /// Executing.
-    Running,
-    /// Finished; outputs are available.
-    Succeeded,
-    /// Finished with an error.
-    Failed,
-    /// Cancelled.
-    Cancelled,
-}
-
-impl From<&JobStatus> for JobState {
-    fn from(s: &JobStatus) -> Self {
-        match s {
-            JobStatus::Pending => JobState::Pending,
-            JobStatus::Queued { .. } => JobState::Queued,
-            JobStatus::Running(_) => JobState::Running,
-            JobStatus::Succeeded => JobState::Succeeded,
-            JobStatus::Failed(_) => JobState::Failed,
-            JobStatus::Cancelled => JobState::Cancelled,
-        }
-    }
-}
-
-/// Live progress of a running job.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct ProgressView {
-    /// Overall completion, 0.0 to 1.0.
-    pub fraction: f64,
-    /// The node executing now.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node_id: Option<String>,
-    /// Its class.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub class_type: Option<String>,
-    /// Sampler step within that node.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub step: Option<u64>,
-    /// Steps of that node.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_steps: Option<u64>,
-    /// Nodes finished so far.
-    pub nodes_done: u32,
-    /// Nodes to run in all (0 when unknown).
-    pub nodes_total: u32,
-}
-
-impl From<&Progress> for ProgressView {
-    fn from(p: &Progress) -> Self {
-        ProgressView {
-            fraction: p.fraction.clamp(0.0, 1.0),
-            node_id: p.node_id.clone(),
-            class_type: p.class_type.clone(),
-            step: p.step,
-            max_steps: p.max_steps,
-            nodes_done: p.nodes_done,
-            nodes_total: p.nodes_total,
-        }
-    }
-}
-
-/// Why a job failed.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct FailureView {
-    /// What went wrong.
-    pub message: String,
-    /// The failing node.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node_id: Option<String>,
-    /// Its class.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub class_type: Option<String>,
-    /// The Python exception type.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exception_type: Option<String>,
-}
-
-impl From<&JobFailure> for FailureView {
-    fn from(f: &JobFailure) -> Self {
-        FailureView {
-            message: crate::error::scrub_paths(&f.message),
-            node_id: f.node_id.clone(),
-            class_type: f.class_type.clone(),
-            exception_type: f.exception_type.clone(),
-        }
-    }
-}
-
-/// One output of a job.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct AssetView {
-    /// Stable id; read the bytes at `uri`.
-    pub asset_id: String,
-    /// Resource URI with the bytes (`comfy://assets/<asset_id>`).
-    pub uri: String,
-    /// The job that made it.
-    pub job_id: String,
-    /// The node that made it.
-    pub node_id: String,
-    /// `image`, `video`, `audio`, `model3d`, `text` or `other`.
-    pub kind: String,
-    /// MIME type.
-    pub mime_type: String,
-    /// File name in ComfyUI's output folder, for files.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub filename: Option<String>,
-    /// The text, for text outputs (cut at 2000 characters).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    /// Image width, once known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub width: Option<u32>,
-    /// Image height, once known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub height: Option<u32>,
-    /// Size in bytes, once known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub byte_size: Option<u64>,
-    /// The template (workflow tool) that made it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub workflow: Option<String>,
-    /// When it was recorded (ms since the Unix epoch).
-    pub created_at: Millis,
-}
-
 /// The URI of an asset's bytes.
-pub fn asset_uri(id: &AssetId) -> String {
-    format!("comfy://assets/{}", id.0)
-}
-
-impl From<&Asset> for AssetView {
-    fn from(a: &Asset) -> Self {
-        let kind = serde_json::to_value(a.media).ok().and_then(|v| v.as_str().map(str::to_owned));
-        AssetView {
-            asset_id: a.id.0.clone(),
-            uri: asset_uri(&a.id),
-            job_id: a.job_id.0.clone(),
-            node_id: a.node_id.clone(),
-            kind: kind.unwrap_or_else(|| "other".into()),
-            mime_type: a.mime_type.clone(),
-            filename: a.file.as_ref().map(|f| f.filename.clone()),
-            text: a.text.as_ref().map(|t| t.chars().take(2000).collect()),
-            width: a.width,
-            height: a.height,
-            byte_size: a.byte_size,
-            workflow: a.provenance.template.clone(),
-            created_at: a.created_at,
-        }
-    }
-}
-
-/// A resource link to an asset's bytes (files only; text is inline in the view).
-pub fn asset_link(a: &Asset) -> Option<ContentBlock> {
-    if a.file.is_none() && a.url.is_none() {
-        return None;
-    }
-    let name = a.file.as_ref().map_or_else(|| a.id.0.clone(), |f| f.filename.clone());
-    let mut r = Resource::new(asset_uri(&a.id), name).with_mime_type(a.mime_type.clone());
-    if let Some(n) = a.byte_size {
-        r = r.with_size(n);
-    }
-    if a.media != MediaKind::Other {
-        r = r.with_description(format!(
-            "{} output of node {} (job {})",
-            kind_word(a.media),
-            a.node_id,
-            a.job_id
-        ));
-    }
-    Some(ContentBlock::resource_link(r))
-}
-
-fn kind_word(m: MediaKind) -> &'static str {
-    match m {
-        MediaKind::Image => "image",
-        MediaKind::Video => "video",
-        MediaKind::Audio => "audio",
-        MediaKind::Model3d => "3D",
-        MediaKind::Text => "text",
-        MediaKind::Other => "other",
-    }
-}
-
-/// A job as tools report it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct JobView {
-    /// The job handle; pass it to get_job_status, get_output, cancel_job.
-    pub job_id: String,
-    /// pending, queued, running, succeeded, failed or cancelled.
-    pub status: JobState,
-    /// Place in ComfyUI's queue (0 = next), while queued.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub queue_position: Option<u32>,
-    /// Progress, while running.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub progress: Option<ProgressView>,
-    /// Why it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<FailureView>,
-    /// Its outputs, once succeeded (bytes at each `uri`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outputs: Option<Vec<AssetView>>,
-    /// The template parameters used (with drawn seeds), for workflow tools.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub params: Option<Map<String, Value>>,
-    /// The newest sampler preview, while or after the job ran (ComfyUI sends them when started
-    /// with `--preview-method`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preview: Option<PreviewRef>,
-    /// What to do next.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-}
-
-/// Where a job's newest preview image is.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct PreviewRef {
-    /// `comfy://jobs/{job_id}/preview`: the image (or get_job_status with preview=true).
-    pub uri: String,
-    /// Frame number from 1; a higher one is a newer picture.
-    pub sequence: u64,
-    /// The sampler step it shows, if known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub step: Option<u64>,
-    /// The sampler's steps, if known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_steps: Option<u64>,
+pub fn asset_uri(id: &str) -> String {
+    format!("comfy://assets/{id}")
 }
 
 /// The resource URI of a job's newest preview image.
@@ -256,88 +23,124 @@ pub fn preview_uri(job_id: &str) -> String {
     format!("comfy://jobs/{job_id}/preview")
 }
 
+/// An output as tools show it: the core's summary plus where to read its bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct LinkedAsset {
+    /// The output.
+    #[serde(flatten)]
+    pub asset: AssetSummary,
+    /// Resource URI with the bytes (`comfy://assets/<asset_id>`).
+    pub uri: String,
+}
+
+impl From<AssetSummary> for LinkedAsset {
+    fn from(asset: AssetSummary) -> Self {
+        let uri = asset_uri(&asset.asset_id);
+        LinkedAsset { asset, uri }
+    }
+}
+
+impl From<&Asset> for LinkedAsset {
+    fn from(a: &Asset) -> Self {
+        LinkedAsset::from(AssetSummary::from(a))
+    }
+}
+
+impl LinkedAsset {
+    /// A resource link to the bytes (files only; text is inline).
+    pub fn link(&self) -> Option<ContentBlock> {
+        let a = &self.asset;
+        if a.text.is_some() && a.filename.is_none() {
+            return None;
+        }
+        let name = a.filename.clone().unwrap_or_else(|| a.asset_id.clone());
+        let mut r = Resource::new(self.uri.clone(), name).with_mime_type(a.mime_type.clone());
+        if let Some(n) = a.byte_size {
+            r = r.with_size(n);
+        }
+        r = r.with_description(format!("{:?} output of node {} (job {})", a.kind, a.node_id, a.job_id).to_lowercase());
+        Some(ContentBlock::resource_link(r))
+    }
+}
+
+/// Where a job's newest preview image is.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct LinkedPreview {
+    /// `comfy://jobs/{job_id}/preview`: the image (or get_job_status with preview=true).
+    pub uri: String,
+    /// Which frame.
+    #[serde(flatten)]
+    pub frame: PreviewInfo,
+}
+
+/// A job as tools report it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct JobView {
+    /// The job (pass `job_id` to get_job_status, get_output, cancel_job).
+    #[serde(flatten)]
+    pub report: JobReport<LinkedAsset, LinkedPreview>,
+    /// What to do next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl From<JobReport> for JobView {
+    fn from(report: JobReport) -> Self {
+        let job_id = report.job_id.clone();
+        let mut report = report.map(LinkedAsset::from, |frame| LinkedPreview { uri: preview_uri(&job_id), frame });
+        if let Some(error) = &mut report.error {
+            error.message = crate::error::scrub_paths(&error.message);
+        }
+        let hint = match report.status {
+            JobState::Succeeded if report.outputs.is_none() => Some("finished; get_output lists the outputs".to_owned()),
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled => None,
+            _ => Some("still going: poll get_job_status with this job_id (or cancel_job)".to_owned()),
+        };
+        JobView { report, hint }
+    }
+}
+
 impl JobView {
-    /// Adds the job's newest preview frame, if it sent any.
-    pub fn with_preview(mut self, job: &Job) -> Self {
-        self.preview = job.latest_preview().map(|f| PreviewRef {
-            uri: preview_uri(job.id().as_str()),
-            sequence: f.sequence,
-            step: f.step,
-            max_steps: f.max_steps,
-        });
+    /// The view of a status alone (no outputs), for a job whose details are not needed.
+    pub fn of(job_id: &str, status: &JobStatus) -> JobView {
+        JobView::from(JobReport::of(job_id, status))
+    }
+
+    /// The same view with another hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
         self
     }
 
-    /// The view of a status (no outputs).
-    pub fn of(job_id: &str, status: &JobStatus) -> JobView {
-        let (queue_position, progress, error) = match status {
-            JobStatus::Queued { position } => (*position, None, None),
-            JobStatus::Running(p) => (None, Some(ProgressView::from(p)), None),
-            JobStatus::Failed(f) => (None, None, Some(FailureView::from(f))),
-            _ => (None, None, None),
-        };
-        let hint = if status.is_terminal() {
-            match status {
-                JobStatus::Succeeded => Some("finished; get_output lists the outputs".to_owned()),
-                _ => None,
-            }
-        } else {
-            Some("still going: poll get_job_status with this job_id (or cancel_job)".to_owned())
-        };
-        JobView {
-            job_id: job_id.to_owned(),
-            status: JobState::from(status),
-            queue_position,
-            progress,
-            error,
-            outputs: None,
-            params: None,
-            preview: None,
-            hint,
-        }
+    /// The tool output: the view plus resource links to every output's bytes.
+    pub fn into_output(self) -> Output<JobView> {
+        let links = self.report.outputs.iter().flatten().filter_map(LinkedAsset::link).collect();
+        Output::from(self).with_content(links)
     }
 }
 
-/// The assets of a finished job, and links to their bytes.
-pub async fn outputs_of(
-    ctx: &CallCtx,
-    ids: &[AssetId],
-) -> Result<(Vec<AssetView>, Vec<ContentBlock>), ToolError> {
-    let mut views = Vec::with_capacity(ids.len());
-    let mut links = Vec::new();
-    for id in ids {
-        let asset = ctx.state.comfy.asset(id).await?;
-        views.push(AssetView::from(&asset));
-        links.extend(asset_link(&asset));
-    }
-    Ok((views, links))
+/// Where a job is now, with its outputs once finished.
+pub async fn job_view(ctx: &CallCtx, job: &Job) -> Result<JobView, ToolError> {
+    Ok(JobView::from(ctx.state.comfy.report(job).await?))
 }
 
-/// A finished job's view with its outputs and resource links.
-pub async fn finished_view(
-    ctx: &CallCtx,
-    job_id: &str,
-    status: &JobStatus,
-    assets: &[AssetId],
-) -> Result<(JobView, Vec<ContentBlock>), ToolError> {
-    let mut view = JobView::of(job_id, status);
-    let mut links = Vec::new();
-    if *status == JobStatus::Succeeded {
-        let (outputs, l) = outputs_of(ctx, assets).await?;
-        view.outputs = Some(outputs);
-        view.hint = None;
-        links = l;
+/// Submits a prepared request (under the client's running-jobs cap) and, if asked, waits for
+/// it within the call's wait budget.
+pub async fn submit_and_report(ctx: &CallCtx, request: JobRequest, wait: bool) -> ToolResult<JobView> {
+    let job = ctx.state.comfy.submit(request).await?;
+    if wait {
+        return Ok(wait_job(ctx, &job).await?.into_output());
     }
-    Ok((view, links))
+    Ok(job_view(ctx, &job).await?.with_hint("queued: poll get_job_status with this job_id, then get_output").into_output())
 }
 
-/// Waits for `job` within the server's wait budget, sending progress notifications when the
+/// Waits for `job` within the call's wait budget, sending progress notifications when the
 /// client asked for them. If the client cancels the call, the job is cancelled (only this job).
-/// When the budget runs out first, the still-running job's view is returned with a hint to poll.
-pub async fn wait_job(ctx: &CallCtx, job: &Job) -> Result<(JobView, Vec<ContentBlock>), ToolError> {
+/// When the budget runs out first, the still-running job's view comes back with a hint to poll.
+pub async fn wait_job(ctx: &CallCtx, job: &Job) -> Result<JobView, ToolError> {
     let budget = ctx.wait_budget;
     let deadline = tokio::time::Instant::now() + budget;
-    let mut events = job.subscribe();
+    let mut updates = job.follow();
     let mut reporter = ProgressReporter::default();
     loop {
         tokio::select! {
@@ -353,34 +156,26 @@ pub async fn wait_job(ctx: &CallCtx, job: &Job) -> Result<(JobView, Vec<ContentB
                 return Err(ToolError::new("cancelled", "the call was cancelled; its job is being cancelled"));
             }
             _ = tokio::time::sleep_until(deadline) => {
-                let mut view = JobView::of(job.id().as_str(), &job.status()).with_preview(job);
-                view.hint = Some(format!(
+                let hint = format!(
                     "still running after {} s: poll get_job_status with this job_id, then get_output",
                     budget.as_secs()
-                ));
-                return Ok((view, Vec::new()));
+                );
+                return Ok(job_view(ctx, job).await?.with_hint(hint));
             }
-            event = events.next() => {
-                match event {
-                    Some(JobEvent::Status(s)) if s.is_terminal() => break,
-                    None => break,
-                    Some(e) => reporter.report(ctx, job, &e).await,
+            update = updates.next() => match update {
+                Some(Update::Finished(result)) => {
+                    reporter.finish(ctx, result.status.name()).await;
+                    break;
                 }
+                None => break,
+                Some(update) => reporter.report(ctx, job, &update).await,
             }
         }
     }
-    match job.wait(Duration::from_secs(10)).await? {
-        Waited::Finished(result) => {
-            reporter.finish(ctx, &result.status).await;
-            finished_view(ctx, result.job_id.as_str(), &result.status, &result.assets).await
-        }
-        Waited::StillRunning(job) => {
-            Ok((JobView::of(job.id().as_str(), &job.status()).with_preview(&job), Vec::new()))
-        }
-    }
+    job_view(ctx, job).await
 }
 
-/// Sends monotonic progress notifications (0–100) with a short message.
+/// Sends monotonic progress notifications (0–100) with the update's one-line description.
 #[derive(Debug, Default)]
 struct ProgressReporter {
     last: f64,
@@ -388,32 +183,22 @@ struct ProgressReporter {
 }
 
 impl ProgressReporter {
-    async fn report(&mut self, ctx: &CallCtx, job: &Job, event: &JobEvent) {
+    async fn report(&mut self, ctx: &CallCtx, job: &Job, update: &Update) {
         let (Some(token), Some(peer)) = (&ctx.progress, &ctx.peer) else { return };
-        let status = job.status();
-        let fraction = match &status {
-            JobStatus::Running(p) => p.fraction,
-            _ => 0.0,
+        let mut message = match (update, job.status()) {
+            (Update::Preview(_), JobStatus::Running(p)) => comfy_core::describe_progress(&p),
+            (Update::Preview(_), _) => return,
+            (u, _) => u.describe(),
         };
-        let message = match (event, &status) {
-            (JobEvent::Status(JobStatus::Queued { position: Some(p) }), _) => format!("queued, position {p}"),
-            (JobEvent::Status(JobStatus::Queued { position: None }), _) => "queued".to_owned(),
-            (_, JobStatus::Running(p)) => {
-                let mut m = running_message(p);
-                // Clients show this text; the URI lets an agent look at the picture so far.
-                if let Some(frame) = job.latest_preview() {
-                    m.push_str(&format!(
-                        ", preview #{} at {}",
-                        frame.sequence,
-                        preview_uri(job.id().as_str())
-                    ));
-                }
-                m
-            }
-            (_, JobStatus::Queued { position: Some(p) }) => format!("queued, position {p}"),
-            _ => return,
+        if let (Update::Running(_) | Update::Preview(_), Some(frame)) = (update, job.latest_preview()) {
+            // Clients show this text; the URI lets an agent look at the picture so far.
+            message.push_str(&format!(", preview #{} at {}", frame.sequence, preview_uri(job.id().as_str())));
+        }
+        let fraction = match (update, job.status()) {
+            (Update::Preview(_), JobStatus::Running(p)) => p.fraction.clamp(0.0, 1.0),
+            (u, _) => u.fraction().unwrap_or(0.0),
         };
-        let mut progress = (fraction.clamp(0.0, 1.0) * 100.0).max(self.last);
+        let mut progress = (fraction * 100.0).max(self.last);
         if progress <= self.last {
             if message == self.last_message {
                 return;
@@ -433,32 +218,23 @@ impl ProgressReporter {
         }
     }
 
-    async fn finish(&mut self, ctx: &CallCtx, status: &JobStatus) {
+    async fn finish(&mut self, ctx: &CallCtx, status: &str) {
         let (Some(token), Some(peer)) = (&ctx.progress, &ctx.peer) else { return };
         if self.last >= 100.0 {
             return;
         }
         self.last = 100.0;
-        let param = ProgressNotificationParam::new(token.clone(), 100.0)
-            .with_total(100.0)
-            .with_message(status.name());
+        let param =
+            ProgressNotificationParam::new(token.clone(), 100.0).with_total(100.0).with_message(status.to_owned());
         let _ = peer.notify_progress(param).await;
     }
 }
 
-fn running_message(p: &Progress) -> String {
-    let mut m = String::from("running");
-    if let Some(node) = &p.node_id {
-        m.push_str(&format!(" node {node}"));
-        if let Some(class) = &p.class_type {
-            m.push_str(&format!(" ({class})"));
-        }
+/// The assets with these ids, linked.
+pub async fn linked_assets(ctx: &CallCtx, ids: &[AssetId]) -> Result<Vec<LinkedAsset>, ToolError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(LinkedAsset::from(&ctx.state.comfy.asset(id).await?));
     }
-    if let (Some(s), Some(max)) = (p.step, p.max_steps) {
-        m.push_str(&format!(", step {s}/{max}"));
-    }
-    if p.nodes_total > 0 {
-        m.push_str(&format!(", {}/{} nodes", p.nodes_done, p.nodes_total));
-    }
-    m
+    Ok(out)
 }

@@ -4,17 +4,16 @@
 
 use std::sync::Arc;
 
-use comfy_core::backend::JobRequest;
-use comfy_core::store::Provenance;
-use comfy_core::template::{RenderRequest, Rendered, Template};
+use comfy_core::Source;
+use comfy_core::template::{Template, TemplateInfo};
 use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::execution::{checked_workflow, submit_and_maybe_wait};
-use super::views::JobView;
-use super::{CallCtx, Output, Registry, ToolDef, ToolResult, args};
+use super::shared::{NoArgs, yes};
+use super::views::{JobView, submit_and_report};
+use super::{CallCtx, Registry, ToolDef, ToolResult, args};
 use crate::error::ToolError;
 
 pub(crate) fn register(r: &mut Registry) {
@@ -37,35 +36,12 @@ pub(crate) fn register(r: &mut Registry) {
     );
 }
 
-/// One parameter of a workflow.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct ParamInfo {
-    /// Name.
-    pub name: String,
-    /// string, integer, number or boolean.
-    #[serde(rename = "type")]
-    pub ty: String,
-    /// Must be given.
-    pub required: bool,
-    /// Default value.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub default: Option<Value>,
-    /// Description.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-}
-
 /// One workflow template.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct WorkflowInfo {
-    /// Name (also the tool name).
-    pub name: String,
-    /// What it does.
-    pub description: String,
-    /// `builtin` or `directory`.
-    pub source: String,
-    /// Its parameters.
-    pub params: Vec<ParamInfo>,
+    /// Name (also the tool name), description, source and parameters.
+    #[serde(flatten)]
+    pub info: TemplateInfo,
     /// Resource with the template itself.
     pub uri: String,
 }
@@ -80,16 +56,15 @@ pub struct WorkflowList {
     pub problems: Vec<String>,
 }
 
-/// No arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoArgs {}
-
 async fn list_workflows(ctx: CallCtx, _: NoArgs) -> ToolResult<WorkflowList> {
     // Editor-format files in the workflows directory are converted once the catalogue is known.
-    ctx.state.ensure_catalog().await;
-    let lib = ctx.state.templates.snapshot();
-    let workflows = lib.list().iter().map(|t| info(t)).collect();
+    ctx.state.comfy.enrich_templates().await;
+    let lib = ctx.state.comfy.templates().snapshot();
+    let workflows = lib
+        .list()
+        .iter()
+        .map(|t| WorkflowInfo { info: t.info(), uri: format!("comfy://workflows/{}", t.name) })
+        .collect();
     let problems = lib
         .errors()
         .iter()
@@ -99,26 +74,6 @@ async fn list_workflows(ctx: CallCtx, _: NoArgs) -> ToolResult<WorkflowList> {
         })
         .collect();
     Ok(WorkflowList { workflows, problems }.into())
-}
-
-fn info(t: &Template) -> WorkflowInfo {
-    WorkflowInfo {
-        name: t.name.clone(),
-        description: t.description.clone(),
-        source: if t.source.is_some() { "directory".into() } else { "builtin".into() },
-        params: t
-            .params
-            .values()
-            .map(|p| ParamInfo {
-                name: p.name.clone(),
-                ty: p.ty.as_str().to_owned(),
-                required: p.required,
-                default: p.default.clone(),
-                description: p.description.clone(),
-            })
-            .collect(),
-        uri: format!("comfy://workflows/{}", t.name),
-    }
 }
 
 /// Arguments of run_workflow.
@@ -136,80 +91,21 @@ pub struct RunArgs {
     pub wait: bool,
 }
 
-fn yes() -> bool {
-    true
-}
-
 async fn run_workflow(ctx: CallCtx, args: RunArgs) -> ToolResult<JobView> {
-    ctx.state.ensure_catalog().await;
-    let template = ctx.state.template(&args.name)?;
+    let template = ctx.state.comfy.template(&args.name).await?;
     let tool = template_tool(&template);
     if let Err(mut e) = args::check(&tool.input_schema, &Value::Object(args.params.clone())) {
         e.field = e.field.map(|f| if f == "arguments" { "params".to_owned() } else { format!("params.{f}") });
         return Err(e);
     }
-    run_template(&ctx, &template, args.params, args.wait).await
+    run_template(&ctx, &args.name, args.params, args.wait).await
 }
 
-/// Renders a template with the layered defaults, checks it, submits it and (if asked) waits.
-pub(crate) async fn run_template(
-    ctx: &CallCtx,
-    template: &Template,
-    params: Map<String, Value>,
-    wait: bool,
-) -> ToolResult<JobView> {
-    let defaults = ctx.state.param_defaults();
-    let rendered = template.render(&RenderRequest::new(params).with_defaults(&defaults))?;
-    submit_rendered(ctx, template, rendered, wait).await
-}
-
-/// Checks a rendered template against the catalogue, submits it with its provenance (template
-/// and every parameter value) and (if asked) waits.
-pub(crate) async fn submit_rendered(
-    ctx: &CallCtx,
-    template: &Template,
-    rendered: Rendered,
-    wait: bool,
-) -> ToolResult<JobView> {
-    let workflow =
-        checked_workflow(ctx, rendered.workflow.to_value()).await.map_err(|e| blame_param(template, e))?;
-    let params: Map<String, Value> = rendered.params.into_iter().collect();
-    let mut request = JobRequest::new(workflow);
-    request.provenance = Provenance {
-        template: Some(template.name.clone()),
-        params: Some(Value::Object(params.clone())),
-        owner: None,
-    };
-    let out = submit_and_maybe_wait(ctx, request, wait).await?;
-    let mut view = out.value;
-    view.params = Some(params);
-    Ok(Output { value: view, content: out.content })
-}
-
-/// Names the parameter bound to the first input a validation error is about (`params.<name>`).
-fn blame_param(template: &Template, mut e: ToolError) -> ToolError {
-    let first = e
-        .details
-        .as_ref()
-        .and_then(|d| d.get("problems"))
-        .and_then(Value::as_array)
-        .and_then(|ps| ps.iter().find(|p| p.get("severity").and_then(Value::as_str) == Some("error")))
-        .cloned();
-    if let Some(p) = first {
-        let node = p.get("node_id").and_then(Value::as_str);
-        let input = p.get("input").and_then(Value::as_str);
-        if let Some(spec) = template.params.values().find(|spec| {
-            spec.bindings
-                .iter()
-                .any(|b| Some(b.node_id.0.as_str()) == node && Some(b.input.as_str()) == input)
-        }) {
-            e.field = Some(format!("params.{}", spec.name));
-            if e.expected.is_none() {
-                e.expected = Some(spec.describe_valid());
-            }
-        }
-    }
-    e
+/// Prepares a template with the layered defaults (a problem names its parameter), submits it
+/// with its provenance and (if asked) waits.
+async fn run_template(ctx: &CallCtx, name: &str, params: Map<String, Value>, wait: bool) -> ToolResult<JobView> {
+    let prepared = ctx.state.comfy.prepare(Source::named(name, params)).await?;
+    submit_and_report(ctx, prepared.into_request(), wait).await
 }
 
 /// The tool of one template.
@@ -240,16 +136,15 @@ pub fn template_tool(t: &Template) -> Tool {
 
 /// Calls the tool of template `name` with `arguments` (its parameters).
 pub async fn call_template(ctx: CallCtx, name: String, arguments: JsonObject) -> CallToolResult {
-    ctx.state.ensure_catalog().await;
-    let template = match ctx.state.template(&name) {
+    let template = match ctx.state.comfy.template(&name).await {
         Ok(t) => t,
-        Err(e) => return e.into_result(),
+        Err(e) => return ToolError::from(e).into_result(),
     };
     let tool = template_tool(&template);
     if let Err(e) = args::check(&tool.input_schema, &Value::Object(arguments.clone())) {
         return e.into_result();
     }
-    match run_template(&ctx, &template, arguments, true).await {
+    match run_template(&ctx, &name, arguments, true).await {
         Ok(out) => super::success(out),
         Err(mut e) => {
             // Template tools take the parameters directly, not under `params`.

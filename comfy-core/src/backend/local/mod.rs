@@ -3,7 +3,7 @@
 mod config;
 mod http;
 mod messages;
-mod remote;
+mod answers;
 mod socket;
 mod userdata;
 
@@ -274,15 +274,15 @@ impl Backend for LocalComfyUi {
 
     async fn status(&self, job: &JobId) -> Result<RemoteJob> {
         if let Some(entry) = self.history_entry(job).await? {
-            return Ok(remote::from_history(&entry));
+            return Ok(answers::from_history(&entry));
         }
         let queue = self.queue().await?;
-        if let Some(status) = remote::from_queue(&queue, job) {
+        if let Some(status) = answers::from_queue(&queue, job) {
             return Ok(RemoteJob { status, outputs: Vec::new() });
         }
         // It may have finished between the two reads.
         if let Some(entry) = self.history_entry(job).await? {
-            return Ok(remote::from_history(&entry));
+            return Ok(answers::from_history(&entry));
         }
         Err(Error::JobNotFound { backend: self.name().to_owned(), job_id: job.0.clone() })
     }
@@ -319,7 +319,7 @@ impl Backend for LocalComfyUi {
 
     async fn queue(&self) -> Result<QueueSnapshot> {
         let v = self.http().get_json("/api/queue").await?;
-        remote::parse_queue(&v, &self.config().client_id).map_err(|message| Error::UnexpectedResponse {
+        answers::parse_queue(&v, &self.config().client_id).map_err(|message| Error::UnexpectedResponse {
             backend: self.name().to_owned(),
             operation: "GET /api/queue".into(),
             message,
@@ -406,7 +406,7 @@ impl Backend for LocalComfyUi {
 
     async fn model_folders(&self) -> Result<Vec<String>> {
         let v = self.http().get_json("/api/models").await?;
-        Ok(remote::string_list(&v))
+        Ok(answers::string_list(&v))
     }
 
     async fn models(&self, folder: &str) -> Result<Vec<String>> {
@@ -419,12 +419,12 @@ impl Backend for LocalComfyUi {
                 other => other,
             },
         )?;
-        Ok(remote::string_list(&v))
+        Ok(answers::string_list(&v))
     }
 
     async fn health(&self) -> Result<Health> {
         let v = self.http().get_json("/api/system_stats").await?;
-        Ok(remote::parse_health(v))
+        Ok(answers::parse_health(v))
     }
 
     async fn list_saved_workflows(&self) -> Result<Vec<super::SavedWorkflowInfo>> {
