@@ -1,26 +1,25 @@
-//! Run an API-format workflow file on a ComfyUI server with a live progress bar, then save
+//! Run a workflow file (API or editor format) on a ComfyUI server with a live progress bar, then save
 //! every output of every node into a folder.
 //!
 //! ```sh
 //! cargo run --example run_workflow -- workflow_api.json --comfyui-url http://127.0.0.1:8188 --out outputs/
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use comfy_core::backend::local::LocalComfyUi;
-use comfy_core::backend::{JobEvent, JobRequest};
 use comfy_core::job::JobStatus;
-use comfy_core::{Comfy, Workflow};
+use comfy_core::{Comfy, Source, Update};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
 #[command(about = "Run a ComfyUI workflow with live progress and save every output")]
 struct Args {
-    /// The workflow file (API format, "Export (API)" in ComfyUI).
+    /// The workflow file (API format, "Export (API)" in ComfyUI, or an editor save).
     file: PathBuf,
     /// ComfyUI base URL.
     #[arg(long, env = "COMFYUI_URL", default_value = "http://127.0.0.1:8188")]
@@ -33,77 +32,50 @@ struct Args {
     timeout: u64,
 }
 
-async fn run(args: Args) -> Result<bool, String> {
-    let text =
-        std::fs::read_to_string(&args.file).map_err(|e| format!("reading {}: {e}", args.file.display()))?;
-    let workflow = Workflow::from_json_str(&text).map_err(|e| e.to_string())?;
-    let backend = LocalComfyUi::builder(&args.comfyui_url).build().map_err(|e| e.to_string())?;
-    let comfy = Comfy::builder(Arc::new(backend)).build().map_err(|e| e.to_string())?;
+async fn run(args: Args) -> Result<bool, comfy_core::Error> {
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| comfy_core::Error::InvalidArgument { argument: "file".into(), message: e.to_string() })?;
+    let workflow = comfy_core::json::parse_strict(&text, "workflow")?; // API or editor format
+    let backend = LocalComfyUi::builder(&args.comfyui_url).build()?;
+    let comfy = Comfy::builder(Arc::new(backend)).build()?;
 
-    let job = comfy.submit(JobRequest::new(workflow)).await.map_err(|e| e.to_string())?;
+    // Prepare (convert, validate against the live catalogue), then submit.
+    let prepared = comfy.prepare(Source::Json(workflow)).await?;
+    let job = comfy.submit(prepared.into_request()).await?;
+
+    // Follow: queue position, node id and class, step/max, a fraction that never goes back.
     let bar = ProgressBar::new(1000);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")
-            .map_err(|e| e.to_string())?,
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    let mut events = job.subscribe();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}") {
+        bar.set_style(style);
+    }
+    let mut updates = job.follow();
     let follow = async {
-        while let Some(event) = events.next().await {
-            match event {
-                JobEvent::Status(JobStatus::Queued { position }) => bar.set_message(format!(
-                    "queued{}",
-                    position.map(|p| format!(" at {p}")).unwrap_or_default()
-                )),
-                JobEvent::Status(JobStatus::Running(p)) => bar.set_position((p.fraction * 1000.0) as u64),
-                JobEvent::Executing { node_id } => bar.set_message(format!("node {node_id}")),
-                JobEvent::Progress { value, max, .. } => bar.set_message(format!("step {value}/{max}")),
-                JobEvent::Status(s) if s.is_terminal() => break,
-                _ => {}
-            }
-            if let JobStatus::Running(p) = job.status() {
-                bar.set_position((p.fraction * 1000.0) as u64);
+        while let Some(update) = updates.next().await {
+            match update {
+                Update::Finished(result) => return Some(result),
+                Update::Preview(_) => {}
+                other => {
+                    bar.set_position((other.fraction().unwrap_or(0.0) * 1000.0) as u64);
+                    bar.set_message(other.describe());
+                }
             }
         }
+        None
     };
-    let _ = tokio::time::timeout(Duration::from_secs(args.timeout), follow).await;
-    let result = match job.wait(Duration::from_secs(1)).await.map_err(|e| e.to_string())? {
-        comfy_core::Waited::Finished(r) => r,
-        comfy_core::Waited::StillRunning(job) => {
-            bar.abandon_with_message("still running");
-            eprintln!("gave up waiting; job {} continues on the server", job.id());
-            return Ok(false);
-        }
+    let Ok(Some(result)) = tokio::time::timeout(Duration::from_secs(args.timeout), follow).await else {
+        bar.abandon_with_message("still running");
+        eprintln!("gave up waiting; job {} continues on the server", job.id());
+        return Ok(false);
     };
-    bar.finish_with_message(result.status.name().to_string());
-    if let JobStatus::Failed(f) = &result.status {
-        eprintln!(
-            "failed at node {} ({}): {} {}",
-            f.node_id.as_deref().unwrap_or("?"),
-            f.class_type.as_deref().unwrap_or("?"),
-            f.exception_type.as_deref().unwrap_or(""),
-            f.message
-        );
+    bar.finish_with_message(Update::Finished(result.clone()).describe());
+    if result.status != JobStatus::Succeeded {
         return Ok(false);
     }
-    save_all(&comfy, &result.assets, &args.out).await?;
-    Ok(result.status == JobStatus::Succeeded)
-}
-
-async fn save_all(comfy: &Comfy, assets: &[comfy_core::store::AssetId], out: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(out).map_err(|e| format!("creating {}: {e}", out.display()))?;
-    for id in assets {
-        let fetched = comfy.fetch_asset(id).await.map_err(|e| e.to_string())?;
-        let a = &fetched.asset;
-        let name = match &a.file {
-            Some(f) => format!("{}_{}", a.node_id, f.filename),
-            None => format!("{}_{}_{}.txt", a.node_id, a.key, a.index),
-        };
-        let path = out.join(name.replace(['/', '\\'], "_"));
-        std::fs::write(&path, &fetched.data).map_err(|e| format!("writing {}: {e}", path.display()))?;
-        println!("{}  {} ({} bytes, {})", path.display(), a.id, fetched.data.len(), a.mime_type);
+    // Every output of every node, fetched through the backend.
+    for path in comfy.save_assets(&result.assets, &args.out).await? {
+        println!("{}", path.display());
     }
-    Ok(())
+    Ok(true)
 }
 
 #[tokio::main]

@@ -34,6 +34,13 @@ async fn wait_status(job: &Job, pred: impl Fn(&JobStatus) -> bool, what: &str) {
 #[tokio::test]
 async fn model_free_job_reports_progress_and_every_output() {
     let comfy = client();
+    // The event stream is what this test checks: submit once the socket is up (a fresh client
+    // still connecting would be polled instead, and see fewer events).
+    let deadline = tokio::time::Instant::now() + LONG;
+    while !comfy.backend().events_connected() {
+        assert!(tokio::time::Instant::now() < deadline, "the socket never connected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let prefix = unique("e2e/modelfree");
     let job = comfy.submit(JobRequest::new(model_free(&prefix, 48, 2, 0x123456))).await.unwrap();
     let mut events = job.subscribe();

@@ -1,20 +1,20 @@
 //! The `run`, `validate` and `convert` command-line verbs: stderr for people, stdout for
 //! results, exit codes for scripts. Every verb takes editor (UI-format) files as well as API ones.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use comfy_core::backend::local::LocalComfyUi;
-use comfy_core::backend::{Backend, JobEvent, JobRequest};
+use comfy_core::backend::Backend;
 use comfy_core::catalog::Catalog;
 use comfy_core::job::JobStatus;
-use comfy_core::store::{MemoryStore, Provenance};
-use comfy_core::template::{ParamDefaults, RenderRequest, Template, TemplateLibrary};
-use comfy_core::validate::{ValidateOptions, validate_value};
-use comfy_core::workflow::apply_overrides;
-use comfy_core::{Comfy, Waited, Workflow};
+use comfy_core::prepare::check_value;
+use comfy_core::store::MemoryStore;
+use comfy_core::template::{ParamDefaults, Template, TemplateLibrary};
+use comfy_core::validate::ValidateOptions;
+use comfy_core::{Checked, Comfy, JobResult, Source, Update, Workflow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 
@@ -31,6 +31,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_BACKEND: u8 = 3;
 /// Exit code: gave up waiting (the job goes on).
 pub const EXIT_TIMEOUT: u8 = 4;
+/// Exit code: interrupted (Ctrl-C / SIGTERM); the job was cancelled.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 struct Fail(u8, String);
 
@@ -139,21 +141,17 @@ async fn validate_inner(settings: Settings, args: ValidateArgs) -> Result<u8, Fa
     let input = load_input(&file, &settings)?;
     let catalog = catalog_for(&settings, args.object_info.as_deref()).await?;
     let input = ui_template_or_workflow(input, &args.file, &catalog)?;
-    let report = match &input {
-        Input::Workflow(v) if comfy_core::ui::is_ui(v) => {
-            let converted = comfy_core::ui::to_api(v, &catalog).map_err(Fail::core)?;
-            for w in &converted.warnings {
-                eprintln!("conversion: {w}");
-            }
-            validate_value(&converted.workflow.to_value(), &catalog, &ValidateOptions::default())
-        }
-        Input::Workflow(v) => validate_value(v, &catalog, &ValidateOptions::default()),
-        Input::Template(t) => t.check(&catalog),
+    let checked = match &input {
+        Input::Workflow(v) => check_value(v, &catalog, &ValidateOptions::default()).map_err(Fail::core)?,
+        Input::Template(t) => Checked::from_report(t.check(&catalog), Vec::new()),
     };
+    for w in &checked.conversion_warnings {
+        eprintln!("conversion: {w}");
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.problems).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&checked.problems).unwrap_or_default());
     } else {
-        for p in &report.problems {
+        for p in &checked.problems {
             let severity = match p.severity {
                 comfy_core::validate::Severity::Error => "error",
                 comfy_core::validate::Severity::Warning => "warning",
@@ -161,8 +159,20 @@ async fn validate_inner(settings: Settings, args: ValidateArgs) -> Result<u8, Fa
             println!("{severity}: {p}");
         }
     }
-    eprintln!("{}", report.summary());
-    Ok(if report.is_ok() { EXIT_OK } else { EXIT_FAILED })
+    eprintln!(
+        "{}",
+        match checked.valid {
+            true => format!("workflow is valid ({} warnings)", checked.warnings),
+            false => format!(
+                "workflow has {} error{} and {} warning{}",
+                checked.errors,
+                if checked.errors == 1 { "" } else { "s" },
+                checked.warnings,
+                if checked.warnings == 1 { "" } else { "s" }
+            ),
+        }
+    );
+    Ok(if checked.valid { EXIT_OK } else { EXIT_FAILED })
 }
 
 /// `comfy-mcp convert FILE`.
@@ -227,18 +237,6 @@ pub fn parse_assignment(raw: &str) -> Result<Assignment, String> {
     }
 }
 
-/// Applies `node.input=value` assignments with the core's addressing (node id or unique title,
-/// input and value checked against the catalogue).
-fn apply_inputs(
-    workflow: &mut Workflow,
-    sets: &[(String, String, Value)],
-    catalog: &Catalog,
-) -> Result<(), Fail> {
-    let keyed: Vec<(String, &Value)> = sets.iter().map(|(n, i, v)| (format!("{n}.{i}"), v)).collect();
-    apply_overrides(workflow, keyed.iter().map(|(k, v)| (k.as_str(), *v)), catalog)
-        .map_err(|e| Fail::usage(format!("--set {e}")))
-}
-
 /// `comfy-mcp run FILE`.
 pub async fn run(settings: Settings, args: RunArgs) -> ExitCode {
     finish(run_inner(settings, args).await)
@@ -246,110 +244,71 @@ pub async fn run(settings: Settings, args: RunArgs) -> ExitCode {
 
 async fn run_inner(settings: Settings, args: RunArgs) -> Result<u8, Fail> {
     let mut params = Map::new();
-    let mut inputs = Vec::new();
+    let mut inputs = Map::new();
     for raw in &args.sets {
         match parse_assignment(raw).map_err(Fail::usage)? {
             Assignment::Param(n, v) => {
                 params.insert(n, v);
             }
-            Assignment::Input(n, i, v) => inputs.push((n, i, v)),
+            Assignment::Input(n, i, v) => {
+                inputs.insert(format!("{n}.{i}"), v);
+            }
         }
     }
     let input = load_input(&args.file, &settings)?;
     let backend = Arc::new(backend(&settings)?);
-    let catalog = backend.catalog(false).await.map_err(Fail::core)?;
-    let input = ui_template_or_workflow(input, Path::new(&args.file), &catalog)?;
-    let (mut workflow, provenance) = match input {
+    let mut defaults = ParamDefaults::from_env();
+    defaults.config = settings.defaults.clone();
+    let comfy = Comfy::builder(backend)
+        .store(Arc::new(MemoryStore::default()))
+        .param_defaults(defaults)
+        .build()
+        .map_err(Fail::core)?;
+    let catalog = comfy.catalog().await.map_err(Fail::core)?;
+    let source = match ui_template_or_workflow(input, Path::new(&args.file), &catalog)? {
         Input::Workflow(v) => {
             if let Some(name) = params.keys().next() {
                 return Err(Fail::usage(format!(
                     "--set {name}=…: this file is a plain workflow (no parameters); use node.input=value"
                 )));
             }
-            let converted = comfy_core::ui::to_api_any(&v, &catalog).map_err(Fail::core)?;
-            for w in &converted.warnings {
-                eprintln!("conversion: {w}");
-            }
-            (converted.workflow, Provenance::default())
+            Source::Json(v)
         }
-        Input::Template(mut t) => {
-            t.enrich(&catalog);
-            let mut defaults = ParamDefaults::from_env();
-            defaults.config = settings.defaults.clone();
-            let rendered =
-                t.render(&RenderRequest::new(params).with_defaults(&defaults)).map_err(Fail::core)?;
-            for name in &rendered.random_seeds {
-                eprintln!("{name} = {}", rendered.params[name]);
-            }
-            let params: Map<String, Value> = rendered.params.clone().into_iter().collect();
-            (
-                rendered.workflow,
-                Provenance {
-                    template: Some(t.name.clone()),
-                    params: Some(Value::Object(params)),
-                    owner: None,
-                },
-            )
-        }
+        Input::Template(t) => Source::Template { template: Arc::new(*t), params },
     };
-    apply_inputs(&mut workflow, &inputs, &catalog)?;
-    let comfy =
-        Comfy::builder(backend).store(Arc::new(MemoryStore::default())).build().map_err(Fail::core)?;
-    let mut request = JobRequest::new(workflow);
-    request.provenance = provenance;
-    let job = comfy.submit(request).await.map_err(Fail::core)?;
-    eprintln!("job {}", job.id());
-
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr())
-    };
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")
-    {
-        bar.set_style(style);
+    let prepared = comfy.prepare(source.with_overrides(inputs)).await.map_err(|e| match e {
+        e @ comfy_core::Error::InvalidOverride { .. } => Fail::usage(format!("--set {e}")),
+        e => Fail::core(e),
+    })?;
+    for w in &prepared.conversion_warnings {
+        eprintln!("conversion: {w}");
     }
-    bar.enable_steady_tick(Duration::from_millis(120));
-    let mut events = job.subscribe();
-    let follow = async {
-        while let Some(event) = events.next().await {
-            match &event {
-                JobEvent::Status(JobStatus::Queued { position }) => bar.set_message(match position {
-                    Some(p) => format!("queued at {p}"),
-                    None => "queued".into(),
-                }),
-                JobEvent::Executing { node_id } => bar.set_message(format!("node {node_id}")),
-                JobEvent::Progress { value, max, .. } => bar.set_message(format!("step {value}/{max}")),
-                JobEvent::Status(s) if s.is_terminal() => break,
-                _ => {}
+    if let Some(params) = prepared.params() {
+        for name in &prepared.random_seeds {
+            eprintln!("{name} = {}", params.get(name).cloned().unwrap_or_default());
+        }
+    }
+    let job = comfy.submit(prepared.into_request()).await.map_err(Fail::core)?;
+    eprintln!("job {}", job.id());
+    let result = match follow_with_bar(&job, &args).await {
+        Followed::Finished(result) => result,
+        Followed::TimedOut => {
+            eprintln!("gave up waiting after {} s; job {} goes on in ComfyUI", args.timeout, job.id());
+            return Ok(EXIT_TIMEOUT);
+        }
+        Followed::Interrupted => {
+            eprintln!("interrupted: cancelling job {}", job.id());
+            match job.cancel().await {
+                Ok(outcome) => eprintln!("job {}: {}", job.id(), outcome_word(outcome)),
+                Err(e) => eprintln!("could not cancel job {}: {e}", job.id()),
             }
-            if let JobStatus::Running(p) = job.status() {
-                bar.set_position((p.fraction.clamp(0.0, 1.0) * 1000.0) as u64);
-            }
+            return Ok(EXIT_INTERRUPTED);
         }
     };
-    let timed_out = tokio::time::timeout(Duration::from_secs(args.timeout), follow).await.is_err();
-    let result =
-        match job.wait(Duration::from_secs(if timed_out { 0 } else { 10 })).await.map_err(Fail::core)? {
-            Waited::Finished(r) => r,
-            Waited::StillRunning(job) => {
-                bar.abandon_with_message("still running");
-                eprintln!("gave up waiting; job {} goes on in ComfyUI", job.id());
-                return Ok(EXIT_TIMEOUT);
-            }
-        };
-    bar.finish_with_message(result.status.name().to_string());
     match &result.status {
         JobStatus::Succeeded => {}
-        JobStatus::Failed(f) => {
-            eprintln!(
-                "failed at node {} ({}): {} {}",
-                f.node_id.as_deref().unwrap_or("?"),
-                f.class_type.as_deref().unwrap_or("?"),
-                f.exception_type.as_deref().unwrap_or(""),
-                f.message
-            );
+        JobStatus::Failed(_) => {
+            eprintln!("{}", Update::Finished(result.clone()).describe());
             return Ok(EXIT_FAILED);
         }
         other => {
@@ -357,25 +316,91 @@ async fn run_inner(settings: Settings, args: RunArgs) -> Result<u8, Fail> {
             return Ok(EXIT_FAILED);
         }
     }
-    save_all(&comfy, &result.assets, &args.out).await?;
+    for path in comfy.save_assets(&result.assets, &args.out).await.map_err(Fail::core)? {
+        println!("{}", path.display());
+    }
     Ok(EXIT_OK)
 }
 
-async fn save_all(comfy: &Comfy, assets: &[comfy_core::store::AssetId], out: &PathBuf) -> Result<(), Fail> {
-    std::fs::create_dir_all(out).map_err(|e| Fail::usage(format!("creating {}: {e}", out.display())))?;
-    for id in assets {
-        let fetched = comfy.fetch_asset(id).await.map_err(Fail::core)?;
-        let a = &fetched.asset;
-        let name = match &a.file {
-            Some(f) => format!("{}_{}", a.node_id, f.filename),
-            None => format!("{}_{}_{}.txt", a.node_id, a.key, a.index),
-        };
-        let path = out.join(name.replace(['/', '\\'], "_"));
-        std::fs::write(&path, &fetched.data)
-            .map_err(|e| Fail::usage(format!("writing {}: {e}", path.display())))?;
-        println!("{}", path.display());
+fn outcome_word(outcome: comfy_core::backend::CancelOutcome) -> String {
+    serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+enum Followed {
+    Finished(JobResult),
+    TimedOut,
+    Interrupted,
+}
+
+/// Follows the job with a progress bar (node id and class, step/max) until it finishes, the
+/// time runs out, or the user interrupts (Ctrl-C, SIGTERM).
+async fn follow_with_bar(job: &comfy_core::Job, args: &RunArgs) -> Followed {
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr())
+    };
+    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}") {
+        bar.set_style(style);
     }
-    Ok(())
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let mut updates = job.follow();
+    let deadline = tokio::time::sleep(Duration::from_secs(args.timeout));
+    tokio::pin!(deadline);
+    let interrupted = interrupt_signal();
+    tokio::pin!(interrupted);
+    loop {
+        tokio::select! {
+            _ = &mut interrupted => {
+                bar.abandon_with_message("interrupted");
+                return Followed::Interrupted;
+            }
+            _ = &mut deadline => {
+                bar.abandon_with_message("still running");
+                return Followed::TimedOut;
+            }
+            update = updates.next() => match update {
+                Some(Update::Finished(result)) => {
+                    bar.finish_with_message(result.status.name());
+                    return Followed::Finished(result);
+                }
+                Some(Update::Preview(_)) => {}
+                Some(update) => {
+                    if let Some(f) = update.fraction() {
+                        bar.set_position((f * 1000.0) as u64);
+                    }
+                    bar.set_message(update.describe());
+                }
+                None => {
+                    bar.abandon();
+                    return Followed::TimedOut;
+                }
+            }
+        }
+    }
+}
+
+/// Resolves on Ctrl-C, or SIGTERM on Unix.
+async fn interrupt_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]

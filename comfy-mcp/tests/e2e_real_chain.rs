@@ -70,7 +70,9 @@ async fn submit_view_regenerate_chain_and_publish_on_real_comfyui() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let progress = recorder.progress.lock().unwrap().clone();
     assert!(!progress.is_empty(), "progress notifications were sent");
-    assert!(progress.windows(2).all(|w| w[1].progress > w[0].progress), "monotonic: {progress:?}");
+    // rmcp\'s client handles each notification in its own task, so arrival order may differ
+    // from send order; what must hold is that no two share a value (each one increased).
+    assert!(common::strictly_increasing(&progress), "monotonic: {progress:?}");
     assert_eq!(progress.last().unwrap().progress, 100.0);
 
     // 2. get_output.
@@ -144,4 +146,68 @@ async fn submit_view_regenerate_chain_and_publish_on_real_comfyui() {
         serde_json::from_str::<Value>(log.lines().next().unwrap()).unwrap()["asset_id"],
         third.as_str()
     );
+}
+
+/// The bug a new user hit: a long-running server whose node catalogue is warm refused a
+/// workflow naming a file just uploaded (`value_not_in_list`), although ComfyUI accepts it.
+/// Uploads through this server are valid at once, and a file uploaded by someone else since the
+/// catalogue was fetched is re-checked against a fresh catalogue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_then_run_on_a_server_whose_catalogue_is_warm() {
+    let url = base_url();
+    let state = state_for(&url, |s| s.limits.wait_budget_secs = 120);
+    let (client, _) = connect(state).await;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    // Warm the catalogue (as any earlier call on a long-running server does).
+    let info = ok(&client, "get_node_info", json!({"class_type": "LoadImage"})).await;
+    assert_eq!(info["class_type"], "LoadImage");
+
+    let img = image::RgbImage::from_pixel(40, 24, image::Rgb([10, 200, 30]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let data = base64::engine::general_purpose::STANDARD.encode(png.into_inner());
+    let up = ok(&client, "upload_file", json!({"filename": format!("warm-{run}.png"), "data": data})).await;
+    let name = up["input_name"].as_str().unwrap().to_owned();
+
+    let wf = |image: &str| {
+        json!({
+            "1": {"class_type": "LoadImage", "inputs": {"image": image}},
+            "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": format!("e2e-warm/{run}")}}
+        })
+    };
+    let done = ok(&client, "submit_workflow", json!({"workflow": wf(&name), "wait": true})).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let saved = done["outputs"][0]["asset_id"].as_str().unwrap();
+    let seen = ok(&client, "view_image", json!({"asset_id": saved})).await;
+    assert_eq!((seen["original_width"].as_u64(), seen["original_height"].as_u64()), (Some(40), Some(24)));
+
+    // Uploaded behind this server's back (straight to ComfyUI) after its catalogue was fetched.
+    let form = reqwest::multipart::Form::new().part(
+        "image",
+        reqwest::multipart::Part::bytes({
+            let mut png = std::io::Cursor::new(Vec::new());
+            img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+            png.into_inner()
+        })
+        .file_name(format!("behind-{run}.png")),
+    );
+    let direct: Value = reqwest::Client::new()
+        .post(format!("{url}/upload/image"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let behind = direct["name"].as_str().unwrap().to_owned();
+    let done = ok(&client, "submit_workflow", json!({"workflow": wf(&behind), "wait": true})).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+
+    // A file nobody uploaded is still refused, naming the input.
+    let r = call(&client, "submit_workflow", json!({"workflow": wf(&format!("nobody-{run}.png"))})).await;
+    assert_eq!(r.is_error, Some(true));
+    let e = r.structured_content.unwrap();
+    assert_eq!(e["code"], "validation_failed", "{e}");
+    assert_eq!(e["details"]["problems"][0]["input"], "image", "{e}");
 }

@@ -284,7 +284,7 @@ async fn regenerate_rerenders_templates_and_overrides_raw_workflows() {
     assert_ne!(again["job_id"], first["job_id"]);
     let new_id = again["outputs"][0]["asset_id"].as_str().unwrap();
     let meta = h.ok("get_asset_metadata", json!({"asset_id": new_id})).await;
-    assert_eq!(meta["params"]["size"], 24, "provenance recorded: {meta}");
+    assert_eq!(meta["provenance"]["params"]["size"], 24, "provenance recorded: {meta}");
     let v = h.ok("view_image", json!({"asset_id": new_id})).await;
     assert_eq!(v["original_width"], 24);
     // Without waiting: the job handle.

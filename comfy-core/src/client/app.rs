@@ -15,9 +15,9 @@ use crate::catalog::Catalog;
 use crate::error::Result;
 use crate::prepare::{self, Checked, Prepared};
 use crate::report::{AssetSummary, JobReport, PreviewInfo};
-use crate::template::{ParamDefaults, Template, TemplateSet};
+use crate::template::{ParamDefaults, RenderRequest, Template, TemplateSet};
 use crate::validate::{ProblemCode, ValidateOptions, ValidationReport};
-use crate::workflow::Workflow;
+use crate::workflow::{Workflow, apply_overrides};
 
 /// What to prepare or check.
 #[derive(Debug, Clone)]
@@ -40,12 +40,30 @@ pub enum Source {
         /// Parameter values (over the client's layered defaults).
         params: Map<String, Value>,
     },
+    /// Another source with node inputs set, addressed as `"<node title or id>.<input>"` (see
+    /// [`crate::workflow::apply_overrides`]); applied after conversion or rendering, before
+    /// validation.
+    Overridden {
+        /// What the overrides apply to.
+        source: Box<Source>,
+        /// `{"KSampler.seed": 7, "3.steps": 20}`.
+        overrides: Map<String, Value>,
+    },
 }
 
 impl Source {
     /// A template of the client's set, by name.
     pub fn named(name: impl Into<String>, params: Map<String, Value>) -> Source {
         Source::Named { name: name.into(), params }
+    }
+
+    /// This source with node inputs set (`"<node title or id>.<input>"` → value); no overrides
+    /// leaves it as it is.
+    pub fn with_overrides(self, overrides: Map<String, Value>) -> Source {
+        if overrides.is_empty() {
+            return self;
+        }
+        Source::Overridden { source: Box::new(self), overrides }
     }
 }
 
@@ -158,7 +176,58 @@ impl Comfy {
                 let defaults = self.param_defaults();
                 prepare::prepare_template(&template, params.clone(), &defaults, catalog, &options)
             }
+            Source::Overridden { source, overrides } => {
+                let set = |workflow: &mut Workflow| {
+                    apply_overrides(workflow, overrides.iter().map(|(k, v)| (k.as_str(), v)), catalog)
+                };
+                match source.as_ref() {
+                    Source::Json(v) => {
+                        let converted = crate::ui::to_api_any(v, catalog)?;
+                        let mut workflow = converted.workflow;
+                        set(&mut workflow)?;
+                        let mut prepared = prepare::prepare_workflow(workflow, catalog, &options)?;
+                        prepared.conversion_warnings = converted.warnings;
+                        Ok(prepared)
+                    }
+                    Source::Workflow(w) => {
+                        let mut workflow = w.clone();
+                        set(&mut workflow)?;
+                        prepare::prepare_workflow(workflow, catalog, &options)
+                    }
+                    Source::Named { name, params } => {
+                        let template = self.inner.templates.get(name)?;
+                        self.render_overridden(&template, params, catalog, &options, set)
+                    }
+                    Source::Template { template, params } => {
+                        let template = template.enriched(catalog);
+                        self.render_overridden(&template, params, catalog, &options, set)
+                    }
+                    Source::Overridden { .. } => {
+                        let inner = self.prepare_with(source, catalog)?;
+                        let mut workflow = inner.workflow;
+                        set(&mut workflow)?;
+                        let mut prepared = prepare::prepare_workflow(workflow, catalog, &options)?;
+                        prepared.provenance = inner.provenance;
+                        Ok(prepared)
+                    }
+                }
+            }
         }
+    }
+
+    /// Renders a template, sets node inputs on the result, validates it (blaming parameters).
+    fn render_overridden(
+        &self,
+        template: &Template,
+        params: &Map<String, Value>,
+        catalog: &Catalog,
+        options: &ValidateOptions,
+        set: impl Fn(&mut Workflow) -> Result<()>,
+    ) -> Result<Prepared> {
+        let defaults = self.param_defaults();
+        let mut rendered = template.render(&RenderRequest::new(params.clone()).with_defaults(&defaults))?;
+        set(&mut rendered.workflow)?;
+        prepare::prepare_rendered(template, rendered, catalog, options)
     }
 
     /// Checks a workflow against the live catalogue without running it: every problem, never
@@ -172,7 +241,7 @@ impl Comfy {
             Source::Workflow(w) => {
                 Ok(Checked::from_report(crate::validate::validate_with(w, &catalog, &options), Vec::new()))
             }
-            Source::Named { .. } | Source::Template { .. } => match self.prepare_with(&source, &catalog) {
+            Source::Named { .. } | Source::Template { .. } | Source::Overridden { .. } => match self.prepare_with(&source, &catalog) {
                 Ok(p) => Ok(Checked::from_report(p.report, p.conversion_warnings)),
                 Err(crate::Error::Validation(report)) => Ok(Checked::from_report(*report, Vec::new())),
                 Err(e) => Err(e),
@@ -226,3 +295,4 @@ fn misses_upload(report: &ValidationReport, catalog: &Catalog) -> bool {
             })
     })
 }
+

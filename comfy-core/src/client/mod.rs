@@ -49,7 +49,8 @@ pub struct ClientOptions {
     /// older ones are dropped from memory only: [`Comfy::job`] reloads them from the store.
     pub finished_jobs_in_memory: usize,
     /// At most this many jobs submitted through this client are unfinished at once; one more
-    /// is refused with the retryable [`Error::TooManyJobs`].
+    /// is refused with the retryable [`Error::TooManyJobs`]. Unlimited by default (servers that
+    /// share one ComfyUI between callers set a cap; comfy-mcp's default is 8).
     pub max_running_jobs: usize,
     /// How long a caller that waits "the usual time" for a job waits ([`Comfy::wait_budget`]):
     /// short enough for an agent's tool-call timeout, after which it gets the job handle.
@@ -65,7 +66,7 @@ impl Default for ClientOptions {
             lost_after: Duration::from_secs(10),
             max_asset_bytes: 1 << 30,
             finished_jobs_in_memory: 256,
-            max_running_jobs: 8,
+            max_running_jobs: usize::MAX,
             wait_budget: Duration::from_secs(45),
         }
     }

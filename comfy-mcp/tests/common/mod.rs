@@ -171,3 +171,12 @@ pub fn image_workflow(prefix: &str) -> Value {
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": prefix}}
     })
 }
+
+/// Whether the progress values, in send order, increased every time. rmcp's client runs each
+/// notification handler in its own task, so the recorder may see them out of order; sorted,
+/// they must still be strictly increasing (no value sent twice).
+pub fn strictly_increasing(progress: &[ProgressNotificationParam]) -> bool {
+    let mut values: Vec<f64> = progress.iter().map(|p| p.progress).collect();
+    values.sort_by(f64::total_cmp);
+    values.windows(2).all(|w| w[1] > w[0])
+}

@@ -29,4 +29,4 @@ async def test_generate_image_on_the_tiny_checkpoint(comfyui_url: str) -> None:
         png = base64.b64decode((await session.read_resource(asset["uri"])).contents[0].blob)
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 64
         meta = structured(await session.call_tool("get_asset_metadata", {"asset_id": asset["asset_id"]}))
-        assert meta["workflow"] == "generate_image" and meta["params"]["prompt"] == "a red fox", meta
+        assert meta["provenance"]["template"] == "generate_image" and meta["provenance"]["params"]["prompt"] == "a red fox", meta
