@@ -491,6 +491,7 @@ impl Error {
     }
 
     /// Builds a non-retryable [`Error::Store`].
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn store(operation: &'static str, message: impl Into<String>) -> Self {
         Error::Store { operation, message: message.into(), retryable: false }
     }

@@ -9,7 +9,28 @@
 //! - [`gallery`]: the official workflow templates index, with ranked search.
 //! - [`ui`]: editor ("save" format) workflows — conversion to the API format exactly as the
 //!   official editor does it, and back.
+//! - [`Comfy`]: the client — *prepare* ([`Comfy::prepare`], [`Comfy::check`]), *run*
+//!   ([`Comfy::run`], [`Comfy::submit`]), *follow* ([`Job::follow`]), *report*
+//!   ([`Comfy::report`]) and assets, over any [`backend::Backend`].
 //! - [`Error`]: the one error type, with stable codes.
+//!
+//! Run a workflow (API or editor format) and follow it:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use comfy_core::{Comfy, Source, Update, backend::local::LocalComfyUi};
+//!
+//! # async fn demo(workflow: serde_json::Value) -> Result<(), comfy_core::Error> {
+//! let comfy = Comfy::builder(Arc::new(LocalComfyUi::builder("http://127.0.0.1:8188").build()?)).build()?;
+//! let job = comfy.submit(comfy.prepare(Source::Json(workflow)).await?.into_request()).await?;
+//! let mut updates = job.follow();
+//! while let Some(update) = updates.next().await {
+//!     if let Update::Finished(result) = update {
+//!         comfy.save_assets(&result.assets, "outputs").await?;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 //!
 //! ```
 //! use comfy_core::{Catalog, Workflow, validate::validate};
@@ -30,6 +51,11 @@
 //! ```
 
 #![warn(missing_docs)]
+
+// The crate README's examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub mod backend;
 pub mod catalog;

@@ -371,3 +371,61 @@ async fn run_and_validate_take_editor_files() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(fake.received_prompts().last().unwrap()["prompt"][&empty]["inputs"]["width"], 24);
 }
+
+/// `run` interrupted (SIGTERM, as Ctrl-C sends SIGINT) cancels its own job on the server,
+/// says so, and exits 130; the progress bar names the node's class.
+#[cfg(unix)]
+#[tokio::test]
+async fn run_cancels_its_job_when_interrupted() {
+    use std::time::Duration;
+    let fake = comfy_fake::FakeComfyUi::builder()
+        .object_info_fixture()
+        .model_files("checkpoints", &["tiny.safetensors"])
+        .step_delay(Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let wf = write(
+        dir.path(),
+        "slow.json",
+        json!({
+            "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "tiny.safetensors"}},
+            "2": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+            "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "a", "clip": ["1", 1]}},
+            "4": {"class_type": "KSampler", "inputs": {"model": ["1", 0], "positive": ["3", 0], "negative": ["3", 0],
+                  "latent_image": ["2", 0], "seed": 1, "steps": 5000, "cfg": 7.0, "sampler_name": "euler",
+                  "scheduler": "normal", "denoise": 1.0}},
+            "5": {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["1", 2]}},
+            "6": {"class_type": "SaveImage", "inputs": {"images": ["5", 0], "filename_prefix": "slow"}}
+        }),
+    );
+    let mut c = base();
+    c.args(["run", &wf, "--comfyui-url", &fake.url(), "--out", dir.path().join("out").to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let pid = child.id().unwrap();
+    // Interrupt once the sampler runs.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let queue_url = format!("{}/queue", fake.url());
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "the job never started");
+        let q: serde_json::Value = reqwest::get(&queue_url).await.unwrap().json().await.unwrap();
+        if q["queue_running"].as_array().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted: cancelling job"), "{stderr}");
+    let job_id = fake.received_prompts()[0]["prompt_id"].as_str().unwrap().to_owned();
+    let calls = fake.interrupt_calls();
+    assert!(calls.iter().any(|c| c.prompt_id.as_deref() == Some(job_id.as_str())), "targeted: {calls:?}");
+    assert!(calls.iter().all(|c| c.prompt_id.is_some()), "never a global interrupt: {calls:?}");
+}

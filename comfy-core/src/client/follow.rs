@@ -177,3 +177,37 @@ impl Follow {
         futures::stream::unfold(self, |mut f| async move { f.next().await.map(|u| (u, f)) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{JobFailure, JobId};
+
+    #[test]
+    fn descriptions_name_the_node_class_and_steps() {
+        let p = Progress {
+            node_id: Some("3".into()),
+            class_type: Some("KSampler".into()),
+            step: Some(4),
+            max_steps: Some(20),
+            nodes_done: 2,
+            nodes_total: 7,
+            fraction: 0.4,
+        };
+        assert_eq!(Update::Running(p.clone()).describe(), "running node 3 (KSampler), step 4/20, 2/7 nodes");
+        assert_eq!(Update::Running(p).fraction(), Some(0.4));
+        assert_eq!(Update::Queued { position: Some(2) }.describe(), "queued, position 2");
+        let failed = JobResult {
+            job_id: JobId("j".into()),
+            status: JobStatus::Failed(JobFailure {
+                node_id: Some("5".into()),
+                class_type: Some("VAEDecode".into()),
+                message: "out of memory".into(),
+                ..Default::default()
+            }),
+            outputs: vec![],
+            assets: vec![],
+        };
+        assert_eq!(Update::Finished(failed).describe(), "failed at node 5 (VAEDecode): out of memory");
+    }
+}

@@ -12,7 +12,7 @@ use crate::job::JobId;
 
 /// A [`Store`] that keeps jobs and assets in memory; nothing survives the process.
 ///
-/// Ordering, filters and idempotency are the same as [`SqliteStore`](super::SqliteStore)'s.
+/// Ordering, filters and idempotency are the same as the SQLite store's.
 /// The lock is a `std` [`RwLock`] that is never held across an `.await`, so every method
 /// completes without yielding.
 #[derive(Debug, Default)]

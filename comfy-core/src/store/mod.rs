@@ -6,7 +6,9 @@
 //! embedded default, in a file under the user's data directory, with versioned migrations.
 
 mod memory;
+#[cfg(feature = "sqlite")]
 mod migrations;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod time;
 
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::{DATA_DIR_ENV, SqliteStore};
 pub use time::parse_time;
 

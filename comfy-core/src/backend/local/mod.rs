@@ -2,8 +2,13 @@
 
 mod config;
 mod http;
+#[cfg_attr(not(feature = "websocket"), allow(dead_code))]
 mod messages;
 mod answers;
+#[cfg(feature = "websocket")]
+mod socket;
+#[cfg(not(feature = "websocket"))]
+#[path = "no_socket.rs"]
 mod socket;
 mod userdata;
 
@@ -136,7 +141,7 @@ impl LocalComfyUiBuilder {
         let http = Http::new(config.clone())?;
         let (events, _) = broadcast::channel(4096);
         let socket = Arc::new(socket::SocketState::default());
-        let task = if config.websocket {
+        let task = if config.websocket && socket::AVAILABLE {
             let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::InvalidArgument {
                 argument: "runtime".into(),
                 message:
@@ -196,8 +201,8 @@ impl Backend for LocalComfyUi {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            events: self.config().websocket,
-            previews: self.config().websocket,
+            events: self.config().websocket && socket::AVAILABLE,
+            previews: self.config().websocket && socket::AVAILABLE,
             cancel_pending: true,
             cancel_running: CancelScope::Job,
             queue: true,

@@ -17,6 +17,9 @@ use crate::backend::BackendEvent;
 /// The first message: ask for previews that carry their prompt and node ids (event type 4).
 const FEATURE_FLAGS: &str = r#"{"type":"feature_flags","data":{"supports_preview_metadata":true}}"#;
 
+/// Built with the `websocket` feature: live events flow.
+pub(crate) const AVAILABLE: bool = true;
+
 /// Shared view of the socket for the backend.
 #[derive(Debug, Default)]
 pub(crate) struct SocketState {
