@@ -33,8 +33,10 @@ struct Args {
 }
 
 async fn run(args: Args) -> Result<bool, comfy_core::Error> {
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| comfy_core::Error::InvalidArgument { argument: "file".into(), message: e.to_string() })?;
+    let text = std::fs::read_to_string(&args.file).map_err(|e| comfy_core::Error::InvalidArgument {
+        argument: "file".into(),
+        message: e.to_string(),
+    })?;
     let workflow = comfy_core::json::parse_strict(&text, "workflow")?; // API or editor format
     let backend = LocalComfyUi::builder(&args.comfyui_url).build()?;
     let comfy = Comfy::builder(Arc::new(backend)).build()?;
@@ -45,7 +47,9 @@ async fn run(args: Args) -> Result<bool, comfy_core::Error> {
 
     // Follow: queue position, node id and class, step/max, a fraction that never goes back.
     let bar = ProgressBar::new(1000);
-    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")
+    {
         bar.set_style(style);
     }
     let mut updates = job.follow();

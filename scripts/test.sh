@@ -26,6 +26,11 @@ cargo test --workspace --all-targets --no-fail-fast
 step "cargo test --doc"
 cargo test --workspace --doc
 
+step "comfy-core as a dependency: packages alone (no ../shared), builds without default features"
+cargo package --workspace --no-verify --allow-dirty --quiet
+cargo package -p comfy-core --allow-dirty --quiet
+cargo check -p comfy-core --no-default-features --quiet
+
 step "pytest: the real comfy-mcp binary through the official Python MCP client (stdio + HTTP)"
 cargo build -p comfy-mcp -p comfy-fake --bins
 COMFY_MCP_BIN="$PWD/target/debug/comfy-mcp"

@@ -151,7 +151,8 @@ async fn template_problems_name_the_parameter_and_overrides_apply_before_validat
 async fn follow_reports_node_class_steps_and_a_fraction_that_never_goes_back() {
     let fake = stepped_fake(5).await;
     let comfy = client(&fake.url(), fast());
-    let job = comfy.submit(comfy.prepare(Source::Json(stepped(12))).await.unwrap().into_request()).await.unwrap();
+    let job =
+        comfy.submit(comfy.prepare(Source::Json(stepped(12))).await.unwrap().into_request()).await.unwrap();
     let mut updates = job.follow();
     let mut last = 0.0;
     let mut saw_sampler_step = false;
@@ -190,7 +191,8 @@ async fn follow_reports_node_class_steps_and_a_fraction_that_never_goes_back() {
 async fn the_running_jobs_cap_refuses_with_a_retryable_error() {
     let fake = stepped_fake(50).await;
     let comfy = client(&fake.url(), ClientOptions { max_running_jobs: 1, ..fast() });
-    let first = comfy.submit(comfy.prepare(Source::Json(stepped(200))).await.unwrap().into_request()).await.unwrap();
+    let first =
+        comfy.submit(comfy.prepare(Source::Json(stepped(200))).await.unwrap().into_request()).await.unwrap();
     assert_eq!(comfy.running_jobs(), 1);
     let e = comfy.run(Source::Json(basic(1)), None).await.unwrap_err();
     assert_eq!(e.code(), "too_many_jobs");
@@ -222,7 +224,8 @@ async fn uploaded_files_are_valid_inputs_although_the_catalogue_is_older() {
     let prepared = other.prepare(Source::Json(load_image(&theirs))).await;
     assert!(prepared.is_ok(), "{prepared:?}");
     // A file nobody uploaded is still refused, with the input named.
-    let Err(comfy_core::Error::Validation(report)) = other.prepare(Source::Json(load_image("nobody.png"))).await
+    let Err(comfy_core::Error::Validation(report)) =
+        other.prepare(Source::Json(load_image("nobody.png"))).await
     else {
         panic!("refused")
     };

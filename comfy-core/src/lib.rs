@@ -79,12 +79,13 @@ pub mod workflow;
 
 pub use catalog::Catalog;
 pub use client::{
-    ClientOptions, Comfy, ComfyBuilder, FetchedAsset, Follow, Job, ModelHit, JobResult, JobSnapshot, JobSubscription,
-    Origin, Source, Update, Waited, describe_progress, override_workflow, rerender, rerender_request,
+    ClientOptions, Comfy, ComfyBuilder, DefaultsLayer, DefaultsSet, FetchedAsset, Follow, Job, JobResult,
+    JobSnapshot, JobSubscription, ModelHit, Origin, PublishOptions, PublishedAsset, Source, Update, Waited,
+    describe_progress, override_workflow, rerender, rerender_request,
 };
+pub use error::{Error, Result};
 pub use prepare::{Checked, Prepared};
 pub use report::{AssetSummary, JobReport, JobState, PreviewInfo};
-pub use error::{Error, Result};
 pub use secret::Secret;
 pub use suggest::{closest as suggest_closest, did_you_mean};
 pub use workflow::{Input, Link, Node, NodeId, Workflow};

@@ -120,11 +120,21 @@ pub fn check_value(value: &Value, catalog: &Catalog, options: &ValidateOptions) 
 pub fn prepare_value(value: &Value, catalog: &Catalog, options: &ValidateOptions) -> Result<Prepared> {
     let (workflow, report, conversion_warnings) = convert_and_validate(value, catalog, options)?;
     let report = report.into_result()?;
-    Ok(Prepared { workflow, report, conversion_warnings, provenance: Provenance::default(), random_seeds: Vec::new() })
+    Ok(Prepared {
+        workflow,
+        report,
+        conversion_warnings,
+        provenance: Provenance::default(),
+        random_seeds: Vec::new(),
+    })
 }
 
 /// Prepares an already-parsed API workflow.
-pub fn prepare_workflow(workflow: Workflow, catalog: &Catalog, options: &ValidateOptions) -> Result<Prepared> {
+pub fn prepare_workflow(
+    workflow: Workflow,
+    catalog: &Catalog,
+    options: &ValidateOptions,
+) -> Result<Prepared> {
     let report = validate_with(&workflow, catalog, options).into_result()?;
     Ok(Prepared {
         workflow,
@@ -163,7 +173,11 @@ pub fn prepare_rendered(
         workflow: rendered.workflow,
         report,
         conversion_warnings: Vec::new(),
-        provenance: Provenance { template: Some(rendered.template), params: Some(Value::Object(params)), owner: None },
+        provenance: Provenance {
+            template: Some(rendered.template),
+            params: Some(Value::Object(params)),
+            owner: None,
+        },
         random_seeds: rendered.random_seeds,
     })
 }

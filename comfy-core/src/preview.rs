@@ -39,14 +39,17 @@ pub const MAX_DECODE_DIM: u32 = 16_384;
 /// Largest allocation while decoding.
 pub const MAX_DECODE_ALLOC: u64 = 1 << 30;
 
-/// An encoded image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An encoded image (its bytes are not serialized: the facts are).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Encoded {
     /// The encoded bytes.
+    #[serde(skip)]
     pub data: Vec<u8>,
     /// `image/jpeg` or `image/webp`.
     pub mime_type: &'static str,
     /// File extension for the format (`jpg`, `webp`).
+    #[serde(skip)]
     pub extension: &'static str,
     /// Width after resizing.
     pub width: u32,
@@ -57,6 +60,7 @@ pub struct Encoded {
     /// Height of the decoded original (orientation applied).
     pub original_height: u32,
     /// JPEG quality used (`None` for lossless).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<u8>,
 }
 

@@ -230,7 +230,10 @@ mod tests {
             ..Default::default()
         });
         let v = serde_json::to_value(JobReport::of("j", &failed)).unwrap();
-        assert_eq!(v, serde_json::json!({"job_id": "j", "status": "failed", "error": {"node_id": "3", "message": "boom"}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"job_id": "j", "status": "failed", "error": {"node_id": "3", "message": "boom"}})
+        );
         let queued = JobReport::of("j", &JobStatus::Queued { position: Some(2) });
         assert_eq!(serde_json::to_value(&queued).unwrap()["queue_position"], 2);
         let mapped: JobReport<String, u8> = queued.map(|a| a.asset_id, |_| 1);

@@ -64,7 +64,9 @@ impl AppState {
             ..ClientOptions::default()
         };
         let templates = match &settings.workflows_dir {
-            Some(dir) => TemplateSet::watch(dir).map_err(|e| StartError(format!("workflows directory: {e}")))?,
+            Some(dir) => {
+                TemplateSet::watch(dir).map_err(|e| StartError(format!("workflows directory: {e}")))?
+            }
             None => TemplateSet::builtin(),
         };
         let mut defaults = ParamDefaults::from_env();

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use comfy_core::backend::local::LocalComfyUi;
 use comfy_core::backend::Backend;
+use comfy_core::backend::local::LocalComfyUi;
 use comfy_core::catalog::Catalog;
 use comfy_core::job::JobStatus;
 use comfy_core::prepare::check_value;
@@ -340,7 +340,9 @@ async fn follow_with_bar(job: &comfy_core::Job, args: &RunArgs) -> Followed {
     } else {
         ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr())
     };
-    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")
+    {
         bar.set_style(style);
     }
     bar.enable_steady_tick(Duration::from_millis(120));

@@ -70,7 +70,7 @@ async fn submit_view_regenerate_chain_and_publish_on_real_comfyui() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let progress = recorder.progress.lock().unwrap().clone();
     assert!(!progress.is_empty(), "progress notifications were sent");
-    // rmcp\'s client handles each notification in its own task, so arrival order may differ
+    // rmcp's client handles each notification in its own task, so arrival order may differ
     // from send order; what must hold is that no two share a value (each one increased).
     assert!(common::strictly_increasing(&progress), "monotonic: {progress:?}");
     assert_eq!(progress.last().unwrap().progress, 100.0);

@@ -92,9 +92,9 @@ fn watch_first_job(state: Arc<AppState>) -> tokio::task::JoinHandle<(Vec<(u64, u
 
 fn assert_progress_is_well_formed(progress: &[ProgressNotificationParam]) {
     assert!(!progress.is_empty(), "no progress notifications");
-    // rmcp\'s client handles each notification in its own task, so arrival order may differ
+    // rmcp's client handles each notification in its own task, so arrival order may differ
     // from send order; what must hold is that no two share a value (each one increased).
-    assert!(common::strictly_increasing(&progress), "strictly increasing: {progress:?}");
+    assert!(common::strictly_increasing(progress), "strictly increasing: {progress:?}");
     assert!(progress.iter().all(|p| p.total == Some(100.0)), "{progress:?}");
     assert_eq!(progress.last().unwrap().progress, 100.0, "{progress:?}");
 }

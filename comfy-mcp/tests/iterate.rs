@@ -524,7 +524,7 @@ async fn defaults_are_layered_validated_and_persisted() {
     let e = h.err("set_defaults", json!({"values": {"steps": "many"}})).await;
     assert_eq!(
         (e["code"].as_str(), e["field"].as_str()),
-        (Some("invalid_argument"), Some("values.steps")),
+        (Some("invalid_parameter"), Some("values.steps")),
         "{e}"
     );
     let e = h.err("set_defaults", json!({"values": {"steps": 0}})).await;

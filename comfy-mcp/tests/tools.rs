@@ -442,7 +442,7 @@ async fn workflow_tools_render_submit_and_report_progress() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let progress = h.recorder.progress.lock().unwrap().clone();
     assert!(progress.len() >= 2, "{progress:?}");
-    // rmcp\'s client handles each notification in its own task, so arrival order may differ
+    // rmcp's client handles each notification in its own task, so arrival order may differ
     // from send order; what must hold is that no two share a value (each one increased).
     assert!(common::strictly_increasing(&progress), "monotonic: {progress:?}");
     assert!(progress.iter().all(|p| p.total == Some(100.0)));

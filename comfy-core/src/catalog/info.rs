@@ -129,7 +129,11 @@ impl Catalog {
             Some(node) => Ok(node.info()),
             None => Err(Error::UnknownClass {
                 class_type: class_type.chars().take(200).collect(),
-                suggestions: if class_type.len() <= 256 { self.suggest_classes(class_type) } else { Vec::new() },
+                suggestions: if class_type.len() <= 256 {
+                    self.suggest_classes(class_type)
+                } else {
+                    Vec::new()
+                },
             }),
         }
     }

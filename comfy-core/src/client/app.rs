@@ -241,11 +241,13 @@ impl Comfy {
             Source::Workflow(w) => {
                 Ok(Checked::from_report(crate::validate::validate_with(w, &catalog, &options), Vec::new()))
             }
-            Source::Named { .. } | Source::Template { .. } | Source::Overridden { .. } => match self.prepare_with(&source, &catalog) {
-                Ok(p) => Ok(Checked::from_report(p.report, p.conversion_warnings)),
-                Err(crate::Error::Validation(report)) => Ok(Checked::from_report(*report, Vec::new())),
-                Err(e) => Err(e),
-            },
+            Source::Named { .. } | Source::Template { .. } | Source::Overridden { .. } => {
+                match self.prepare_with(&source, &catalog) {
+                    Ok(p) => Ok(Checked::from_report(p.report, p.conversion_warnings)),
+                    Err(crate::Error::Validation(report)) => Ok(Checked::from_report(*report, Vec::new())),
+                    Err(e) => Err(e),
+                }
+            }
         }
     }
 
@@ -295,4 +297,3 @@ fn misses_upload(report: &ValidationReport, catalog: &Catalog) -> bool {
             })
     })
 }
-

@@ -6,10 +6,12 @@
 
 mod app;
 mod assets;
+mod defaults;
 mod follow;
 mod gate;
 mod job;
 mod models;
+mod publish;
 mod regenerate;
 mod tracker;
 mod workflows;
@@ -20,9 +22,11 @@ use std::time::Duration;
 
 pub use app::Source;
 pub use assets::FetchedAsset;
+pub use defaults::{DefaultsLayer, DefaultsSet};
 pub use follow::{Follow, Update, describe_progress};
-pub use models::ModelHit;
 pub use job::{Job, JobResult, JobSnapshot, JobSubscription, Waited};
+pub use models::ModelHit;
+pub use publish::{PublishOptions, PublishedAsset};
 pub use regenerate::{Origin, override_workflow, rerender, rerender_request};
 
 use self::job::JobShared;
@@ -180,7 +184,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Comfy {
     /// Starts configuring a client for `backend`.
     pub fn builder(backend: Arc<dyn Backend>) -> ComfyBuilder {
-        ComfyBuilder { backend, store: None, options: ClientOptions::default(), templates: None, defaults: None }
+        ComfyBuilder {
+            backend,
+            store: None,
+            options: ClientOptions::default(),
+            templates: None,
+            defaults: None,
+        }
     }
 
     /// The backend.

@@ -19,7 +19,12 @@ impl Comfy {
     /// Model files whose names contain every word of `query` (case-insensitive), best first
     /// (words that start the file name rank higher), in `folder` or in every folder. A folder
     /// that fails to list is skipped when searching everywhere, an error when it was named.
-    pub async fn search_models(&self, query: &str, folder: Option<&str>, limit: usize) -> Result<Vec<ModelHit>> {
+    pub async fn search_models(
+        &self,
+        query: &str,
+        folder: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ModelHit>> {
         let backend = &self.inner.backend;
         let folders = match folder {
             Some(f) => vec![f.to_owned()],
@@ -39,7 +44,8 @@ impl Comfy {
                     continue;
                 }
                 let stem = lower.rsplit('/').next().unwrap_or(&lower);
-                let score = terms.iter().map(|t| if stem.starts_with(t.as_str()) { 3 } else { 1 }).sum::<u32>();
+                let score =
+                    terms.iter().map(|t| if stem.starts_with(t.as_str()) { 3 } else { 1 }).sum::<u32>();
                 hits.push((score, ModelHit { folder: folder_name.clone(), name }));
             }
         }

@@ -65,6 +65,7 @@ pub struct PublishRequest {
 
 /// What a publish did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Published {
     /// The file name written.
     pub filename: String,

@@ -9,7 +9,8 @@ pub const ENV_PREFIX: &str = "COMFY_DEFAULT_";
 
 /// Defaults shared by every template, in three layers. A layer may name parameters that a given
 /// template does not have (they are meant for other templates); those names are ignored.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ParamDefaults {
     /// Set while running (e.g. an MCP `set_defaults` call). Highest of the three.
     pub runtime: Map<String, Value>,
@@ -21,6 +22,7 @@ pub struct ParamDefaults {
 
 /// Which layer a rendered value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ValueSource {
     /// The values of this call.
@@ -100,6 +102,7 @@ impl ParamDefaults {
 
 /// The value a parameter name gets when a call does not give one, and where it comes from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct EffectiveDefault {
     /// Parameter name.
     pub name: String,

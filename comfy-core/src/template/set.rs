@@ -23,7 +23,10 @@ pub struct TemplateSet {
 enum Inner {
     Watched(WatchedLibrary),
     /// The built-ins (rebuilt and enriched when the catalogue arrives).
-    Fixed { current: RwLock<Arc<TemplateLibrary>>, version: watch::Sender<u64> },
+    Fixed {
+        current: RwLock<Arc<TemplateLibrary>>,
+        version: watch::Sender<u64>,
+    },
 }
 
 impl Default for TemplateSet {
@@ -46,7 +49,10 @@ impl TemplateSet {
 
     /// A directory of templates, reloaded about 200 ms after it changes (inside a Tokio runtime).
     pub fn watch(dir: impl AsRef<Path>) -> Result<TemplateSet> {
-        Ok(TemplateSet { inner: Inner::Watched(TemplateLibrary::watch(dir)?), has_catalog: AtomicBool::new(false) })
+        Ok(TemplateSet {
+            inner: Inner::Watched(TemplateLibrary::watch(dir)?),
+            has_catalog: AtomicBool::new(false),
+        })
     }
 
     /// The current library.

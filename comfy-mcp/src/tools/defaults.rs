@@ -1,11 +1,12 @@
 //! Template parameter defaults: get_defaults, set_defaults.
 
-use comfy_core::template::{EffectiveDefault, ValueSource};
+use comfy_core::DefaultsLayer;
+use comfy_core::template::{EffectiveDefault, ParamDefaults};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::execution::NoArgs;
+use super::shared::NoArgs;
 use super::{CallCtx, Registry, ToolDef, ToolResult};
 use crate::error::ToolError;
 
@@ -35,32 +36,15 @@ pub(crate) fn register(r: &mut Registry) {
     );
 }
 
-/// One parameter's effective default.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct DefaultView {
-    /// Parameter name.
-    pub name: String,
-    /// The value used when a call gives none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<Value>,
-    /// runtime, config, env or template.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// Templates with this parameter.
-    pub templates: Vec<String>,
-}
-
 /// The answer of get_defaults and set_defaults.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct DefaultsView {
-    /// Every parameter name, sorted.
-    pub defaults: Vec<DefaultView>,
-    /// Set at runtime (set_defaults).
-    pub runtime: Map<String, Value>,
-    /// From the config file's [defaults].
-    pub config: Map<String, Value>,
-    /// From COMFY_DEFAULT_<NAME> variables.
-    pub env: Map<String, Value>,
+    /// Every parameter name, sorted, with the value a call would get and its layer.
+    pub defaults: Vec<EffectiveDefault>,
+    /// The layers: runtime (set_defaults), config ([defaults] of the config file), env
+    /// (COMFY_DEFAULT_<NAME>).
+    #[serde(flatten)]
+    pub layers: ParamDefaults,
     /// A config file is in use (set_defaults can persist).
     pub config_file: bool,
     /// Names set that no template has (kept for templates added later).
@@ -71,28 +55,12 @@ pub struct DefaultsView {
     pub persisted: Option<bool>,
 }
 
-fn source_name(s: ValueSource) -> String {
-    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 fn view(ctx: &CallCtx) -> DefaultsView {
     let lib = ctx.state.comfy.templates().snapshot();
-    let templates = lib.list();
-    let d = ctx.state.comfy.param_defaults();
-    let effective: Vec<EffectiveDefault> = d.effective(templates.iter().map(|t| t.as_ref()));
+    let layers = ctx.state.comfy.param_defaults();
     DefaultsView {
-        defaults: effective
-            .into_iter()
-            .map(|e| DefaultView {
-                name: e.name,
-                value: e.value,
-                source: e.source.map(source_name),
-                templates: e.templates,
-            })
-            .collect(),
-        runtime: d.runtime,
-        config: d.config,
-        env: d.env,
+        defaults: layers.effective(lib.list().iter().map(|t| t.as_ref())),
+        layers,
         config_file: ctx.state.settings.config_file.is_some(),
         unused: Vec::new(),
         persisted: None,
@@ -136,61 +104,28 @@ async fn set_defaults(ctx: CallCtx, args: SetDefaultsArgs) -> ToolResult<Default
         )
         .with_field("persist"));
     }
+    let field = |e: comfy_core::Error| match &e {
+        comfy_core::Error::InvalidParameter { param, .. } => {
+            let field = format!("values.{param}");
+            ToolError::from(e).with_field(field)
+        }
+        _ => ToolError::from(e),
+    };
+    // Checked before anything is written: a bad value changes neither the file nor the layers.
     ctx.state.comfy.enrich_templates().await;
-    let lib = ctx.state.comfy.templates().snapshot();
-    let templates = lib.list();
-    let mut checked = Map::new();
-    let mut unused = Vec::new();
-    for (name, value) in &args.values {
-        let field = format!("values.{name}");
-        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Err(ToolError::invalid(field, "a parameter name: 1 to 64 letters, digits or '_'"));
-        }
-        let mut normalised = value.clone();
-        let mut used = false;
-        for t in &templates {
-            let Some(spec) = t.param(name) else { continue };
-            used = true;
-            if value.is_null() {
-                continue;
-            }
-            normalised = spec.check(value).map_err(|why| {
-                ToolError::invalid(field.clone(), format!("template {:?}: {why}", t.name))
-                    .with_expected(spec.describe_valid())
-            })?;
-        }
-        if !used {
-            unused.push(name.clone());
-        }
-        checked.insert(name.clone(), normalised);
-    }
+    let checked = ctx.state.comfy.check_param_defaults(&args.values).map_err(field)?;
     if args.persist {
         let path = ctx.state.settings.config_file.clone().unwrap_or_default();
         let _guard = PERSIST_LOCK.lock().await;
-        let values = checked.clone();
+        let values = checked.values.clone();
         tokio::task::spawn_blocking(move || crate::config_edit::persist_defaults(&path, &values))
             .await
             .map_err(|e| ToolError::new("internal_error", e.to_string()))?
             .map_err(|e| ToolError::new("config_write_failed", e.0).with_field("persist"))?;
     }
-    ctx.state.comfy.update_param_defaults(|d| {
-        for (name, value) in &checked {
-            if args.persist {
-                // The file's value is now the config layer; drop a runtime value that would hide it.
-                d.runtime.remove(name);
-                if value.is_null() {
-                    d.config.remove(name);
-                } else {
-                    d.config.insert(name.clone(), value.clone());
-                }
-            } else if value.is_null() {
-                d.runtime.remove(name);
-            } else {
-                d.runtime.insert(name.clone(), value.clone());
-            }
-        }
-    });
+    let layer = if args.persist { DefaultsLayer::Config } else { DefaultsLayer::Runtime };
+    let set = ctx.state.comfy.set_param_defaults(&checked.values, layer).await.map_err(field)?;
+    let unused = set.unused;
     let mut out = view(&ctx);
     out.unused = unused;
     out.persisted = Some(args.persist);

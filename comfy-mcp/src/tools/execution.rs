@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::shared::bounded_jpeg;
+use super::shared::{NoArgs, bounded_jpeg};
 use super::views::{JobView, job_view, submit_and_report};
 use super::{CallCtx, Output, Registry, ToolDef, ToolResult, job_id_schema, workflow_schema, workflow_value};
 
@@ -99,11 +99,6 @@ pub struct StatusArgs {
     pub preview: bool,
 }
 
-/// No arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoArgs {}
-
 /// Arguments of validate_workflow.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -139,7 +134,9 @@ async fn get_output(ctx: CallCtx, args: JobArgs) -> ToolResult<JobView> {
     let job = ctx.state.comfy.job(&JobId(args.job_id)).await?;
     let view = job_view(&ctx, &job).await?;
     if !view.report.is_finished() {
-        return Ok(view.with_hint("not finished yet: poll get_job_status, then call get_output again").into());
+        return Ok(view
+            .with_hint("not finished yet: poll get_job_status, then call get_output again")
+            .into());
     }
     Ok(view.into_output())
 }

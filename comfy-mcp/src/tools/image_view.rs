@@ -1,7 +1,7 @@
 //! view_image: a bounded preview of an image asset as MCP image content.
 
 use comfy_core::job::MediaKind;
-use comfy_core::preview::{PREVIEW_DEFAULT_DIM, PREVIEW_MAX_DIM};
+use comfy_core::preview::{Encoded, PREVIEW_DEFAULT_DIM, PREVIEW_MAX_DIM};
 use comfy_core::store::AssetId;
 use rmcp::model::ContentBlock;
 use schemars::JsonSchema;
@@ -42,18 +42,9 @@ pub struct ViewImageArgs {
 pub struct ImagePreview {
     /// The asset.
     pub asset_id: String,
-    /// Preview width.
-    pub width: u32,
-    /// Preview height.
-    pub height: u32,
-    /// The image's width (orientation applied).
-    pub original_width: u32,
-    /// The image's height (orientation applied).
-    pub original_height: u32,
-    /// `image/jpeg`.
-    pub mime_type: String,
-    /// JPEG quality used.
-    pub quality: u8,
+    /// The preview: its size and the original's (orientation applied), MIME type, JPEG quality.
+    #[serde(flatten)]
+    pub preview: Encoded,
     /// Size of the preview in bytes.
     pub byte_size: usize,
     /// Length of its base64 text.
@@ -73,18 +64,14 @@ async fn view_image(ctx: CallCtx, args: ViewImageArgs) -> ToolResult<ImagePrevie
     let max_dim = args.max_dim.unwrap_or(PREVIEW_DEFAULT_DIM).clamp(16, PREVIEW_MAX_DIM);
     let (encoded, b64) =
         bounded_jpeg(fetched.data.clone(), format!("asset {id}"), max_dim, "asset_id").await?;
+    let mime_type = encoded.mime_type;
     let value = ImagePreview {
         asset_id: id.0.clone(),
-        width: encoded.width,
-        height: encoded.height,
-        original_width: encoded.original_width,
-        original_height: encoded.original_height,
-        mime_type: encoded.mime_type.to_owned(),
-        quality: encoded.quality.unwrap_or(100),
         byte_size: encoded.data.len(),
         base64_chars: b64.len(),
+        preview: encoded,
     };
-    let mut content = vec![ContentBlock::image(b64, encoded.mime_type)];
+    let mut content = vec![ContentBlock::image(b64, mime_type)];
     content.extend(LinkedAsset::from(&fetched.asset).link());
     Ok(Output::from(value).with_content(content))
 }

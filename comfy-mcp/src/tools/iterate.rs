@@ -103,11 +103,15 @@ async fn regenerate(ctx: CallCtx, args: RegenerateArgs) -> ToolResult<Regenerate
                     e.into()
                 }
             })?;
-            let overrides = |e: comfy_core::Error| ToolError::from(e).map_field(|f| f.replacen("params.", "overrides.", 1));
+            let overrides = |e: comfy_core::Error| {
+                ToolError::from(e).map_field(|f| f.replacen("params.", "overrides.", 1))
+            };
             let defaults = ctx.state.comfy.param_defaults();
-            let rendered = rerender(&template, &params, &args.overrides, args.seed, &defaults).map_err(overrides)?;
+            let rendered =
+                rerender(&template, &params, &args.overrides, args.seed, &defaults).map_err(overrides)?;
             let catalog = ctx.state.comfy.catalog().await?;
-            let prepared = prepare_rendered(&template, rendered, &catalog, &Default::default()).map_err(overrides)?;
+            let prepared =
+                prepare_rendered(&template, rendered, &catalog, &Default::default()).map_err(overrides)?;
             let out = submit_and_report(&ctx, prepared.into_request(), args.wait).await?;
             let view = RegenerateView { job: out.value, source_asset_id, template: Some(name) };
             Ok(Output { value: view, content: out.content })

@@ -1,18 +1,13 @@
 //! Publishing into a web project: publish_asset, get_publish_info.
 
-use std::path::Path;
-
-use bytes::Bytes;
-use comfy_core::job::MediaKind;
-use comfy_core::preview::{WEB_SCALES, web_optimize};
-use comfy_core::publish::{AUTO_DIRS, DEFAULT_MAX_BYTES, PublishRequest};
+use comfy_core::preview::WEB_SCALES;
+use comfy_core::publish::{AUTO_DIRS, DEFAULT_MAX_BYTES};
 use comfy_core::store::AssetId;
+use comfy_core::{PublishOptions, PublishedAsset};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, json};
 
-use super::execution::NoArgs;
-use super::shared::asset_id_schema;
+use super::shared::{NoArgs, asset_id_schema};
 use super::{CallCtx, Registry, ToolDef, ToolResult};
 use crate::error::ToolError;
 
@@ -66,114 +61,29 @@ pub struct PublishArgs {
 /// The answer of publish_asset.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct PublishedView {
-    /// The asset published.
-    pub asset_id: String,
-    /// File name written.
-    pub filename: String,
-    /// Path relative to the publish directory.
-    pub relative_path: String,
+    /// What was written (path relative to the publish directory, manifest key, size, hash).
+    #[serde(flatten)]
+    pub published: PublishedAsset,
     /// The publish directory (relative or last component; never absolute).
     pub publish_dir: String,
-    /// The manifest key now pointing at it.
-    pub manifest_key: String,
-    /// Bytes written.
-    pub byte_size: u64,
-    /// SHA-256 of the bytes.
-    pub sha256: String,
-    /// MIME type of the file written.
-    pub mime_type: String,
-    /// Width, for images.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub width: Option<u32>,
-    /// Height, for images.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub height: Option<u32>,
-    /// Converted to WebP.
-    pub web_optimized: bool,
-    /// An existing file was replaced.
-    pub replaced: bool,
-}
-
-fn with_extension(name: &str, ext: &str) -> String {
-    let stem =
-        Path::new(name).file_stem().map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned());
-    format!("{stem}.{ext}")
 }
 
 async fn publish_asset(ctx: CallCtx, args: PublishArgs) -> ToolResult<PublishedView> {
     let dir = ctx.state.publish_dir().await?;
-    let id = AssetId(args.asset_id);
-    let asset = ctx.state.comfy.asset(&id).await?;
-    let Some(file) = asset.file.clone() else {
-        return Err(ToolError::invalid(
-            "asset_id",
-            format!("{id} is not a file (a {} value)", asset.mime_type),
-        ));
+    let options = PublishOptions {
+        target_filename: args.target_filename,
+        manifest_key: args.manifest_key,
+        web_optimize: args.web_optimize,
+        max_bytes: args.max_bytes,
+        overwrite: args.overwrite,
     };
-    if args.web_optimize && asset.media != MediaKind::Image {
-        return Err(ToolError::invalid(
-            "web_optimize",
-            format!("{id} is not an image ({})", asset.mime_type),
-        ));
-    }
-    let mut filename = args.target_filename.clone().unwrap_or_else(|| file.filename.clone());
-    comfy_core::paths::check_file_name(&filename, "target_filename")?;
-    let fetched = ctx.state.comfy.fetch_asset(&id).await?;
-    let (data, mime_type, width, height) = if args.web_optimize {
-        let budget = args.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
-        let bytes = fetched.data.clone();
-        let what = format!("asset {id}");
-        let encoded = tokio::task::spawn_blocking(move || web_optimize(&bytes, &what, budget))
-            .await
-            .map_err(|e| ToolError::new("internal_error", format!("encoding task failed: {e}")))?
-            .map_err(|e| ToolError::from(e).with_field("max_bytes"))?;
-        filename = with_extension(&filename, encoded.extension);
-        (Bytes::from(encoded.data), encoded.mime_type.to_owned(), Some(encoded.width), Some(encoded.height))
-    } else {
-        if let Some(max) = args.max_bytes
-            && fetched.data.len() as u64 > max
-        {
-            return Err(ToolError::from(comfy_core::Error::TooLarge {
-                what: format!("asset {id}"),
-                size: fetched.data.len() as u64,
-                limit: max,
-                hint: Some("pass web_optimize=true to convert and scale it down".into()),
-            })
-            .with_field("max_bytes"));
-        }
-        (fetched.data.clone(), fetched.asset.mime_type.clone(), fetched.asset.width, fetched.asset.height)
-    };
-    let mut log = Map::new();
-    log.insert("asset_id".into(), json!(id.0));
-    log.insert("job_id".into(), json!(asset.job_id.0));
-    log.insert("web_optimized".into(), json!(args.web_optimize));
-    if let Some(t) = &asset.provenance.template {
-        log.insert("template".into(), json!(t));
-    }
-    let published = dir
-        .publish(PublishRequest {
-            data,
-            filename,
-            manifest_key: args.manifest_key,
-            overwrite: args.overwrite,
-            log,
-        })
-        .await?;
-    Ok(PublishedView {
-        asset_id: id.0,
-        filename: published.filename,
-        relative_path: published.relative_path,
-        publish_dir: dir.display().to_owned(),
-        manifest_key: published.manifest_key,
-        byte_size: published.byte_size,
-        sha256: published.sha256,
-        mime_type,
-        width,
-        height,
-        web_optimized: args.web_optimize,
-        replaced: published.replaced,
-    }
-    .into())
+    let published =
+        ctx.state.comfy.publish_asset(&AssetId(args.asset_id), &dir, options).await.map_err(|e| {
+            let too_large = e.code() == "too_large";
+            let t = ToolError::from(e);
+            if too_large { t.with_field("max_bytes") } else { t }
+        })?;
+    Ok(PublishedView { published, publish_dir: dir.display().to_owned() }.into())
 }
 
 /// The answer of get_publish_info.

@@ -58,7 +58,9 @@ impl LinkedAsset {
         if let Some(n) = a.byte_size {
             r = r.with_size(n);
         }
-        r = r.with_description(format!("{:?} output of node {} (job {})", a.kind, a.node_id, a.job_id).to_lowercase());
+        r = r.with_description(
+            format!("{:?} output of node {} (job {})", a.kind, a.node_id, a.job_id).to_lowercase(),
+        );
         Some(ContentBlock::resource_link(r))
     }
 }
@@ -87,12 +89,15 @@ pub struct JobView {
 impl From<JobReport> for JobView {
     fn from(report: JobReport) -> Self {
         let job_id = report.job_id.clone();
-        let mut report = report.map(LinkedAsset::from, |frame| LinkedPreview { uri: preview_uri(&job_id), frame });
+        let mut report =
+            report.map(LinkedAsset::from, |frame| LinkedPreview { uri: preview_uri(&job_id), frame });
         if let Some(error) = &mut report.error {
             error.message = crate::error::scrub_paths(&error.message);
         }
         let hint = match report.status {
-            JobState::Succeeded if report.outputs.is_none() => Some("finished; get_output lists the outputs".to_owned()),
+            JobState::Succeeded if report.outputs.is_none() => {
+                Some("finished; get_output lists the outputs".to_owned())
+            }
             JobState::Succeeded | JobState::Failed | JobState::Cancelled => None,
             _ => Some("still going: poll get_job_status with this job_id (or cancel_job)".to_owned()),
         };
@@ -131,7 +136,10 @@ pub async fn submit_and_report(ctx: &CallCtx, request: JobRequest, wait: bool) -
     if wait {
         return Ok(wait_job(ctx, &job).await?.into_output());
     }
-    Ok(job_view(ctx, &job).await?.with_hint("queued: poll get_job_status with this job_id, then get_output").into_output())
+    Ok(job_view(ctx, &job)
+        .await?
+        .with_hint("queued: poll get_job_status with this job_id, then get_output")
+        .into_output())
 }
 
 /// Waits for `job` within the call's wait budget, sending progress notifications when the
@@ -224,8 +232,9 @@ impl ProgressReporter {
             return;
         }
         self.last = 100.0;
-        let param =
-            ProgressNotificationParam::new(token.clone(), 100.0).with_total(100.0).with_message(status.to_owned());
+        let param = ProgressNotificationParam::new(token.clone(), 100.0)
+            .with_total(100.0)
+            .with_message(status.to_owned());
         let _ = peer.notify_progress(param).await;
     }
 }

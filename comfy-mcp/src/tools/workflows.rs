@@ -103,7 +103,12 @@ async fn run_workflow(ctx: CallCtx, args: RunArgs) -> ToolResult<JobView> {
 
 /// Prepares a template with the layered defaults (a problem names its parameter), submits it
 /// with its provenance and (if asked) waits.
-async fn run_template(ctx: &CallCtx, name: &str, params: Map<String, Value>, wait: bool) -> ToolResult<JobView> {
+async fn run_template(
+    ctx: &CallCtx,
+    name: &str,
+    params: Map<String, Value>,
+    wait: bool,
+) -> ToolResult<JobView> {
     let prepared = ctx.state.comfy.prepare(Source::named(name, params)).await?;
     submit_and_report(ctx, prepared.into_request(), wait).await
 }

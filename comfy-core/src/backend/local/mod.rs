@@ -1,10 +1,10 @@
 //! A local or self-hosted ComfyUI: HTTP with reqwest, events over one WebSocket per client.
 
+mod answers;
 mod config;
 mod http;
 #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
 mod messages;
-mod answers;
 #[cfg(feature = "websocket")]
 mod socket;
 #[cfg(not(feature = "websocket"))]

@@ -19,4 +19,9 @@ pub(crate) struct SocketState {
 }
 
 /// Never called (see [`AVAILABLE`]); returns at once.
-pub(crate) async fn run(_config: LocalConfig, _tx: broadcast::Sender<BackendEvent>, _state: Arc<SocketState>) {}
+pub(crate) async fn run(
+    _config: LocalConfig,
+    _tx: broadcast::Sender<BackendEvent>,
+    _state: Arc<SocketState>,
+) {
+}
