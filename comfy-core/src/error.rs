@@ -135,6 +135,18 @@ pub enum Error {
         message: String,
     },
 
+    /// An asset's recorded template no longer exists, so the asset cannot be re-rendered.
+    /// Same code as [`Error::TemplateNotFound`].
+    #[error(
+        "asset {asset_id} was made by template {name:?}, which no longer exists; it cannot be re-rendered"
+    )]
+    TemplateGone {
+        /// The template recorded with the asset.
+        name: String,
+        /// The asset.
+        asset_id: String,
+    },
+
     /// No template with this name is known.
     #[error("no template named {name:?}{}", suggestion_suffix(.suggestions))]
     TemplateNotFound {
@@ -430,7 +442,7 @@ impl Error {
             Error::Cycle { .. } => "workflow_cycle",
             Error::Validation(_) => "validation_failed",
             Error::InvalidTemplate { .. } => "invalid_template",
-            Error::TemplateNotFound { .. } => "template_not_found",
+            Error::TemplateNotFound { .. } | Error::TemplateGone { .. } => "template_not_found",
             Error::InvalidParameter { .. } => "invalid_parameter",
             Error::UnresolvedPlaceholder { .. } => "unresolved_placeholder",
             Error::BackendUnreachable { .. } => "backend_unreachable",

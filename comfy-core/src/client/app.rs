@@ -139,7 +139,7 @@ impl Comfy {
         Ok(uploaded)
     }
 
-    fn validate_options(&self) -> ValidateOptions {
+    pub(crate) fn validate_options(&self) -> ValidateOptions {
         let files: HashSet<String> = lock(&self.inner.known_inputs).clone();
         ValidateOptions { input_files: files.into_iter().collect(), ..Default::default() }
     }
