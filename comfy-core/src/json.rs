@@ -9,6 +9,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
+pub use crate::describe::{preview, type_name};
 use crate::error::{Error, Result};
 
 /// Parses JSON text into a [`Value`], rejecting duplicate object keys.
@@ -156,31 +157,6 @@ impl fmt::Display for Num {
             Num::Int(i) => write!(f, "{i}"),
             Num::Float(x) => write!(f, "{x}"),
         }
-    }
-}
-
-/// A short, bounded rendering of a value for error messages (never a huge string).
-pub fn preview(v: &Value) -> String {
-    const MAX: usize = 80;
-    let s = v.to_string();
-    if s.chars().count() <= MAX {
-        s
-    } else {
-        let cut: String = s.chars().take(MAX).collect();
-        format!("{cut}… ({} bytes)", s.len())
-    }
-}
-
-/// The JSON type name of a value, for messages.
-pub fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "integer",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
 

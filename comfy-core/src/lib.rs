@@ -60,6 +60,7 @@ struct ReadmeDoctests;
 pub mod backend;
 pub mod catalog;
 mod client;
+mod describe;
 mod error;
 pub mod gallery;
 pub mod job;

@@ -199,7 +199,7 @@ impl Node {
         let Value::Object(map) = value else {
             problems.push((
                 format!("node {id:?}"),
-                format!("a node must be a JSON object, got {}", crate::json::type_name(&value)),
+                format!("a node must be a JSON object, got {}", crate::describe::type_name(&value)),
             ));
             return None;
         };
@@ -221,7 +221,7 @@ impl Node {
                             format!("node {id:?} / class_type"),
                             format!(
                                 "class_type must be a non-empty string, got {}",
-                                crate::json::preview(&other)
+                                crate::describe::preview(&other)
                             ),
                         ));
                     }
@@ -240,7 +240,7 @@ impl Node {
                                 format!("node {id:?} / inputs"),
                                 format!(
                                     "inputs must be a JSON object of name → value, got {}",
-                                    crate::json::type_name(&other)
+                                    crate::describe::type_name(&other)
                                 ),
                             ));
                         }
