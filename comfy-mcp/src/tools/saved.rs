@@ -4,7 +4,6 @@
 
 use comfy_core::Source;
 use comfy_core::backend::SavedWorkflowInfo;
-use comfy_core::workflow::apply_overrides;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -116,9 +115,7 @@ async fn run_saved_workflow(ctx: CallCtx, args: RunSavedArgs) -> ToolResult<JobV
         ctx.state.comfy.saved_workflow(&args.name).await
     }
     .map_err(blame_name)?;
-    let mut workflow = converted.workflow;
-    let catalog = ctx.state.comfy.catalog().await?;
-    apply_overrides(&mut workflow, args.overrides.iter().map(|(k, v)| (k.as_str(), v)), &catalog)?;
-    let prepared = ctx.state.comfy.prepare(Source::Workflow(workflow)).await?;
+    let source = Source::Workflow(converted.workflow).with_overrides(args.overrides);
+    let prepared = ctx.state.comfy.prepare(source).await?;
     submit_and_report(&ctx, prepared.into_request(), args.wait).await
 }
