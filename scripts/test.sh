@@ -26,6 +26,9 @@ cargo test --workspace --all-targets --no-fail-fast
 step "cargo test --doc"
 cargo test --workspace --doc
 
+step "rustdoc: every public item documented, no broken links"
+RUSTDOCFLAGS="-D warnings" cargo doc -p comfy-core -p comfy-mcp --no-deps --all-features --quiet
+
 step "comfy-core as a dependency: packages alone (no ../shared), builds without default features"
 cargo package --workspace --no-verify --allow-dirty --quiet
 cargo package -p comfy-core --allow-dirty --quiet

@@ -37,7 +37,7 @@ use crate::workflow::Workflow;
 pub struct Prepared {
     /// The API-format workflow (converted, rendered) that passed validation.
     pub workflow: Workflow,
-    /// The validation report: warnings only (errors make [`Error::Validation`] instead).
+    /// The validation report: warnings only (errors make [`Error::Validation`](crate::Error::Validation) instead).
     pub report: ValidationReport,
     /// What converting an editor workflow had to guess or leave out.
     pub conversion_warnings: Vec<String>,
@@ -116,7 +116,7 @@ pub fn check_value(value: &Value, catalog: &Catalog, options: &ValidateOptions) 
 }
 
 /// Prepares a workflow given as JSON: converted and validated; any error is
-/// [`Error::Validation`] with every problem.
+/// [`Error::Validation`](crate::Error::Validation) with every problem.
 pub fn prepare_value(value: &Value, catalog: &Catalog, options: &ValidateOptions) -> Result<Prepared> {
     let (workflow, report, conversion_warnings) = convert_and_validate(value, catalog, options)?;
     let report = report.into_result()?;

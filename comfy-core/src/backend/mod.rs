@@ -4,7 +4,7 @@
 //! backend that cannot push events ([`Capabilities::events`] false, e.g. RunComfy) is polled
 //! through [`Backend::status`]; a backend that cannot cancel one running job without touching
 //! others says so in [`Capabilities::cancel_running`] instead of pretending. Optional operations
-//! return [`Error::NotSupported`](crate::Error::NotSupported).
+//! return [`Error::NotSupported`].
 
 pub mod local;
 mod saved;

@@ -20,8 +20,8 @@
 //! - `_meta.title` is the node's title, else its class's display name.
 //!
 //! Node classes the catalogue does not have are reported together in one
-//! [`Error::UnknownNodeClasses`]; structural problems (a link to a missing node or slot, an
-//! unknown subgraph, a cycle through reroutes) are [`Error::InvalidUiWorkflow`] naming the node.
+//! [`Error::UnknownNodeClasses`](crate::Error::UnknownNodeClasses); structural problems (a link to a missing node or slot, an
+//! unknown subgraph, a cycle through reroutes) are [`Error::InvalidUiWorkflow`](crate::Error::InvalidUiWorkflow) naming the node.
 //! Nothing recurses on the input, so a deep or huge graph cannot overflow the stack.
 //!
 //! [`to_ui`] goes the other way, laying the nodes out left to right by depth.

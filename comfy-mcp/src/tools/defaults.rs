@@ -41,8 +41,8 @@ pub(crate) fn register(r: &mut Registry) {
 pub struct DefaultsView {
     /// Every parameter name, sorted, with the value a call would get and its layer.
     pub defaults: Vec<EffectiveDefault>,
-    /// The layers: runtime (set_defaults), config ([defaults] of the config file), env
-    /// (COMFY_DEFAULT_<NAME>).
+    /// The layers: runtime (set_defaults), config (`[defaults]` of the config file), env
+    /// (`COMFY_DEFAULT_<NAME>`).
     #[serde(flatten)]
     pub layers: ParamDefaults,
     /// A config file is in use (set_defaults can persist).
@@ -87,7 +87,7 @@ pub struct SetDefaultsArgs {
     /// Parameter defaults to set.
     #[schemars(schema_with = "values_schema")]
     pub values: Map<String, Value>,
-    /// Also write them into the config file's [defaults] (default false: this server run only).
+    /// Also write them into the config file's `[defaults]` (default false: this server run only).
     #[serde(default)]
     pub persist: bool,
 }

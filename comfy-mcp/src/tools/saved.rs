@@ -97,7 +97,7 @@ pub struct RunSavedArgs {
     /// Saved workflow name, or official template name with template=true.
     #[schemars(length(min = 1, max = 255))]
     pub name: String,
-    /// Input values by "<node title or id>.<input>" (see get_saved_workflow / get_template).
+    /// Input values by `"<node title or id>.<input>"` (see get_saved_workflow / get_template).
     #[serde(default)]
     pub overrides: Map<String, Value>,
     /// name is an official template (search_templates), not a saved workflow.
