@@ -52,7 +52,12 @@ pub fn py_to_json(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
         } else if let Ok(v) = i.extract::<u64>() {
             Ok(Value::from(v))
         } else {
-            Err(PyValueError::new_err(format!("integer {i} does not fit in 64 bits")))
+            // Beyond 64 bits: a float, as a JSON parser reads such a literal (ComfyUI's
+            // catalogue has -18446744073709551615 as a seed minimum).
+            let f: f64 = i.extract()?;
+            Number::from_f64(f)
+                .map(Value::Number)
+                .ok_or_else(|| PyValueError::new_err(format!("integer {i} is not a JSON number")))
         }
     } else if let Ok(f) = obj.cast::<PyFloat>() {
         Number::from_f64(f.value())

@@ -30,7 +30,7 @@ impl PyWorkflow {
         json_to_py(py, &self.workflow.to_value())
     }
 
-    /// The workflow as JSON text (byte-identical to the input when parsed from text, unchanged).
+    /// The workflow as compact JSON text, nodes and keys in their original order.
     fn to_json(&self) -> String {
         self.workflow.to_json_string()
     }

@@ -136,7 +136,7 @@ class Workflow:
     def to_dict(self) -> dict[str, Any]:
         """The workflow as a dict (node ids → nodes), in document order."""
     def to_json(self) -> str:
-        """The workflow as JSON text (byte-identical to the input when parsed from text)."""
+        """The workflow as compact JSON text, nodes and keys in their original order."""
     def canonical_hash(self) -> str:
         """SHA-256 (hex) of the canonical form: ignores key order and ``_meta`` titles."""
     def nodes(self) -> list[Node]:
