@@ -14,8 +14,8 @@ __version__: str
 
 @final
 class Client:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         url: str = "http://127.0.0.1:8188",
         *,
         data_dir: str | os.PathLike[str] | None = None,
@@ -23,7 +23,7 @@ class Client:
         max_running_jobs: int | None = None,
         comfy_api_key: str | None = None,
         blocking: bool = False,
-    ) -> None: ...
+    ) -> Client: ...
     @property
     def url(self) -> str: ...
     @property
