@@ -6,6 +6,8 @@
 //! released (`comfy_rs.Client`), see [`runtime`]. The idiomatic Python API, docstrings and
 //! exceptions live in `python/comfy_rs/`; the types are in `python/comfy_rs/_native.pyi`.
 
+#![warn(missing_docs)]
+
 pub mod asset;
 pub mod client;
 pub mod convert;

@@ -122,3 +122,13 @@ async def test_data_dir_keeps_jobs_and_assets_across_clients(fake: Fake, tmp_pat
     assert again.status == "succeeded" and sorted(a.id for a in await again.assets()) == ids
     saved = await second.save_asset(ids[0], tmp_path / "out.png")
     assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG" and saved.byte_size == (tmp_path / "out.png").stat().st_size
+
+
+def test_data_dir_expands_the_home_directory(fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    client = comfy_rs.Client(fake.url, data_dir="~/comfy-data")
+    assert client.run({
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "home"}},
+    }).status == "succeeded"
+    assert (tmp_path / "comfy-data" / "comfy.sqlite3").is_file()

@@ -222,8 +222,8 @@ def _native_client(
 ) -> _native.Client:
     return _native.Client(
         url,
-        data_dir=data_dir,
-        workflows_dir=workflows_dir,
+        data_dir=None if data_dir is None else os.path.expanduser(data_dir),
+        workflows_dir=None if workflows_dir is None else os.path.expanduser(workflows_dir),
         max_running_jobs=max_running_jobs,
         comfy_api_key=comfy_api_key,
         blocking=blocking,
@@ -238,7 +238,7 @@ class AsyncClient:
 
     :param url: the server's base URL.
     :param data_dir: where jobs and assets are recorded (``data_dir/comfy.sqlite3``, created if
-        missing; they survive restarts). Without it they are kept in memory only.
+        missing, ``~`` expanded; they survive restarts). Without it they are kept in memory only.
     :param workflows_dir: a directory of workflow templates (watched: edits apply at once);
         without it the built-in templates are served.
     :param max_running_jobs: how many jobs this client may have unfinished at once (default 8);
@@ -383,7 +383,7 @@ class Client:
 
     :param url: the server's base URL.
     :param data_dir: where jobs and assets are recorded (``data_dir/comfy.sqlite3``, created if
-        missing; they survive restarts). Without it they are kept in memory only.
+        missing, ``~`` expanded; they survive restarts). Without it they are kept in memory only.
     :param workflows_dir: a directory of workflow templates (watched: edits apply at once);
         without it the built-in templates are served.
     :param max_running_jobs: how many jobs this client may have unfinished at once (default 8);
