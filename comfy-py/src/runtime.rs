@@ -4,12 +4,13 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::{IntoPyObjectExt, intern};
 
 use crate::error::Failure;
 
@@ -85,6 +86,20 @@ where
 {
     match mode {
         Mode::Async => {
+            // Most calls are ready at once (a cached catalogue, the store, a finished job):
+            // poll once here, the GIL released, and answer with a completed asyncio future
+            // instead of a round trip through a tokio worker and the loop's self-pipe.
+            let mut fut = Box::pin(fut);
+            let first = {
+                let _runtime = runtime().enter();
+                py.detach(|| match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(answer) => Some(answer),
+                    Poll::Pending => None,
+                })
+            };
+            if let Some(answer) = first {
+                return completed_future(py, Answer(answer));
+            }
             let guard = InFlight::start();
             pyo3_async_runtimes::tokio::future_into_py(py, async move {
                 let _guard = guard;
@@ -96,6 +111,23 @@ where
             Answer(answer).into_pyobject(py)
         }
     }
+}
+
+/// An asyncio future of the running loop that already holds `answer` (its value, or the
+/// exception to raise).
+fn completed_future<'py, T: IntoPyObject<'py>>(
+    py: Python<'py>,
+    answer: Answer<T>,
+) -> PyResult<Bound<'py, PyAny>> {
+    static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let get = GET_RUNNING_LOOP
+        .get_or_try_init(py, || py.import("asyncio")?.getattr("get_running_loop").map(Bound::unbind))?;
+    let future = get.bind(py).call0()?.call_method0(intern!(py, "create_future"))?;
+    match answer.into_pyobject(py) {
+        Ok(value) => future.call_method1(intern!(py, "set_result"), (value,))?,
+        Err(e) => future.call_method1(intern!(py, "set_exception"), (e.into_value(py),))?,
+    };
+    Ok(future)
 }
 
 /// Blocks on `fut` with the GIL released. Refused inside a running asyncio event loop (it
