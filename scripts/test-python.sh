@@ -17,6 +17,11 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 MODE="${1:-fake}"
 case "$MODE" in fake | e2e) ;; *) echo "usage: $0 [fake|e2e]" >&2; exit 2 ;; esac
 
+if [ "$MODE" = "e2e" ] && [ -z "${COMFYUI_E2E_URL:-}" ]; then
+  echo "ERROR: COMFYUI_E2E_URL is not set (scripts/test.sh sets it in its end-to-end tier)" >&2
+  exit 1
+fi
+
 PY="$(scripts/python-env.sh comfy-py/requirements-dev.txt)"
 VENV="$(dirname "$(dirname "$PY")")"
 
@@ -35,10 +40,6 @@ run_pytest() {
 }
 
 if [ "$MODE" = "e2e" ]; then
-  if [ -z "${COMFYUI_E2E_URL:-}" ]; then
-    echo "ERROR: COMFYUI_E2E_URL is not set (scripts/test.sh sets it in its end-to-end tier)" >&2
-    exit 1
-  fi
   step "comfy-py: pytest against the real ComfyUI at $COMFYUI_E2E_URL"
   run_pytest tests/e2e
   exit 0
