@@ -2,6 +2,7 @@
 # python-env.sh — a cached Python venv for the pytest suite (comfy-mcp/tests/python).
 #
 # Creates ${XDG_CACHE_HOME:-$HOME/.cache}/comfy-rs-py/<hash>/ with scripts/requirements-test.txt
+# (or the requirements file given as the first argument, e.g. comfy-py/requirements-dev.txt)
 # installed (exact pins), keyed by a hash of that file and the Python version, and prints the
 # venv's python path on stdout — nothing else. Progress goes to stderr. A warm run only checks
 # the stamp (well under a second).
@@ -12,7 +13,7 @@
 set -Eeuo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REQ="$HERE/requirements-test.txt"
+REQ="${1:-$HERE/requirements-test.txt}"
 PYTHON="${COMFY_PY_PYTHON:-python3}"
 ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/comfy-rs-py"
 

@@ -47,6 +47,7 @@ COMFY_FAKE_BIN="$PWD/target/debug/comfy-fake"
 export COMFY_MCP_BIN COMFY_FAKE_BIN
 PY="$(scripts/python-env.sh)"
 (cd comfy-mcp/tests/python && "$PY" -m pytest -q)
+scripts/test-python.sh  # comfy-py: maturin develop, mypy --strict, stubtest, pytest against comfy-fake
 
 if [ "${SKIP_CORPUS:-0}" = "1" ]; then
   step "SKIP_CORPUS=1: official template corpus not converted"
@@ -76,3 +77,4 @@ cargo test --no-fail-fast --features e2e --test e2e_real_comfyui --test e2e_jobs
 step "comfy-mcp end to end against $COMFYUI_E2E_URL (generate_image on the tiny checkpoint, the iteration chain)"
 cargo test -p comfy-mcp --no-fail-fast --features e2e --test e2e_real_generate --test e2e_real_chain -- --test-threads=1
 (cd comfy-mcp/tests/python_e2e && "$PY" -m pytest -q)
+scripts/test-python.sh e2e  # comfy-py against the real ComfyUI ($COMFYUI_E2E_URL, exported above)

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use futures::TryStreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::sync::{RwLock, broadcast};
+use tokio::sync::{Mutex, broadcast};
 
 pub use config::LocalConfig;
 pub(crate) use http::error_chain;
@@ -50,7 +50,8 @@ struct Inner {
     http: Http,
     events: broadcast::Sender<BackendEvent>,
     socket: Arc<socket::SocketState>,
-    catalog: RwLock<Option<Arc<Catalog>>>,
+    /// The cached catalogue; held while fetching, so concurrent first calls share one fetch.
+    catalog: Mutex<Option<Arc<Catalog>>>,
     _socket_task: Option<AbortOnDrop>,
 }
 
@@ -154,7 +155,7 @@ impl LocalComfyUiBuilder {
             None
         };
         Ok(LocalComfyUi {
-            inner: Arc::new(Inner { http, events, socket, catalog: RwLock::new(None), _socket_task: task }),
+            inner: Arc::new(Inner { http, events, socket, catalog: Mutex::new(None), _socket_task: task }),
         })
     }
 }
@@ -400,12 +401,15 @@ impl Backend for LocalComfyUi {
     }
 
     async fn catalog(&self, refresh: bool) -> Result<Arc<Catalog>> {
-        if !refresh && let Some(c) = self.inner.catalog.read().await.as_ref() {
+        // One fetch at a time: many first calls at once (a burst of submits) share one
+        // download and parse instead of each fetching the whole catalogue.
+        let mut cached = self.inner.catalog.lock().await;
+        if !refresh && let Some(c) = cached.as_ref() {
             return Ok(c.clone());
         }
         let raw = self.http().get_json("/api/object_info").await?;
         let catalog = Arc::new(Catalog::from_value(&raw)?);
-        *self.inner.catalog.write().await = Some(catalog.clone());
+        *cached = Some(catalog.clone());
         Ok(catalog)
     }
 

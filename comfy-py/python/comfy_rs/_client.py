@@ -1,0 +1,517 @@
+"""The two clients: :class:`AsyncClient` (asyncio) and :class:`Client` (blocking), with the same
+methods, and their job handles :class:`AsyncJob` and :class:`Job`.
+
+Both wrap one native client (``comfy_rs._native.Client``): every call runs in the Rust core on
+a shared tokio runtime. The asyncio one never blocks the event loop, and cancelling the task
+that awaits a call drops the Rust future. The blocking one releases the GIL while it waits,
+can be interrupted with Ctrl-C, and refuses to run inside a running event loop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Union
+
+from . import _native
+from ._native import Asset, Event, JobError, Problem, Template, Workflow
+from .exceptions import JobFailed
+
+__all__ = ["AsyncClient", "Client", "AsyncJob", "Job", "WorkflowLike", "FileLike", "ImageLike", "DEFAULT_URL"]
+
+DEFAULT_URL = "http://127.0.0.1:8188"
+"""Where a local ComfyUI listens by default."""
+
+WorkflowLike = Union[dict[str, Any], str, "os.PathLike[str]", Workflow]
+"""A workflow: a dict, a JSON string, a path to a JSON file (``str`` or ``os.PathLike``), or a
+:class:`Workflow`; API format or editor (UI, "save") format."""
+
+FileLike = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
+"""Bytes in hand, or a path to a local file."""
+
+ImageLike = Union[str, bytes, bytearray, memoryview, "os.PathLike[str]"]
+"""An image input of a template: a ``str`` is a name already on the server (what
+:meth:`AsyncClient.upload` answers); bytes or an ``os.PathLike`` are uploaded first."""
+
+
+def _job_failed(status: str, job: Union[Job, AsyncJob], error: JobError | None) -> JobFailed | None:
+    if status == "failed":
+        return JobFailed(f"job {job.id} failed: {error}", job=job, error=error)
+    if status == "cancelled":
+        return JobFailed(f"job {job.id} was cancelled", job=job, error=None, code="job_cancelled")
+    return None
+
+
+class AsyncJob:
+    """A job submitted through an :class:`AsyncClient`."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.Job) -> None:
+        self._native = native
+
+    @property
+    def id(self) -> str:
+        """The job id (the prompt id on a local ComfyUI)."""
+        return self._native.id
+
+    @property
+    def status(self) -> str:
+        """``pending``, ``queued``, ``running``, ``succeeded``, ``failed`` or ``cancelled``."""
+        return self._native.status
+
+    @property
+    def error(self) -> JobError | None:
+        """Why the job failed (node id and class, exception type, message), once it failed."""
+        return self._native.error
+
+    @property
+    def fraction(self) -> float | None:
+        """Overall completion in 0..1 while running (1.0 once succeeded)."""
+        return self._native.fraction
+
+    @property
+    def queue_position(self) -> int | None:
+        """Place in the server's queue (0 = next) while queued, when known."""
+        return self._native.queue_position
+
+    @property
+    def done(self) -> bool:
+        """Whether the job finished (succeeded, failed or cancelled)."""
+        return self._native.status in ("succeeded", "failed", "cancelled")
+
+    async def wait(self, timeout: float | None = None) -> AsyncJob:
+        """Waits until the job finishes, or ``timeout`` seconds pass: the job is returned
+        either way (still running on timeout: check :attr:`status` or :attr:`done`)."""
+        await self._native.wait(timeout)
+        return self
+
+    async def cancel(self) -> str:
+        """Cancels this job only (never a global interrupt): ``removed_from_queue``,
+        ``interrupted``, ``interrupt_requested`` (it stops at its next node) or
+        ``already_finished``."""
+        outcome: str = await self._native.cancel()
+        return outcome
+
+    async def assets(self, *, fetch: bool = False) -> list[Asset]:
+        """Every output of every node, once the job finished. With ``fetch=True`` each file is
+        downloaded first, so ``byte_size``, ``sha256``, ``width`` and ``height`` are known."""
+        assets: list[Asset] = await self._native.assets(fetch)
+        return assets
+
+    async def events(self) -> AsyncIterator[Event]:
+        """The job's updates from now until it finishes: ``queued`` (``queue_position``),
+        ``running`` (``node_id``, ``node_class``, ``step``/``max_steps``, ``fraction``),
+        ``preview`` (``preview`` bytes) and, always last, ``finished`` (``status``)."""
+        events = self._native.events()
+        while True:
+            event: Event | None = await events.next()
+            if event is None:
+                return
+            yield event
+
+    def raise_for_status(self) -> AsyncJob:
+        """Raises :class:`~comfy_rs.JobFailed` if the job failed or was cancelled."""
+        failure = _job_failed(self.status, self, self.error)
+        if failure is not None:
+            raise failure
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AsyncJob) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"AsyncJob(id={self.id!r}, status={self.status!r})"
+
+
+class Job:
+    """A job submitted through a blocking :class:`Client`."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.Job) -> None:
+        self._native = native
+
+    @property
+    def id(self) -> str:
+        """The job id (the prompt id on a local ComfyUI)."""
+        return self._native.id
+
+    @property
+    def status(self) -> str:
+        """``pending``, ``queued``, ``running``, ``succeeded``, ``failed`` or ``cancelled``."""
+        return self._native.status
+
+    @property
+    def error(self) -> JobError | None:
+        """Why the job failed (node id and class, exception type, message), once it failed."""
+        return self._native.error
+
+    @property
+    def fraction(self) -> float | None:
+        """Overall completion in 0..1 while running (1.0 once succeeded)."""
+        return self._native.fraction
+
+    @property
+    def queue_position(self) -> int | None:
+        """Place in the server's queue (0 = next) while queued, when known."""
+        return self._native.queue_position
+
+    @property
+    def done(self) -> bool:
+        """Whether the job finished (succeeded, failed or cancelled)."""
+        return self._native.status in ("succeeded", "failed", "cancelled")
+
+    def wait(self, timeout: float | None = None) -> Job:
+        """Waits until the job finishes, or ``timeout`` seconds pass: the job is returned
+        either way (still running on timeout: check :attr:`status` or :attr:`done`)."""
+        self._native.wait(timeout)
+        return self
+
+    def cancel(self) -> str:
+        """Cancels this job only (never a global interrupt): ``removed_from_queue``,
+        ``interrupted``, ``interrupt_requested`` (it stops at its next node) or
+        ``already_finished``."""
+        outcome: str = self._native.cancel()
+        return outcome
+
+    def assets(self, *, fetch: bool = False) -> list[Asset]:
+        """Every output of every node, once the job finished. With ``fetch=True`` each file is
+        downloaded first, so ``byte_size``, ``sha256``, ``width`` and ``height`` are known."""
+        assets: list[Asset] = self._native.assets(fetch)
+        return assets
+
+    def events(self) -> Iterator[Event]:
+        """The job's updates from now until it finishes: ``queued`` (``queue_position``),
+        ``running`` (``node_id``, ``node_class``, ``step``/``max_steps``, ``fraction``),
+        ``preview`` (``preview`` bytes) and, always last, ``finished`` (``status``)."""
+        events = self._native.events()
+        while True:
+            event: Event | None = events.next()
+            if event is None:
+                return
+            yield event
+
+    def raise_for_status(self) -> Job:
+        """Raises :class:`~comfy_rs.JobFailed` if the job failed or was cancelled."""
+        failure = _job_failed(self.status, self, self.error)
+        if failure is not None:
+            raise failure
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"Job(id={self.id!r}, status={self.status!r})"
+
+
+def _native_client(
+    url: str,
+    data_dir: str | os.PathLike[str] | None,
+    workflows_dir: str | os.PathLike[str] | None,
+    max_running_jobs: int | None,
+    comfy_api_key: str | None,
+    blocking: bool,
+) -> _native.Client:
+    return _native.Client(
+        url,
+        data_dir=None if data_dir is None else os.path.expanduser(data_dir),
+        workflows_dir=None if workflows_dir is None else os.path.expanduser(workflows_dir),
+        max_running_jobs=max_running_jobs,
+        comfy_api_key=comfy_api_key,
+        blocking=blocking,
+    )
+
+
+class AsyncClient:
+    """A client of one ComfyUI server for asyncio programs.
+
+    Nothing is contacted until the first call (the server may start later; calls then raise
+    :class:`~comfy_rs.BackendUnreachable`, which is retryable).
+
+    :param url: the server's base URL.
+    :param data_dir: where jobs and assets are recorded (``data_dir/comfy.sqlite3``, created if
+        missing, ``~`` expanded; they survive restarts). Without it they are kept in memory only.
+    :param workflows_dir: a directory of workflow templates (watched: edits apply at once);
+        without it the built-in templates are served.
+    :param max_running_jobs: how many jobs this client may have unfinished at once (default 8);
+        one more raises the retryable :class:`~comfy_rs.TooManyJobs`.
+    :param comfy_api_key: key for ComfyUI's partner (API) nodes; default ``$COMFY_API_KEY``.
+    """
+
+    __slots__ = ("_native",)
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        workflows_dir: str | os.PathLike[str] | None = None,
+        max_running_jobs: int | None = None,
+        comfy_api_key: str | None = None,
+    ) -> None:
+        self._native = _native_client(url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, False)
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return self._native.url
+
+    @property
+    def running_jobs(self) -> int:
+        """Jobs submitted through this client that have not finished."""
+        return self._native.running_jobs
+
+    async def validate(self, workflow: WorkflowLike) -> list[Problem]:
+        """Checks a workflow (API or editor format) against the server's node catalogue without
+        running it: every problem at once (errors first, then warnings); empty when valid."""
+        problems: list[Problem] = await self._native.validate(workflow)
+        return problems
+
+    async def submit(self, workflow: WorkflowLike) -> AsyncJob:
+        """Converts (editor files), validates and queues a workflow; returns its job at once.
+        Raises :class:`~comfy_rs.ValidationError` (with every problem) if it is not valid."""
+        return AsyncJob(await self._native.submit(workflow))
+
+    async def run(self, workflow: WorkflowLike, *, timeout: float | None = None) -> AsyncJob:
+        """Submits a workflow and waits for it (at most ``timeout`` seconds; the job is returned
+        still running then). Raises :class:`~comfy_rs.JobFailed` if it fails or is cancelled."""
+        job = await (await self.submit(workflow)).wait(timeout)
+        return job.raise_for_status()
+
+    async def submit_template(self, name: str, /, **params: Any) -> AsyncJob:
+        """Renders a template with ``params`` (over the defaults: ``COMFY_DEFAULT_<NAME>``
+        environment variables, then the template's own), validates and queues it."""
+        return AsyncJob(await self._native.submit_template(name, params))
+
+    async def run_template(self, name: str, /, **params: Any) -> AsyncJob:
+        """:meth:`submit_template`, then waits until the job finishes. Raises
+        :class:`~comfy_rs.JobFailed` if it fails or is cancelled."""
+        job = await (await self.submit_template(name, **params)).wait()
+        return job.raise_for_status()
+
+    async def generate_image(self, prompt: str, /, **params: Any) -> AsyncJob:
+        """Text to image with the built-in ``generate_image`` template (``ckpt_name``, ``width``,
+        ``height``, ``steps``, ``cfg``, ``seed``... as keywords); waits for the result."""
+        return await self.run_template("generate_image", prompt=prompt, **params)
+
+    async def image_to_image(self, image: ImageLike, prompt: str, /, **params: Any) -> AsyncJob:
+        """Image to image with the built-in template; ``image`` is uploaded first unless it is
+        already a name on the server. Waits for the result."""
+        return await self.run_template("image_to_image", image=await self._image(image), prompt=prompt, **params)
+
+    async def inpaint(self, image: ImageLike, prompt: str, /, **params: Any) -> AsyncJob:
+        """Inpaints the transparent area of ``image`` (its alpha channel is the mask) with the
+        built-in template; the image is uploaded first unless already on the server."""
+        return await self.run_template("inpaint", image=await self._image(image), prompt=prompt, **params)
+
+    async def upscale(self, image: ImageLike, /, **params: Any) -> AsyncJob:
+        """Upscales ``image`` (``scale_by``, ``upscale_method``) with the model-free built-in
+        template; the image is uploaded first unless already on the server."""
+        return await self.run_template("upscale", image=await self._image(image), **params)
+
+    async def _image(self, image: ImageLike) -> str:
+        if isinstance(image, str):
+            return image
+        return await self.upload(image, None if isinstance(image, os.PathLike) else "image.png")
+
+    async def job(self, job_id: str) -> AsyncJob:
+        """A job by id: one of this client's, one recorded in its store (``data_dir``), or one
+        the server knows (submitted elsewhere)."""
+        return AsyncJob(await self._native.job(job_id))
+
+    async def asset(self, asset_id: str | Asset) -> Asset:
+        """A recorded asset by id."""
+        asset: Asset = await self._native.asset(asset_id)
+        return asset
+
+    async def assets(self, *, job_id: str | None = None, limit: int = 100) -> list[Asset]:
+        """Recorded assets, newest first: at most ``limit``, only ``job_id``'s when given."""
+        assets: list[Asset] = await self._native.assets(job_id, limit)
+        return assets
+
+    async def asset_bytes(self, asset_id: str | Asset) -> bytes:
+        """An asset's bytes, fetched through the server (its size, SHA-256 and image size are
+        recorded on the way)."""
+        data: bytes = await self._native.asset_bytes(asset_id)
+        return data
+
+    async def save_asset(self, asset_id: str | Asset, path: str | os.PathLike[str]) -> Asset:
+        """Fetches an asset and writes it to ``path`` (atomically: a temporary file renamed into
+        place); returns the asset with size and SHA-256 filled in."""
+        asset: Asset = await self._native.save_asset(asset_id, path)
+        return asset
+
+    async def upload(self, data: FileLike, filename: str | None = None) -> str:
+        """Uploads an input file (bytes, which need a ``filename``, or a path) to the server;
+        returns the value to put in a ``LoadImage`` input (valid at once for this client)."""
+        name: str = await self._native.upload(data, filename)
+        return name
+
+    def list_templates(self) -> list[Template]:
+        """The templates this client serves (built-ins, or the workflows directory)."""
+        return self._native.list_templates()
+
+    async def queue(self) -> dict[str, list[str]]:
+        """The server's queue: ``{"running": [job ids], "pending": [job ids]}`` in run order."""
+        queue: dict[str, list[str]] = await self._native.queue()
+        return queue
+
+    async def object_info(self) -> dict[str, Any]:
+        """The server's node catalogue (``GET /object_info``, cached), e.g. for
+        :func:`~comfy_rs.ui_to_api`."""
+        info: dict[str, Any] = await self._native.object_info()
+        return info
+
+    def __repr__(self) -> str:
+        return f"AsyncClient(url={self.url!r})"
+
+
+class Client:
+    """A blocking client of one ComfyUI server (same methods as :class:`AsyncClient`).
+
+    Each call releases the GIL while it waits (other threads run) and can be interrupted with
+    Ctrl-C. Calling it from a thread that runs an asyncio event loop raises ``RuntimeError``
+    (it would stall the loop): use :class:`AsyncClient` there.
+
+    :param url: the server's base URL.
+    :param data_dir: where jobs and assets are recorded (``data_dir/comfy.sqlite3``, created if
+        missing, ``~`` expanded; they survive restarts). Without it they are kept in memory only.
+    :param workflows_dir: a directory of workflow templates (watched: edits apply at once);
+        without it the built-in templates are served.
+    :param max_running_jobs: how many jobs this client may have unfinished at once (default 8);
+        one more raises the retryable :class:`~comfy_rs.TooManyJobs`.
+    :param comfy_api_key: key for ComfyUI's partner (API) nodes; default ``$COMFY_API_KEY``.
+    """
+
+    __slots__ = ("_native",)
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        workflows_dir: str | os.PathLike[str] | None = None,
+        max_running_jobs: int | None = None,
+        comfy_api_key: str | None = None,
+    ) -> None:
+        self._native = _native_client(url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, True)
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return self._native.url
+
+    @property
+    def running_jobs(self) -> int:
+        """Jobs submitted through this client that have not finished."""
+        return self._native.running_jobs
+
+    def validate(self, workflow: WorkflowLike) -> list[Problem]:
+        """Checks a workflow (API or editor format) against the server's node catalogue without
+        running it: every problem at once (errors first, then warnings); empty when valid."""
+        problems: list[Problem] = self._native.validate(workflow)
+        return problems
+
+    def submit(self, workflow: WorkflowLike) -> Job:
+        """Converts (editor files), validates and queues a workflow; returns its job at once.
+        Raises :class:`~comfy_rs.ValidationError` (with every problem) if it is not valid."""
+        return Job(self._native.submit(workflow))
+
+    def run(self, workflow: WorkflowLike, *, timeout: float | None = None) -> Job:
+        """Submits a workflow and waits for it (at most ``timeout`` seconds; the job is returned
+        still running then). Raises :class:`~comfy_rs.JobFailed` if it fails or is cancelled."""
+        return self.submit(workflow).wait(timeout).raise_for_status()
+
+    def submit_template(self, name: str, /, **params: Any) -> Job:
+        """Renders a template with ``params`` (over the defaults: ``COMFY_DEFAULT_<NAME>``
+        environment variables, then the template's own), validates and queues it."""
+        return Job(self._native.submit_template(name, params))
+
+    def run_template(self, name: str, /, **params: Any) -> Job:
+        """:meth:`submit_template`, then waits until the job finishes. Raises
+        :class:`~comfy_rs.JobFailed` if it fails or is cancelled."""
+        return self.submit_template(name, **params).wait().raise_for_status()
+
+    def generate_image(self, prompt: str, /, **params: Any) -> Job:
+        """Text to image with the built-in ``generate_image`` template (``ckpt_name``, ``width``,
+        ``height``, ``steps``, ``cfg``, ``seed``... as keywords); waits for the result."""
+        return self.run_template("generate_image", prompt=prompt, **params)
+
+    def image_to_image(self, image: ImageLike, prompt: str, /, **params: Any) -> Job:
+        """Image to image with the built-in template; ``image`` is uploaded first unless it is
+        already a name on the server. Waits for the result."""
+        return self.run_template("image_to_image", image=self._image(image), prompt=prompt, **params)
+
+    def inpaint(self, image: ImageLike, prompt: str, /, **params: Any) -> Job:
+        """Inpaints the transparent area of ``image`` (its alpha channel is the mask) with the
+        built-in template; the image is uploaded first unless already on the server."""
+        return self.run_template("inpaint", image=self._image(image), prompt=prompt, **params)
+
+    def upscale(self, image: ImageLike, /, **params: Any) -> Job:
+        """Upscales ``image`` (``scale_by``, ``upscale_method``) with the model-free built-in
+        template; the image is uploaded first unless already on the server."""
+        return self.run_template("upscale", image=self._image(image), **params)
+
+    def _image(self, image: ImageLike) -> str:
+        if isinstance(image, str):
+            return image
+        return self.upload(image, None if isinstance(image, os.PathLike) else "image.png")
+
+    def job(self, job_id: str) -> Job:
+        """A job by id: one of this client's, one recorded in its store (``data_dir``), or one
+        the server knows (submitted elsewhere)."""
+        return Job(self._native.job(job_id))
+
+    def asset(self, asset_id: str | Asset) -> Asset:
+        """A recorded asset by id."""
+        asset: Asset = self._native.asset(asset_id)
+        return asset
+
+    def assets(self, *, job_id: str | None = None, limit: int = 100) -> list[Asset]:
+        """Recorded assets, newest first: at most ``limit``, only ``job_id``'s when given."""
+        assets: list[Asset] = self._native.assets(job_id, limit)
+        return assets
+
+    def asset_bytes(self, asset_id: str | Asset) -> bytes:
+        """An asset's bytes, fetched through the server (its size, SHA-256 and image size are
+        recorded on the way)."""
+        data: bytes = self._native.asset_bytes(asset_id)
+        return data
+
+    def save_asset(self, asset_id: str | Asset, path: str | os.PathLike[str]) -> Asset:
+        """Fetches an asset and writes it to ``path`` (atomically: a temporary file renamed into
+        place); returns the asset with size and SHA-256 filled in."""
+        asset: Asset = self._native.save_asset(asset_id, path)
+        return asset
+
+    def upload(self, data: FileLike, filename: str | None = None) -> str:
+        """Uploads an input file (bytes, which need a ``filename``, or a path) to the server;
+        returns the value to put in a ``LoadImage`` input (valid at once for this client)."""
+        name: str = self._native.upload(data, filename)
+        return name
+
+    def list_templates(self) -> list[Template]:
+        """The templates this client serves (built-ins, or the workflows directory)."""
+        return self._native.list_templates()
+
+    def queue(self) -> dict[str, list[str]]:
+        """The server's queue: ``{"running": [job ids], "pending": [job ids]}`` in run order."""
+        queue: dict[str, list[str]] = self._native.queue()
+        return queue
+
+    def object_info(self) -> dict[str, Any]:
+        """The server's node catalogue (``GET /object_info``, cached), e.g. for
+        :func:`~comfy_rs.ui_to_api`."""
+        info: dict[str, Any] = self._native.object_info()
+        return info
+
+    def __repr__(self) -> str:
+        return f"Client(url={self.url!r})"

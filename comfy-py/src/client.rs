@@ -1,0 +1,320 @@
+//! The native client: one `comfy_core::Comfy` (local ComfyUI backend, job/asset store,
+//! templates) whose methods answer with awaitables or block, as built. The Python classes
+//! `comfy_rs.AsyncClient` and `comfy_rs.Client` wrap it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use comfy_core::backend::Upload;
+use comfy_core::backend::local::LocalComfyUi;
+use comfy_core::job::JobId;
+use comfy_core::store::{AssetQuery, MemoryStore, SqliteStore, Store};
+use comfy_core::template::TemplateSet;
+use comfy_core::{ClientOptions, Comfy, Error, Source, Waited};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
+use serde_json::Value;
+
+use crate::asset::{Asset, asset_id};
+use crate::convert::{Repr, WorkflowArg, fspath, json_to_py, kwargs_to_json};
+use crate::error::{Failure, to_pyerr};
+use crate::job::Job;
+use crate::runtime::{Mode, resolve, runtime};
+use crate::template::Template;
+use crate::workflow::Problem;
+
+/// The native client behind `comfy_rs.Client` (blocking) and `comfy_rs.AsyncClient`.
+#[pyclass(name = "Client", module = "comfy_rs._native", frozen)]
+#[derive(Debug)]
+pub struct Client {
+    pub(crate) comfy: Comfy,
+    mode: Mode,
+    url: String,
+}
+
+/// Bytes handed to Python as `bytes`.
+pub struct Data(pub Bytes);
+
+impl<'py> IntoPyObject<'py> for Data {
+    type Target = PyBytes;
+    type Output = Bound<'py, PyBytes>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.0))
+    }
+}
+
+/// A JSON value handed to Python as dicts and lists.
+pub struct Json(pub Value);
+
+impl<'py> IntoPyObject<'py> for Json {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.0)
+    }
+}
+
+/// What to upload: bytes in hand, or a file to read off the GIL.
+enum UploadArg {
+    Data(Vec<u8>),
+    File(PathBuf),
+}
+
+impl Client {
+    /// The core client (for the embedded MCP server).
+    pub fn comfy(&self) -> &Comfy {
+        &self.comfy
+    }
+}
+
+fn build(
+    url: &str,
+    data_dir: Option<PathBuf>,
+    workflows_dir: Option<PathBuf>,
+    max_running_jobs: Option<usize>,
+    comfy_api_key: Option<String>,
+) -> Result<Comfy, Error> {
+    let _entered = runtime().enter();
+    let mut backend = LocalComfyUi::builder(url);
+    if let Some(key) = comfy_api_key.or_else(|| std::env::var("COMFY_API_KEY").ok()).filter(|k| !k.is_empty())
+    {
+        backend = backend.comfy_api_key(key);
+    }
+    let store: Arc<dyn Store> = match data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+                action: "creating",
+                path: dir.clone(),
+                source,
+            })?;
+            Arc::new(SqliteStore::open(dir.join("comfy.sqlite3"))?)
+        }
+        None => Arc::new(MemoryStore::default()),
+    };
+    let templates = match workflows_dir {
+        Some(dir) => TemplateSet::watch(dir)?,
+        None => TemplateSet::builtin(),
+    };
+    let defaults = ClientOptions::default();
+    let options =
+        ClientOptions { max_running_jobs: max_running_jobs.unwrap_or(defaults.max_running_jobs), ..defaults };
+    Comfy::builder(Arc::new(backend.build()?)).store(store).options(options).templates(templates).build()
+}
+
+#[pymethods]
+impl Client {
+    /// A client of the ComfyUI at `url`. Jobs and assets are recorded in
+    /// `data_dir/comfy.sqlite3` when `data_dir` is given, in memory otherwise; templates come
+    /// from `workflows_dir` (watched) or are the built-ins.
+    #[new]
+    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false))]
+    fn new(
+        py: Python<'_>,
+        url: &str,
+        data_dir: Option<PathBuf>,
+        workflows_dir: Option<PathBuf>,
+        max_running_jobs: Option<usize>,
+        comfy_api_key: Option<String>,
+        blocking: bool,
+    ) -> PyResult<Client> {
+        let comfy = py
+            .detach(|| build(url, data_dir, workflows_dir, max_running_jobs, comfy_api_key))
+            .map_err(|e| to_pyerr(py, e))?;
+        Ok(Client { comfy, mode: Mode::new(blocking), url: url.to_owned() })
+    }
+
+    /// The ComfyUI base URL.
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this client blocks (else it answers with awaitables).
+    #[getter]
+    fn blocking(&self) -> bool {
+        self.mode == Mode::Blocking
+    }
+
+    /// Jobs submitted through this client that have not finished.
+    #[getter]
+    fn running_jobs(&self) -> usize {
+        self.comfy.running_jobs()
+    }
+
+    /// Every problem of a workflow (API or editor format) against the live node catalogue.
+    fn validate<'py>(&self, py: Python<'py>, workflow: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let (comfy, workflow) = (self.comfy.clone(), WorkflowArg::extract(workflow)?);
+        resolve(py, self.mode, async move {
+            let checked = comfy.check(workflow.into_source().await?).await?;
+            Ok(checked.problems.iter().map(Problem::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// Prepares (converts, validates) and submits a workflow; answers the job at once.
+    fn submit<'py>(&self, py: Python<'py>, workflow: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let (comfy, workflow, mode) = (self.comfy.clone(), WorkflowArg::extract(workflow)?, self.mode);
+        resolve(py, self.mode, async move { submit(&comfy, workflow.into_source().await?, mode).await })
+    }
+
+    /// Renders a template of this client's set with `params` (over the layered defaults),
+    /// validates and submits it; answers the job at once.
+    #[pyo3(signature = (name, params=None))]
+    fn submit_template<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        params: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (comfy, params, mode) = (self.comfy.clone(), kwargs_to_json(params)?, self.mode);
+        resolve(py, self.mode, async move { submit(&comfy, Source::named(name, params), mode).await })
+    }
+
+    /// A job by id: tracked by this client, recorded in its store, or known to the backend.
+    fn job<'py>(&self, py: Python<'py>, job_id: String) -> PyResult<Bound<'py, PyAny>> {
+        let (comfy, mode) = (self.comfy.clone(), self.mode);
+        resolve(py, self.mode, async move {
+            let job = comfy.job(&JobId(job_id)).await?;
+            Ok(Job::new(job, comfy, mode))
+        })
+    }
+
+    /// A recorded asset by id.
+    fn asset<'py>(&self, py: Python<'py>, asset: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let (comfy, id) = (self.comfy.clone(), asset_id(asset)?);
+        resolve(py, self.mode, async move { Ok(Asset::from(comfy.asset(&id).await?)) })
+    }
+
+    /// Recorded assets, newest first (at most `limit`; only `job_id`'s when given).
+    #[pyo3(signature = (job_id=None, limit=100))]
+    fn assets<'py>(
+        &self,
+        py: Python<'py>,
+        job_id: Option<String>,
+        limit: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        let query = AssetQuery { limit: limit.max(1), job_id: job_id.map(JobId), ..Default::default() };
+        resolve(py, self.mode, async move {
+            Ok(comfy.assets(&query).await?.into_iter().map(Asset::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// An asset's bytes, fetched through the backend (size, SHA-256 and image size recorded).
+    fn asset_bytes<'py>(&self, py: Python<'py>, asset: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let (comfy, id) = (self.comfy.clone(), asset_id(asset)?);
+        resolve(py, self.mode, async move { Ok(Data(comfy.fetch_asset(&id).await?.data)) })
+    }
+
+    /// Fetches an asset and writes it to `path` atomically; answers the updated asset.
+    fn save_asset<'py>(
+        &self,
+        py: Python<'py>,
+        asset: &Bound<'py, PyAny>,
+        path: PathBuf,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (comfy, id) = (self.comfy.clone(), asset_id(asset)?);
+        resolve(py, self.mode, async move { Ok(Asset::from(comfy.save_asset(&id, &path).await?.asset)) })
+    }
+
+    /// Uploads an input file (bytes, or a path); answers the value for a LoadImage input.
+    #[pyo3(signature = (data, filename=None))]
+    fn upload<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        filename: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        let source = if let Ok(b) = data.cast::<PyBytes>() {
+            UploadArg::Data(b.as_bytes().to_vec())
+        } else if data.cast::<PyByteArray>().is_ok() || data.cast::<PyMemoryView>().is_ok() {
+            let copy = py.import("builtins")?.getattr("bytes")?.call1((data,))?;
+            UploadArg::Data(copy.cast::<PyBytes>()?.as_bytes().to_vec())
+        } else if let Some(path) = fspath(data)? {
+            UploadArg::File(path)
+        } else if let Ok(s) = data.extract::<String>() {
+            UploadArg::File(PathBuf::from(s))
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "upload takes bytes or a path (str or os.PathLike), not {}",
+                data.get_type()
+            )));
+        };
+        resolve(py, self.mode, async move {
+            let (name, bytes) = match source {
+                UploadArg::Data(bytes) => {
+                    let name = filename.ok_or_else(|| Error::InvalidArgument {
+                        argument: "filename".into(),
+                        message: "a file name is needed to upload bytes (e.g. filename=\"input.png\")".into(),
+                    })?;
+                    (name, bytes)
+                }
+                UploadArg::File(path) => {
+                    let bytes = tokio::fs::read(&path).await.map_err(|source| Error::Io {
+                        action: "reading",
+                        path: path.clone(),
+                        source,
+                    })?;
+                    let name = filename
+                        .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+                        .unwrap_or_else(|| "upload.png".to_owned());
+                    (name, bytes)
+                }
+            };
+            Ok::<_, Failure>(comfy.upload(Upload::file(name, bytes)).await?.input_value())
+        })
+    }
+
+    /// The templates of this client's set (built-ins, or the workflows directory).
+    fn list_templates(&self, py: Python<'_>) -> PyResult<Vec<Template>> {
+        self.comfy.templates().snapshot().list().iter().map(|t| Template::new(py, t)).collect()
+    }
+
+    /// The backend's queue: `{"running": [job ids], "pending": [job ids]}` in run order.
+    fn queue<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        resolve(py, self.mode, async move {
+            let q = comfy.queue().await?;
+            let ids = |entries: Vec<comfy_core::backend::QueueEntry>| {
+                entries.into_iter().map(|e| e.job_id.0).collect()
+            };
+            Ok(BTreeMap::from([("running", ids(q.running)), ("pending", ids(q.pending))])
+                as BTreeMap<&str, Vec<String>>)
+        })
+    }
+
+    /// The server's node catalogue (`GET /object_info`, cached) as a dict.
+    fn object_info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        resolve(py, self.mode, async move { Ok(Json(comfy.catalog().await?.to_value())) })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Client(url={}, blocking={})",
+            self.url.repr(),
+            if self.mode == Mode::Blocking { "True" } else { "False" }
+        )
+    }
+}
+
+/// Prepares and submits (one core call), handing back the job in this client's mode.
+async fn submit(comfy: &Comfy, source: Source, mode: Mode) -> Result<Job, Failure> {
+    match comfy.run(source, None).await? {
+        Waited::StillRunning(job) => Ok(Job::new(job, comfy.clone(), mode)),
+        Waited::Finished(result) => Ok(Job::new(comfy.job(&result.job_id).await?, comfy.clone(), mode)),
+    }
+}
+
+/// Registers this file's classes.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Client>()?;
+    Ok(())
+}
