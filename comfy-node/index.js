@@ -118,9 +118,10 @@ function sync(fn) {
   }
 }
 
-async function call(promise) {
+/** Runs a native call (which may throw synchronously on a wrong argument type) and awaits it. */
+async function call(start) {
   try {
-    return await promise
+    return await start()
   } catch (e) {
     throw toComfyError(e)
   }
@@ -131,7 +132,7 @@ async function call(promise) {
  * native side stops waiting and this rejects with `signal.reason`, as fetch() does.
  */
 async function withSignal(signal, start) {
-  if (signal == null) return call(start(undefined))
+  if (signal == null) return call(() => start(undefined))
   if (typeof signal.addEventListener !== 'function' || typeof signal.aborted !== 'boolean') {
     throw new InvalidArgumentError('signal must be an AbortSignal', { code: 'invalid_argument' })
   }
@@ -195,13 +196,13 @@ function catalogArg(catalog) {
 /** Converts an editor ("save" format) workflow to the API format against a catalogue. */
 async function uiToApi(workflow, catalog) {
   const cat = catalogArg(catalog)
-  return call(native.uiToApi(workflowArg(workflow), cat))
+  return call(() => native.uiToApi(workflowArg(workflow), cat))
 }
 
 /** Converts an API-format workflow to an editor workflow against a catalogue. */
 async function apiToUi(workflow, catalog) {
   const cat = catalogArg(catalog)
-  return call(native.apiToUi(workflowArg(workflow), cat))
+  return call(() => native.apiToUi(workflowArg(workflow), cat))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -251,7 +252,7 @@ class Job {
 
   /** Cancels this job only. */
   async cancel() {
-    return call(this.#native.cancel())
+    return call(() => this.#native.cancel())
   }
 
   /** Waits for the job, then lists every output; throws JobFailedError if it failed or was cancelled. */
@@ -269,7 +270,7 @@ class Job {
         details: { jobId: this.id, failure: state.failure ?? null },
       })
     }
-    return call(this.#native.assets())
+    return call(() => this.#native.assets())
   }
 
   /** The job's updates: the current state first, `finished` last. */
@@ -323,12 +324,12 @@ class ComfyClient {
 
   /** The verdict: `{ valid, problems, conversionWarnings }`. */
   async check(workflow) {
-    return call(this.#native.check(workflowArg(workflow)))
+    return call(() => this.#native.check(workflowArg(workflow)))
   }
 
   /** Converts, validates and submits a workflow. */
   async submit(workflow) {
-    return new Job(await call(this.#native.submit(workflowArg(workflow))))
+    return new Job(await call(() => this.#native.submit(workflowArg(workflow))))
   }
 
   /** Submits and waits (see `job.wait`). */
@@ -338,7 +339,7 @@ class ComfyClient {
 
   /** Renders a template of the client's set with `params`, validates and submits it. */
   async runTemplate(name, params = {}) {
-    return new Job(await call(this.#native.runTemplate(name, params)))
+    return new Job(await call(() => this.#native.runTemplate(name, params)))
   }
 
   /** The built-in text-to-image template. */
@@ -368,48 +369,48 @@ class ComfyClient {
 
   /** One template, its parameters enriched from the server's catalogue. */
   async template(name) {
-    return call(this.#native.template(name))
+    return call(() => this.#native.template(name))
   }
 
   /** A job by id (this client's, recorded in `dataDir`, or known to the server). */
   async job(id) {
-    return new Job(await call(this.#native.job(id)))
+    return new Job(await call(() => this.#native.job(id)))
   }
 
   /** An asset by id. */
   async asset(id) {
-    return call(this.#native.asset(id))
+    return call(() => this.#native.asset(id))
   }
 
   /** An asset's bytes, fetched through the server. */
   async assetBytes(id) {
-    return call(this.#native.assetBytes(id))
+    return call(() => this.#native.assetBytes(id))
   }
 
   /** Fetches an asset and writes it to `path` (atomically). */
   async saveAsset(id, path) {
-    return call(this.#native.saveAsset(id, path instanceof URL ? fileURLToPath(path) : path))
+    return call(() => this.#native.saveAsset(id, path instanceof URL ? fileURLToPath(path) : path))
   }
 
   /** Uploads an input file (bytes or a path); returns the value for a LoadImage input. */
   async upload(data, filename) {
     const arg = data instanceof URL ? fileURLToPath(data) : data instanceof Uint8Array && !Buffer.isBuffer(data) ? Buffer.from(data) : data
-    return call(this.#native.upload(arg, filename ?? null))
+    return call(() => this.#native.upload(arg, filename ?? null))
   }
 
   /** The server's node catalogue. */
   async catalog() {
-    return call(this.#native.catalog())
+    return call(() => this.#native.catalog())
   }
 
   /** Converts an editor workflow to the API format with the server's catalogue. */
   async uiToApi(workflow) {
-    return call(this.#native.uiToApi(workflowArg(workflow)))
+    return call(() => this.#native.uiToApi(workflowArg(workflow)))
   }
 
   /** Converts an API workflow to the editor format with the server's catalogue. */
   async apiToUi(workflow) {
-    return call(this.#native.apiToUi(workflowArg(workflow)))
+    return call(() => this.#native.apiToUi(workflowArg(workflow)))
   }
 }
 
@@ -423,16 +424,16 @@ class ComfyClient {
  */
 async function serveMcp(client, { transport = 'http', listen, token } = {}) {
   const n = nativeOf(client)
-  if (transport === 'stdio') return call(n.serveMcpStdio())
+  if (transport === 'stdio') return call(() => n.serveMcpStdio())
   if (transport !== 'http') {
     throw new InvalidArgumentError(`transport must be 'http' or 'stdio', not ${JSON.stringify(transport)}`, {
       code: 'invalid_argument',
     })
   }
-  const server = await call(n.serveMcpHttp({ listen: listen ?? undefined, token: token ?? undefined }))
+  const server = await call(() => n.serveMcpHttp({ listen: listen ?? undefined, token: token ?? undefined }))
   return {
     url: server.url,
-    close: () => call(server.close()),
+    close: () => call(() => server.close()),
   }
 }
 

@@ -161,6 +161,10 @@ export interface AssetInfo {
   mimeType: string
   /** File name on the server (files). */
   filename?: string
+  /** Its sub-folder on the server (files; often empty). */
+  subfolder?: string
+  /** Its folder on the server: `output`, `temp` or `input` (files). */
+  folder?: string
   /** The text (text outputs; cut at 2000 characters). */
   text?: string
   /** Image width, once the bytes were fetched. */

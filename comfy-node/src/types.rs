@@ -277,6 +277,10 @@ pub struct AssetInfo {
     pub mime_type: String,
     /// File name on the server (files).
     pub filename: Option<String>,
+    /// Its sub-folder on the server (files; often empty).
+    pub subfolder: Option<String>,
+    /// Its folder on the server: `output`, `temp` or `input` (files).
+    pub folder: Option<String>,
     /// The text (text outputs; cut at 2000 characters).
     pub text: Option<String>,
     /// Image width, once the bytes were fetched.
@@ -302,6 +306,8 @@ impl From<AssetSummary> for AssetInfo {
             kind: serde_json::to_value(a.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
             mime_type: a.mime_type,
             filename: a.filename,
+            subfolder: None,
+            folder: None,
             text: a.text,
             width: a.width,
             height: a.height,
@@ -315,7 +321,12 @@ impl From<AssetSummary> for AssetInfo {
 
 impl From<&comfy_core::store::Asset> for AssetInfo {
     fn from(a: &comfy_core::store::Asset) -> Self {
-        AssetInfo::from(AssetSummary::from(a))
+        let mut info = AssetInfo::from(AssetSummary::from(a));
+        if let Some(file) = &a.file {
+            info.subfolder = Some(file.subfolder.clone());
+            info.folder = Some(file.folder.as_str().to_owned());
+        }
+        info
     }
 }
 
