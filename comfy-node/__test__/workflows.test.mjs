@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 
 import comfy, { Catalog, ComfyClient, ComfyError, Workflow, WorkflowError, apiToUi, uiToApi } from '../index.mjs'
-import { ROOT, modelFree, startFake, txt2img } from './helpers.mjs'
+import { PKG, ROOT, modelFree, startFake, txt2img } from './helpers.mjs'
 
 const FIXTURES = process.env.COMFY_FIXTURES_DIR || join(ROOT, '..', 'shared', 'fixtures', 'comfyui')
 const golden = (name, kind) => JSON.parse(readFileSync(join(FIXTURES, 'ui_to_api', `${name}.${kind}.json`), 'utf8'))
@@ -154,5 +154,13 @@ describe('module systems', () => {
     for (const name of ['ComfyClient', 'ComfyError', 'Workflow', 'uiToApi', 'apiToUi', 'serveMcp']) {
       assert.equal(typeof cjs[name], 'function', name)
     }
+  })
+
+  test('index.d.ts declares exactly what index.js exports', () => {
+    const require = createRequire(import.meta.url)
+    const dts = readFileSync(join(PKG, 'index.d.ts'), 'utf8')
+    const declared = new Set([...dts.matchAll(/^export declare (?:class|function) (\w+)/gm)].map((m) => m[1]))
+    for (const m of dts.matchAll(/^export \{([^}]+)\}/gm)) for (const n of m[1].split(',')) declared.add(n.trim())
+    assert.deepEqual([...declared].sort(), Object.keys(require('../index.js')).sort())
   })
 })
