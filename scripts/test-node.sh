@@ -49,7 +49,7 @@ say "tsc --noEmit (index.d.ts, native.d.ts, __test__/types.ts, examples/node/gen
 npx --no-install tsc --noEmit -p tsconfig.json
 
 say "comfy-fake binary"
-(cd .. && cargo build -p comfy-fake --bin comfy-fake)
+(cd .. && cargo build -p comfy-mcp -p comfy-fake --bins)
 export COMFY_FAKE_BIN="${COMFY_FAKE_BIN:-$PWD/../target/debug/comfy-fake}"
 
 say "node --test (fake tier; the real-ComfyUI file skips without COMFYUI_E2E_URL)"

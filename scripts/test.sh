@@ -33,6 +33,7 @@ COMFY_FAKE_BIN="$PWD/target/debug/comfy-fake"
 export COMFY_MCP_BIN COMFY_FAKE_BIN
 PY="$(scripts/python-env.sh)"
 (cd comfy-mcp/tests/python && "$PY" -m pytest -q)
+step "comfy-node: npm ci, debug module, tsc --noEmit, node --test against comfy-fake"; bash scripts/test-node.sh
 
 if [ "${SKIP_CORPUS:-0}" = "1" ]; then
   step "SKIP_CORPUS=1: official template corpus not converted"
@@ -62,3 +63,4 @@ cargo test --no-fail-fast --features e2e --test e2e_real_comfyui --test e2e_jobs
 step "comfy-mcp end to end against $COMFYUI_E2E_URL (generate_image on the tiny checkpoint, the iteration chain)"
 cargo test -p comfy-mcp --no-fail-fast --features e2e --test e2e_real_generate --test e2e_real_chain -- --test-threads=1
 (cd comfy-mcp/tests/python_e2e && "$PY" -m pytest -q)
+step "comfy-node against $COMFYUI_E2E_URL"; bash scripts/test-node.sh e2e

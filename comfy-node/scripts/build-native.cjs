@@ -48,7 +48,21 @@ function alreadyLoads() {
 }
 
 async function main() {
-  if (args.has('--if-missing') && alreadyLoads()) return
+  if (args.has('--if-missing')) {
+    if (alreadyLoads()) return
+    if (process.env.INIT_CWD && path.resolve(process.env.INIT_CWD) === pkgDir) {
+      // `npm install` inside comfy-node itself (development): `npm run build` builds it.
+      process.stderr.write('comfy-rs: no native module yet; run `npm run build` (debug) or `npm run build:release`\n')
+      return
+    }
+    if (!fs.existsSync(path.join(pkgDir, 'Cargo.toml'))) {
+      fail(
+        `no prebuilt binary for ${platformArchAbi()} (package comfy-rs-${platformArchAbi()}) and no Rust ` +
+          'sources to build one: install from a checkout of the comfy-rs repository (npm install ./comfy-node)',
+      )
+    }
+    if (process.env.COMFY_RS_DEBUG_BUILD === '1') args.delete('--release')
+  }
   const cargo = process.env.CARGO || 'cargo'
   const cargoArgs = ['build', '-p', 'comfy-node', '--message-format=json-render-diagnostics']
   if (args.has('--release')) cargoArgs.push('--release')

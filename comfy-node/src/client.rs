@@ -78,7 +78,11 @@ impl Client {
 
     /// Renders a template of the client's set with `params`, validates and submits it.
     #[napi]
-    pub async fn run_template(&self, name: String, params: Option<Map<String, Value>>) -> napi::Result<JobHandle> {
+    pub async fn run_template(
+        &self,
+        name: String,
+        params: Option<Map<String, Value>>,
+    ) -> napi::Result<JobHandle> {
         self.submit_source(Source::named(name, params.unwrap_or_default())).await
     }
 
@@ -112,7 +116,11 @@ impl Client {
     /// Uploads an input file (bytes, or the path of a file) and returns the value a `LoadImage`
     /// input takes (`name.png`, `sub/name.png`).
     #[napi]
-    pub async fn upload(&self, data: Either<Buffer, String>, filename: Option<String>) -> napi::Result<String> {
+    pub async fn upload(
+        &self,
+        data: Either<Buffer, String>,
+        filename: Option<String>,
+    ) -> napi::Result<String> {
         let (bytes, name) = match data {
             Either::A(buffer) => (buffer.to_vec(), filename),
             Either::B(path) => {
@@ -121,7 +129,8 @@ impl Client {
                 (bytes, filename.or(base))
             }
         };
-        let name = name.ok_or_else(|| invalid_argument("filename", "a file name is needed to upload bytes"))?;
+        let name =
+            name.ok_or_else(|| invalid_argument("filename", "a file name is needed to upload bytes"))?;
         let uploaded = self.comfy.upload(Upload::file(name, bytes)).await.napi()?;
         Ok(uploaded.input_value())
     }

@@ -36,7 +36,8 @@ pub fn from_core(e: &Error) -> napi::Error {
 fn details(e: &Error) -> Value {
     match e {
         Error::Validation(report) => {
-            let problems: Vec<ValidationProblem> = report.problems.iter().map(ValidationProblem::from).collect();
+            let problems: Vec<ValidationProblem> =
+                report.problems.iter().map(ValidationProblem::from).collect();
             json!({"problems": serde_json::to_value(problems).unwrap_or(Value::Null)})
         }
         Error::PromptRejected { error_type, node_errors, .. } => {
@@ -46,16 +47,22 @@ fn details(e: &Error) -> Value {
         Error::UnresolvedPlaceholder { template, node_id, input, placeholder } => {
             json!({"template": template, "nodeId": node_id, "input": input, "placeholder": placeholder})
         }
-        Error::TemplateNotFound { name, suggestions } | Error::SavedWorkflowNotFound { name, suggestions } => {
+        Error::TemplateNotFound { name, suggestions }
+        | Error::SavedWorkflowNotFound { name, suggestions } => {
             json!({"name": name, "suggestions": suggestions})
         }
         Error::InvalidTemplate { template, .. } => json!({"template": template}),
         Error::UnknownNodeClasses { classes, nodes } => {
-            let nodes: Vec<Value> = nodes.iter().map(|(id, class)| json!({"nodeId": id, "classType": class})).collect();
+            let nodes: Vec<Value> =
+                nodes.iter().map(|(id, class)| json!({"nodeId": id, "classType": class})).collect();
             json!({"classes": classes, "nodes": nodes})
         }
-        Error::UnknownClass { class_type, suggestions } => json!({"classType": class_type, "suggestions": suggestions}),
-        Error::InvalidOverride { target, suggestions, .. } => json!({"target": target, "suggestions": suggestions}),
+        Error::UnknownClass { class_type, suggestions } => {
+            json!({"classType": class_type, "suggestions": suggestions})
+        }
+        Error::InvalidOverride { target, suggestions, .. } => {
+            json!({"target": target, "suggestions": suggestions})
+        }
         Error::InvalidUiWorkflow { node_id, .. } => json!({"nodeId": node_id}),
         Error::NodeNotFound { node_id } => json!({"nodeId": node_id}),
         Error::Cycle { cycle } => json!({"cycle": cycle}),

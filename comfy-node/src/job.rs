@@ -57,7 +57,12 @@ impl JobHandle {
     /// Resolves `true` once the job finished, `false` when `timeoutMs` passed first (the job
     /// goes on); rejects with `aborted` when the token fires.
     #[napi(ts_return_type = "Promise<boolean>")]
-    pub fn wait(&self, env: &Env, timeout_ms: Option<f64>, abort: Option<&AbortToken>) -> napi::Result<AsyncBlock<bool>> {
+    pub fn wait(
+        &self,
+        env: &Env,
+        timeout_ms: Option<f64>,
+        abort: Option<&AbortToken>,
+    ) -> napi::Result<AsyncBlock<bool>> {
         let (job, token) = (self.job.clone(), token_of(abort));
         let wait = async move {
             let waited = match timeout_ms {

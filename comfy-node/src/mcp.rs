@@ -25,8 +25,9 @@ impl McpServerHandle {
     /// Starts serving `comfy` over HTTP.
     pub async fn start(comfy: Comfy, options: McpOptions) -> napi::Result<McpServerHandle> {
         let listen = options.listen.as_deref().unwrap_or("127.0.0.1:0");
-        let server =
-            comfy_mcp::embed::serve_http(comfy, listen, options.token).await.map_err(|e| start_failed(e.0))?;
+        let server = comfy_mcp::embed::serve_http(comfy, listen, options.token)
+            .await
+            .map_err(|e| start_failed(e.0))?;
         Ok(McpServerHandle { url: server.url().to_owned(), server: tokio::sync::Mutex::new(Some(server)) })
     }
 }

@@ -9,7 +9,9 @@ use crate::error::{IntoNapi, invalid_argument, io};
 pub async fn workflow_json(workflow: Value) -> napi::Result<Value> {
     match workflow {
         Value::Object(_) => Ok(workflow),
-        Value::String(s) if s.trim_start().starts_with('{') => comfy_core::json::parse_strict(&s, "workflow").napi(),
+        Value::String(s) if s.trim_start().starts_with('{') => {
+            comfy_core::json::parse_strict(&s, "workflow").napi()
+        }
         Value::String(path) => {
             let text = tokio::fs::read_to_string(&path).await.map_err(|e| io("reading", &path, e))?;
             comfy_core::json::parse_strict(&text, &path).napi()

@@ -303,7 +303,10 @@ impl From<AssetSummary> for AssetInfo {
             id: a.asset_id,
             job_id: a.job_id,
             node_id: a.node_id,
-            kind: serde_json::to_value(a.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            kind: serde_json::to_value(a.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             mime_type: a.mime_type,
             filename: a.filename,
             subfolder: None,

@@ -113,7 +113,11 @@ impl CatalogHandle {
 /// Converts an editor ("save" format) workflow to the API format, as the official editor does
 /// when it queues it (off the JavaScript thread).
 #[napi(ts_return_type = "Promise<UiConversion>")]
-pub fn ui_to_api(env: &Env, workflow: Value, catalog: &CatalogHandle) -> napi::Result<AsyncBlock<UiConversion>> {
+pub fn ui_to_api(
+    env: &Env,
+    workflow: Value,
+    catalog: &CatalogHandle,
+) -> napi::Result<AsyncBlock<UiConversion>> {
     let catalog = catalog.inner.clone();
     let convert = async move { comfy_core::ui::to_api(&workflow, &catalog).napi().map(UiConversion::from) };
     AsyncBlockBuilder::new(convert).build(env)
