@@ -103,18 +103,3 @@ pub fn invalid_argument(argument: &str, message: impl Into<String>) -> napi::Err
 pub fn io(action: &'static str, path: &str, source: std::io::Error) -> napi::Error {
     from_core(&Error::Io { action, path: path.into(), source })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_carry_code_retryable_and_details() {
-        let e = from_core(&Error::TooManyJobs { running: 3, limit: 3 });
-        let body = e.reason.strip_prefix(PREFIX).map(serde_json::from_str::<Value>);
-        let Some(Ok(body)) = body else { panic!("not an encoded error: {}", e.reason) };
-        assert_eq!(body["code"], "too_many_jobs");
-        assert_eq!(body["retryable"], true);
-        assert_eq!(body["details"], json!({"running": 3, "limit": 3}));
-    }
-}
