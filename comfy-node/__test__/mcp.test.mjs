@@ -4,10 +4,12 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 
 import { ComfyClient, serveMcp } from '../index.mjs'
-import { modelFree, startFake } from './helpers.mjs'
+import { PKG, modelFree, startFake } from './helpers.mjs'
+import { join } from 'node:path'
 
 let fake
 let client
@@ -69,4 +71,27 @@ test('bad options are ComfyErrors', async () => {
   await assert.rejects(serveMcp(client, { transport: 'carrier-pigeon' }), (e) => e.code === 'invalid_argument')
   await assert.rejects(serveMcp({}, {}), (e) => e.code === 'invalid_argument')
   await assert.rejects(serveMcp(client, { listen: '0.0.0.0:0' }), (e) => e.code === 'mcp_error')
+})
+
+test('stdio: a Node program serving MCP on its stdin/stdout, for the official client', async () => {
+  const program = `
+    import { ComfyClient, serveMcp } from ${JSON.stringify(join(PKG, 'index.mjs'))}
+    await serveMcp(new ComfyClient(process.env.COMFY_URL), { transport: 'stdio' })
+  `
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: ['--input-type=module', '-e', program],
+    env: { ...process.env, COMFY_URL: fake.url },
+    stderr: 'inherit',
+  })
+  const mcp = new Client({ name: 'comfy-rs-node-stdio-test', version: '0.0.0' })
+  await mcp.connect(transport)
+  const { tools } = await mcp.listTools()
+  assert.ok(tools.some((t) => t.name === 'validate_workflow'))
+  const bad = modelFree()
+  bad[1].inputs.width = 0
+  const r = await mcp.callTool({ name: 'validate_workflow', arguments: { workflow: bad } })
+  assert.equal(r.structuredContent.valid, false)
+  assert.equal(r.structuredContent.problems[0].input, 'width')
+  await mcp.close()
 })
