@@ -5,7 +5,21 @@
 'use strict'
 
 const { fileURLToPath } = require('node:url')
-const native = require('./native.js')
+const native = loadNative()
+
+function loadNative() {
+  try {
+    return require('./native.js')
+  } catch (e) {
+    throw new Error(
+      'comfy-rs: the native module is not built for this platform. Build it from the repository ' +
+        'checkout with `npm rebuild comfy-rs` (npm 11 first asks to approve the install script: ' +
+        '`npm install-scripts approve comfy-rs`), or run `node scripts/build-native.cjs --release` ' +
+        'in the comfy-node directory; a Rust toolchain is needed.',
+      { cause: e },
+    )
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Errors
