@@ -326,7 +326,7 @@ export interface UiConversion {
 
 /**
  * Converts an editor ("save" format) workflow to the API format, as the official editor does
- * when it queues it (off the JavaScript thread).
+ * when it queues it (off the JavaScript thread). The workflow is an object, JSON text or a path.
  */
 export declare function uiToApi(workflow: any, catalog: Catalog): Promise<UiConversion>
 

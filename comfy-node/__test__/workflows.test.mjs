@@ -74,6 +74,7 @@ describe('validate', () => {
       return true
     })
     await assert.rejects(client.validate('/no/such/workflow.json'), (e) => e.code === 'io_error')
+    await assert.rejects(client.validate({ 1: { class_type: 'X', inputs: { n: 1n } } }), (e) => e.code === 'invalid_argument')
   })
 })
 
@@ -113,6 +114,8 @@ describe('Workflow and Catalog (offline)', () => {
       assert.deepEqual(workflow, golden(name, 'prompt'), name)
       assert.ok(Array.isArray(warnings))
     }
+    const fromPath = await uiToApi(join(FIXTURES, 'ui_to_api', 'basic_image.workflow.json'), catalog)
+    assert.deepEqual(fromPath.workflow, golden('basic_image', 'prompt'))
   })
 
   test('apiToUi then uiToApi gives the same graph back', async () => {

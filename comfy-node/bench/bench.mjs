@@ -90,7 +90,39 @@ try {
   console.log(`${'job.status (sync getter)'.padEnd(26)} node mean ${fmt(syncUs)}`)
   row('submit + wait (small job)', await time(JOBS, () => client.run(wf)), rust.run)
 
-  // 4. Event-loop delay while 100 jobs stream progress (and previews) to 100 readers.
+  // 4. Completion latency the binding adds: from the moment the job's state turns finished in
+  //    Rust (what a Rust `job.wait()` wakes on; visible at once through the sync `status`
+  //    getter, polled every event-loop turn) to the moment `job.wait()` resolves in JavaScript.
+  const added = []
+  for (let i = 0; i < JOBS; i++) {
+    const job = await client.submit(wf)
+    let seen = null
+    let resolved = null
+    const waited = job.wait().then(() => {
+      resolved = performance.now()
+    })
+    await new Promise((done) => {
+      const poll = () => {
+        if (seen === null && job.finished) seen = performance.now()
+        if (resolved !== null) return done()
+        setImmediate(poll)
+      }
+      poll()
+    })
+    await waited
+    added.push(Math.max(0, resolved - (seen ?? resolved)))
+  }
+  const lat = stats(added)
+  console.log(`${'completion latency added'.padEnd(26)} node p50 ${fmt(lat.p50_us)}  p99 ${fmt(lat.p99_us)}  (Rust wait() wakes on the same state change)`)
+
+  // 5. Event-loop delay: idle first (the machine's own noise), then while 100 jobs stream
+  //    progress (and previews) to 100 readers.
+  const idle = monitorEventLoopDelay({ resolution: 1 })
+  idle.enable()
+  await new Promise((r) => setTimeout(r, 3000))
+  idle.disable()
+  const msIdle = (ns) => (ns / 1e6).toFixed(2)
+  console.log(`event-loop delay, idle 3 s: p50 ${msIdle(idle.percentile(50))} ms, p99 ${msIdle(idle.percentile(99))} ms, max ${msIdle(idle.max)} ms`)
   const histogram = monitorEventLoopDelay({ resolution: 1 })
   const jobs = await Promise.all(Array.from({ length: 100 }, (_, i) => client.submit(txt2img(20, i))))
   histogram.enable()

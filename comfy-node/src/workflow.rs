@@ -10,6 +10,7 @@ use napi_derive::napi;
 use serde_json::Value;
 
 use crate::error::IntoNapi;
+use crate::source::workflow_json;
 use crate::types::{UiConversion, WorkflowNode};
 
 /// An API-format workflow, parsed strictly (duplicate keys, NaN and malformed nodes are errors)
@@ -111,7 +112,7 @@ impl CatalogHandle {
 }
 
 /// Converts an editor ("save" format) workflow to the API format, as the official editor does
-/// when it queues it (off the JavaScript thread).
+/// when it queues it (off the JavaScript thread). The workflow is an object, JSON text or a path.
 #[napi(ts_return_type = "Promise<UiConversion>")]
 pub fn ui_to_api(
     env: &Env,
@@ -119,7 +120,10 @@ pub fn ui_to_api(
     catalog: &CatalogHandle,
 ) -> napi::Result<AsyncBlock<UiConversion>> {
     let catalog = catalog.inner.clone();
-    let convert = async move { comfy_core::ui::to_api(&workflow, &catalog).napi().map(UiConversion::from) };
+    let convert = async move {
+        let json = workflow_json(workflow).await?;
+        comfy_core::ui::to_api(&json, &catalog).napi().map(UiConversion::from)
+    };
     AsyncBlockBuilder::new(convert).build(env)
 }
 
@@ -128,7 +132,7 @@ pub fn ui_to_api(
 pub fn api_to_ui(env: &Env, workflow: Value, catalog: &CatalogHandle) -> napi::Result<AsyncBlock<Value>> {
     let catalog = catalog.inner.clone();
     let convert = async move {
-        let workflow = Workflow::from_value(workflow).napi()?;
+        let workflow = Workflow::from_value(workflow_json(workflow).await?).napi()?;
         comfy_core::ui::to_ui(&workflow, &catalog).napi()
     };
     AsyncBlockBuilder::new(convert).build(env)
