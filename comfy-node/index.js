@@ -13,9 +13,8 @@ function loadNative() {
   } catch (e) {
     throw new Error(
       'comfy-rs: the native module is not built for this platform. Build it from the repository ' +
-        'checkout with `npm rebuild comfy-rs` (npm 11 first asks to approve the install script: ' +
-        '`npm install-scripts approve comfy-rs`), or run `node scripts/build-native.cjs --release` ' +
-        'in the comfy-node directory; a Rust toolchain is needed.',
+        'checkout with `npm rebuild comfy-rs` (it runs the install script), or run ' +
+        '`node scripts/build-native.cjs --release` in the comfy-node directory; a Rust toolchain is needed.',
       { cause: e },
     )
   }
