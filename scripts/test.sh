@@ -48,6 +48,7 @@ export COMFY_MCP_BIN COMFY_FAKE_BIN
 PY="$(scripts/python-env.sh)"
 (cd comfy-mcp/tests/python && "$PY" -m pytest -q)
 scripts/test-python.sh  # comfy-py: maturin develop, mypy --strict, stubtest, pytest against comfy-fake
+step "comfy-node: npm ci, debug module, tsc --noEmit, node --test against comfy-fake"; bash scripts/test-node.sh
 
 if [ "${SKIP_CORPUS:-0}" = "1" ]; then
   step "SKIP_CORPUS=1: official template corpus not converted"
@@ -78,3 +79,4 @@ step "comfy-mcp end to end against $COMFYUI_E2E_URL (generate_image on the tiny 
 cargo test -p comfy-mcp --no-fail-fast --features e2e --test e2e_real_generate --test e2e_real_chain -- --test-threads=1
 (cd comfy-mcp/tests/python_e2e && "$PY" -m pytest -q)
 scripts/test-python.sh e2e  # comfy-py against the real ComfyUI ($COMFYUI_E2E_URL, exported above)
+step "comfy-node against $COMFYUI_E2E_URL"; bash scripts/test-node.sh e2e

@@ -1,0 +1,255 @@
+// Types of comfy-rs. The data shapes (AssetInfo, JobEvent, ValidationProblem, ...) and the
+// Workflow and Catalog classes are generated from the Rust code into native.d.ts; this file
+// declares only the thin JavaScript layer of index.js (ComfyClient, Job, serveMcp, the errors).
+// `npm run typecheck` (tsc --noEmit) checks it against native.d.ts and the examples.
+
+import type {
+  AssetInfo,
+  CheckResult,
+  ClientOptions,
+  Failure,
+  JobEvent,
+  JobState,
+  McpOptions,
+  TemplateParam,
+  TemplateSummary,
+  UiConversion,
+  ValidationProblem,
+  WorkflowNode,
+} from './native'
+import { Catalog, Workflow } from './native'
+
+export { Catalog, Workflow }
+export type {
+  AssetInfo,
+  CheckResult,
+  ClientOptions,
+  Failure,
+  JobEvent,
+  JobState,
+  McpOptions,
+  TemplateParam,
+  TemplateSummary,
+  UiConversion,
+  ValidationProblem,
+  WorkflowNode,
+}
+
+/** A workflow argument: API or editor format, as an object, JSON text, a file path or URL. */
+export type WorkflowInput = Workflow | Record<string, unknown> | string | URL | Buffer
+
+/** A job's status. */
+export type JobStatus = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+
+/** What `job.cancel()` did. */
+export type CancelOutcome = 'removed_from_queue' | 'interrupted' | 'interrupt_requested' | 'already_finished'
+
+/** Options of waiting calls. */
+export interface WaitOptions {
+  /** Give up waiting after this long (the job goes on); no limit when absent. */
+  timeoutMs?: number
+  /** Stop waiting when it aborts: the call rejects with `signal.reason`. */
+  signal?: AbortSignal
+}
+
+/** Options of `job.events()` and `job.assets()`. */
+export interface SignalOptions {
+  /** Stop waiting when it aborts: the call rejects with `signal.reason`. */
+  signal?: AbortSignal
+}
+
+/** Parameters of a template: names to values (validated against the template's schema). */
+export type TemplateParams = Record<string, string | number | boolean | null | undefined>
+
+/** The built-in `generate_image` template (text to image). */
+export interface GenerateImageParams extends TemplateParams {
+  prompt: string
+  ckpt_name: string
+  negative_prompt?: string
+  width?: number
+  height?: number
+  steps?: number
+  cfg?: number
+  sampler_name?: string
+  scheduler?: string
+  seed?: number
+  batch_size?: number
+  filename_prefix?: string
+}
+
+/** The built-in `image_to_image` template; `image` is a value from `client.upload`. */
+export interface ImageToImageParams extends TemplateParams {
+  image: string
+  prompt: string
+  ckpt_name: string
+  negative_prompt?: string
+  denoise?: number
+  steps?: number
+  cfg?: number
+  sampler_name?: string
+  scheduler?: string
+  seed?: number
+  filename_prefix?: string
+}
+
+/** The built-in `inpaint` template; the uploaded image's alpha channel is the mask. */
+export interface InpaintParams extends TemplateParams {
+  image: string
+  prompt: string
+  ckpt_name: string
+  negative_prompt?: string
+  grow_mask_by?: number
+  denoise?: number
+  steps?: number
+  cfg?: number
+  sampler_name?: string
+  scheduler?: string
+  seed?: number
+  filename_prefix?: string
+}
+
+/** The built-in model-free `upscale` template. */
+export interface UpscaleParams extends TemplateParams {
+  image: string
+  upscale_method?: string
+  scale_by?: number
+  filename_prefix?: string
+}
+
+/** A client of one ComfyUI server. Every method that does I/O returns a Promise. */
+export declare class ComfyClient {
+  /** `new ComfyClient('http://127.0.0.1:8188')` or with options. Nothing is contacted yet. */
+  constructor(options: ClientOptions | string)
+  /** Every problem of a workflow against the server's catalogue (empty: valid). */
+  validate(workflow: WorkflowInput): Promise<ValidationProblem[]>
+  /** The verdict with every problem and, for editor files, the conversion warnings. */
+  check(workflow: WorkflowInput): Promise<CheckResult>
+  /** Converts, validates and submits a workflow (ValidationError lists every problem). */
+  submit(workflow: WorkflowInput): Promise<Job>
+  /** Submits, then waits like `job.wait(options)`. */
+  run(workflow: WorkflowInput, options?: WaitOptions): Promise<Job>
+  /** Renders a template with `params`, validates and submits it. */
+  runTemplate(name: string, params?: TemplateParams): Promise<Job>
+  /** The built-in text-to-image template. */
+  generateImage(params: GenerateImageParams): Promise<Job>
+  /** The built-in image-to-image template. */
+  imageToImage(params: ImageToImageParams): Promise<Job>
+  /** The built-in inpainting template. */
+  inpaint(params: InpaintParams): Promise<Job>
+  /** The built-in model-free upscale template. */
+  upscale(params: UpscaleParams): Promise<Job>
+  /** The templates this client serves (built-ins and `workflowsDir`). */
+  listTemplates(): TemplateSummary[]
+  /** One template, its parameters enriched from the server's catalogue. */
+  template(name: string): Promise<TemplateSummary>
+  /** A job by id: this client's, one recorded in `dataDir`, or one the server knows. */
+  job(id: string): Promise<Job>
+  /** An asset by id. */
+  asset(id: string): Promise<AssetInfo>
+  /** An asset's bytes, fetched through the server (size, SHA-256 and image size are then recorded). */
+  assetBytes(id: string): Promise<Buffer>
+  /** Fetches an asset and writes it to `path` atomically. */
+  saveAsset(id: string, path: string | URL): Promise<AssetInfo>
+  /**
+   * Uploads an input file (bytes, or the path of a file) and returns the value a `LoadImage`
+   * input takes; it is a valid input value at once. `filename` is required with bytes.
+   */
+  upload(data: Buffer | Uint8Array | string | URL, filename?: string): Promise<string>
+  /** The server's node catalogue (cached). */
+  catalog(): Promise<Catalog>
+  /** Converts an editor workflow to the API format with the server's catalogue. */
+  uiToApi(workflow: WorkflowInput): Promise<UiConversion>
+  /** Converts an API workflow to the editor format with the server's catalogue. */
+  apiToUi(workflow: WorkflowInput): Promise<Record<string, unknown>>
+}
+
+/** A submitted job. `for await (const ev of job)` iterates its events. */
+export declare class Job implements AsyncIterable<JobEvent> {
+  private constructor()
+  /** The job id (the prompt id on ComfyUI). */
+  readonly id: string
+  /** Its status now. */
+  readonly status: JobStatus
+  /** Whether it finished (succeeded, failed or cancelled). */
+  readonly finished: boolean
+  /** Why it failed (node id and class, exception type, message, traceback), or null. */
+  readonly failure: Failure | null
+  /** Where it is now: status, queue position, progress, failure. */
+  state(): JobState
+  /** Waits until it finished, or `timeoutMs` passed (then it is returned still running). */
+  wait(options?: WaitOptions): Promise<Job>
+  /** Cancels this job only (never a global interrupt). */
+  cancel(): Promise<CancelOutcome>
+  /** Waits for it, then lists every output; JobFailedError if it failed or was cancelled. */
+  assets(options?: SignalOptions): Promise<AssetInfo[]>
+  /** Its updates: the current state first, `finished` last. */
+  events(options?: SignalOptions): AsyncGenerator<JobEvent, void, undefined>
+  [Symbol.asyncIterator](): AsyncGenerator<JobEvent, void, undefined>
+  toJSON(): JobState & { id: string }
+}
+
+/** Converts an editor ("save" format) workflow to the API format against a catalogue. */
+export declare function uiToApi(workflow: WorkflowInput, catalog: Catalog | Record<string, unknown> | string): Promise<UiConversion>
+
+/** Converts an API-format workflow to an editor workflow against a catalogue. */
+export declare function apiToUi(
+  workflow: WorkflowInput,
+  catalog: Catalog | Record<string, unknown> | string,
+): Promise<Record<string, unknown>>
+
+/** A running embedded MCP server. */
+export interface McpServer {
+  /** The streamable-HTTP endpoint, e.g. `http://127.0.0.1:41234/mcp`. */
+  readonly url: string
+  /** Stops it (again: nothing). */
+  close(): Promise<void>
+}
+
+/** Options of `serveMcp` over HTTP. */
+export interface McpHttpOptions {
+  transport?: 'http'
+  /** Address to listen on (default `127.0.0.1:0`, a free port). */
+  listen?: string
+  /** Bearer token clients must send (required on non-loopback addresses). */
+  token?: string
+}
+
+/** Serves MCP over streamable HTTP with the client's backend, store and templates. */
+export declare function serveMcp(client: ComfyClient, options?: McpHttpOptions): Promise<McpServer>
+/** Serves MCP over this process's stdin/stdout; resolves when the MCP client goes away. */
+export declare function serveMcp(client: ComfyClient, options: { transport: 'stdio' }): Promise<void>
+
+/** The details of every ComfyError: a stable code, retryability and structured facts. */
+export declare class ComfyError extends Error {
+  constructor(message: string, options?: { code?: string; retryable?: boolean; details?: unknown; cause?: unknown })
+  /** Stable machine-readable code (`validation_failed`, `backend_unreachable`, `job_not_found`, ...). */
+  readonly code: string
+  /** Whether repeating the same call later may succeed. */
+  readonly retryable: boolean
+  /** Structured facts (validation problems, ComfyUI's node errors, the parameter at fault), or null. */
+  readonly details: any
+}
+/** `validation_failed`: `details.problems` is every problem. */
+export declare class ValidationError extends ComfyError {
+  readonly details: { problems: ValidationProblem[] }
+}
+/** A workflow that cannot be read (`invalid_json`, `invalid_workflow`, `unknown_node_classes`, ...). */
+export declare class WorkflowError extends ComfyError {}
+/** `invalid_template`, `invalid_parameter` (`details.param`), `unresolved_placeholder`. */
+export declare class TemplateError extends ComfyError {}
+/** `backend_unreachable`, `backend_http_error`, `unexpected_response`, `not_supported`. */
+export declare class BackendError extends ComfyError {}
+/** `prompt_rejected`: `details.nodeErrors` is ComfyUI's answer. */
+export declare class PromptRejectedError extends BackendError {}
+/** `job_not_found`, `asset_not_found`, `template_not_found`, `saved_workflow_not_found`. */
+export declare class NotFoundError extends ComfyError {}
+/** `too_many_jobs` (retryable). */
+export declare class TooManyJobsError extends ComfyError {}
+/** `timeout` (retryable). */
+export declare class ComfyTimeoutError extends ComfyError {}
+/** `invalid_argument`, `path_not_allowed`, `too_large`, `invalid_image`. */
+export declare class InvalidArgumentError extends ComfyError {}
+/** `job_failed` / `job_cancelled` (from `job.assets()`): `details.failure` says where and why. */
+export declare class JobFailedError extends ComfyError {
+  readonly details: { jobId: string; failure: Failure | null }
+}

@@ -1,0 +1,194 @@
+//! `NativeClient`: one [`Comfy`] client (a local ComfyUI backend, a store, templates). Every
+//! method clones what it needs, calls one core function on napi's tokio runtime and maps the
+//! answer; nothing blocks the JavaScript thread but argument conversion.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use comfy_core::backend::Upload;
+use comfy_core::backend::local::LocalComfyUi;
+use comfy_core::job::JobId;
+use comfy_core::store::{AssetId, SqliteStore};
+use comfy_core::template::TemplateSet;
+use comfy_core::{Comfy, Source};
+use napi::bindgen_prelude::{Buffer, Either, within_runtime_if_available};
+use napi_derive::napi;
+use serde_json::{Map, Value};
+
+use crate::error::{IntoNapi, invalid_argument, io};
+use crate::job::JobHandle;
+use crate::mcp::McpServerHandle;
+use crate::source::workflow_json;
+use crate::types::{AssetInfo, CheckResult, ClientOptions, McpOptions, TemplateSummary, UiConversion};
+use crate::workflow::CatalogHandle;
+
+/// A client of one ComfyUI server (internal: `ComfyClient` in `index.js` wraps it).
+#[napi(js_name = "NativeClient")]
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub(crate) comfy: Comfy,
+}
+
+fn build(options: &ClientOptions) -> comfy_core::Result<Comfy> {
+    let mut backend = LocalComfyUi::builder(&options.url);
+    if let Some(key) = &options.comfy_api_key {
+        backend = backend.comfy_api_key(key.clone());
+    }
+    let mut builder = Comfy::builder(Arc::new(backend.build()?));
+    if let Some(dir) = &options.data_dir {
+        std::fs::create_dir_all(dir).map_err(|source| comfy_core::Error::Io {
+            action: "creating",
+            path: dir.into(),
+            source,
+        })?;
+        builder = builder.store(Arc::new(SqliteStore::open(Path::new(dir).join("comfy.sqlite3"))?));
+    }
+    if let Some(dir) = &options.workflows_dir {
+        builder = builder.templates(TemplateSet::watch(dir)?);
+    }
+    let mut tunables = comfy_core::ClientOptions::default();
+    if let Some(n) = options.max_running_jobs {
+        tunables.max_running_jobs = n.max(1) as usize;
+    }
+    builder.options(tunables).build()
+}
+
+#[napi]
+impl Client {
+    /// Connects to the server at `options.url` (the connection is made in the background: a
+    /// server that is down is not an error here). Opens the store in `dataDir` if given.
+    #[napi(constructor)]
+    pub fn new(options: ClientOptions) -> napi::Result<Self> {
+        within_runtime_if_available(|| build(&options)).napi().map(|comfy| Client { comfy })
+    }
+
+    /// Every problem of a workflow against the server's catalogue.
+    #[napi]
+    pub async fn check(&self, workflow: Value) -> napi::Result<CheckResult> {
+        let json = workflow_json(workflow).await?;
+        self.comfy.check(Source::Json(json)).await.napi().map(CheckResult::from)
+    }
+
+    /// Prepares (converts, validates) and submits a workflow.
+    #[napi]
+    pub async fn submit(&self, workflow: Value) -> napi::Result<JobHandle> {
+        let json = workflow_json(workflow).await?;
+        self.submit_source(Source::Json(json)).await
+    }
+
+    /// Renders a template of the client's set with `params`, validates and submits it.
+    #[napi]
+    pub async fn run_template(
+        &self,
+        name: String,
+        params: Option<Map<String, Value>>,
+    ) -> napi::Result<JobHandle> {
+        self.submit_source(Source::named(name, params.unwrap_or_default())).await
+    }
+
+    /// A job by id: one of this client's, one recorded in its store, or one the server knows.
+    #[napi]
+    pub async fn job(&self, id: String) -> napi::Result<JobHandle> {
+        let job = self.comfy.job(&JobId(id)).await.napi()?;
+        Ok(JobHandle::new(job, self.comfy.clone()))
+    }
+
+    /// An asset by id.
+    #[napi]
+    pub async fn asset(&self, id: String) -> napi::Result<AssetInfo> {
+        self.comfy.asset(&AssetId(id)).await.napi().map(|a| AssetInfo::from(&a))
+    }
+
+    /// An asset's bytes, fetched through the server.
+    #[napi]
+    pub async fn asset_bytes(&self, id: String) -> napi::Result<Buffer> {
+        let fetched = self.comfy.fetch_asset(&AssetId(id)).await.napi()?;
+        Ok(Buffer::from(Vec::from(fetched.data)))
+    }
+
+    /// Fetches an asset and writes it to `path` atomically; returns it with size and hash.
+    #[napi]
+    pub async fn save_asset(&self, id: String, path: String) -> napi::Result<AssetInfo> {
+        let fetched = self.comfy.save_asset(&AssetId(id), &path).await.napi()?;
+        Ok(AssetInfo::from(&fetched.asset))
+    }
+
+    /// Uploads an input file (bytes, or the path of a file) and returns the value a `LoadImage`
+    /// input takes (`name.png`, `sub/name.png`).
+    #[napi]
+    pub async fn upload(
+        &self,
+        data: Either<Buffer, String>,
+        filename: Option<String>,
+    ) -> napi::Result<String> {
+        let (bytes, name) = match data {
+            Either::A(buffer) => (buffer.to_vec(), filename),
+            Either::B(path) => {
+                let bytes = tokio::fs::read(&path).await.map_err(|e| io("reading", &path, e))?;
+                let base = Path::new(&path).file_name().map(|n| n.to_string_lossy().into_owned());
+                (bytes, filename.or(base))
+            }
+        };
+        let name =
+            name.ok_or_else(|| invalid_argument("filename", "a file name is needed to upload bytes"))?;
+        let uploaded = self.comfy.upload(Upload::file(name, bytes)).await.napi()?;
+        Ok(uploaded.input_value())
+    }
+
+    /// The templates this client serves (built-ins, and the workflows directory).
+    #[napi]
+    pub fn list_templates(&self) -> Vec<TemplateSummary> {
+        self.comfy.templates().snapshot().list().iter().map(|t| TemplateSummary::from(t.as_ref())).collect()
+    }
+
+    /// A template by name, its parameters enriched from the server's catalogue when it answers.
+    #[napi]
+    pub async fn template(&self, name: String) -> napi::Result<TemplateSummary> {
+        self.comfy.template(&name).await.napi().map(|t| TemplateSummary::from(t.as_ref()))
+    }
+
+    /// The server's node catalogue (cached).
+    #[napi]
+    pub async fn catalog(&self) -> napi::Result<CatalogHandle> {
+        self.comfy.catalog().await.napi().map(CatalogHandle::from)
+    }
+
+    /// Converts an editor workflow to the API format against the server's catalogue.
+    #[napi]
+    pub async fn ui_to_api(&self, workflow: Value) -> napi::Result<UiConversion> {
+        let json = workflow_json(workflow).await?;
+        let catalog = self.comfy.catalog().await.napi()?;
+        comfy_core::ui::to_api(&json, &catalog).napi().map(UiConversion::from)
+    }
+
+    /// Converts an API workflow to the editor format against the server's catalogue.
+    #[napi]
+    pub async fn api_to_ui(&self, workflow: Value) -> napi::Result<Value> {
+        let json = workflow_json(workflow).await?;
+        let catalog = self.comfy.catalog().await.napi()?;
+        let workflow = comfy_core::Workflow::from_value(json).napi()?;
+        comfy_core::ui::to_ui(&workflow, &catalog).napi()
+    }
+
+    /// Serves MCP over streamable HTTP with this client's backend, store and templates.
+    #[napi]
+    pub async fn serve_mcp_http(&self, options: Option<McpOptions>) -> napi::Result<McpServerHandle> {
+        McpServerHandle::start(self.comfy.clone(), options.unwrap_or_default()).await
+    }
+
+    /// Serves MCP over this process's stdin/stdout until the MCP client goes away.
+    #[napi]
+    pub async fn serve_mcp_stdio(&self) -> napi::Result<()> {
+        comfy_mcp::embed::serve_stdio(self.comfy.clone())
+            .await
+            .map_err(|e| crate::error::encode("mcp_error", &e.to_string(), false, Value::Null))
+    }
+}
+
+impl Client {
+    async fn submit_source(&self, source: Source) -> napi::Result<JobHandle> {
+        let prepared = self.comfy.prepare(source).await.napi()?;
+        let job = self.comfy.submit(prepared.into_request()).await.napi()?;
+        Ok(JobHandle::new(job, self.comfy.clone()))
+    }
+}

@@ -1,0 +1,432 @@
+//! Plain data crossing into JavaScript (`#[napi(object)]`: TypeScript interfaces with camelCase
+//! fields in `native.d.ts`), each built from the core type it shows.
+
+use comfy_core::job::{JobFailure, JobStatus, Progress};
+use comfy_core::template::Template;
+use comfy_core::validate::{Problem, Severity};
+use comfy_core::{AssetSummary, Checked, Update};
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Options of `new ComfyClient(options)`.
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Base URL of the ComfyUI server, e.g. `http://127.0.0.1:8188` (a path prefix is allowed).
+    pub url: String,
+    /// Directory for the job and asset records (`comfy.sqlite3`); kept in memory when absent.
+    pub data_dir: Option<String>,
+    /// Directory of workflow templates (API or editor JSON files, reloaded on change), served
+    /// beside the built-ins.
+    pub workflows_dir: Option<String>,
+    /// At most this many jobs of this client run at once (default 8); one more is refused with
+    /// the retryable `too_many_jobs` error.
+    pub max_running_jobs: Option<u32>,
+    /// Comfy API key for partner (API) nodes; never logged.
+    pub comfy_api_key: Option<String>,
+}
+
+/// One validation problem.
+#[napi(object)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationProblem {
+    /// `error` (ComfyUI would refuse it, or the node would fail) or `warning`.
+    pub severity: String,
+    /// Stable code (`value_not_in_list`, `missing_required_input`, ...).
+    pub code: String,
+    /// The node, when the problem is about one.
+    pub node_id: Option<String>,
+    /// Its class.
+    pub class_type: Option<String>,
+    /// The input, when the problem is about one.
+    pub input: Option<String>,
+    /// What is wrong, for people.
+    pub message: String,
+    /// "Did you mean" candidates.
+    pub suggestions: Vec<String>,
+    /// The template parameter bound to this input, for templates.
+    pub param: Option<String>,
+    /// What would be valid, when known.
+    pub expected: Option<String>,
+}
+
+impl From<&Problem> for ValidationProblem {
+    fn from(p: &Problem) -> Self {
+        ValidationProblem {
+            severity: match p.severity {
+                Severity::Error => "error".into(),
+                Severity::Warning => "warning".into(),
+            },
+            code: p.code.as_str().into(),
+            node_id: p.node_id.as_ref().map(|n| n.0.clone()),
+            class_type: p.class_type.clone(),
+            input: p.input.clone(),
+            message: p.message.clone(),
+            suggestions: p.suggestions.clone(),
+            param: p.param.clone(),
+            expected: p.expected.clone(),
+        }
+    }
+}
+
+/// The verdict on a workflow: every problem at once.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    /// No errors (warnings allowed).
+    pub valid: bool,
+    /// Every problem, errors first.
+    pub problems: Vec<ValidationProblem>,
+    /// For an editor workflow: what its conversion had to guess or leave out.
+    pub conversion_warnings: Vec<String>,
+}
+
+impl From<Checked> for CheckResult {
+    fn from(c: Checked) -> Self {
+        CheckResult {
+            valid: c.valid,
+            problems: c.problems.iter().map(ValidationProblem::from).collect(),
+            conversion_warnings: c.conversion_warnings,
+        }
+    }
+}
+
+/// Why a job failed: the node, its class, the exception and ComfyUI's message.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The node that raised.
+    pub node_id: Option<String>,
+    /// Its class.
+    pub node_class: Option<String>,
+    /// The Python exception type (`RuntimeError`, `torch.OutOfMemoryError`, ...).
+    pub exception_type: Option<String>,
+    /// The message.
+    pub message: String,
+    /// The traceback lines, when the backend sent them.
+    pub traceback: Vec<String>,
+}
+
+impl From<&JobFailure> for Failure {
+    fn from(f: &JobFailure) -> Self {
+        Failure {
+            node_id: f.node_id.clone(),
+            node_class: f.class_type.clone(),
+            exception_type: f.exception_type.clone(),
+            message: f.message.clone(),
+            traceback: f.traceback.clone(),
+        }
+    }
+}
+
+/// A count from the core as a JavaScript number (saturating; no step count comes close).
+fn count(n: Option<u64>) -> Option<u32> {
+    n.map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// Where a job is now.
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct JobState {
+    /// `pending`, `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// Place in the queue (0 = next), while queued and known.
+    pub queue_position: Option<u32>,
+    /// Overall completion in 0..1, while running.
+    pub fraction: Option<f64>,
+    /// The node running now.
+    pub node_id: Option<String>,
+    /// Its class.
+    pub node_class: Option<String>,
+    /// Its sampler step, when it has steps.
+    pub step: Option<u32>,
+    /// Its step count.
+    pub max_steps: Option<u32>,
+    /// Why it failed, once failed.
+    pub failure: Option<Failure>,
+}
+
+impl JobState {
+    /// Only the status name and failure (plus the progress fields filled by [`JobState::progress`]).
+    fn named(status: &JobStatus) -> JobState {
+        JobState {
+            status: status.name().into(),
+            failure: match status {
+                JobStatus::Failed(f) => Some(Failure::from(f)),
+                _ => None,
+            },
+            queue_position: match status {
+                JobStatus::Queued { position } => *position,
+                _ => None,
+            },
+            ..JobState::default()
+        }
+    }
+
+    fn progress(mut self, p: &Progress) -> JobState {
+        self.fraction = Some(p.fraction.clamp(0.0, 1.0));
+        self.node_id = p.node_id.clone();
+        self.node_class = p.class_type.clone();
+        self.step = count(p.step);
+        self.max_steps = count(p.max_steps);
+        self
+    }
+}
+
+impl From<&JobStatus> for JobState {
+    fn from(status: &JobStatus) -> Self {
+        match status {
+            JobStatus::Running(p) => JobState::named(status).progress(p),
+            _ => JobState::named(status),
+        }
+    }
+}
+
+/// One step of a job's life, from `job.events()`.
+#[napi(object)]
+pub struct JobEvent {
+    /// `queued`, `running`, `preview` or `finished` (always the last event).
+    pub kind: String,
+    /// Overall completion in 0..1 (running; 1 when finished successfully); never goes back.
+    pub fraction: Option<f64>,
+    /// The node running (running) or that the preview comes from.
+    pub node_id: Option<String>,
+    /// The running node's class.
+    pub node_class: Option<String>,
+    /// Sampler step (running, preview).
+    pub step: Option<u32>,
+    /// Sampler step count (running, preview).
+    pub max_steps: Option<u32>,
+    /// Nodes finished so far (running).
+    pub nodes_done: Option<u32>,
+    /// Nodes to run (running).
+    pub nodes_total: Option<u32>,
+    /// Place in the queue, 0 = next (queued, when known).
+    pub queue_position: Option<u32>,
+    /// The preview image bytes (preview).
+    pub preview: Option<Buffer>,
+    /// Their MIME type (preview).
+    pub preview_mime: Option<String>,
+    /// The final status: `succeeded`, `failed` or `cancelled` (finished).
+    pub status: Option<String>,
+    /// Why it failed (finished with `failed`).
+    pub failure: Option<Failure>,
+}
+
+impl From<Update> for JobEvent {
+    fn from(u: Update) -> Self {
+        let mut e = JobEvent {
+            kind: u.kind().into(),
+            fraction: u.fraction(),
+            node_id: None,
+            node_class: None,
+            step: None,
+            max_steps: None,
+            nodes_done: None,
+            nodes_total: None,
+            queue_position: None,
+            preview: None,
+            preview_mime: None,
+            status: None,
+            failure: None,
+        };
+        match u {
+            Update::Queued { position } => e.queue_position = position,
+            Update::Running(p) => {
+                e.node_id = p.node_id;
+                e.node_class = p.class_type;
+                e.step = count(p.step);
+                e.max_steps = count(p.max_steps);
+                e.nodes_done = Some(p.nodes_done);
+                e.nodes_total = Some(p.nodes_total);
+            }
+            Update::Preview(f) => {
+                e.node_id = f.node_id;
+                e.step = count(f.step);
+                e.max_steps = count(f.max_steps);
+                e.preview = Some(Buffer::from(f.data.to_vec()));
+                e.preview_mime = Some(f.mime);
+            }
+            Update::Finished(r) => {
+                e.status = Some(r.status.name().into());
+                if let JobStatus::Failed(f) = &r.status {
+                    e.failure = Some(Failure::from(f));
+                }
+            }
+        }
+        e
+    }
+}
+
+/// One output of a job.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct AssetInfo {
+    /// Stable asset id (`a_…`): pass it to `client.assetBytes` / `client.saveAsset`.
+    pub id: String,
+    /// The job that made it.
+    pub job_id: String,
+    /// The node that made it.
+    pub node_id: String,
+    /// `image`, `video`, `audio`, `model3d`, `text` or `other`.
+    pub kind: String,
+    /// MIME type.
+    pub mime_type: String,
+    /// File name on the server (files).
+    pub filename: Option<String>,
+    /// Its sub-folder on the server (files; often empty).
+    pub subfolder: Option<String>,
+    /// Its folder on the server: `output`, `temp` or `input` (files).
+    pub folder: Option<String>,
+    /// The text (text outputs; cut at 2000 characters).
+    pub text: Option<String>,
+    /// Image width, once the bytes were fetched.
+    pub width: Option<u32>,
+    /// Image height, once the bytes were fetched.
+    pub height: Option<u32>,
+    /// Size in bytes, once fetched.
+    pub byte_size: Option<f64>,
+    /// SHA-256 (hex) of the bytes, once fetched.
+    pub sha256: Option<String>,
+    /// The template that made it.
+    pub template: Option<String>,
+    /// When it was recorded (ms since the Unix epoch).
+    pub created_at: f64,
+}
+
+impl From<AssetSummary> for AssetInfo {
+    fn from(a: AssetSummary) -> Self {
+        AssetInfo {
+            id: a.asset_id,
+            job_id: a.job_id,
+            node_id: a.node_id,
+            kind: serde_json::to_value(a.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            mime_type: a.mime_type,
+            filename: a.filename,
+            subfolder: None,
+            folder: None,
+            text: a.text,
+            width: a.width,
+            height: a.height,
+            byte_size: a.byte_size.map(|b| b as f64),
+            sha256: a.sha256,
+            template: a.template,
+            created_at: a.created_at as f64,
+        }
+    }
+}
+
+impl From<&comfy_core::store::Asset> for AssetInfo {
+    fn from(a: &comfy_core::store::Asset) -> Self {
+        let mut info = AssetInfo::from(AssetSummary::from(a));
+        if let Some(file) = &a.file {
+            info.subfolder = Some(file.subfolder.clone());
+            info.folder = Some(file.folder.as_str().to_owned());
+        }
+        info
+    }
+}
+
+/// One template parameter.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct TemplateParam {
+    /// Name.
+    pub name: String,
+    /// `string`, `integer`, `number` or `boolean`.
+    #[napi(js_name = "type")]
+    pub ty: String,
+    /// Must be given.
+    pub required: bool,
+    /// Default value.
+    pub default: Option<Value>,
+    /// Description.
+    pub description: Option<String>,
+}
+
+/// A template, as a listing shows it.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct TemplateSummary {
+    /// Name (`generate_image`, or a file's stem).
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// `builtin` or `directory`.
+    pub source: String,
+    /// Parameters, in declaration order.
+    pub params: Vec<TemplateParam>,
+    /// The parameters as a JSON Schema (2020-12), with bounds and choices once the server's
+    /// catalogue is known.
+    pub input_schema: Value,
+}
+
+impl From<&Template> for TemplateSummary {
+    fn from(template: &Template) -> Self {
+        let t = template.info();
+        let source = serde_json::to_value(t.source).ok().and_then(|v| v.as_str().map(str::to_owned));
+        TemplateSummary {
+            name: t.name,
+            description: t.description,
+            source: source.unwrap_or_default(),
+            params: t
+                .params
+                .into_iter()
+                .map(|p| TemplateParam {
+                    name: p.name,
+                    ty: p.ty.as_str().into(),
+                    required: p.required,
+                    default: p.default,
+                    description: p.description,
+                })
+                .collect(),
+            input_schema: template.json_schema(),
+        }
+    }
+}
+
+/// An editor workflow converted to the API format.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct UiConversion {
+    /// The API-format workflow.
+    pub workflow: Value,
+    /// What the conversion had to guess or leave out.
+    pub warnings: Vec<String>,
+}
+
+impl From<comfy_core::ui::UiConversion> for UiConversion {
+    fn from(c: comfy_core::ui::UiConversion) -> Self {
+        UiConversion { workflow: c.workflow.to_value(), warnings: c.warnings }
+    }
+}
+
+/// One node of a workflow.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct WorkflowNode {
+    /// Node id.
+    pub id: String,
+    /// Node class.
+    pub class_type: String,
+    /// Its `_meta.title`, if any.
+    pub title: Option<String>,
+}
+
+/// Options of `serveMcp`.
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct McpOptions {
+    /// `http` (default) or `stdio`.
+    pub transport: Option<String>,
+    /// Address to listen on (HTTP; default `127.0.0.1:0`, a free port).
+    pub listen: Option<String>,
+    /// Bearer token clients must send (HTTP; required on non-loopback addresses).
+    pub token: Option<String>,
+}
