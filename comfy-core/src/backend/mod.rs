@@ -6,8 +6,11 @@
 //! others says so in [`Capabilities::cancel_running`] instead of pretending. Optional operations
 //! return [`Error::NotSupported`](crate::Error::NotSupported).
 
+pub mod credentials;
+pub(crate) mod http;
 pub mod local;
 mod saved;
+pub mod tls;
 mod types;
 
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+pub use credentials::{Credential, CredentialProvider, StaticCredential};
 pub use saved::{SavedWorkflowInfo, WORKFLOWS_DIR, saved_workflow_name, saved_workflow_path};
 pub use types::*;
 

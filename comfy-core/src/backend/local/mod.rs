@@ -1,16 +1,15 @@
 //! A local or self-hosted ComfyUI: HTTP with reqwest, events over one WebSocket per client.
 
-mod answers;
+pub(crate) mod answers;
 mod config;
-mod http;
 #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
-mod messages;
+pub(crate) mod messages;
 #[cfg(feature = "websocket")]
 mod socket;
 #[cfg(not(feature = "websocket"))]
 #[path = "no_socket.rs"]
 mod socket;
-mod userdata;
+pub(crate) mod userdata;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,10 +21,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::{RwLock, broadcast};
 
+pub(crate) use crate::backend::http::error_chain;
 pub use config::LocalConfig;
-pub(crate) use http::error_chain;
 
-use self::http::{Http, Retry};
+use super::http::{Http, HttpSettings, Retry};
 use super::{
     Backend, BackendEvent, CancelOutcome, CancelScope, Capabilities, Download, Health, JobRequest,
     QueueSnapshot, RemoteJob, Submitted, Upload, UploadKind, UploadedFile,
@@ -47,6 +46,7 @@ impl Drop for AbortOnDrop {
 
 #[derive(Debug)]
 struct Inner {
+    config: LocalConfig,
     http: Http,
     events: broadcast::Sender<BackendEvent>,
     socket: Arc<socket::SocketState>,
@@ -86,6 +86,25 @@ impl LocalComfyUiBuilder {
     pub fn auth_header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
         let (name, value) = (name.into(), Secret::new(value));
         self.map(|c| c.auth_header = Some((name, value)))
+    }
+
+    /// Where the credential for the server comes from (a token that can be refreshed, ...);
+    /// it replaces [`auth_header`](Self::auth_header) and goes to this server's host only.
+    pub fn credentials(self, provider: Arc<dyn super::CredentialProvider>) -> Self {
+        self.map(|c| c.credentials = Some(provider))
+    }
+
+    /// Trusts an extra CA certificate (a PEM file, read by [`build`](Self::build)) for
+    /// `https://` and `wss://`, e.g. a ComfyUI behind a private CA.
+    pub fn ca_cert(self, path: impl AsRef<std::path::Path>) -> Self {
+        let ca = super::tls::ca_file(path);
+        self.map(|c| c.ca_certs.push(ca))
+    }
+
+    /// Trusts an extra CA certificate given as PEM text.
+    pub fn ca_cert_pem(self, pem: impl Into<Vec<u8>>) -> Self {
+        let ca = super::tls::CaCert::Pem(pem.into());
+        self.map(|c| c.ca_certs.push(ca))
     }
 
     /// A Comfy API key for partner (API) nodes; never logged.
@@ -138,7 +157,18 @@ impl LocalComfyUiBuilder {
     /// Builds the backend and, inside a tokio runtime, starts its WebSocket.
     pub fn build(self) -> Result<LocalComfyUi> {
         let config = self.config?;
-        let http = Http::new(config.clone())?;
+        let tls = super::tls::client_config(&config.ca_certs)?;
+        let http = Http::new(HttpSettings {
+            base_url: config.base_url.clone(),
+            name: config.name.clone(),
+            credentials: config.credential_provider(),
+            connect_timeout: config.connect_timeout,
+            request_timeout: config.request_timeout,
+            retries: config.retries,
+            retry_backoff: config.retry_backoff,
+            max_retry_after: Duration::from_secs(10),
+            tls: tls.clone(),
+        })?;
         let (events, _) = broadcast::channel(4096);
         let socket = Arc::new(socket::SocketState::default());
         let task = if config.websocket && socket::AVAILABLE {
@@ -148,13 +178,20 @@ impl LocalComfyUiBuilder {
                     "LocalComfyUi::build must be called inside a tokio runtime (it starts the WebSocket)"
                         .into(),
             })?;
-            let task = handle.spawn(socket::run(config, events.clone(), socket.clone()));
+            let task = handle.spawn(socket::run(config.clone(), tls, events.clone(), socket.clone()));
             Some(AbortOnDrop(task.abort_handle()))
         } else {
             None
         };
         Ok(LocalComfyUi {
-            inner: Arc::new(Inner { http, events, socket, catalog: RwLock::new(None), _socket_task: task }),
+            inner: Arc::new(Inner {
+                config,
+                http,
+                events,
+                socket,
+                catalog: RwLock::new(None),
+                _socket_task: task,
+            }),
         })
     }
 }
@@ -167,7 +204,7 @@ impl LocalComfyUi {
 
     /// The configuration in use.
     pub fn config(&self) -> &LocalConfig {
-        self.inner.http.config()
+        &self.inner.config
     }
 
     fn http(&self) -> &Http {
@@ -433,11 +470,11 @@ impl Backend for LocalComfyUi {
     }
 
     async fn list_saved_workflows(&self) -> Result<Vec<super::SavedWorkflowInfo>> {
-        self.userdata_list().await
+        self.http().userdata_list().await
     }
 
     async fn get_saved_workflow(&self, name: &str) -> Result<Value> {
-        self.userdata_get(name).await
+        self.http().userdata_get(name).await
     }
 
     async fn save_workflow(
@@ -446,11 +483,11 @@ impl Backend for LocalComfyUi {
         workflow: &Value,
         overwrite: bool,
     ) -> Result<super::SavedWorkflowInfo> {
-        self.userdata_save(name, workflow, overwrite).await
+        self.http().userdata_save(name, workflow, overwrite).await
     }
 
     async fn delete_saved_workflow(&self, name: &str) -> Result<()> {
-        self.userdata_delete(name).await
+        self.http().userdata_delete(name).await
     }
 
     async fn move_saved_workflow(
@@ -459,15 +496,15 @@ impl Backend for LocalComfyUi {
         to: &str,
         overwrite: bool,
     ) -> Result<super::SavedWorkflowInfo> {
-        self.userdata_move(from, to, overwrite).await
+        self.http().userdata_move(from, to, overwrite).await
     }
 
     async fn template_index(&self) -> Result<Value> {
-        self.official_index().await
+        self.http().official_index().await
     }
 
     async fn template_workflow(&self, name: &str) -> Result<Value> {
-        self.official_template(name).await
+        self.http().official_template(name).await
     }
 }
 
