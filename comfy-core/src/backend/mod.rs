@@ -50,8 +50,24 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Where a job is now; outputs are filled in once it has finished.
     async fn status(&self, job: &JobId) -> Result<RemoteJob>;
 
+    /// Where a job is now, given with the handle recorded at submit. Backends that need their
+    /// handle override this; by default it is [`Backend::status`] by id.
+    async fn status_of(&self, job: &JobRef) -> Result<RemoteJob> {
+        self.status(&job.id).await
+    }
+
     /// Cancels one job: removes it from the queue if pending, interrupts it if running.
     async fn cancel(&self, job: &JobId) -> Result<CancelOutcome>;
+
+    /// Cancels one job, given with the handle recorded at submit; by default [`Backend::cancel`].
+    async fn cancel_of(&self, job: &JobRef) -> Result<CancelOutcome> {
+        self.cancel(&job.id).await
+    }
+
+    /// How this backend wants to be polled (by default: as the client is configured).
+    fn poll_policy(&self) -> PollPolicy {
+        PollPolicy::default()
+    }
 
     /// The backend's queue.
     async fn queue(&self) -> Result<QueueSnapshot> {

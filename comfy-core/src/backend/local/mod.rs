@@ -309,6 +309,7 @@ impl Backend for LocalComfyUi {
             })?;
         Ok(Submitted {
             job_id: JobId(returned.to_owned()),
+            handle: None,
             number: answer.get("number").and_then(Value::as_f64),
             node_errors: answer.get("node_errors").cloned().unwrap_or(Value::Null),
         })
