@@ -137,6 +137,7 @@ impl Http {
         op: &str,
         request: RequestBuilder,
         timeout: Duration,
+        follow: bool,
     ) -> std::result::Result<(Response, Option<Credential>), Attempt> {
         let mut request = request.timeout(timeout).build().map_err(|e| {
             Attempt::Fatal(Error::InvalidArgument { argument: "request".into(), message: error_chain(&e) })
@@ -152,7 +153,7 @@ impl Http {
         }
         let mut resp = self.client.execute(request).await.map_err(Attempt::Transport)?;
         let mut hops = 0;
-        while resp.status().is_redirection() && (method == Method::GET || method == Method::HEAD) {
+        while follow && resp.status().is_redirection() && (method == Method::GET || method == Method::HEAD) {
             let Some(location) = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok())
             else {
                 break;
@@ -202,7 +203,7 @@ impl Http {
         let mut refreshed = false;
         loop {
             let mut wait = None;
-            match self.execute(op, build(&self.client), timeout).await {
+            match self.execute(op, build(&self.client), timeout, true).await {
                 Ok((resp, sent)) => {
                     let status = resp.status();
                     if status.is_success() || accept.contains(&status) {
@@ -252,6 +253,33 @@ impl Http {
             };
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// One GET of `path` on the configured host that does not follow a redirect: the
+    /// `Location` of a 3xx answer (resolved against the request URL), or `None` for a 2xx.
+    pub(crate) async fn redirect_target(&self, path: &str) -> Result<Option<String>> {
+        let op = format!("GET {}", path.split('?').next().unwrap_or(path));
+        let url = self.url(path);
+        let timeout = self.settings.request_timeout;
+        let resp = match self.execute(&op, self.client.get(&url), timeout, false).await {
+            Ok((resp, _)) => resp,
+            Err(Attempt::Fatal(e)) => return Err(e),
+            Err(Attempt::Transport(e)) => return Err(self.transport_error(&op, &e, timeout)),
+        };
+        if resp.status().is_redirection() {
+            let location = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok());
+            let target =
+                location.and_then(|l| resp.url().join(l).ok()).ok_or_else(|| Error::UnexpectedResponse {
+                    backend: self.backend(),
+                    operation: op.clone(),
+                    message: format!("HTTP {} without a usable Location", resp.status().as_u16()),
+                })?;
+            return Ok(Some(target.to_string()));
+        }
+        if resp.status().is_success() {
+            return Ok(None);
+        }
+        Err(self.status_error(&op, resp).await)
     }
 
     fn transport_error(&self, op: &str, e: &reqwest::Error, timeout: Duration) -> Error {

@@ -6,6 +6,7 @@
 //! others says so in [`Capabilities::cancel_running`] instead of pretending. Optional operations
 //! return [`Error::NotSupported`](crate::Error::NotSupported).
 
+pub mod cloud;
 pub mod credentials;
 pub(crate) mod http;
 pub mod local;
@@ -85,6 +86,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Downloads a hosted output by URL (hosted backends).
     async fn download_url(&self, _url: &str) -> Result<Download> {
         Err(self.not_supported("download by URL"))
+    }
+
+    /// A self-authorising URL for an output file (a signed storage URL) with its expiry, to hand
+    /// to someone who has no credentials for the backend.
+    async fn output_url(&self, _file: &FileRef) -> Result<HostedUrl> {
+        Err(self.not_supported("self-authorising output URLs"))
     }
 
     /// The node catalogue, cached; `refresh` fetches it again.

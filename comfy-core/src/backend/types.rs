@@ -292,6 +292,17 @@ impl UploadedFile {
     }
 }
 
+/// A URL that serves an output by itself (a signed storage URL): whoever has it can fetch the
+/// file without credentials until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct HostedUrl {
+    /// The URL, to be used verbatim (its query carries the signature).
+    pub url: String,
+    /// When it stops working (milliseconds since the Unix epoch), when known.
+    pub expires_at: Option<i64>,
+}
+
 /// A download in progress.
 pub struct Download {
     /// `Content-Type`, when the backend sent one.

@@ -5,7 +5,7 @@ mod config;
 #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
 pub(crate) mod messages;
 #[cfg(feature = "websocket")]
-mod socket;
+pub(crate) mod socket;
 #[cfg(not(feature = "websocket"))]
 #[path = "no_socket.rs"]
 mod socket;
@@ -219,7 +219,7 @@ impl LocalComfyUi {
 }
 
 /// Percent-encodes a path segment or query value.
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
@@ -291,15 +291,7 @@ impl Backend for LocalComfyUi {
         let status = resp.status();
         let answer = self.http().json(op, resp).await?;
         if status == StatusCode::BAD_REQUEST {
-            let err = answer.get("error").cloned().unwrap_or(Value::Null);
-            let text = |k: &str| err.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            let (message, details) = (text("message"), text("details"));
-            return Err(Error::PromptRejected {
-                backend: self.name().to_owned(),
-                error_type: text("type"),
-                message: if details.is_empty() { message } else { format!("{message}: {details}") },
-                node_errors: Box::new(answer.get("node_errors").cloned().unwrap_or(Value::Null)),
-            });
+            return Err(answers::prompt_rejected(self.name(), &answer));
         }
         let returned =
             answer.get("prompt_id").and_then(Value::as_str).ok_or_else(|| Error::UnexpectedResponse {
