@@ -1,4 +1,4 @@
-//! TLS for every backend, HTTP and WebSocket alike: rustls with the `ring` provider (no
+//! TLS for every backend, HTTP and WebSocket alike: rustls with the `aws-lc-rs` provider (no
 //! OpenSSL), trusting the system's CA certificates, the Mozilla roots bundled with
 //! `webpki-roots`, and any extra CA certificate the caller adds (a self-hosted ComfyUI behind a
 //! private CA, a corporate proxy, a test server).
@@ -73,7 +73,7 @@ pub(crate) fn client_config(extra: &[CaCert]) -> Result<Arc<rustls::ClientConfig
                 .map_err(|e| invalid(describe(ca), format!("not a usable CA certificate: {e}")))?;
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::InvalidArgument { argument: "TLS".into(), message: e.to_string() })?
