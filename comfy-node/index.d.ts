@@ -42,7 +42,7 @@ export type WorkflowInput = Workflow | Record<string, unknown> | string | URL | 
 export type JobStatus = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
 
 /** What `job.cancel()` did. */
-export type CancelOutcome = 'removed_from_queue' | 'interrupted' | 'interrupt_requested' | 'already_finished'
+export type CancelOutcome = 'removed_from_queue' | 'interrupted' | 'interrupt_requested' | 'already_finished' | 'cancel_requested' | 'not_cancellable'
 
 /** Options of waiting calls. */
 export interface WaitOptions {

@@ -99,7 +99,8 @@ export declare class NativeJob {
   wait(timeoutMs?: number | undefined | null, abort?: AbortToken | undefined | null): Promise<boolean>
   /**
    * Cancels this job only: `removed_from_queue`, `interrupted`, `interrupt_requested` (the
-   * server did not confirm in time) or `already_finished`.
+   * server did not confirm in time), `already_finished`, `cancel_requested` (a hosted backend
+   * stops it later) or `not_cancellable`.
    */
   cancel(): Promise<string>
   /** Every output recorded for the job (empty until it finished), in output order. */

@@ -204,6 +204,57 @@ pub enum Error {
         message: String,
     },
 
+    /// The backend refused our credential (HTTP 401): a missing, wrong or expired API key or
+    /// token.
+    #[error("backend {backend} refused the credential (HTTP 401): {message}; check the API key or token")]
+    Unauthorized {
+        /// Backend name.
+        backend: String,
+        /// The backend's own message.
+        message: String,
+    },
+
+    /// The account has no credits left for this job (HTTP 402 on Comfy Cloud).
+    #[error("backend {backend}: insufficient credits: {message}")]
+    InsufficientCredits {
+        /// Backend name.
+        backend: String,
+        /// The backend's own message.
+        message: String,
+    },
+
+    /// The account's subscription is not active, so it may not run jobs (Comfy Cloud answers
+    /// 429 "User has not paid").
+    #[error("backend {backend}: the subscription is not active: {message}")]
+    SubscriptionInactive {
+        /// Backend name.
+        backend: String,
+        /// The backend's own message.
+        message: String,
+    },
+
+    /// Too many requests: try again later (after `retry_after_ms` when the backend said).
+    #[error("backend {backend} is rate limiting requests: {message}{}", retry_suffix(.retry_after_ms))]
+    RateLimited {
+        /// Backend name.
+        backend: String,
+        /// The backend's own message.
+        message: String,
+        /// The backend's `Retry-After`, in milliseconds.
+        retry_after_ms: Option<u64>,
+    },
+
+    /// The backend's queue is full: try again when jobs have finished.
+    #[error("backend {backend}: the queue is full: {message}{}", retry_suffix(.retry_after_ms))]
+    QueueFull {
+        /// Backend name.
+        backend: String,
+        /// The backend's own message.
+        message: String,
+        /// The backend's `Retry-After`, in milliseconds.
+        retry_after_ms: Option<u64>,
+    },
+
     /// The backend answered something we cannot understand (HTML, truncated JSON, wrong shape).
     #[error("backend {backend} sent an unexpected answer to {operation}: {message}")]
     UnexpectedResponse {
@@ -391,6 +442,10 @@ fn node_errors_suffix(node_errors: &serde_json::Value) -> String {
     format!("; {}", parts.join("; "))
 }
 
+fn retry_suffix(retry_after_ms: &Option<u64>) -> String {
+    retry_after_ms.map(|ms| format!(" (retry after {:.1} s)", ms as f64 / 1000.0)).unwrap_or_default()
+}
+
 fn hint_suffix(hint: &Option<String>) -> String {
     hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
 }
@@ -462,6 +517,11 @@ impl Error {
             Error::TooLarge { .. } => "too_large",
             Error::TooManyJobs { .. } => "too_many_jobs",
             Error::UnknownClass { .. } => "unknown_class",
+            Error::Unauthorized { .. } => "unauthorized",
+            Error::InsufficientCredits { .. } => "insufficient_credits",
+            Error::SubscriptionInactive { .. } => "subscription_inactive",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::QueueFull { .. } => "queue_full",
         }
     }
 
@@ -474,10 +534,25 @@ impl Error {
                     | std::io::ErrorKind::TimedOut
                     | std::io::ErrorKind::WouldBlock
             ),
-            Error::BackendUnreachable { .. } | Error::Timeout { .. } | Error::TooManyJobs { .. } => true,
+            Error::BackendUnreachable { .. }
+            | Error::Timeout { .. }
+            | Error::TooManyJobs { .. }
+            | Error::RateLimited { .. }
+            | Error::QueueFull { .. } => true,
             Error::Http { status, .. } => *status == 429 || ((500..600).contains(status) && *status != 501),
             Error::Store { retryable, .. } => *retryable,
             _ => false,
+        }
+    }
+
+    /// How long the backend asked us to wait before trying again (its `Retry-After`), for
+    /// [`Error::RateLimited`] and [`Error::QueueFull`].
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::RateLimited { retry_after_ms, .. } | Error::QueueFull { retry_after_ms, .. } => {
+                retry_after_ms.map(std::time::Duration::from_millis)
+            }
+            _ => None,
         }
     }
 
@@ -540,10 +615,36 @@ mod tests {
             Error::AlreadyExists { what: "saved workflow", name: "a".into() },
             Error::TooManyJobs { running: 2, limit: 2 },
             Error::UnknownClass { class_type: "X".into(), suggestions: vec![] },
+            Error::Unauthorized { backend: "b".into(), message: "m".into() },
+            Error::InsufficientCredits { backend: "b".into(), message: "m".into() },
+            Error::SubscriptionInactive { backend: "b".into(), message: "m".into() },
+            Error::RateLimited { backend: "b".into(), message: "m".into(), retry_after_ms: Some(1500) },
+            Error::QueueFull { backend: "b".into(), message: "m".into(), retry_after_ms: None },
         ];
         let codes: std::collections::HashSet<_> = errors.iter().map(Error::code).collect();
         assert_eq!(codes.len(), errors.len());
         assert_eq!(Error::workflow("a", "b").code(), "invalid_workflow");
+    }
+
+    #[test]
+    fn hosted_account_errors_are_retryable_only_when_waiting_helps() {
+        let limited =
+            Error::RateLimited { backend: "b".into(), message: "m".into(), retry_after_ms: Some(1500) };
+        assert!(limited.is_retryable());
+        assert_eq!(limited.retry_after(), Some(std::time::Duration::from_millis(1500)));
+        assert!(limited.to_string().contains("retry after 1.5 s"), "{limited}");
+        assert!(
+            Error::QueueFull { backend: "b".into(), message: "m".into(), retry_after_ms: None }
+                .is_retryable()
+        );
+        for e in [
+            Error::Unauthorized { backend: "b".into(), message: "m".into() },
+            Error::InsufficientCredits { backend: "b".into(), message: "m".into() },
+            Error::SubscriptionInactive { backend: "b".into(), message: "m".into() },
+        ] {
+            assert!(!e.is_retryable(), "{e}");
+            assert_eq!(e.retry_after(), None);
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde_json::json;
 fn job(id: &str, backend: &str, owner: Option<&str>, created_at: i64, status: JobStatus) -> JobRecord {
     JobRecord {
         id: JobId::from(id),
+        handle: None,
         backend: backend.to_owned(),
         request: json!({"prompt": {"1": {"class_type": "EmptyImage", "inputs": {"width": 64}}}, "seed": 1.5e-7}),
         workflow_hash: format!("hash-{id}"),
@@ -111,7 +112,10 @@ async fn jobs_round_trip_and_filter(store: &dyn Store) {
         job("j-c", "local", Some("alice"), 3_000, running),
         job("j-d", "local", None, 3_000, JobStatus::Succeeded), // same time as j-c: id breaks the tie
         job("j-e", "local", Some("alice"), 4_000, failed),
-        job("j-f", "cloud", Some("alice"), 5_000, JobStatus::Cancelled),
+        JobRecord {
+            handle: Some(json!({"status_url": "https://h/requests/r-1/status", "deployment": "d-1"})),
+            ..job("j-f", "cloud", Some("alice"), 5_000, JobStatus::Cancelled)
+        },
     ];
     for j in &jobs {
         store.put_job(j).await.unwrap();
@@ -186,6 +190,7 @@ async fn assets_are_idempotent(store: &dyn Store) {
                 url: "https://cdn.example/v.mp4?sig=1".into(),
                 filename: None,
                 media: MediaKind::Video,
+                expires_at: None,
             },
         },
         JobOutput {

@@ -25,6 +25,7 @@ const ROUNDS: usize = 3;
 fn record(round: usize, i: usize) -> (JobRecord, Asset) {
     let job = JobRecord {
         id: JobId(format!("r{round}-job-{i:06}")),
+        handle: None,
         backend: "local".into(),
         request: json!({"prompt": {"1": {"class_type": "EmptyImage", "inputs": {"width": i}}}, "pad": "x".repeat(2_000)}),
         workflow_hash: format!("hash-{i}"),

@@ -14,6 +14,7 @@ use serde_json::json;
 fn job(id: &str, created_at: i64) -> JobRecord {
     JobRecord {
         id: JobId::from(id),
+        handle: None,
         backend: "local".into(),
         request: json!({"prompt": {"1": {"class_type": "EmptyImage", "inputs": {}}}}),
         workflow_hash: "h".into(),

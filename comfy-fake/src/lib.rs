@@ -30,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cloud;
 mod files;
 mod graph;
 mod outputs;
@@ -54,6 +55,7 @@ use comfy_core::Catalog;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+pub use cloud::{FakeComfyCloud, FakeComfyCloudBuilder, Rejection, Vocabulary};
 pub use files::Folder;
 pub use scripting::{InterruptCall, UploadRecord};
 
@@ -190,6 +192,20 @@ impl FakeComfyUiBuilder {
     /// Binds the listen address (`127.0.0.1:0` unless [`listen`](Self::listen) was called) and
     /// starts the HTTP server and the prompt worker.
     pub async fn start(self) -> Result<FakeComfyUi, Error> {
+        let listen = self.listen;
+        let shared = self.into_shared()?;
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(Error::Io)?;
+        let addr = listener.local_addr().map_err(Error::Io)?;
+        let app = router::build(shared.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let worker = tokio::spawn(worker::run(shared.clone()));
+        Ok(FakeComfyUi { shared, addr, tasks: vec![server, worker] })
+    }
+
+    /// The engine's shared state (catalogue, queue, files, sockets), not yet serving.
+    pub(crate) fn into_shared(self) -> Result<Arc<Shared>, Error> {
         let mut object_info = match self.object_info {
             ObjectInfo::Core => {
                 parse(include_str!("../data/object_info_core.json"), "object_info_core.json")?
@@ -220,15 +236,7 @@ impl FakeComfyUiBuilder {
             embeddings: self.embeddings,
             official_templates: self.official_templates,
         };
-        let shared = Shared::new(config, State::new(self.step_delay, self.previews));
-        let listener = tokio::net::TcpListener::bind(self.listen).await.map_err(Error::Io)?;
-        let addr = listener.local_addr().map_err(Error::Io)?;
-        let app = router::build(shared.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        let worker = tokio::spawn(worker::run(shared.clone()));
-        Ok(FakeComfyUi { shared, addr, tasks: vec![server, worker] })
+        Ok(Shared::new(config, State::new(self.step_delay, self.previews)))
     }
 }
 

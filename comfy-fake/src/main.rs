@@ -39,6 +39,14 @@ struct Args {
     /// Repeatable.
     #[arg(long = "model-file", value_name = "FOLDER=NAME")]
     model_files: Vec<String>,
+    /// Serve a fake Comfy Cloud instead (routes under `/api`, API key required, signed-URL
+    /// downloads from a second "storage" listener, every job's messages on every socket).
+    #[arg(long)]
+    cloud: bool,
+    /// An API key the fake Cloud accepts (repeatable; each key is its own account). Default:
+    /// `comfyui-fake-cloud-key`.
+    #[arg(long = "api-key", value_name = "KEY", requires = "cloud")]
+    api_keys: Vec<String>,
     /// Stop when standard input reaches end of file.
     #[arg(long)]
     exit_on_eof: bool,
@@ -68,6 +76,12 @@ fn main() -> ExitCode {
     runtime.block_on(run(args, models))
 }
 
+/// The running server: a fake ComfyUI or a fake Comfy Cloud.
+enum Fake {
+    Local(FakeComfyUi),
+    Cloud(comfy_fake::FakeComfyCloud),
+}
+
 async fn run(args: Args, models: Vec<(String, String)>) -> ExitCode {
     let mut builder = FakeComfyUi::builder()
         .listen(args.listen)
@@ -82,18 +96,31 @@ async fn run(args: Args, models: Vec<(String, String)>) -> ExitCode {
         let files: Vec<&str> = models.iter().filter(|(f, _)| f == folder).map(|(_, n)| n.as_str()).collect();
         builder = builder.model_files(folder, &files);
     }
-    let fake = match builder.start().await {
+    let started = if args.cloud {
+        let mut cloud = comfy_fake::FakeComfyCloud::builder().listen(args.listen).engine(|_| builder);
+        for key in &args.api_keys {
+            cloud = cloud.api_key(key);
+        }
+        cloud.start().await.map(Fake::Cloud)
+    } else {
+        builder.start().await.map(Fake::Local)
+    };
+    let fake = match started {
         Ok(f) => f,
         Err(e) => {
             eprintln!("comfy-fake: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let url = match &fake {
+        Fake::Local(f) => f.url(),
+        Fake::Cloud(c) => c.url(),
+    };
     // Listen for signals before announcing the URL: whoever reads it may stop us at once.
     let signals = Signals::new();
     let mut stdout = tokio::io::stdout();
     let announced = async {
-        stdout.write_all(format!("{}\n", fake.url()).as_bytes()).await?;
+        stdout.write_all(format!("{url}\n").as_bytes()).await?;
         stdout.flush().await
     };
     if let Err(e) = announced.await {
@@ -101,7 +128,10 @@ async fn run(args: Args, models: Vec<(String, String)>) -> ExitCode {
         return ExitCode::FAILURE;
     }
     stopped(signals, args.exit_on_eof).await;
-    fake.shutdown();
+    match fake {
+        Fake::Local(f) => f.shutdown(),
+        Fake::Cloud(c) => c.shutdown(),
+    }
     ExitCode::SUCCESS
 }
 

@@ -190,17 +190,17 @@ fn split_host_port(s: &str) -> (&str, Option<&str>) {
 
 // ---- read-only info routes ----
 
-async fn system_stats(State(shared): State<Arc<Shared>>) -> Response {
+pub(crate) async fn system_stats(State(shared): State<Arc<Shared>>) -> Response {
     json_ok(&shared.config.system_stats)
 }
 
-async fn features() -> Response {
+pub(crate) async fn features() -> Response {
     json_ok(&server_features())
 }
 
 /// `/object_info`, with files uploaded to the fake added to the upload combos (ComfyUI lists
 /// its input folder live). Serialised once per change of the input folder.
-async fn object_info(State(shared): State<Arc<Shared>>) -> Response {
+pub(crate) async fn object_info(State(shared): State<Arc<Shared>>) -> Response {
     let (generation, cached, files) = {
         let st = shared.lock();
         (st.input_generation, st.object_info_cache.clone(), st.files.input_top_level())

@@ -162,6 +162,8 @@ pub(crate) struct State {
     pub userdata: BTreeMap<String, crate::userdata::UserFile>,
     /// Folders of the user directory that exist (created by saving into them).
     pub userdata_dirs: std::collections::BTreeSet<String>,
+    /// Comfy Cloud mode: every message goes to every open socket, whatever its client id.
+    pub broadcast_all: bool,
 }
 
 impl State {
@@ -191,6 +193,7 @@ impl State {
             object_info_cache: None,
             userdata: BTreeMap::new(),
             userdata_dirs: std::collections::BTreeSet::new(),
+            broadcast_all: false,
         }
     }
 
@@ -274,6 +277,7 @@ impl State {
 
     fn route(&self, sid: Option<&str>, make: impl Fn(&Conn) -> Option<Outgoing>) {
         let targets: Vec<u64> = match sid {
+            _ if self.broadcast_all => self.conns.keys().copied().collect(),
             Some(sid) => self.registered.get(sid).copied().into_iter().collect(),
             None => self.registered.values().copied().collect(),
         };
@@ -288,6 +292,9 @@ impl State {
 
     /// Whether the socket registered for `sid` negotiated `supports_preview_metadata`.
     pub fn supports_preview_metadata(&self, sid: Option<&str>) -> bool {
+        if self.broadcast_all {
+            return true;
+        }
         sid.and_then(|s| self.registered.get(s))
             .and_then(|id| self.conns.get(id))
             .is_some_and(|c| c.supports_preview_metadata)

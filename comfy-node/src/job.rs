@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use comfy_core::backend::CancelOutcome;
 use comfy_core::{Comfy, Follow, Job, Waited};
 use napi::Env;
 use napi::bindgen_prelude::{AsyncBlock, AsyncBlockBuilder};
@@ -75,17 +74,11 @@ impl JobHandle {
     }
 
     /// Cancels this job only: `removed_from_queue`, `interrupted`, `interrupt_requested` (the
-    /// server did not confirm in time) or `already_finished`.
+    /// server did not confirm in time), `already_finished`, `cancel_requested` (a hosted backend
+    /// stops it later) or `not_cancellable`.
     #[napi]
     pub async fn cancel(&self) -> napi::Result<String> {
-        let outcome = self.job.cancel().await.napi()?;
-        Ok(match outcome {
-            CancelOutcome::RemovedFromQueue => "removed_from_queue",
-            CancelOutcome::Interrupted => "interrupted",
-            CancelOutcome::InterruptRequested => "interrupt_requested",
-            CancelOutcome::AlreadyFinished => "already_finished",
-        }
-        .to_owned())
+        Ok(self.job.cancel().await.napi()?.as_str().to_owned())
     }
 
     /// Every output recorded for the job (empty until it finished), in output order.

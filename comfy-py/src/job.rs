@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use comfy_core::backend::CancelOutcome;
 use comfy_core::job::{JobFailure, JobStatus};
 use comfy_core::{Comfy, Follow, Update, Waited};
 use pyo3::prelude::*;
@@ -80,17 +79,11 @@ impl Job {
     }
 
     /// Cancels this job only (dequeued, or interrupted by its id): `removed_from_queue`,
-    /// `interrupted`, `interrupt_requested` or `already_finished`.
+    /// `interrupted`, `interrupt_requested`, `already_finished`, `cancel_requested` (a hosted
+    /// backend stops it later) or `not_cancellable`.
     fn cancel<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let job = self.job.clone();
-        resolve(py, self.mode, async move {
-            Ok(match job.cancel().await? {
-                CancelOutcome::RemovedFromQueue => "removed_from_queue",
-                CancelOutcome::Interrupted => "interrupted",
-                CancelOutcome::InterruptRequested => "interrupt_requested",
-                CancelOutcome::AlreadyFinished => "already_finished",
-            })
-        })
+        resolve(py, self.mode, async move { Ok(job.cancel().await?.as_str()) })
     }
 
     /// The job's recorded outputs (every output of every node, once it finished); with

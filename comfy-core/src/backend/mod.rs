@@ -6,8 +6,12 @@
 //! others says so in [`Capabilities::cancel_running`] instead of pretending. Optional operations
 //! return [`Error::NotSupported`].
 
+pub mod cloud;
+pub mod credentials;
+pub(crate) mod http;
 pub mod local;
 mod saved;
+pub mod tls;
 mod types;
 
 use std::sync::Arc;
@@ -15,6 +19,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+pub use credentials::{Credential, CredentialProvider, StaticCredential};
 pub use saved::{SavedWorkflowInfo, WORKFLOWS_DIR, saved_workflow_name, saved_workflow_path};
 pub use types::*;
 
@@ -46,8 +51,24 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Where a job is now; outputs are filled in once it has finished.
     async fn status(&self, job: &JobId) -> Result<RemoteJob>;
 
+    /// Where a job is now, given with the handle recorded at submit. Backends that need their
+    /// handle override this; by default it is [`Backend::status`] by id.
+    async fn status_of(&self, job: &JobRef) -> Result<RemoteJob> {
+        self.status(&job.id).await
+    }
+
     /// Cancels one job: removes it from the queue if pending, interrupts it if running.
     async fn cancel(&self, job: &JobId) -> Result<CancelOutcome>;
+
+    /// Cancels one job, given with the handle recorded at submit; by default [`Backend::cancel`].
+    async fn cancel_of(&self, job: &JobRef) -> Result<CancelOutcome> {
+        self.cancel(&job.id).await
+    }
+
+    /// How this backend wants to be polled (by default: as the client is configured).
+    fn poll_policy(&self) -> PollPolicy {
+        PollPolicy::default()
+    }
 
     /// The backend's queue.
     async fn queue(&self) -> Result<QueueSnapshot> {
@@ -65,6 +86,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Downloads a hosted output by URL (hosted backends).
     async fn download_url(&self, _url: &str) -> Result<Download> {
         Err(self.not_supported("download by URL"))
+    }
+
+    /// A self-authorising URL for an output file (a signed storage URL) with its expiry, to hand
+    /// to someone who has no credentials for the backend.
+    async fn output_url(&self, _file: &FileRef) -> Result<HostedUrl> {
+        Err(self.not_supported("self-authorising output URLs"))
     }
 
     /// The node catalogue, cached; `refresh` fetches it again.

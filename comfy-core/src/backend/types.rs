@@ -92,12 +92,51 @@ impl JobRequest {
 /// The backend's answer to a submit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Submitted {
-    /// The job id.
+    /// The job id: the requested one, or the one the backend assigned (hosted backends choose
+    /// their own ids; the client re-keys the job then).
     pub job_id: JobId,
+    /// Whatever else the backend needs to find the job again (status, result and cancel URLs,
+    /// a deployment id, ...), opaque to everyone else. It is recorded with the job and handed
+    /// back through [`JobRef`], also after a restart.
+    pub handle: Option<Value>,
     /// The queue number ComfyUI assigned.
     pub number: Option<f64>,
     /// Outputs ComfyUI dropped because they failed validation (the rest runs).
     pub node_errors: Value,
+}
+
+/// A job as a backend addresses it: its id and the opaque handle the backend returned when it
+/// was submitted ([`Submitted::handle`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRef {
+    /// The job id.
+    pub id: JobId,
+    /// The backend's handle, if it gave one.
+    pub handle: Option<Value>,
+}
+
+impl From<&JobId> for JobRef {
+    fn from(id: &JobId) -> Self {
+        JobRef { id: id.clone(), handle: None }
+    }
+}
+
+/// How a backend wants to be polled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollPolicy {
+    /// Poll a job no more often than this (hosted backends bill or rate-limit status reads).
+    pub min_interval: std::time::Duration,
+    /// How long after it was submitted (or reattached) a job the backend says it does not know
+    /// is still given the benefit of the doubt: an eventually-consistent hosted backend may not
+    /// list a job it has just accepted.
+    pub not_found_grace: std::time::Duration,
+}
+
+impl Default for PollPolicy {
+    /// No opinion: the client's own interval and lost-job delay apply.
+    fn default() -> Self {
+        PollPolicy { min_interval: std::time::Duration::ZERO, not_found_grace: std::time::Duration::ZERO }
+    }
 }
 
 /// A job as the backend sees it now.
@@ -122,6 +161,26 @@ pub enum CancelOutcome {
     InterruptRequested,
     /// It had already finished.
     AlreadyFinished,
+    /// The backend accepted the cancel request; the job stops when the backend gets to it
+    /// (hosted backends cancel asynchronously). Poll its status to see it end.
+    CancelRequested,
+    /// The backend cannot cancel this job without touching others (a running job on a backend
+    /// whose only stop is an account-wide interrupt, which was not allowed), or refused to.
+    NotCancellable,
+}
+
+impl CancelOutcome {
+    /// The stable snake_case name (the same as its serde form), for surfaces that show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RemovedFromQueue => "removed_from_queue",
+            Self::Interrupted => "interrupted",
+            Self::InterruptRequested => "interrupt_requested",
+            Self::AlreadyFinished => "already_finished",
+            Self::CancelRequested => "cancel_requested",
+            Self::NotCancellable => "not_cancellable",
+        }
+    }
 }
 
 /// One entry of a backend queue.
@@ -245,6 +304,17 @@ impl UploadedFile {
             other => format!("{path} [{}]", other.as_str()),
         }
     }
+}
+
+/// A URL that serves an output by itself (a signed storage URL): whoever has it can fetch the
+/// file without credentials until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct HostedUrl {
+    /// The URL, to be used verbatim (its query carries the signature).
+    pub url: String,
+    /// When it stops working (milliseconds since the Unix epoch), when known.
+    pub expires_at: Option<i64>,
 }
 
 /// A download in progress.

@@ -75,6 +75,24 @@ impl Comfy {
         }
     }
 
+    /// A URL that serves the asset without credentials, with its expiry: the recorded URL of a
+    /// hosted output, or a fresh signed URL from the backend for a file (Comfy Cloud). Backends
+    /// without such URLs (a local ComfyUI) answer `not_supported`; text outputs are
+    /// `invalid_argument`.
+    pub async fn asset_url(&self, id: &AssetId) -> Result<crate::backend::HostedUrl> {
+        let asset = self.asset(id).await?;
+        if let Some(url) = &asset.url {
+            return Ok(crate::backend::HostedUrl { url: url.clone(), expires_at: asset.expires_at });
+        }
+        match &asset.file {
+            Some(file) => self.inner.backend.output_url(file).await,
+            None => Err(Error::InvalidArgument {
+                argument: "asset".into(),
+                message: format!("{id} is a {} value, not a file", asset.mime_type),
+            }),
+        }
+    }
+
     /// Loads an asset's bytes (up to the client's limit), recording size, SHA-256 and, for
     /// images, width and height.
     pub async fn fetch_asset(&self, id: &AssetId) -> Result<FetchedAsset> {

@@ -86,6 +86,13 @@ impl JobShared {
         })
     }
 
+    /// The job as its backend addresses it (id and the handle recorded at submit).
+    pub(crate) fn job_ref(&self) -> crate::backend::JobRef {
+        let handle =
+            self.record.lock().map(|r| r.handle.clone()).unwrap_or_else(|e| e.into_inner().handle.clone());
+        crate::backend::JobRef { id: self.id.clone(), handle }
+    }
+
     pub(crate) fn snapshot(&self) -> JobSnapshot {
         self.state.borrow().clone()
     }
@@ -193,27 +200,44 @@ impl Job {
     /// Cancels this job and only this job: removed from the queue if pending; interrupted by
     /// its id if running, waiting (up to the client's confirmation time) until the backend
     /// confirms. Never a global interrupt.
+    ///
+    /// A hosted backend may only accept the request ([`CancelOutcome::CancelRequested`]): the
+    /// answer is then [`CancelOutcome::Interrupted`] if the job ends cancelled within the
+    /// confirmation time. A job the backend cannot stop without touching others is
+    /// [`CancelOutcome::NotCancellable`]. A job another backend ran is refused.
     pub async fn cancel(&self) -> Result<CancelOutcome> {
         if self.shared.is_terminal() {
             return Ok(CancelOutcome::AlreadyFinished);
         }
-        let outcome = self.client.backend.cancel(self.id()).await?;
+        let ran_on = self.record().backend;
+        if ran_on != self.client.backend.name() {
+            return Err(Error::InvalidArgument {
+                argument: "job".into(),
+                message: format!(
+                    "job {} ran on backend {ran_on}, not on this client's backend {}; cancel it there",
+                    self.id(),
+                    self.client.backend.name()
+                ),
+            });
+        }
+        let outcome = self.client.backend.cancel_of(&self.shared.job_ref()).await?;
         match outcome {
             CancelOutcome::RemovedFromQueue => {
                 // No history entry will ever exist for it: finish it here.
                 self.client.finish(&self.shared, JobStatus::Cancelled, Vec::new()).await;
                 Ok(outcome)
             }
-            CancelOutcome::InterruptRequested => {
+            CancelOutcome::InterruptRequested | CancelOutcome::CancelRequested => {
                 let mut rx = self.shared.state.subscribe();
                 let confirm = self.client.options.cancel_confirm_timeout;
                 let done = tokio::time::timeout(confirm, rx.wait_for(|s| s.status.is_terminal())).await;
                 Ok(match done {
                     Ok(Ok(s)) if s.status == JobStatus::Cancelled => CancelOutcome::Interrupted,
                     Ok(Ok(_)) => CancelOutcome::AlreadyFinished,
-                    _ => CancelOutcome::InterruptRequested,
+                    _ => outcome,
                 })
             }
+            CancelOutcome::NotCancellable => Ok(outcome),
             CancelOutcome::AlreadyFinished | CancelOutcome::Interrupted => {
                 self.client.clone().spawn_finalize(self.shared.clone());
                 Ok(outcome)

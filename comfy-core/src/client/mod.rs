@@ -225,6 +225,7 @@ impl Comfy {
         let record = JobRecord {
             id: id.clone(),
             backend: backend.name().to_owned(),
+            handle: None,
             request: request.to_record(),
             workflow_hash: request.workflow.canonical_hash(),
             provenance: request.provenance.clone(),
@@ -246,13 +247,14 @@ impl Comfy {
             // A backend that assigns its own ids: re-key (events before this are reconciled).
             let mut jobs = lock(&self.inner.jobs);
             jobs.remove(&id);
-            let mut record =
-                shared.record.lock().map(|r| r.clone()).unwrap_or_else(|e| e.into_inner().clone());
+            let mut record = lock(&shared.record).clone();
             record.id = submitted.job_id.clone();
+            record.handle = submitted.handle.clone();
             let rekeyed = JobShared::new(record, nodes_total);
             jobs.insert(submitted.job_id.clone(), rekeyed.clone());
             rekeyed
         } else {
+            lock(&shared.record).handle = submitted.handle.clone();
             shared
         };
         shared.state.send_if_modified(|s| {
@@ -294,6 +296,7 @@ impl Comfy {
                 JobRecord {
                     id: id.clone(),
                     backend: self.inner.backend.name().to_owned(),
+                    handle: None,
                     request: serde_json::Value::Null,
                     workflow_hash: String::new(),
                     provenance: Default::default(),
@@ -310,8 +313,15 @@ impl Comfy {
         };
         let nodes_total =
             record.request.get("workflow").and_then(|w| w.as_object()).map_or(0, |w| w.len() as u32);
+        let other_backend = record.backend != self.inner.backend.name();
         let shared = JobShared::new(record, nodes_total);
         shared.foreign.store(true, std::sync::atomic::Ordering::SeqCst);
+        if other_backend {
+            // Another backend ran it: what is recorded is all we know. It is never looked up on,
+            // reconciled against or cancelled through this client's backend.
+            shared.finalizing.store(true, std::sync::atomic::Ordering::SeqCst);
+            return Ok(self.job_handle(shared));
+        }
         if shared.is_terminal() {
             // Finished and stored: nothing live to track, so it is not kept in memory.
             return Ok(self.job_handle(shared));

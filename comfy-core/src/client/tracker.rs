@@ -21,7 +21,7 @@ const RECONCILE_CONCURRENCY: usize = 8;
 /// Runs until the client is dropped.
 pub(crate) async fn route(client: Weak<ClientInner>, mut events: broadcast::Receiver<BackendEvent>) {
     let poll = match client.upgrade() {
-        Some(c) => c.options.poll_interval,
+        Some(c) => c.options.poll_interval.max(c.backend.poll_policy().min_interval),
         None => return,
     };
     let mut tick = tokio::time::interval(poll);
@@ -206,7 +206,7 @@ impl ClientInner {
             // The terminal message can arrive just before the history entry is written.
             let mut delay = Duration::from_millis(25);
             for _ in 0..12 {
-                match self.backend.status(&shared.id).await {
+                match self.backend.status_of(&shared.job_ref()).await {
                     Ok(remote) if remote.status.is_terminal() => {
                         self.finish_remote(&shared, remote).await;
                         return;
@@ -257,7 +257,8 @@ impl ClientInner {
         if shared.is_terminal() || shared.finalizing.load(Ordering::SeqCst) {
             return;
         }
-        match self.backend.status(&shared.id).await {
+        let lost_after = self.options.lost_after.max(self.backend.poll_policy().not_found_grace);
+        match self.backend.status_of(&shared.job_ref()).await {
             Ok(remote) if remote.status.is_terminal() => {
                 if !shared.finalizing.swap(true, Ordering::SeqCst) {
                     self.finish_remote(&shared, remote).await;
@@ -274,7 +275,7 @@ impl ClientInner {
                 // (a running job is not re-queued).
                 set_waiting(&shared, status);
             }
-            Err(Error::JobNotFound { .. }) if shared.created.elapsed() >= self.options.lost_after => {
+            Err(Error::JobNotFound { .. }) if shared.created.elapsed() >= lost_after => {
                 tracing::warn!(job = %shared.id, "the backend no longer knows this job");
                 if !shared.finalizing.swap(true, Ordering::SeqCst) {
                     let failure = crate::job::JobFailure {

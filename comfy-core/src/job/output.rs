@@ -145,6 +145,10 @@ pub enum OutputItem {
         filename: Option<String>,
         /// What it is.
         media: MediaKind,
+        /// When the URL stops working (milliseconds since the Unix epoch), when the backend
+        /// said or the URL carries it: the asset expires with it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<i64>,
     },
     /// Text (PreviewAny, text previews).
     Text {

@@ -64,6 +64,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX assets_owner ON assets (owner);
     CREATE INDEX assets_expires_at ON assets (expires_at) WHERE expires_at IS NOT NULL;
     "#,
+    // 2: the backend's opaque job handle (hosted backends: status/cancel URLs, deployment ids).
+    r#"
+    ALTER TABLE jobs ADD COLUMN handle TEXT;  -- JSON, NULL when the backend gave none
+    "#,
 ];
 
 /// The schema version a fully migrated database has.
@@ -134,6 +138,24 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert_eq!(tables, ["assets", "jobs"]);
+    }
+
+    #[test]
+    fn store_migration_2_keeps_version_1_jobs_and_adds_the_handle() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO jobs (id, backend, request, workflow_hash, status, status_name, outputs, \
+             created_at, updated_at) VALUES ('j', 'b', '{}', 'h', '{}', 'queued', '[]', 1, 1)",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn, Path::new(":memory:")).unwrap();
+        assert_eq!(version(&conn).unwrap(), LATEST);
+        let handle: Option<String> =
+            conn.query_row("SELECT handle FROM jobs WHERE id = 'j'", [], |r| r.get(0)).unwrap();
+        assert_eq!(handle, None);
     }
 
     #[test]

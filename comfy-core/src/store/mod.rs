@@ -82,8 +82,13 @@ impl std::fmt::Display for AssetId {
 pub struct JobRecord {
     /// Job id (the prompt id on a local ComfyUI).
     pub id: JobId,
-    /// Name of the backend that runs it.
+    /// Name of the backend that runs it. A job belongs to that backend: it is never looked up
+    /// on, reconciled against or cancelled through another one.
     pub backend: String,
+    /// The backend's opaque handle for the job ([`Submitted::handle`](crate::backend::Submitted)),
+    /// when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<Value>,
     /// What was submitted (workflow and options), as JSON.
     pub request: Value,
     /// Canonical hash of the submitted workflow.
@@ -223,11 +228,15 @@ impl Asset {
     /// Builds the asset for one job output.
     pub fn from_output(job: &JobRecord, output: &JobOutput, created_at: Millis) -> Asset {
         use crate::job::OutputItem;
+        let expires_at = match &output.item {
+            OutputItem::Url { expires_at, .. } => *expires_at,
+            _ => None,
+        };
         let (file, url, text, media, mime) = match &output.item {
             OutputItem::File { file, media, .. } => {
                 (Some(file.clone()), None, None, *media, MediaKind::mime_for(&file.filename).to_owned())
             }
-            OutputItem::Url { url, filename, media } => (
+            OutputItem::Url { url, filename, media, .. } => (
                 None,
                 Some(url.clone()),
                 None,
@@ -261,7 +270,46 @@ impl Asset {
             height: None,
             sha256: None,
             created_at,
-            expires_at: None,
+            expires_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::OutputItem;
+
+    #[test]
+    fn a_hosted_output_url_expires_with_its_asset() {
+        let job = JobRecord {
+            id: JobId::from("j"),
+            backend: "cloud".into(),
+            handle: Some(serde_json::json!({"deployment": "d"})),
+            request: Value::Null,
+            workflow_hash: String::new(),
+            provenance: Provenance::default(),
+            status: JobStatus::Succeeded,
+            outputs: Vec::new(),
+            created_at: 1,
+            updated_at: 1,
+        };
+        let output = JobOutput {
+            node_id: "9".into(),
+            key: "images".into(),
+            index: 0,
+            item: OutputItem::Url {
+                url: "https://cdn.example/o.png?X-Goog-Signature=s".into(),
+                filename: Some("o.png".into()),
+                media: MediaKind::Image,
+                expires_at: Some(5_000),
+            },
+        };
+        let asset = Asset::from_output(&job, &output, 10);
+        assert_eq!(asset.expires_at, Some(5_000));
+        assert_eq!(asset.mime_type, "image/png");
+        assert_eq!(asset.url.as_deref(), Some("https://cdn.example/o.png?X-Goog-Signature=s"));
+        let back: JobRecord = serde_json::from_value(serde_json::to_value(&job).unwrap()).unwrap();
+        assert_eq!(back, job, "the handle survives serialization");
     }
 }

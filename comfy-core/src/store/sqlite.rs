@@ -40,7 +40,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const UNFINISHED_STATES: [&str; 3] = ["pending", "queued", "running"];
 
 const JOB_COLUMNS: &str = "id, backend, request, workflow_hash, template, params, owner, status, \
-                           status_name, outputs, created_at, updated_at";
+                           status_name, outputs, created_at, updated_at, handle";
 const ASSET_COLUMNS: &str = "id, job_id, backend, node_id, key, idx, template, params, owner, \
                              workflow_hash, file, url, text, media, mime_type, byte_size, width, \
                              height, sha256, created_at, expires_at";
@@ -280,6 +280,7 @@ struct JobRow {
     outputs: String,
     created_at: Millis,
     updated_at: Millis,
+    handle: Option<String>,
 }
 
 impl JobRow {
@@ -298,6 +299,7 @@ impl JobRow {
             outputs: to_json(OP, "outputs", &job.outputs)?,
             created_at: job.created_at,
             updated_at: job.updated_at,
+            handle: optional_json(OP, "handle", job.handle.as_ref())?,
         })
     }
 }
@@ -307,6 +309,7 @@ fn decode_job(row: &Row<'_>, operation: &'static str) -> Result<JobRecord> {
     Ok(JobRecord {
         id: JobId(r.get("id")?),
         backend: r.get("backend")?,
+        handle: r.json_opt("handle")?,
         request: r.json("request")?,
         workflow_hash: r.get("workflow_hash")?,
         provenance: Provenance {
@@ -446,13 +449,14 @@ impl Store for SqliteStore {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
             tx.prepare_cached(
                 "INSERT INTO jobs (id, backend, request, workflow_hash, template, params, owner, status, \
-                 status_name, outputs, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 status_name, outputs, created_at, updated_at, handle) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
                  ON CONFLICT (id) DO UPDATE SET backend = excluded.backend, request = excluded.request, \
                  workflow_hash = excluded.workflow_hash, template = excluded.template, \
                  params = excluded.params, owner = excluded.owner, status = excluded.status, \
                  status_name = excluded.status_name, outputs = excluded.outputs, \
-                 created_at = excluded.created_at, updated_at = excluded.updated_at",
+                 created_at = excluded.created_at, updated_at = excluded.updated_at, \
+                 handle = excluded.handle",
             )
             .map_err(err)?
             .execute(params![
@@ -468,6 +472,7 @@ impl Store for SqliteStore {
                 row.outputs,
                 row.created_at,
                 row.updated_at,
+                row.handle,
             ])
             .map_err(err)?;
             tx.commit().map_err(err)

@@ -88,8 +88,9 @@ class AsyncJob:
 
     async def cancel(self) -> str:
         """Cancels this job only (never a global interrupt): ``removed_from_queue``,
-        ``interrupted``, ``interrupt_requested`` (it stops at its next node) or
-        ``already_finished``."""
+        ``interrupted``, ``interrupt_requested`` (it stops at its next node),
+        ``already_finished``, ``cancel_requested`` (a hosted backend stops it later) or
+        ``not_cancellable``."""
         outcome: str = await self._native.cancel()
         return outcome
 
@@ -173,8 +174,9 @@ class Job:
 
     def cancel(self) -> str:
         """Cancels this job only (never a global interrupt): ``removed_from_queue``,
-        ``interrupted``, ``interrupt_requested`` (it stops at its next node) or
-        ``already_finished``."""
+        ``interrupted``, ``interrupt_requested`` (it stops at its next node),
+        ``already_finished``, ``cancel_requested`` (a hosted backend stops it later) or
+        ``not_cancellable``."""
         outcome: str = self._native.cancel()
         return outcome
 

@@ -42,6 +42,22 @@ pub(crate) fn from_history(entry: &Value) -> RemoteJob {
     RemoteJob { status, outputs: parse_history_outputs(entry.get("outputs").unwrap_or(&Value::Null)) }
 }
 
+/// ComfyUI's refusal of a prompt (`{"error": {"type", "message", "details"}, "node_errors"}`).
+pub(crate) fn prompt_rejected(backend: &str, answer: &Value) -> crate::Error {
+    let err = answer.get("error").cloned().unwrap_or(Value::Null);
+    let text = |k: &str| match &err {
+        Value::String(s) if k == "message" => s.clone(),
+        other => other.get(k).and_then(Value::as_str).unwrap_or("").to_owned(),
+    };
+    let (message, details) = (text("message"), text("details"));
+    crate::Error::PromptRejected {
+        backend: backend.to_owned(),
+        error_type: text("type"),
+        message: if details.is_empty() { message } else { format!("{message}: {details}") },
+        node_errors: Box::new(answer.get("node_errors").cloned().unwrap_or(Value::Null)),
+    }
+}
+
 /// Where a job is in the queue, if it is there.
 pub(crate) fn from_queue(queue: &QueueSnapshot, job: &JobId) -> Option<JobStatus> {
     if queue.is_running(job) {

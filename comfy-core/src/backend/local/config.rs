@@ -1,7 +1,10 @@
 //! Configuration of a local (or self-hosted) ComfyUI backend.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::backend::credentials::{Credential, CredentialProvider, StaticCredential};
+use crate::backend::tls::CaCert;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -14,6 +17,11 @@ pub struct LocalConfig {
     pub name: String,
     /// An extra header for a ComfyUI behind an authenticating gateway (`Authorization`, ...).
     pub auth_header: Option<(String, Secret)>,
+    /// Where the credential for the server comes from (takes precedence over `auth_header`);
+    /// it is sent to this server's host only, never to a host a redirect points to.
+    pub credentials: Option<Arc<dyn CredentialProvider>>,
+    /// Extra CA certificates to trust (a server behind a private CA).
+    pub ca_certs: Vec<CaCert>,
     /// Comfy API key for partner (API) nodes; sent as `extra_data.api_key_comfy_org`.
     pub comfy_api_key: Option<Secret>,
     /// The stable client id of this client's WebSocket and prompts.
@@ -56,6 +64,8 @@ impl LocalConfig {
             base_url: trimmed.to_owned(),
             name: format!("local:{trimmed}"),
             auth_header: None,
+            credentials: None,
+            ca_certs: Vec::new(),
             comfy_api_key: None,
             client_id: uuid::Uuid::new_v4().to_string(),
             connect_timeout: Duration::from_secs(5),
@@ -65,6 +75,16 @@ impl LocalConfig {
             retry_backoff: Duration::from_millis(100),
             max_reconnect_delay: Duration::from_secs(10),
             websocket: true,
+        })
+    }
+
+    /// The credential provider in effect: `credentials`, else `auth_header` as a fixed header.
+    pub fn credential_provider(&self) -> Option<Arc<dyn CredentialProvider>> {
+        self.credentials.clone().or_else(|| {
+            self.auth_header.as_ref().map(|(name, value)| {
+                Arc::new(StaticCredential(Credential::Header { name: name.clone(), value: value.clone() }))
+                    as Arc<dyn CredentialProvider>
+            })
         })
     }
 

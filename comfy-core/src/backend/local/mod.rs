@@ -1,16 +1,15 @@
 //! A local or self-hosted ComfyUI: HTTP with reqwest, events over one WebSocket per client.
 
-mod answers;
+pub(crate) mod answers;
 mod config;
-mod http;
 #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
-mod messages;
+pub(crate) mod messages;
 #[cfg(feature = "websocket")]
-mod socket;
+pub(crate) mod socket;
 #[cfg(not(feature = "websocket"))]
 #[path = "no_socket.rs"]
 mod socket;
-mod userdata;
+pub(crate) mod userdata;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,10 +21,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, broadcast};
 
+pub(crate) use crate::backend::http::error_chain;
 pub use config::LocalConfig;
-pub(crate) use http::error_chain;
 
-use self::http::{Http, Retry};
+use super::http::{Http, HttpSettings, Retry};
 use super::{
     Backend, BackendEvent, CancelOutcome, CancelScope, Capabilities, Download, Health, JobRequest,
     QueueSnapshot, RemoteJob, Submitted, Upload, UploadKind, UploadedFile,
@@ -47,6 +46,7 @@ impl Drop for AbortOnDrop {
 
 #[derive(Debug)]
 struct Inner {
+    config: LocalConfig,
     http: Http,
     events: broadcast::Sender<BackendEvent>,
     socket: Arc<socket::SocketState>,
@@ -87,6 +87,25 @@ impl LocalComfyUiBuilder {
     pub fn auth_header(self, name: impl Into<String>, value: impl Into<String>) -> Self {
         let (name, value) = (name.into(), Secret::new(value));
         self.map(|c| c.auth_header = Some((name, value)))
+    }
+
+    /// Where the credential for the server comes from (a token that can be refreshed, ...);
+    /// it replaces [`auth_header`](Self::auth_header) and goes to this server's host only.
+    pub fn credentials(self, provider: Arc<dyn super::CredentialProvider>) -> Self {
+        self.map(|c| c.credentials = Some(provider))
+    }
+
+    /// Trusts an extra CA certificate (a PEM file, read by [`build`](Self::build)) for
+    /// `https://` and `wss://`, e.g. a ComfyUI behind a private CA.
+    pub fn ca_cert(self, path: impl AsRef<std::path::Path>) -> Self {
+        let ca = super::tls::ca_file(path);
+        self.map(|c| c.ca_certs.push(ca))
+    }
+
+    /// Trusts an extra CA certificate given as PEM text.
+    pub fn ca_cert_pem(self, pem: impl Into<Vec<u8>>) -> Self {
+        let ca = super::tls::CaCert::Pem(pem.into());
+        self.map(|c| c.ca_certs.push(ca))
     }
 
     /// A Comfy API key for partner (API) nodes; never logged.
@@ -139,7 +158,18 @@ impl LocalComfyUiBuilder {
     /// Builds the backend and, inside a tokio runtime, starts its WebSocket.
     pub fn build(self) -> Result<LocalComfyUi> {
         let config = self.config?;
-        let http = Http::new(config.clone())?;
+        let tls = super::tls::client_config(&config.ca_certs)?;
+        let http = Http::new(HttpSettings {
+            base_url: config.base_url.clone(),
+            name: config.name.clone(),
+            credentials: config.credential_provider(),
+            connect_timeout: config.connect_timeout,
+            request_timeout: config.request_timeout,
+            retries: config.retries,
+            retry_backoff: config.retry_backoff,
+            max_retry_after: Duration::from_secs(10),
+            tls: tls.clone(),
+        })?;
         let (events, _) = broadcast::channel(4096);
         let socket = Arc::new(socket::SocketState::default());
         let task = if config.websocket && socket::AVAILABLE {
@@ -149,13 +179,20 @@ impl LocalComfyUiBuilder {
                     "LocalComfyUi::build must be called inside a tokio runtime (it starts the WebSocket)"
                         .into(),
             })?;
-            let task = handle.spawn(socket::run(config, events.clone(), socket.clone()));
+            let task = handle.spawn(socket::run(config.clone(), tls, events.clone(), socket.clone()));
             Some(AbortOnDrop(task.abort_handle()))
         } else {
             None
         };
         Ok(LocalComfyUi {
-            inner: Arc::new(Inner { http, events, socket, catalog: Mutex::new(None), _socket_task: task }),
+            inner: Arc::new(Inner {
+                config,
+                http,
+                events,
+                socket,
+                catalog: Mutex::new(None),
+                _socket_task: task,
+            }),
         })
     }
 }
@@ -168,7 +205,7 @@ impl LocalComfyUi {
 
     /// The configuration in use.
     pub fn config(&self) -> &LocalConfig {
-        self.inner.http.config()
+        &self.inner.config
     }
 
     fn http(&self) -> &Http {
@@ -183,7 +220,7 @@ impl LocalComfyUi {
 }
 
 /// Percent-encodes a path segment or query value.
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
@@ -255,15 +292,7 @@ impl Backend for LocalComfyUi {
         let status = resp.status();
         let answer = self.http().json(op, resp).await?;
         if status == StatusCode::BAD_REQUEST {
-            let err = answer.get("error").cloned().unwrap_or(Value::Null);
-            let text = |k: &str| err.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            let (message, details) = (text("message"), text("details"));
-            return Err(Error::PromptRejected {
-                backend: self.name().to_owned(),
-                error_type: text("type"),
-                message: if details.is_empty() { message } else { format!("{message}: {details}") },
-                node_errors: Box::new(answer.get("node_errors").cloned().unwrap_or(Value::Null)),
-            });
+            return Err(answers::prompt_rejected(self.name(), &answer));
         }
         let returned =
             answer.get("prompt_id").and_then(Value::as_str).ok_or_else(|| Error::UnexpectedResponse {
@@ -273,6 +302,7 @@ impl Backend for LocalComfyUi {
             })?;
         Ok(Submitted {
             job_id: JobId(returned.to_owned()),
+            handle: None,
             number: answer.get("number").and_then(Value::as_f64),
             node_errors: answer.get("node_errors").cloned().unwrap_or(Value::Null),
         })
@@ -437,11 +467,11 @@ impl Backend for LocalComfyUi {
     }
 
     async fn list_saved_workflows(&self) -> Result<Vec<super::SavedWorkflowInfo>> {
-        self.userdata_list().await
+        self.http().userdata_list().await
     }
 
     async fn get_saved_workflow(&self, name: &str) -> Result<Value> {
-        self.userdata_get(name).await
+        self.http().userdata_get(name).await
     }
 
     async fn save_workflow(
@@ -450,11 +480,11 @@ impl Backend for LocalComfyUi {
         workflow: &Value,
         overwrite: bool,
     ) -> Result<super::SavedWorkflowInfo> {
-        self.userdata_save(name, workflow, overwrite).await
+        self.http().userdata_save(name, workflow, overwrite).await
     }
 
     async fn delete_saved_workflow(&self, name: &str) -> Result<()> {
-        self.userdata_delete(name).await
+        self.http().userdata_delete(name).await
     }
 
     async fn move_saved_workflow(
@@ -463,15 +493,15 @@ impl Backend for LocalComfyUi {
         to: &str,
         overwrite: bool,
     ) -> Result<super::SavedWorkflowInfo> {
-        self.userdata_move(from, to, overwrite).await
+        self.http().userdata_move(from, to, overwrite).await
     }
 
     async fn template_index(&self) -> Result<Value> {
-        self.official_index().await
+        self.http().official_index().await
     }
 
     async fn template_workflow(&self, name: &str) -> Result<Value> {
-        self.official_template(name).await
+        self.http().official_template(name).await
     }
 }
 

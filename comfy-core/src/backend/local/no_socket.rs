@@ -21,6 +21,7 @@ pub(crate) struct SocketState {
 /// Never called (see [`AVAILABLE`]); returns at once.
 pub(crate) async fn run(
     _config: LocalConfig,
+    _tls: Arc<rustls::ClientConfig>,
     _tx: broadcast::Sender<BackendEvent>,
     _state: Arc<SocketState>,
 ) {

@@ -27,10 +27,15 @@ pub(crate) struct SocketState {
 }
 
 /// Runs until the task is aborted (when the backend is dropped).
-pub(crate) async fn run(config: LocalConfig, tx: broadcast::Sender<BackendEvent>, state: Arc<SocketState>) {
+pub(crate) async fn run(
+    config: LocalConfig,
+    tls: Arc<rustls::ClientConfig>,
+    tx: broadcast::Sender<BackendEvent>,
+    state: Arc<SocketState>,
+) {
     let mut delay = Duration::from_millis(100);
     loop {
-        match connect(&config).await {
+        match connect(&config, &tls).await {
             Ok(ws) => {
                 delay = Duration::from_millis(100);
                 state.connected.store(true, Ordering::SeqCst);
@@ -49,27 +54,52 @@ pub(crate) async fn run(config: LocalConfig, tx: broadcast::Sender<BackendEvent>
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(config: &LocalConfig) -> Result<Ws, String> {
-    let mut request = config.ws_url().into_client_request().map_err(|e| e.to_string())?;
-    if let Some((name, value)) = &config.auth_header {
-        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| e.to_string())?;
-        let value = tokio_tungstenite::tungstenite::http::HeaderValue::from_str(value.expose())
-            .map_err(|_| "the auth header value is not a valid header".to_string())?;
-        request.headers_mut().insert(name, value);
-    }
-    let (mut ws, _) = tokio::time::timeout(config.connect_timeout, tokio_tungstenite::connect_async(request))
-        .await
-        .map_err(|_| format!("no answer within {:?}", config.connect_timeout))?
-        .map_err(|e| e.to_string())?;
+async fn connect(config: &LocalConfig, tls: &Arc<rustls::ClientConfig>) -> Result<Ws, String> {
+    let header = match config.credential_provider() {
+        Some(provider) => Some(provider.credential().await.map_err(|e| e.to_string())?.header()),
+        None => None,
+    };
+    let mut ws = open(&config.ws_url(), header, tls, config.connect_timeout).await?;
     ws.send(Message::Text(FEATURE_FLAGS.into())).await.map_err(|e| e.to_string())?;
     Ok(ws)
 }
 
+/// Opens a WebSocket (`ws://` or `wss://` with our TLS configuration), with an optional
+/// credential header, within `timeout`.
+pub(crate) async fn open(
+    url: &str,
+    header: Option<(String, crate::Secret)>,
+    tls: &Arc<rustls::ClientConfig>,
+    timeout: Duration,
+) -> Result<Ws, String> {
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    if let Some((name, value)) = header {
+        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let value = tokio_tungstenite::tungstenite::http::HeaderValue::from_str(value.expose())
+            .map_err(|_| "the credential is not a valid header value".to_string())?;
+        request.headers_mut().insert(name, value);
+    }
+    let connector = tokio_tungstenite::Connector::Rustls(tls.clone());
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector));
+    let (ws, _) = tokio::time::timeout(timeout, connecting)
+        .await
+        .map_err(|_| format!("no answer within {timeout:?}"))?
+        .map_err(|e| {
+            let text = crate::backend::http::error_chain(&e);
+            match crate::backend::tls::certificate_hint(&text) {
+                Some(hint) => format!("{text} ({hint})"),
+                None => text,
+            }
+        })?;
+    Ok(ws)
+}
+
 /// Reads frames until the socket ends; returns why it ended.
-async fn serve(mut ws: Ws, tx: &broadcast::Sender<BackendEvent>, backend: &str) -> String {
+pub(crate) async fn serve(mut ws: Ws, tx: &broadcast::Sender<BackendEvent>, backend: &str) -> String {
     loop {
         let events = match ws.next().await {
             Some(Ok(Message::Text(text))) => decode_text(&text),

@@ -309,3 +309,130 @@ fn build_outside_a_runtime_is_an_error_not_a_panic() {
     assert_eq!(e.code(), "invalid_argument");
     assert!(LocalComfyUi::builder("not a url").websocket(false).build().is_err());
 }
+
+#[tokio::test]
+async fn credentials_reach_the_configured_host_only_never_a_redirect_target() {
+    let api = MockServer::start().await;
+    let storage = MockServer::start().await;
+    let signed = format!("{}/bucket/out.png?X-Goog-Signature=abc", storage.uri());
+    Mock::given(method("GET"))
+        .and(path("/api/view"))
+        .respond_with(ResponseTemplate::new(302).insert_header("Location", signed.as_str()))
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/bucket/out.png"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(vec![1u8, 2, 3], "image/png"))
+        .mount(&storage)
+        .await;
+    let b = LocalComfyUi::builder(&api.uri())
+        .websocket(false)
+        .auth_header("X-API-Key", "comfyui-secret")
+        .build()
+        .unwrap();
+    let file = FileRef { filename: "out.png".into(), subfolder: String::new(), folder: FolderType::Output };
+    let data = b.download(&file).await.unwrap().bytes(100).await.unwrap();
+    assert_eq!(&data[..], &[1, 2, 3]);
+    let to_api = &api.received_requests().await.unwrap()[0];
+    assert_eq!(to_api.headers.get("x-api-key").map(|v| v.to_str().unwrap()), Some("comfyui-secret"));
+    let to_storage = &storage.received_requests().await.unwrap()[0];
+    assert!(
+        to_storage.headers.get("x-api-key").is_none(),
+        "the key leaked to storage: {:?}",
+        to_storage.headers
+    );
+    assert!(to_storage.headers.get("authorization").is_none());
+    assert_eq!(to_storage.url.query(), Some("X-Goog-Signature=abc"), "the signed query is kept verbatim");
+}
+
+/// A token that is replaced once the server rejects it.
+#[derive(Debug, Default)]
+struct Rotating {
+    refreshed: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl crate::backend::CredentialProvider for Rotating {
+    async fn credential(&self) -> Result<crate::backend::Credential> {
+        let n = self.refreshed.load(std::sync::atomic::Ordering::SeqCst);
+        Ok(crate::backend::Credential::bearer(if n == 0 { "old" } else { "new" }))
+    }
+
+    async fn refresh(&self, rejected: &crate::backend::Credential) -> Result<bool> {
+        assert_eq!(rejected.secret().expose(), "old");
+        self.refreshed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(true)
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_credential_is_refreshed_once_then_the_request_is_sent_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/system_stats"))
+        .and(wiremock::matchers::header("authorization", "Bearer new"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("system_stats.json")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/system_stats"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "token expired"})))
+        .mount(&server)
+        .await;
+    let provider = Arc::new(Rotating::default());
+    let b =
+        LocalComfyUi::builder(&server.uri()).websocket(false).credentials(provider.clone()).build().unwrap();
+    assert!(b.health().await.is_ok());
+    assert_eq!(provider.refreshed.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // A provider that cannot refresh: the 401 is a typed, non-retryable error.
+    let fixed = LocalComfyUi::builder(&server.uri())
+        .websocket(false)
+        .auth_header("Authorization", "Bearer bad")
+        .build()
+        .unwrap();
+    let e = fixed.health().await.unwrap_err();
+    assert_eq!(e.code(), "unauthorized");
+    assert!(!e.is_retryable());
+    assert!(e.to_string().contains("token expired"), "{e}");
+}
+
+#[tokio::test]
+async fn reads_wait_for_retry_after_on_429_and_503() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/queue"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/queue"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"queue_running": [], "queue_pending": []})),
+        )
+        .mount(&server)
+        .await;
+    let b = backend(&server).await;
+    let started = Instant::now();
+    assert!(b.queue().await.is_ok());
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "Retry-After was not honoured: {:?}",
+        started.elapsed()
+    );
+    // A submit is never retried: the 429 comes back with its Retry-After.
+    Mock::given(method("POST"))
+        .and(path("/api/prompt"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "7")
+                .set_body_json(json!({"message": "Rate limit exceeded. Please try again later."})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let e = b.submit(&JobRequest::new(workflow())).await.unwrap_err();
+    assert_eq!(e.code(), "rate_limited");
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+}

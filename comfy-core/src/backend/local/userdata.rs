@@ -4,9 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::http::Retry;
-use super::{LocalComfyUi, urlencode};
-use crate::backend::{Backend, SavedWorkflowInfo, WORKFLOWS_DIR, saved_workflow_name, saved_workflow_path};
+use super::urlencode;
+use crate::backend::http::{Http, Retry};
+use crate::backend::{SavedWorkflowInfo, WORKFLOWS_DIR, saved_workflow_name, saved_workflow_path};
 use crate::error::{Error, Result};
 
 /// Template names as the index spells them (`^[a-zA-Z0-9._-]+$`).
@@ -17,24 +17,27 @@ fn valid_template_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-impl LocalComfyUi {
-    fn unexpected(&self, op: &str, message: String) -> Error {
-        Error::UnexpectedResponse { backend: self.name().to_owned(), operation: op.to_owned(), message }
+/// The ComfyUI-compatible user-data and template routes, shared by the local and the Comfy Cloud
+/// backends.
+impl Http {
+    fn userdata_unexpected(&self, op: &str, message: String) -> Error {
+        Error::UnexpectedResponse { backend: self.settings().name.clone(), operation: op.to_owned(), message }
     }
 
     /// Reads a response body as text.
     async fn text(&self, op: &str, resp: reqwest::Response) -> Result<String> {
-        resp.text().await.map_err(|e| self.unexpected(op, format!("the body could not be read: {e}")))
+        resp.text()
+            .await
+            .map_err(|e| self.userdata_unexpected(op, format!("the body could not be read: {e}")))
     }
 
     /// A saved workflow entry from a `full_info` object (or a bare path string).
     fn info_of(&self, op: &str, v: &Value, strip_dir: bool) -> Result<SavedWorkflowInfo> {
         let path = match v {
             Value::String(p) => p.as_str(),
-            other => other
-                .get("path")
-                .and_then(Value::as_str)
-                .ok_or_else(|| self.unexpected(op, format!("no path in {}", crate::json::preview(other))))?,
+            other => other.get("path").and_then(Value::as_str).ok_or_else(|| {
+                self.userdata_unexpected(op, format!("no path in {}", crate::json::preview(other)))
+            })?,
         };
         let name = if strip_dir {
             path.strip_prefix(&format!("{WORKFLOWS_DIR}/")).unwrap_or(path).to_owned()
@@ -48,19 +51,19 @@ impl LocalComfyUi {
         })
     }
 
-    pub(super) async fn userdata_list(&self) -> Result<Vec<SavedWorkflowInfo>> {
+    pub(crate) async fn userdata_list(&self) -> Result<Vec<SavedWorkflowInfo>> {
         let path = format!("/api/userdata?dir={WORKFLOWS_DIR}&recurse=true&full_info=true");
-        let (op, resp) = self
-            .http()
-            .request(Method::GET, &path, Retry::Idempotent, &[StatusCode::NOT_FOUND], None)
-            .await?;
+        let (op, resp) =
+            self.request(Method::GET, &path, Retry::Idempotent, &[StatusCode::NOT_FOUND], None).await?;
         // 404 "Directory not found": nothing has been saved yet.
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(Vec::new());
         }
-        let v = self.http().json(&op, resp).await?;
+        let v = self.json(&op, resp).await?;
         let Value::Array(items) = &v else {
-            return Err(self.unexpected(&op, format!("expected a list, got {}", crate::json::preview(&v))));
+            return Err(
+                self.userdata_unexpected(&op, format!("expected a list, got {}", crate::json::preview(&v)))
+            );
         };
         let mut out = items.iter().map(|item| self.info_of(&op, item, false)).collect::<Result<Vec<_>>>()?;
         out.retain(|i| i.name.to_ascii_lowercase().ends_with(".json"));
@@ -77,13 +80,11 @@ impl LocalComfyUi {
         }
     }
 
-    pub(super) async fn userdata_get(&self, name: &str) -> Result<Value> {
+    pub(crate) async fn userdata_get(&self, name: &str) -> Result<Value> {
         let name = saved_workflow_name(name, "name")?;
         let path = format!("/api/userdata/{}", urlencode(&saved_workflow_path(&name)));
-        let (op, resp) = self
-            .http()
-            .request(Method::GET, &path, Retry::Idempotent, &[StatusCode::NOT_FOUND], None)
-            .await?;
+        let (op, resp) =
+            self.request(Method::GET, &path, Retry::Idempotent, &[StatusCode::NOT_FOUND], None).await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(self.not_found(&name).await);
         }
@@ -91,7 +92,7 @@ impl LocalComfyUi {
         crate::json::parse_strict(&text, &format!("saved workflow {name:?}"))
     }
 
-    pub(super) async fn userdata_save(
+    pub(crate) async fn userdata_save(
         &self,
         name: &str,
         workflow: &Value,
@@ -104,30 +105,27 @@ impl LocalComfyUi {
         );
         let body = serde_json::to_vec_pretty(workflow).unwrap_or_default();
         let (op, resp) = self
-            .http()
             .request(Method::POST, &path, Retry::ConnectOnly, &[StatusCode::CONFLICT], Some(&body))
             .await?;
         if resp.status() == StatusCode::CONFLICT {
             return Err(Error::AlreadyExists { what: "saved workflow", name });
         }
-        let v = self.http().json(&op, resp).await?;
+        let v = self.json(&op, resp).await?;
         self.info_of(&op, &v, true)
     }
 
-    pub(super) async fn userdata_delete(&self, name: &str) -> Result<()> {
+    pub(crate) async fn userdata_delete(&self, name: &str) -> Result<()> {
         let name = saved_workflow_name(name, "name")?;
         let path = format!("/api/userdata/{}", urlencode(&saved_workflow_path(&name)));
-        let (_, resp) = self
-            .http()
-            .request(Method::DELETE, &path, Retry::ConnectOnly, &[StatusCode::NOT_FOUND], None)
-            .await?;
+        let (_, resp) =
+            self.request(Method::DELETE, &path, Retry::ConnectOnly, &[StatusCode::NOT_FOUND], None).await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(self.not_found(&name).await);
         }
         Ok(())
     }
 
-    pub(super) async fn userdata_move(
+    pub(crate) async fn userdata_move(
         &self,
         from: &str,
         to: &str,
@@ -141,12 +139,12 @@ impl LocalComfyUi {
             urlencode(&saved_workflow_path(&to))
         );
         let accept = [StatusCode::NOT_FOUND, StatusCode::CONFLICT];
-        let (op, resp) = self.http().request(Method::POST, &path, Retry::ConnectOnly, &accept, None).await?;
+        let (op, resp) = self.request(Method::POST, &path, Retry::ConnectOnly, &accept, None).await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Err(self.not_found(&from).await),
             StatusCode::CONFLICT => Err(Error::AlreadyExists { what: "saved workflow", name: to }),
             _ => {
-                let v = self.http().json(&op, resp).await?;
+                let v = self.json(&op, resp).await?;
                 self.info_of(&op, &v, true)
             }
         }
@@ -155,25 +153,23 @@ impl LocalComfyUi {
     /// GET a static file under `/templates/`; 404 is `None`.
     async fn templates_file(&self, file: &str) -> Result<Option<Value>> {
         let path = format!("/templates/{file}");
-        let (op, resp) = self
-            .http()
-            .request(Method::GET, &path, Retry::Idempotent, &[StatusCode::NOT_FOUND], None)
-            .await?;
+        let (op, resp) =
+            self.request(Method::GET, &path, Retry::Idempotent, &[StatusCode::NOT_FOUND], None).await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        self.http().json(&op, resp).await.map(Some)
+        self.json(&op, resp).await.map(Some)
     }
 
-    pub(super) async fn official_index(&self) -> Result<Value> {
+    pub(crate) async fn official_index(&self) -> Result<Value> {
         self.templates_file("index.json").await?.ok_or_else(|| Error::NotSupported {
-            backend: self.name().to_owned(),
+            backend: self.settings().name.clone(),
             operation: "official workflow templates (GET /templates/index.json is 404: the \
                         comfyui-workflow-templates package is not installed on this server)",
         })
     }
 
-    pub(super) async fn official_template(&self, name: &str) -> Result<Value> {
+    pub(crate) async fn official_template(&self, name: &str) -> Result<Value> {
         let known = |index: &Value| -> Vec<String> {
             crate::gallery::TemplateIndex::from_value(index)
                 .map(|i| i.entries.into_iter().map(|e| e.name).collect())

@@ -1,0 +1,305 @@
+//! One behavioural suite, run against every `Backend` implementation through the `Comfy`
+//! client: the local ComfyUI backend on the fake ComfyUI, and `ComfyCloud` on the fake Comfy
+//! Cloud (same execution engine, Cloud's protocol). Each check submits, follows, fetches,
+//! uploads, cancels and reattaches exactly as an application would.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use comfy_core::backend::cloud::ComfyCloud;
+use comfy_core::backend::local::LocalComfyUi;
+use comfy_core::backend::{Backend, CancelOutcome, JobEvent, JobRequest, Upload};
+use comfy_core::job::{JobId, JobStatus};
+use comfy_core::store::{JobRecord, MemoryStore, Store};
+use comfy_core::{ClientOptions, Comfy, Job, JobResult, Waited, Workflow};
+use comfy_fake::{FakeComfyCloud, FakeComfyUi};
+use serde_json::json;
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// A backend under test: how to make a client of it, and the fake engine behind it.
+struct Target {
+    name: &'static str,
+    url: String,
+    cloud_key: Option<String>,
+    local: Option<FakeComfyUi>,
+    cloud: Option<FakeComfyCloud>,
+}
+
+impl Target {
+    async fn local() -> Target {
+        let fake = engine(FakeComfyUi::builder()).start().await.unwrap();
+        Target { name: "local", url: fake.url(), cloud_key: None, local: Some(fake), cloud: None }
+    }
+
+    async fn cloud() -> Target {
+        let fake =
+            FakeComfyCloud::builder().api_key("comfyui-conformance").engine(engine).start().await.unwrap();
+        Target {
+            name: "cloud",
+            url: fake.url(),
+            cloud_key: Some(fake.api_key().to_owned()),
+            local: None,
+            cloud: Some(fake),
+        }
+    }
+
+    fn engine(&self) -> &FakeComfyUi {
+        match (&self.local, &self.cloud) {
+            (Some(l), _) => l,
+            (_, Some(c)) => c.engine(),
+            _ => unreachable!("a target has a fake"),
+        }
+    }
+
+    fn backend(&self) -> Arc<dyn Backend> {
+        match &self.cloud_key {
+            None => Arc::new(
+                LocalComfyUi::builder(&self.url)
+                    .max_reconnect_delay(Duration::from_millis(200))
+                    .retry_backoff(Duration::from_millis(5))
+                    .request_timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap(),
+            ),
+            Some(key) => Arc::new(
+                ComfyCloud::builder(&self.url)
+                    .api_key(key)
+                    .poll_interval(Duration::from_millis(100))
+                    .not_found_grace(Duration::from_secs(5))
+                    .max_reconnect_delay(Duration::from_millis(200))
+                    .retry_backoff(Duration::from_millis(5))
+                    .request_timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap(),
+            ),
+        }
+    }
+
+    /// A new client (its own backend, socket and client id) over `store`.
+    fn client(&self, store: Arc<dyn Store>) -> Comfy {
+        let options = ClientOptions {
+            poll_interval: Duration::from_millis(100),
+            lost_after: Duration::from_millis(500),
+            cancel_confirm_timeout: Duration::from_secs(10),
+            ..Default::default()
+        };
+        Comfy::builder(self.backend()).store(store).options(options).build().unwrap()
+    }
+}
+
+fn engine(b: comfy_fake::FakeComfyUiBuilder) -> comfy_fake::FakeComfyUiBuilder {
+    b.model_files("checkpoints", &["m.safetensors"]).step_delay(Duration::from_millis(5)).previews(true)
+}
+
+fn basic(prefix: &str, color: u32) -> Workflow {
+    Workflow::from_value(json!({
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 8, "batch_size": 2, "color": color}},
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": prefix}}
+    }))
+    .unwrap()
+}
+
+fn stepped(steps: u32, prefix: &str) -> Workflow {
+    Workflow::from_value(json!({
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "m.safetensors"}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": prefix, "clip": ["1", 1]}},
+        "3": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "4": {"class_type": "KSampler", "inputs": {"model": ["1", 0], "positive": ["2", 0], "negative": ["2", 0],
+              "latent_image": ["3", 0], "seed": 1, "steps": steps, "cfg": 7.0, "sampler_name": "euler",
+              "scheduler": "normal", "denoise": 1.0}},
+        "5": {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["1", 2]}},
+        "6": {"class_type": "SaveImage", "inputs": {"images": ["5", 0], "filename_prefix": prefix}}
+    }))
+    .unwrap()
+}
+
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::RgbImage::from_pixel(w, h, image::Rgb([10, 200, 30]))
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+async fn finished(job: &Job) -> JobResult {
+    match job.wait(LONG).await.unwrap() {
+        Waited::Finished(r) => r,
+        Waited::StillRunning(j) => panic!("job {} still {:?}", j.id(), j.status()),
+    }
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + LONG;
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn connected(comfy: &Comfy) {
+    until("the event channel", || comfy.backend().events_connected()).await;
+}
+
+// ---- the checks ----
+
+/// Submit, live progress (steps and previews, a fraction that never goes back), every output
+/// as an asset whose bytes are the engine's file.
+async fn submit_progress_outputs(t: &Target) {
+    let comfy = t.client(Arc::new(MemoryStore::default()));
+    connected(&comfy).await;
+    t.engine().hold();
+    let job = comfy.submit(JobRequest::new(stepped(6, &format!("{}_progress", t.name)))).await.unwrap();
+    let mut events = job.subscribe();
+    t.engine().release();
+    let (mut steps, mut previews, mut last) = (0, 0, 0.0f64);
+    while let Some(e) = events.next().await {
+        match e {
+            JobEvent::Progress { value, max, .. } => {
+                assert!(value <= max);
+                steps += 1;
+            }
+            JobEvent::Preview { .. } => previews += 1,
+            _ => {}
+        }
+        if let JobStatus::Running(p) = job.status() {
+            assert!(p.fraction + 1e-9 >= last, "{}: fraction went back", t.name);
+            last = p.fraction;
+        }
+    }
+    let r = finished(&job).await;
+    assert_eq!(r.status, JobStatus::Succeeded, "{}", t.name);
+    assert!(steps >= 6, "{}: {steps} progress events", t.name);
+    assert!(previews >= 1, "{}: no previews", t.name);
+    assert_eq!(r.assets.len(), 1, "{}: {:?}", t.name, r.outputs);
+    let fetched = comfy.fetch_asset(&r.assets[0]).await.unwrap();
+    let file = fetched.asset.file.clone().unwrap();
+    assert_eq!(
+        t.engine().file(file.folder.as_str(), &file.subfolder, &file.filename),
+        Some(fetched.data.to_vec()),
+        "{}",
+        t.name
+    );
+    assert_eq!(
+        (fetched.asset.width, fetched.asset.height),
+        (Some(512), Some(512)),
+        "latent 64 px decodes to 512 px"
+    );
+    match comfy.asset_url(&r.assets[0]).await {
+        Ok(url) => assert!(url.expires_at.is_some(), "{}: {url:?}", t.name),
+        Err(e) => assert_eq!(e.code(), "not_supported", "{}: {e}", t.name),
+    }
+}
+
+/// An uploaded image is usable as an input at once.
+async fn upload_then_use(t: &Target) {
+    let comfy = t.client(Arc::new(MemoryStore::default()));
+    let name = format!("{}_upload.png", t.name);
+    let uploaded = comfy.upload(Upload::file(name.clone(), png(12, 7))).await.unwrap();
+    let wf = Workflow::from_value(json!({
+        "1": {"class_type": "LoadImage", "inputs": {"image": uploaded.input_value()}},
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": format!("{}_up", t.name)}}
+    }))
+    .unwrap();
+    let r = finished(&comfy.submit(JobRequest::new(wf)).await.unwrap()).await;
+    assert_eq!(r.status, JobStatus::Succeeded, "{}", t.name);
+    let fetched = comfy.fetch_asset(&r.assets[0]).await.unwrap();
+    assert_eq!((fetched.asset.width, fetched.asset.height), (Some(12), Some(7)), "{}", t.name);
+}
+
+/// A pending job leaves the queue; a running one is stopped; neither touches other jobs.
+async fn cancel_pending_and_running(t: &Target) {
+    let comfy = t.client(Arc::new(MemoryStore::default()));
+    connected(&comfy).await;
+    let running = comfy.submit(JobRequest::new(stepped(400, &format!("{}_long", t.name)))).await.unwrap();
+    until("the long job to run", || matches!(running.status(), JobStatus::Running(_))).await;
+    let pending = comfy.submit(JobRequest::new(basic(&format!("{}_pending", t.name), 3))).await.unwrap();
+    let other = comfy.submit(JobRequest::new(basic(&format!("{}_other", t.name), 4))).await.unwrap();
+    assert_eq!(pending.cancel().await.unwrap(), CancelOutcome::RemovedFromQueue, "{}", t.name);
+    assert_eq!(pending.status(), JobStatus::Cancelled);
+    assert_eq!(running.cancel().await.unwrap(), CancelOutcome::Interrupted, "{}", t.name);
+    assert_eq!(finished(&running).await.status, JobStatus::Cancelled);
+    assert_eq!(finished(&other).await.status, JobStatus::Succeeded, "{}: the other job ran", t.name);
+    assert_eq!(pending.cancel().await.unwrap(), CancelOutcome::AlreadyFinished);
+}
+
+/// A node failure carries the node, its class, the exception and the traceback.
+async fn failure_with_node_details(t: &Target) {
+    let comfy = t.client(Arc::new(MemoryStore::default()));
+    t.engine().fail_node_class("ImageInvert", "RuntimeError", "boom at invert");
+    let r =
+        finished(&comfy.submit(JobRequest::new(basic(&format!("{}_fail", t.name), 5))).await.unwrap()).await;
+    t.engine().clear_node_scripts();
+    let JobStatus::Failed(f) = r.status else { panic!("{}: {:?}", t.name, r.status) };
+    assert_eq!(f.node_id.as_deref(), Some("2"), "{}", t.name);
+    assert_eq!(f.class_type.as_deref(), Some("ImageInvert"));
+    assert_eq!(f.exception_type.as_deref(), Some("RuntimeError"));
+    assert!(f.message.contains("boom at invert"), "{}: {}", t.name, f.message);
+    assert!(!f.traceback.is_empty());
+}
+
+/// A new client over the same store picks up an unfinished job and finishes it.
+async fn reattach(t: &Target) {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    t.engine().hold();
+    let id = {
+        let comfy = t.client(store.clone());
+        comfy.submit(JobRequest::new(stepped(5, &format!("{}_reattach", t.name)))).await.unwrap().id().clone()
+    };
+    t.engine().release();
+    let comfy = t.client(store.clone());
+    let jobs = comfy.reattach().await.unwrap();
+    assert_eq!(jobs.len(), 1, "{}", t.name);
+    assert_eq!(jobs[0].id(), &id);
+    let r = finished(&jobs[0]).await;
+    assert_eq!(r.status, JobStatus::Succeeded, "{}", t.name);
+    assert_eq!(store.get_job(&id).await.unwrap().unwrap().status, JobStatus::Succeeded);
+    assert_eq!(r.assets.len(), 1);
+}
+
+/// A job recorded by another backend is reported as recorded, never reconciled or cancelled here.
+async fn jobs_belong_to_their_backend(t: &Target) {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let record = JobRecord {
+        id: JobId::from("ran-elsewhere"),
+        backend: "local:http://elsewhere:8188".into(),
+        handle: None,
+        request: json!({}),
+        workflow_hash: String::new(),
+        provenance: Default::default(),
+        status: JobStatus::Running(Default::default()),
+        outputs: Vec::new(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.put_job(&record).await.unwrap();
+    let comfy = t.client(store.clone());
+    let job = comfy.job(&record.id).await.unwrap();
+    assert!(matches!(job.status(), JobStatus::Running(_)), "{}", t.name);
+    assert_eq!(comfy.jobs_in_memory(), 0, "{}: not tracked here", t.name);
+    let e = job.cancel().await.unwrap_err();
+    assert_eq!(e.code(), "invalid_argument", "{}: {e}", t.name);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(store.get_job(&record.id).await.unwrap().unwrap(), record, "{}: left as recorded", t.name);
+}
+
+async fn conforms(t: Target) {
+    submit_progress_outputs(&t).await;
+    upload_then_use(&t).await;
+    cancel_pending_and_running(&t).await;
+    failure_with_node_details(&t).await;
+    reattach(&t).await;
+    jobs_belong_to_their_backend(&t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_backend_conforms() {
+    conforms(Target::local().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comfy_cloud_backend_conforms() {
+    conforms(Target::cloud().await).await;
+}
