@@ -7,7 +7,7 @@
 //! - Status comes from `GET /api/jobs/{id}` (friendly states, outputs once finished), falling
 //!   back to `GET /api/job/{id}/status` (raw internal states) where that route is missing, and
 //!   to `GET /api/history_v2/{id}` for outputs a job detail does not carry. Every vocabulary
-//!   maps to one [`JobStatus`](crate::job::JobStatus) ([`status`]).
+//!   maps to one [`JobStatus`] (see `status.rs`).
 //! - Cloud is eventually consistent: a job it has just accepted may not be listed yet, so the
 //!   backend's [`PollPolicy`] gives such a job a grace period (default 120 s) before the client
 //!   declares it lost, and polls no more often than every 2 s.
