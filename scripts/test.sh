@@ -30,7 +30,7 @@ step "rustdoc: every public item documented, no broken links"
 RUSTDOCFLAGS="-D warnings" cargo doc -p comfy-core -p comfy-mcp --no-deps --all-features --quiet
 
 step "comfy-core as a dependency: packages alone (no ../shared), builds without default features"
-cargo package --workspace --no-verify --allow-dirty --quiet
+cargo package -p comfy-core -p comfy-mcp --no-verify --allow-dirty --quiet  # the bindings are not published to crates.io
 # The packaged crate, extracted outside the workspace, must build on its own (cargo check is
 # enough to prove nothing reaches outside it; a full `cargo package` verify doubles the time).
 PKG="$(mktemp -d -t comfy-core-pkg.XXXXXX)"
