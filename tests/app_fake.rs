@@ -254,3 +254,19 @@ async fn templates_by_name_render_over_the_client_defaults() {
     let e = comfy.prepare(Source::named("nope", Map::new())).await.unwrap_err();
     assert_eq!(e.code(), "template_not_found");
 }
+
+#[tokio::test]
+async fn saved_assets_land_in_missing_directories_with_the_bytes_of_view() {
+    let fake = fake().await;
+    let comfy = client(&fake.url(), fast());
+    let Waited::Finished(result) = comfy.run(Source::Json(basic(5)), Some(LONG)).await.unwrap() else {
+        panic!("still running")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out/nested/first.png");
+    let fetched = comfy.save_asset(&result.assets[0], &target).await.unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), fetched.data.to_vec());
+    let written = comfy.save_assets(&result.assets, dir.path().join("all")).await.unwrap();
+    assert_eq!(written.len(), 2);
+    assert!(written.iter().all(|p| p.is_file()), "{written:?}");
+}

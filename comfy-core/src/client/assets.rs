@@ -21,10 +21,14 @@ pub struct FetchedAsset {
 
 impl Comfy {
     /// Fetches an asset (through the backend) and writes its bytes to `path` (a temporary file
-    /// renamed into place, so a reader never sees half a file). Returns the fetched asset.
+    /// renamed into place, so a reader never sees half a file), creating missing parent
+    /// directories. Returns the fetched asset.
     pub async fn save_asset(&self, id: &AssetId, path: impl AsRef<std::path::Path>) -> Result<FetchedAsset> {
         let fetched = self.fetch_asset(id).await?;
         let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| Error::io("creating", dir, e))?;
+        }
         let data = fetched.data.clone();
         tokio::task::spawn_blocking(move || crate::publish::write_atomic(&path, &data))
             .await
