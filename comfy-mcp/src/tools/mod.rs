@@ -10,6 +10,7 @@
 //! To add a group: write `tools/<group>.rs` with `pub(crate) fn register(r: &mut Registry)`
 //! and call it from [`Registry::standard`].
 
+pub mod account;
 pub mod args;
 pub mod assets;
 pub mod defaults;
@@ -186,6 +187,7 @@ impl Registry {
         defaults::register(&mut r);
         saved::register(&mut r);
         gallery::register(&mut r);
+        account::register(&mut r);
         r
     }
 
