@@ -13,6 +13,7 @@
 pub mod account;
 pub mod args;
 pub mod assets;
+pub mod cql;
 pub mod defaults;
 pub mod discovery;
 pub mod execution;
@@ -188,6 +189,7 @@ impl Registry {
         saved::register(&mut r);
         gallery::register(&mut r);
         account::register(&mut r);
+        cql::register(&mut r);
         r
     }
 
