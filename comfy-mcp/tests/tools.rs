@@ -734,6 +734,7 @@ async fn wait_for_job_times_out_then_returns_outputs_with_progress_and_an_abando
     // A finished job answers at once; an unknown one is a clear error.
     let s = h.ok("wait_for_job", json!({"job_id": job_id, "timeout": 0})).await;
     assert_eq!(s["status"], "succeeded");
+    assert!(s.get("hint").is_none() && !s["outputs"].as_array().unwrap().is_empty(), "{s}");
     let e = h.err("wait_for_job", json!({"job_id": "no-such-job"})).await;
     assert_eq!(e["code"], "job_not_found", "{e}");
 }

@@ -178,11 +178,15 @@ pub async fn wait_job_within(
                 return Err(ToolError::new("cancelled", "the call was cancelled; its job is being cancelled"));
             }
             _ = tokio::time::sleep_until(deadline) => {
+                let view = job_view(ctx, job).await?;
+                if view.report.is_finished() {
+                    return Ok(view);
+                }
                 let hint = format!(
                     "still running after {} s: poll get_job_status with this job_id, then get_output",
                     budget.as_secs()
                 );
-                return Ok(job_view(ctx, job).await?.with_hint(hint));
+                return Ok(view.with_hint(hint));
             }
             update = updates.next() => match update {
                 Some(Update::Finished(result)) => {

@@ -14,6 +14,11 @@ const DEFAULT_CLASS_LIMIT: usize = 50;
 const DEFAULT_PATH_LIMIT: usize = 10;
 /// Partial paths the search may hold before it stops (and says the result is truncated).
 const MAX_FRONTIER: usize = 20_000;
+/// Steps the search may try in all, and complete paths it may collect, before it stops (and
+/// says the result is truncated): a query answers in well under a second.
+const MAX_WORK: usize = 200_000;
+/// Complete paths collected at most.
+const MAX_PATHS: usize = 2_000;
 
 /// The link types of a class: its outputs, and its link inputs (name, the types it takes,
 /// required or not). `*` (any) is left out: it would connect everything to everything.
@@ -197,10 +202,16 @@ impl<'a> Graph<'a> {
         let mut done = Vec::new();
         let mut frontier: Vec<(Vec<PathStep>, String)> = vec![(Vec::new(), from.to_owned())];
         let mut truncated = false;
+        let mut work = 0usize;
         for _ in 0..depth {
             let mut next = Vec::new();
             'expand: for (path, at) in &frontier {
                 for &i in self.acceptors.get(at).into_iter().flatten() {
+                    work += 1;
+                    if work > MAX_WORK || done.len() >= MAX_PATHS {
+                        truncated = true;
+                        break 'expand;
+                    }
                     let Some(input) = self.step_input(i, at) else { continue };
                     for out in &self.classes[i].outputs {
                         let seen = *out == *from || path.iter().any(|s: &PathStep| s.output == *out);
@@ -226,7 +237,7 @@ impl<'a> Graph<'a> {
                 }
             }
             frontier = next;
-            if frontier.is_empty() {
+            if frontier.is_empty() || truncated {
                 break;
             }
         }
@@ -316,7 +327,7 @@ pub(super) fn run(g: &Graph<'_>, q: &Query) -> Result<QueryResult> {
                         return Err(Error::InvalidQuery {
                             column: *col,
                             expected: "the sort key for paths: length".into(),
-                            found: format!("'{}'", format!("{key:?}").to_lowercase()),
+                            found: format!("'{}'", sort_key_name(*key)),
                         });
                     }
                     ps.sort_by_key(Vec::len);
@@ -368,5 +379,14 @@ fn canonical(p: &Pred, ty: &impl Fn(&String) -> String) -> Pred {
         Pred::And(a, b) => Pred::And(Box::new(canonical(a, ty)), Box::new(canonical(b, ty))),
         Pred::Or(a, b) => Pred::Or(Box::new(canonical(a, ty)), Box::new(canonical(b, ty))),
         other => other.clone(),
+    }
+}
+
+fn sort_key_name(key: SortKey) -> &'static str {
+    match key {
+        SortKey::Name => "name",
+        SortKey::Category => "category",
+        SortKey::Connections => "connections",
+        SortKey::Length => "length",
     }
 }

@@ -113,6 +113,12 @@ fn typed_paths_are_shortest_first_and_every_step_is_satisfiable() {
     assert!(r.paths.len() <= 3 && r.paths.iter().all(|p| p.length <= 2));
     assert!(r.paths.iter().all(|p| p.steps.iter().all(|s| !s.class_type.contains("KSampler"))));
     assert!(run(&c, "path MODEL -> IMAGE depth 1").paths.is_empty());
+    // The widest search there is stays bounded and says when it stopped early.
+    let started = std::time::Instant::now();
+    let wide = run(&c, "path CONDITIONING -> IMAGE depth 6 | limit 3");
+    assert_eq!(wide.paths.len(), 3);
+    assert!(wide.paths[0].length <= 2, "{:?}", wide.paths[0]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
 }
 
 #[test]
