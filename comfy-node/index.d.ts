@@ -35,6 +35,48 @@ export type {
   WorkflowNode,
 }
 
+/** `client.serverInfo()`: the core's `ServerInfo` as JSON (no secret in it). */
+export interface ServerInfo {
+  backend: string
+  kind: 'local' | 'comfy_cloud' | 'other'
+  reachable: boolean
+  /** Why the backend did not answer (`code: message`). */
+  unreachable?: string
+  server_version?: string
+  client_version: string
+  auth: 'not_configured' | 'configured' | 'accepted' | 'rejected'
+  account_status?: string
+  partner_nodes_key: boolean
+  capabilities: Record<string, boolean | string>
+  running_jobs: number
+}
+
+/** `client.cql(query)`: the core's `QueryResult` as JSON (classes, or paths for `path`). */
+export interface CqlResult {
+  total: number
+  truncated?: boolean
+  classes?: Array<{
+    class_type: string
+    display_name?: string
+    category: string
+    produces: string[]
+    accepts: string[]
+    connections: number
+    via?: string[]
+    api_node?: boolean
+    deprecated?: boolean
+  }>
+  paths?: Array<{ length: number; steps: Array<{ class_type: string; input: string; from: string; output: string }> }>
+}
+
+/** `client.billingStatus()`: the core's `BillingStatus` as JSON. */
+export interface BillingStatus {
+  balance_usd: number | null
+  /** 211 credits per US dollar. */
+  balance_credits: number | null
+  subscription: Record<string, unknown>
+}
+
 /** A workflow argument: API or editor format, as an object, JSON text, a file path or URL. */
 export type WorkflowInput = Workflow | Record<string, unknown> | string | URL | Buffer
 
@@ -161,6 +203,16 @@ export declare class ComfyClient {
   uiToApi(workflow: WorkflowInput): Promise<UiConversion>
   /** Converts an API workflow to the editor format with the server's catalogue. */
   apiToUi(workflow: WorkflowInput): Promise<Record<string, unknown>>
+  /** The backend: kind, versions, reachable, credential state (never the secret), capabilities. */
+  serverInfo(): Promise<ServerInfo>
+  /**
+   * A CQL query over the server's node catalogue: a source, then `|`-separated stages
+   * (`produces IMAGE | NOT deprecated | sort connections | limit 10`, `upstream KSampler`,
+   * `path MODEL -> IMAGE`). A bad query is an InvalidArgumentError (`invalid_query`).
+   */
+  cql(query: string): Promise<CqlResult>
+  /** Balance and subscription where the backend has billing (Comfy Cloud); else `not_supported`. */
+  billingStatus(): Promise<BillingStatus>
 }
 
 /** A submitted job. `for await (const ev of job)` iterates its events. */
@@ -247,7 +299,7 @@ export declare class NotFoundError extends ComfyError {}
 export declare class TooManyJobsError extends ComfyError {}
 /** `timeout` (retryable). */
 export declare class ComfyTimeoutError extends ComfyError {}
-/** `invalid_argument`, `path_not_allowed`, `too_large`, `invalid_image`. */
+/** `invalid_argument`, `invalid_query`, `path_not_allowed`, `too_large`, `invalid_image`. */
 export declare class InvalidArgumentError extends ComfyError {}
 /** `job_failed` / `job_cancelled` (from `job.assets()`): `details.failure` says where and why. */
 export declare class JobFailedError extends ComfyError {

@@ -52,7 +52,7 @@ class NotFoundError extends ComfyError {}
 class TooManyJobsError extends ComfyError {}
 /** `timeout` (retryable): an operation took longer than its limit. */
 class ComfyTimeoutError extends ComfyError {}
-/** A bad argument: `invalid_argument`, `path_not_allowed`, `too_large`, `invalid_image`. */
+/** A bad argument: `invalid_argument`, `invalid_query`, `path_not_allowed`, `too_large`, `invalid_image`. */
 class InvalidArgumentError extends ComfyError {}
 /** `job_failed` / `job_cancelled` from `job.assets()`: `details.failure` says where and why. */
 class JobFailedError extends ComfyError {}
@@ -84,6 +84,7 @@ const CLASSES = {
   too_many_jobs: TooManyJobsError,
   timeout: ComfyTimeoutError,
   invalid_argument: InvalidArgumentError,
+  invalid_query: InvalidArgumentError,
   path_not_allowed: InvalidArgumentError,
   too_large: InvalidArgumentError,
   invalid_image: InvalidArgumentError,
@@ -436,6 +437,21 @@ class ComfyClient {
   /** Converts an API workflow to the editor format with the server's catalogue. */
   async apiToUi(workflow) {
     return call(() => this.#native.apiToUi(workflowArg(workflow)))
+  }
+
+  /** The backend: kind, versions, reachable, credential state (never the secret), capabilities. */
+  async serverInfo() {
+    return call(() => this.#native.serverInfo())
+  }
+
+  /** A CQL query over the server's node catalogue (`produces IMAGE | limit 10`, `path MODEL -> IMAGE`). */
+  async cql(query) {
+    return call(() => this.#native.cql(query))
+  }
+
+  /** Balance and subscription where the backend has billing (Comfy Cloud); else NotSupported. */
+  async billingStatus() {
+    return call(() => this.#native.billingStatus())
   }
 }
 

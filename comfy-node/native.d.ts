@@ -67,6 +67,15 @@ export declare class NativeClient {
   uiToApi(workflow: any): Promise<UiConversion>
   /** Converts an API workflow to the editor format against the server's catalogue. */
   apiToUi(workflow: any): Promise<any>
+  /**
+   * The backend: kind, versions, reachable, credential state (never the secret), account
+   * status and capabilities.
+   */
+  serverInfo(): Promise<Record<string, unknown>>
+  /** Runs a CQL query over the server's node catalogue. */
+  cql(query: string): Promise<Record<string, unknown>>
+  /** The account's balance and subscription where the backend has billing. */
+  billingStatus(): Promise<Record<string, unknown>>
   /** Serves MCP over streamable HTTP with this client's backend, store and templates. */
   serveMcpHttp(options?: McpOptions | undefined | null): Promise<McpServerHandle>
   /** Serves MCP over this process's stdin/stdout until the MCP client goes away. */

@@ -345,6 +345,17 @@ pub enum Error {
         message: String,
     },
 
+    /// A catalogue query (CQL) that does not parse or cannot run.
+    #[error("invalid query at column {column}: expected {expected}, found {found}")]
+    InvalidQuery {
+        /// 1-based character column of the problem in the query text.
+        column: usize,
+        /// What would have been valid there.
+        expected: String,
+        /// What was there (`end of query` at the end).
+        found: String,
+    },
+
     /// Bytes that should be an image could not be decoded (or re-encoded) as one.
     #[error("{what} is not a readable image: {message}")]
     InvalidImage {
@@ -509,6 +520,7 @@ impl Error {
             Error::AssetNotFound { .. } => "asset_not_found",
             Error::Timeout { .. } => "timeout",
             Error::InvalidArgument { .. } => "invalid_argument",
+            Error::InvalidQuery { .. } => "invalid_query",
             Error::Io { .. } => "io_error",
             Error::Store { .. } => "store_error",
             Error::StoreSchemaTooNew { .. } => "store_schema_too_new",

@@ -160,6 +160,17 @@ impl fmt::Display for Num {
     }
 }
 
+/// `value` as a JSON value, for the bindings that hand core results to their language; a value
+/// that cannot be represented (a map with non-string keys) is an [`Error::Json`] naming `what`.
+pub fn to_value<T: serde::Serialize>(value: &T, what: &str) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| Error::Json {
+        what: what.to_owned(),
+        line: 0,
+        column: 0,
+        message: e.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,7 +82,7 @@ pub use catalog::Catalog;
 pub use client::{
     ClientOptions, Comfy, ComfyBuilder, DefaultsLayer, DefaultsSet, FetchedAsset, Follow, Job, JobResult,
     JobSnapshot, JobSubscription, ModelHit, Origin, PublishOptions, PublishedAsset, Regeneration, Reused,
-    Source, Update, Waited, describe_progress, override_workflow, rerender, rerender_request,
+    ServerInfo, Source, Update, Waited, describe_progress, override_workflow, rerender, rerender_request,
 };
 pub use error::{Error, Result};
 pub use prepare::{Checked, Prepared};

@@ -342,3 +342,56 @@ async fn catalogue_models_uploads_and_both_workflow_stores() {
     b.delete_cloud_workflow(&created.id).await.unwrap();
     assert_eq!(b.cloud_workflow_content(&created.id).await.unwrap_err().code(), "saved_workflow_not_found");
 }
+
+#[tokio::test]
+async fn server_info_and_billing_describe_the_account_and_never_the_key() {
+    use comfy_core::backend::{AuthState, BackendKind};
+    let fake = fake().await;
+    let comfy = client(backend(&fake, KEY));
+    let info = comfy.server_info().await.unwrap();
+    assert_eq!(info.kind, BackendKind::ComfyCloud);
+    assert!(info.reachable, "{info:?}");
+    assert_eq!(info.auth, AuthState::Accepted);
+    assert_eq!(info.account_status.as_deref(), Some("active"));
+    assert!(info.partner_nodes_key);
+    assert!(info.capabilities.upload && !info.capabilities.client_job_ids);
+    let text = serde_json::to_string(&info).unwrap();
+    assert!(!text.contains(KEY), "{text}");
+
+    let billing = comfy.billing_status().await.unwrap();
+    assert_eq!(billing.balance_usd, Some(12.5), "the present zero is skipped");
+    assert_eq!(billing.balance_credits, Some(2637.5));
+    assert_eq!(billing.subscription["subscription_tier"], "STANDARD");
+    assert!(!billing.subscription.contains_key("plan"), "nested values are left out");
+
+    // A key the Cloud does not know: reported as rejected, and billing is unauthorized.
+    let stranger = client(backend(&fake, "comfyui-unknown"));
+    let info = stranger.server_info().await.unwrap();
+    assert_eq!(info.auth, AuthState::Rejected);
+    assert!(info.reachable, "system_stats is public");
+    let e = stranger.billing_status().await.unwrap_err();
+    assert_eq!(e.code(), "unauthorized");
+}
+
+#[tokio::test]
+async fn a_local_comfyui_has_no_billing_and_an_unreachable_one_is_reported_not_raised() {
+    use comfy_core::backend::local::LocalComfyUi;
+    use comfy_core::backend::{AuthState, BackendKind};
+    let engine = comfy_fake::FakeComfyUi::builder().start().await.unwrap();
+    let local =
+        LocalComfyUi::builder(&engine.url()).comfy_api_key("comfyui-partner").retries(0).build().unwrap();
+    let comfy = Comfy::builder(Arc::new(local)).build().unwrap();
+    let info = comfy.server_info().await.unwrap();
+    assert_eq!((info.kind, info.auth), (BackendKind::Local, AuthState::NotConfigured));
+    assert!(info.reachable && info.server_version.is_some(), "{info:?}");
+    assert!(info.partner_nodes_key);
+    assert!(!serde_json::to_string(&info).unwrap().contains("comfyui-partner"));
+    assert_eq!(comfy.billing_status().await.unwrap_err().code(), "not_supported");
+
+    let down = LocalComfyUi::builder("http://user:pw@127.0.0.1:9/").retries(0).build().unwrap();
+    let comfy = Comfy::builder(Arc::new(down)).build().unwrap();
+    let info = comfy.server_info().await.unwrap();
+    assert!(!info.reachable && info.unreachable.is_some(), "{info:?}");
+    let text = serde_json::to_string(&info).unwrap();
+    assert!(!text.contains("pw@") && !text.contains("user:"), "{text}");
+}

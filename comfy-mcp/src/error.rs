@@ -127,6 +127,7 @@ impl From<comfy_core::Error> for ToolError {
                 out = out.with_field("name").with_expected("another name, or overwrite=true to replace it")
             }
             E::UnknownNodeClasses { .. } | E::InvalidUiWorkflow { .. } => out = out.with_field("workflow"),
+            E::InvalidQuery { expected, .. } => out = out.with_field("query").with_expected(expected.clone()),
             E::UnknownClass { suggestions, .. } => {
                 out = out.with_field("class_type").with_expected(match suggestions.is_empty() {
                     true => "a class name from search_nodes".to_owned(),

@@ -11,14 +11,17 @@ import {
   serveMcp,
   uiToApi,
   type AssetInfo,
+  type BillingStatus,
   type CancelOutcome,
   type CheckResult,
+  type CqlResult,
   type Failure,
   type Job,
   type JobEvent,
   type JobState,
   type JobStatus,
   type McpServer,
+  type ServerInfo,
   type TemplateSummary,
   type ValidationProblem,
 } from 'comfy-rs'
@@ -26,6 +29,12 @@ import {
 export async function everything(url: string): Promise<void> {
   const client = new ComfyClient({ url, dataDir: '/tmp/x', workflowsDir: '/tmp/w', maxRunningJobs: 4, comfyApiKey: 'k' })
   const short = new ComfyClient(url)
+  const info: ServerInfo = await short.serverInfo()
+  const kind: 'local' | 'comfy_cloud' | 'other' = info.kind
+  const billing: BillingStatus = await short.billingStatus()
+  const credits: number | null = billing.balance_credits
+  const found: CqlResult = await short.cql('produces IMAGE | limit 3')
+  const firstClass: string | undefined = found.classes?.[0]?.class_type
   const problems: ValidationProblem[] = await client.validate({ 1: { class_type: 'X', inputs: {} } })
   const first: string | undefined = problems[0]?.nodeId
   const checked: CheckResult = await short.check('workflow.json')

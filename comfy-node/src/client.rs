@@ -170,6 +170,28 @@ impl Client {
         comfy_core::ui::to_ui(&workflow, &catalog).napi()
     }
 
+    /// The backend: kind, versions, reachable, credential state (never the secret), account
+    /// status and capabilities.
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub async fn server_info(&self) -> napi::Result<Value> {
+        let info = self.comfy.server_info().await.napi()?;
+        comfy_core::json::to_value(&info, "server info").napi()
+    }
+
+    /// Runs a CQL query over the server's node catalogue.
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub async fn cql(&self, query: String) -> napi::Result<Value> {
+        let result = self.comfy.cql(&query).await.napi()?;
+        comfy_core::json::to_value(&result, "query result").napi()
+    }
+
+    /// The account's balance and subscription where the backend has billing.
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub async fn billing_status(&self) -> napi::Result<Value> {
+        let status = self.comfy.billing_status().await.napi()?;
+        comfy_core::json::to_value(&status, "billing status").napi()
+    }
+
     /// Serves MCP over streamable HTTP with this client's backend, store and templates.
     #[napi]
     pub async fn serve_mcp_http(&self, options: Option<McpOptions>) -> napi::Result<McpServerHandle> {

@@ -296,6 +296,31 @@ impl Client {
         resolve(py, self.mode, async move { Ok(Json(comfy.catalog().await?.to_value())) })
     }
 
+    /// The backend: kind, versions, reachable, credential state (never the secret), account
+    /// status and capabilities, as a dict.
+    fn server_info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        resolve(py, self.mode, async move {
+            Ok(Json(comfy_core::json::to_value(&comfy.server_info().await?, "server info")?))
+        })
+    }
+
+    /// The account's balance and subscription where the backend has billing, as a dict.
+    fn billing_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        resolve(py, self.mode, async move {
+            Ok(Json(comfy_core::json::to_value(&comfy.billing_status().await?, "billing status")?))
+        })
+    }
+
+    /// Runs a CQL query over the server's node catalogue; the answer as a dict.
+    fn cql<'py>(&self, py: Python<'py>, query: String) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        resolve(py, self.mode, async move {
+            Ok(Json(comfy_core::json::to_value(&comfy.cql(&query).await?, "query result")?))
+        })
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Client(url={}, blocking={})",

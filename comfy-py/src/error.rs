@@ -66,6 +66,7 @@ fn class_name(code: &str) -> &'static str {
         | "invalid_parameter"
         | "unresolved_placeholder"
         | "invalid_argument"
+        | "invalid_query"
         | "invalid_image"
         | "path_not_allowed"
         | "too_large"

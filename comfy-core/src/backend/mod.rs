@@ -162,6 +162,18 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         Err(self.not_supported("official workflow templates"))
     }
 
+    /// Which kind of backend this is and the state of its credential (checked with the
+    /// backend where that is free of side effects). Never fails: what cannot be checked is
+    /// [`AuthState::Configured`].
+    async fn identity(&self) -> BackendIdentity {
+        BackendIdentity::default()
+    }
+
+    /// The account's balance and subscription, where the backend has billing.
+    async fn billing(&self) -> Result<BillingStatus> {
+        Err(self.not_supported("billing status"))
+    }
+
     /// The error for an operation this backend does not have.
     fn not_supported(&self, operation: &'static str) -> Error {
         Error::NotSupported { backend: self.name().to_owned(), operation }

@@ -12,6 +12,7 @@ use crate::workflow::{NodeId, Workflow};
 
 /// How a backend can stop a running job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CancelScope {
     /// Exactly the one job (ComfyUI's `/interrupt` with a `prompt_id`).
@@ -24,6 +25,7 @@ pub enum CancelScope {
 
 /// What a backend supports.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Capabilities {
     /// Pushes live events (progress, outputs) instead of being polled.
     pub events: bool,
@@ -473,4 +475,107 @@ pub enum BackendEvent {
         /// Why.
         reason: String,
     },
+}
+
+/// Which kind of backend this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// A ComfyUI server (local or behind a proxy).
+    Local,
+    /// Comfy Cloud.
+    ComfyCloud,
+    /// Any other implementation of the trait.
+    Other,
+}
+
+/// Whether the backend accepts our credential. Never carries the credential itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AuthState {
+    /// No credential is configured (normal for a local ComfyUI).
+    NotConfigured,
+    /// A credential is configured; the backend has no way to check it without side effects.
+    Configured,
+    /// The backend accepted the credential just now.
+    Accepted,
+    /// The backend rejected the credential just now (401/403).
+    Rejected,
+}
+
+/// Who the backend is and how we talk to it, for `server_info`; no secrets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct BackendIdentity {
+    /// Which kind of backend.
+    pub kind: BackendKind,
+    /// The state of the credential for the backend itself.
+    pub auth: AuthState,
+    /// The account's status as the backend reports it (Comfy Cloud: `active`, `waitlisted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_status: Option<String>,
+    /// A Comfy API key for partner (API) nodes is configured.
+    pub partner_nodes_key: bool,
+}
+
+impl Default for BackendIdentity {
+    fn default() -> Self {
+        BackendIdentity {
+            kind: BackendKind::Other,
+            auth: AuthState::NotConfigured,
+            account_status: None,
+            partner_nodes_key: false,
+        }
+    }
+}
+
+/// Comfy Cloud's rate: credits per US dollar.
+pub const CREDITS_PER_USD: f64 = 211.0;
+
+/// An account's balance and subscription, where the backend has billing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct BillingStatus {
+    /// Spendable balance in US dollars (the first non-zero of the backend's balance fields).
+    pub balance_usd: Option<f64>,
+    /// The same balance in credits (211 credits per dollar).
+    pub balance_credits: Option<f64>,
+    /// Subscription facts as the backend reports them (tier, status, renewal, ...): its
+    /// top-level scalar fields only.
+    pub subscription: Map<String, Value>,
+}
+
+impl BillingStatus {
+    /// Builds the status from Comfy Cloud's `/api/billing/status` and `/api/billing/balance`
+    /// answers. The balance is the first present, non-zero field of `effective_balance_micros`,
+    /// `amount_micros`, `prepaid_balance_micros`, `cloud_credit_balance_micros` (zero when all
+    /// present ones are zero; unknown when none is present).
+    pub fn from_cloud(status: &Value, balance: &Value) -> BillingStatus {
+        const FIELDS: [&str; 4] = [
+            "effective_balance_micros",
+            "amount_micros",
+            "prepaid_balance_micros",
+            "cloud_credit_balance_micros",
+        ];
+        let present: Vec<f64> =
+            FIELDS.iter().filter_map(|f| balance.get(*f).and_then(Value::as_f64)).collect();
+        let micros = present.iter().copied().find(|m| *m != 0.0).or_else(|| present.first().copied());
+        let balance_usd = micros.map(|m| m / 1_000_000.0);
+        let subscription = status
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, v)| !(v.is_object() || v.is_array()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        BillingStatus {
+            balance_usd,
+            balance_credits: balance_usd.map(|usd| (usd * CREDITS_PER_USD * 100.0).round() / 100.0),
+            subscription,
+        }
+    }
 }

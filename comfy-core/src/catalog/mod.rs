@@ -5,6 +5,7 @@
 
 mod info;
 mod input;
+pub mod query;
 mod search;
 
 use indexmap::IndexMap;

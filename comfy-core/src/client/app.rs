@@ -131,6 +131,14 @@ impl Comfy {
         Ok(catalog)
     }
 
+    /// Runs a CQL query (typed structural questions: which classes produce or accept a type,
+    /// upstream/downstream of a class, typed paths) over the backend's node catalogue; see
+    /// [`crate::catalog::query`]. The query is checked before the catalogue is fetched.
+    pub async fn cql(&self, query: &str) -> Result<crate::catalog::query::QueryResult> {
+        crate::catalog::query::parse::parse(query)?;
+        self.catalog().await?.query(query)
+    }
+
     /// Uploads an input file; its name is a valid input value for this client at once, even
     /// though the cached catalogue predates it.
     pub async fn upload(&self, upload: Upload) -> Result<UploadedFile> {

@@ -30,6 +30,8 @@ pub(crate) fn build(cloud: Arc<CloudState>) -> Router {
         .route("/system_stats", get(system_stats))
         .route("/features", get(features))
         .route("/user", get(|| async { json_ok(&json!({"status": "active"})) }))
+        .route("/billing/status", get(|| async { json_ok(&billing_status()) }))
+        .route("/billing/balance", get(|| async { json_ok(&billing_balance()) }))
         .route("/object_info", get(object_info))
         .route("/experiment/models", get(model_folders))
         .route("/experiment/models/{folder}", get(model_files))
@@ -178,6 +180,16 @@ fn engine(cloud: &CloudState) -> State<Arc<Shared>> {
 
 async fn system_stats(State(cloud): Cloud) -> Response {
     crate::router::system_stats(engine(&cloud)).await
+}
+
+/// `GET /api/billing/status` (undocumented on Cloud; the fields comfy-cli reads).
+fn billing_status() -> Value {
+    json!({"is_active": true, "subscription_tier": "STANDARD", "subscription_status": "active", "plan": {"slug": "standard"}})
+}
+
+/// `GET /api/billing/balance`: a present zero comes first, as the real one can send it.
+fn billing_balance() -> Value {
+    json!({"effective_balance_micros": 0, "amount_micros": 12_500_000, "currency": "usd"})
 }
 
 async fn features() -> Response {

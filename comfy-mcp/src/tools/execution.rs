@@ -1,4 +1,4 @@
-//! Execution: submit_workflow, get_job_status, get_output, cancel_job, get_queue,
+//! Execution: submit_workflow, get_job_status, wait_for_job, get_output, cancel_job, get_queue,
 //! validate_workflow.
 
 use comfy_core::backend::{CancelOutcome, QueueSnapshot};
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::shared::{NoArgs, bounded_jpeg};
-use super::views::{JobView, job_view, submit_and_report};
+use super::views::{JobView, job_view, submit_and_report, wait_job_within};
 use super::{CallCtx, Output, Registry, ToolDef, ToolResult, job_id_schema, workflow_schema, workflow_value};
 
 pub(crate) fn register(r: &mut Registry) {
@@ -33,6 +33,15 @@ pub(crate) fn register(r: &mut Registry) {
              error) or cancelled. preview=true adds the newest sampler preview as image content.",
         ),
         get_job_status,
+    );
+    r.add(
+        ToolDef::read(
+            "wait_for_job",
+            "Wait for job",
+            "Wait (with progress) until a job finishes or `timeout` seconds pass (capped by the server's wait \
+             budget); returns its outputs, or its status if still going. Cancelling the wait leaves the job running.",
+        ),
+        wait_for_job,
     );
     r.add(
         ToolDef::read(
@@ -99,6 +108,18 @@ pub struct StatusArgs {
     pub preview: bool,
 }
 
+/// Arguments of wait_for_job.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitArgs {
+    /// The job handle.
+    #[schemars(schema_with = "job_id_schema")]
+    pub job_id: String,
+    /// Seconds to wait at most (default and cap: the server's wait budget).
+    #[schemars(range(max = 86400))]
+    pub timeout: Option<u32>,
+}
+
 /// Arguments of validate_workflow.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -128,6 +149,19 @@ async fn get_job_status(ctx: CallCtx, args: StatusArgs) -> ToolResult<JobView> {
     let what = format!("the preview of job {}", job.id());
     let (encoded, b64) = bounded_jpeg(frame.data, what, PREVIEW_DEFAULT_DIM, "preview").await?;
     Ok(Output::from(view).with_content(vec![ContentBlock::image(b64, encoded.mime_type)]))
+}
+
+async fn wait_for_job(ctx: CallCtx, args: WaitArgs) -> ToolResult<JobView> {
+    let job = ctx.state.comfy.job(&JobId(args.job_id)).await?;
+    let budget = match args.timeout {
+        Some(secs) => ctx.wait_budget.min(std::time::Duration::from_secs(secs.into())),
+        None => ctx.wait_budget,
+    };
+    let view = wait_job_within(&ctx, &job, budget, false).await?;
+    if !view.report.is_finished() {
+        return Ok(view.into());
+    }
+    Ok(view.into_output())
 }
 
 async fn get_output(ctx: CallCtx, args: JobArgs) -> ToolResult<JobView> {

@@ -10,8 +10,10 @@
 //! To add a group: write `tools/<group>.rs` with `pub(crate) fn register(r: &mut Registry)`
 //! and call it from [`Registry::standard`].
 
+pub mod account;
 pub mod args;
 pub mod assets;
+pub mod cql;
 pub mod defaults;
 pub mod discovery;
 pub mod execution;
@@ -186,6 +188,8 @@ impl Registry {
         defaults::register(&mut r);
         saved::register(&mut r);
         gallery::register(&mut r);
+        account::register(&mut r);
+        cql::register(&mut r);
         r
     }
 

@@ -146,7 +146,18 @@ pub async fn submit_and_report(ctx: &CallCtx, request: JobRequest, wait: bool) -
 /// client asked for them. If the client cancels the call, the job is cancelled (only this job).
 /// When the budget runs out first, the still-running job's view comes back with a hint to poll.
 pub async fn wait_job(ctx: &CallCtx, job: &Job) -> Result<JobView, ToolError> {
-    let budget = ctx.wait_budget;
+    wait_job_within(ctx, job, ctx.wait_budget, true).await
+}
+
+/// Waits for `job` up to `budget` with progress notifications, like [`wait_job`]. When the
+/// client cancels the call, the job is cancelled only if `cancel_on_abort` (the call started
+/// it); otherwise just the wait ends.
+pub async fn wait_job_within(
+    ctx: &CallCtx,
+    job: &Job,
+    budget: std::time::Duration,
+    cancel_on_abort: bool,
+) -> Result<JobView, ToolError> {
     let deadline = tokio::time::Instant::now() + budget;
     let mut updates = job.follow();
     let mut reporter = ProgressReporter::default();
@@ -154,6 +165,9 @@ pub async fn wait_job(ctx: &CallCtx, job: &Job) -> Result<JobView, ToolError> {
         tokio::select! {
             biased;
             _ = ctx.ct.cancelled() => {
+                if !cancel_on_abort {
+                    return Err(ToolError::new("cancelled", "the wait was cancelled; the job goes on"));
+                }
                 let job = job.clone();
                 tokio::spawn(async move {
                     match job.cancel().await {
@@ -164,11 +178,15 @@ pub async fn wait_job(ctx: &CallCtx, job: &Job) -> Result<JobView, ToolError> {
                 return Err(ToolError::new("cancelled", "the call was cancelled; its job is being cancelled"));
             }
             _ = tokio::time::sleep_until(deadline) => {
+                let view = job_view(ctx, job).await?;
+                if view.report.is_finished() {
+                    return Ok(view);
+                }
                 let hint = format!(
                     "still running after {} s: poll get_job_status with this job_id, then get_output",
                     budget.as_secs()
                 );
-                return Ok(job_view(ctx, job).await?.with_hint(hint));
+                return Ok(view.with_hint(hint));
             }
             update = updates.next() => match update {
                 Some(Update::Finished(result)) => {

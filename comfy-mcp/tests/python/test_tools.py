@@ -16,6 +16,7 @@ EXPECTED_TOOLS = {
     "submit_workflow", "get_job_status", "get_output", "cancel_job", "get_queue", "validate_workflow",
     "list_workflows", "run_workflow", "list_assets", "get_asset_metadata", "list_models", "search_models",
     "search_nodes", "get_node_info", "generate_image", "image_to_image", "inpaint", "upscale",
+    "wait_for_job", "get_server_info", "get_billing_status", "cql",
 }
 
 
@@ -90,6 +91,33 @@ async def test_progress_notifications_reach_the_callback(connect) -> None:
     assert all(total == 100 for _, total, _ in seen), seen
     assert any(m and "step" in m and "/12" in m for _, _, m in seen), seen
     assert values[-1] == 100, seen
+
+
+async def test_wait_for_job_server_info_billing_and_cql(connect) -> None:
+    seen: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    async with connect() as session:
+        args = {"name": "generate_image", "params": generate_args(steps=8), "wait": False}
+        submitted = structured(await session.call_tool("run_workflow", args))
+        job_id = submitted["job_id"]
+        r = await session.call_tool("wait_for_job", {"job_id": job_id, "timeout": 30}, progress_callback=on_progress)
+        s = structured(r)
+        assert s["status"] == "succeeded" and s["job_id"] == job_id, s
+        assert s["outputs"] and [c for c in r.content if c.type == "resource_link"], s
+        info = structured(await session.call_tool("get_server_info", {}))
+        assert info["kind"] == "local" and info["reachable"] is True, info
+        billing = await session.call_tool("get_billing_status", {})
+        assert billing.is_error is True and billing.structured_content["code"] == "not_supported", billing
+        found = structured(await session.call_tool("cql", {"query": "produces IMAGE | NOT api | sort name | limit 5"}))
+        assert len(found["classes"]) == 5 and found["total"] > 5, found
+        bad = await session.call_tool("cql", {"query": "produces IMAGE | sort size"})
+        e = bad.structured_content
+        assert bad.is_error is True and e["code"] == "invalid_query" and e["field"] == "query", e
+        assert "column 23" in e["message"] and "sort key" in e["expected"], e
+    assert seen and seen == sorted(seen) and seen[-1] == 100, seen
 
 
 async def test_validate_workflow_reports_each_problem(connect) -> None:

@@ -372,6 +372,27 @@ class AsyncClient:
         info: dict[str, Any] = await self._native.object_info()
         return info
 
+    async def server_info(self) -> dict[str, Any]:
+        """The backend: ``kind``, ``server_version``, ``reachable``, ``auth`` (the credential's
+        state, never the secret), ``account_status``, ``capabilities``, ..."""
+        info: dict[str, Any] = await self._native.server_info()
+        return info
+
+    async def cql(self, query: str) -> dict[str, Any]:
+        """Typed structural questions about the node classes (CQL): a source, then
+        ``|``-separated stages, e.g. ``"produces IMAGE | NOT deprecated | sort connections |
+        limit 10"``, ``"upstream KSampler"``, ``"path MODEL -> IMAGE"``. Returns ``{"total",
+        "classes"}`` or ``{"total", "paths"}``; a bad query raises ``InvalidInput`` (code
+        ``invalid_query``) naming the column and what was expected."""
+        result: dict[str, Any] = await self._native.cql(query)
+        return result
+
+    async def billing_status(self) -> dict[str, Any]:
+        """Balance (``balance_usd``, ``balance_credits``) and ``subscription`` where the backend
+        has billing (Comfy Cloud); otherwise raises ``NotSupportedError``."""
+        status: dict[str, Any] = await self._native.billing_status()
+        return status
+
     def __repr__(self) -> str:
         return f"AsyncClient(url={self.url!r})"
 
@@ -514,6 +535,27 @@ class Client:
         :func:`~comfy_rs.ui_to_api`."""
         info: dict[str, Any] = self._native.object_info()
         return info
+
+    def server_info(self) -> dict[str, Any]:
+        """The backend: ``kind``, ``server_version``, ``reachable``, ``auth`` (the credential's
+        state, never the secret), ``account_status``, ``capabilities``, ..."""
+        info: dict[str, Any] = self._native.server_info()
+        return info
+
+    def cql(self, query: str) -> dict[str, Any]:
+        """Typed structural questions about the node classes (CQL): a source, then
+        ``|``-separated stages, e.g. ``"produces IMAGE | NOT deprecated | sort connections |
+        limit 10"``, ``"upstream KSampler"``, ``"path MODEL -> IMAGE"``. Returns ``{"total",
+        "classes"}`` or ``{"total", "paths"}``; a bad query raises ``InvalidInput`` (code
+        ``invalid_query``) naming the column and what was expected."""
+        result: dict[str, Any] = self._native.cql(query)
+        return result
+
+    def billing_status(self) -> dict[str, Any]:
+        """Balance (``balance_usd``, ``balance_credits``) and ``subscription`` where the backend
+        has billing (Comfy Cloud); otherwise raises ``NotSupportedError``."""
+        status: dict[str, Any] = self._native.billing_status()
+        return status
 
     def __repr__(self) -> str:
         return f"Client(url={self.url!r})"

@@ -13,7 +13,7 @@ class                       codes
                             ``invalid_ui_workflow``, ``unknown_node_classes``,
                             ``invalid_override``, ``invalid_catalog``, ``workflow_cycle``,
                             ``invalid_template``, ``invalid_parameter``,
-                            ``unresolved_placeholder``, ``invalid_argument``, ``invalid_image``,
+                            ``unresolved_placeholder``, ``invalid_argument``, ``invalid_query``, ``invalid_image``,
                             ``path_not_allowed``, ``too_large``, ``unknown_class``,
                             ``already_exists``
 ``NotFound``                ``job_not_found``, ``asset_not_found``, ``template_not_found``,

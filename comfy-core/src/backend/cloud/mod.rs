@@ -454,6 +454,36 @@ impl Backend for ComfyCloud {
         Ok(answers::parse_health(v))
     }
 
+    async fn identity(&self) -> super::BackendIdentity {
+        let config = &self.inner.config;
+        let mut identity = super::BackendIdentity {
+            kind: super::BackendKind::ComfyCloud,
+            auth: super::AuthState::NotConfigured,
+            account_status: None,
+            partner_nodes_key: config.partner_credentials && config.credentials.is_some(),
+        };
+        if config.credentials.is_none() {
+            return identity;
+        }
+        // `/api/user` needs the credential and changes nothing: it tells whether it is accepted.
+        identity.auth = match self.http().get_json("/api/user").await {
+            Ok(user) => {
+                identity.account_status = user.get("status").and_then(Value::as_str).map(str::to_owned);
+                super::AuthState::Accepted
+            }
+            Err(Error::Unauthorized { .. }) => super::AuthState::Rejected,
+            Err(Error::Http { status: 403, .. }) => super::AuthState::Rejected,
+            Err(_) => super::AuthState::Configured,
+        };
+        identity
+    }
+
+    async fn billing(&self) -> Result<super::BillingStatus> {
+        let status = self.http().get_json("/api/billing/status").await?;
+        let balance = self.http().get_json("/api/billing/balance").await?;
+        Ok(super::BillingStatus::from_cloud(&status, &balance))
+    }
+
     async fn list_saved_workflows(&self) -> Result<Vec<SavedWorkflowInfo>> {
         self.http().userdata_list().await
     }

@@ -466,6 +466,20 @@ impl Backend for LocalComfyUi {
         Ok(answers::parse_health(v))
     }
 
+    async fn identity(&self) -> super::BackendIdentity {
+        let config = self.config();
+        super::BackendIdentity {
+            kind: super::BackendKind::Local,
+            // A ComfyUI has no route that checks a credential without doing something.
+            auth: match config.credential_provider() {
+                Some(_) => super::AuthState::Configured,
+                None => super::AuthState::NotConfigured,
+            },
+            account_status: None,
+            partner_nodes_key: config.comfy_api_key.is_some(),
+        }
+    }
+
     async fn list_saved_workflows(&self) -> Result<Vec<super::SavedWorkflowInfo>> {
         self.http().userdata_list().await
     }
