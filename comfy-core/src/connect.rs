@@ -323,6 +323,7 @@ impl ClientConfig {
     /// Builds the backend, opens the store and the templates, and starts the client (inside a
     /// tokio runtime). Nothing is contacted yet: a backend that is down is not an error here.
     pub fn connect(&self) -> Result<Comfy> {
+        self.backend.check()?;
         let backend = self.backend.build()?;
         let store = self.store.open()?;
         self.connect_with(backend, store)
