@@ -200,3 +200,9 @@ async def test_errors_and_what_cloud_lacks(cloud: harness.Fake) -> None:
         assert isinstance(q["pending"], list)
         models = structured(await session.call_tool("list_models", {"folder": "checkpoints"}))
         assert CKPT in json.dumps(models), models
+        # The official template gallery is served by a local ComfyUI only: not_supported, named.
+        for tool, args in (("search_templates", {"query": "flux"}), ("get_template", {"name": "default"})):
+            r = await session.call_tool(tool, args)
+            assert r.is_error, (tool, r.structured_content)
+            e = r.structured_content
+            assert e["code"] == "not_supported" and e["retryable"] is False and "official workflow templates" in e["message"], e
