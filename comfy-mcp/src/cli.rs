@@ -165,6 +165,10 @@ pub struct ServerArgs {
     /// Directory of the job/asset database [default: the user data directory].
     #[arg(long, env = "COMFY_MCP_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep a local copy of every output in this directory when its job finishes, and serve
+    /// assets from it (outputs on Comfy Cloud live at signed URLs that expire after about 6 h).
+    #[arg(long, env = "COMFY_MCP_KEEP_OUTPUTS", value_name = "DIR", global = true)]
+    pub keep_outputs: Option<PathBuf>,
     /// Directory that published assets are copied into.
     #[arg(long, env = "COMFY_MCP_PUBLISH_DIR", value_name = "DIR")]
     pub publish_dir: Option<PathBuf>,

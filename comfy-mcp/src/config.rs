@@ -17,6 +17,7 @@
 //! workflows_dir = "/srv/comfy/workflows"
 //! data_dir = "/srv/comfy/data"
 //! publish_dir = "/srv/www/gen"       # unset: public/gen, static/gen or assets/gen if present
+//! keep_outputs = "/srv/comfy/outputs"  # keep a copy of every output (signed URLs expire)
 //! upload_dirs = ["/srv/comfy/uploads"]  # upload_file may read files by path only here
 //! comfy_api_key = "..."              # partner nodes
 //! log_format = "text"                # or "json"
@@ -89,6 +90,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// Publish directory.
     pub publish_dir: Option<PathBuf>,
+    /// Directory that keeps a copy of every output.
+    pub keep_outputs: Option<PathBuf>,
     /// Directories upload_file may read from.
     pub upload_dirs: Option<Vec<PathBuf>>,
     /// Comfy API key.
@@ -219,6 +222,9 @@ pub struct Settings {
     /// directory, when one exists).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publish_dir: Option<PathBuf>,
+    /// Directory that keeps a local copy of every output (none: nothing is copied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_outputs: Option<PathBuf>,
     /// Directories whose files `upload_file` may read by path (empty: none).
     pub upload_dirs: Vec<PathBuf>,
     /// The config file in use, if any (`set_defaults {persist: true}` writes its `[defaults]`).
@@ -418,6 +424,7 @@ impl Settings {
             workflows_dir: args.workflows_dir.clone().or(file.workflows_dir),
             data_dir: args.data_dir.clone().or(file.data_dir),
             publish_dir: args.publish_dir.clone().or(file.publish_dir),
+            keep_outputs: args.keep_outputs.clone().or(file.keep_outputs),
             upload_dirs: if args.upload_dirs.is_empty() {
                 file.upload_dirs.unwrap_or_default()
             } else {
@@ -545,6 +552,7 @@ impl Settings {
                 max_asset_bytes: self.limits.max_asset_bytes,
                 max_running_jobs: self.limits.max_running_jobs,
                 wait_budget: self.limits.wait_budget(),
+                keep_outputs: self.keep_outputs.clone(),
                 ..ClientOptions::default()
             })
             .param_defaults(defaults)
@@ -735,6 +743,12 @@ mod tests {
         assert_eq!(b.effective_url(), "http://fake:1");
         assert_eq!((b.api_key.as_deref(), b.comfy_api_key.as_deref()), (Some("file-key"), Some("partner")));
         assert!(b.allow_account_interrupt && s.warnings.is_empty());
+        let s = Settings::merge(
+            &args(&["--keep-outputs", "/k"]),
+            FileConfig::parse("backend = \"local\"").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(s.client_config().options.keep_outputs, Some(PathBuf::from("/k")));
         let s = Settings::merge(&args(&["--backend", "local"]), file).unwrap();
         assert_eq!(s.backend_config().kind, BackendKind::Local);
 

@@ -51,6 +51,7 @@ fn build(options: &ClientOptions) -> comfy_core::Result<Comfy> {
     if let Some(n) = options.max_running_jobs {
         tunables.max_running_jobs = n.max(1) as usize;
     }
+    tunables.keep_outputs = options.keep_outputs.as_ref().map(PathBuf::from);
     ClientConfig::new(backend)
         .store(StoreConfig::dir_or(options.data_dir.as_ref().map(PathBuf::from), StoreConfig::Memory))
         .workflows_dir(options.workflows_dir.as_ref().map(PathBuf::from))

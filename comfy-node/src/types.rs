@@ -30,6 +30,9 @@ pub struct ClientOptions {
     /// Comfy Cloud: allow the account-wide interrupt as a last resort to stop a running job (it
     /// stops every running job of the account). Default false.
     pub allow_account_interrupt: Option<bool>,
+    /// A directory that keeps a copy of every output when its job finishes; assets are then
+    /// read from it (Comfy Cloud's signed output URLs expire after about 6 h).
+    pub keep_outputs: Option<String>,
     /// Directory for the job and asset records (`comfy.sqlite3`); kept in memory when absent.
     pub data_dir: Option<String>,
     /// Directory of workflow templates (API or editor JSON files, reloaded on change), served

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use comfy_core::backend::Upload;
@@ -83,6 +82,7 @@ struct BackendArgs {
     comfy_api_key: Option<String>,
     ca_certs: Vec<PathBuf>,
     allow_account_interrupt: bool,
+    keep_outputs: Option<PathBuf>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -112,8 +112,11 @@ fn build(
     }
     .with_comfy_api_key(args.comfy_api_key.or_else(|| env("COMFY_API_KEY")));
     let defaults = ClientOptions::default();
-    let options =
-        ClientOptions { max_running_jobs: max_running_jobs.unwrap_or(defaults.max_running_jobs), ..defaults };
+    let options = ClientOptions {
+        max_running_jobs: max_running_jobs.unwrap_or(defaults.max_running_jobs),
+        keep_outputs: args.keep_outputs,
+        ..defaults
+    };
     let url = backend.effective_url().trim_end_matches('/').to_owned();
     let comfy = ClientConfig::new(backend)
         .store(StoreConfig::dir_or(data_dir, StoreConfig::Memory))
@@ -130,7 +133,7 @@ impl Client {
     /// `data_dir/comfy.sqlite3` when `data_dir` is given, in memory otherwise; templates come
     /// from `workflows_dir` (watched) or are the built-ins.
     #[new]
-    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false))]
+    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -145,6 +148,7 @@ impl Client {
         cloud_api_key: Option<String>,
         ca_cert: Option<Vec<PathBuf>>,
         allow_account_interrupt: bool,
+        keep_outputs: Option<PathBuf>,
     ) -> PyResult<Client> {
         let args = BackendArgs {
             backend: backend.to_owned(),
@@ -154,6 +158,7 @@ impl Client {
             comfy_api_key,
             ca_certs: ca_cert.unwrap_or_default(),
             allow_account_interrupt,
+            keep_outputs,
         };
         let (comfy, url) = py
             .detach(|| build(args, data_dir, workflows_dir, max_running_jobs))

@@ -64,6 +64,21 @@ impl Comfy {
     /// expiry has passed is [`Error::AssetExpired`] (the URL would be refused).
     pub async fn download_asset(&self, id: &AssetId) -> Result<Download> {
         let asset = self.asset(id).await?;
+        if let Some(dir) = &self.inner.options.keep_outputs {
+            let path = kept_path(dir, &asset.id);
+            match tokio::fs::read(&path).await {
+                Ok(data) => {
+                    let data = Bytes::from(data);
+                    return Ok(Download {
+                        content_type: Some(asset.mime_type.clone()),
+                        content_length: Some(data.len() as u64),
+                        stream: Box::pin(futures::stream::once(async move { Ok(data) })),
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("reading", &path, e)),
+            }
+        }
         if let Some(file) = &asset.file {
             self.inner.backend.download(file).await
         } else if let Some(url) = &asset.url {
@@ -125,6 +140,33 @@ impl Comfy {
         }
         Ok(FetchedAsset { asset, data })
     }
+}
+
+/// Where the kept copy of an asset lives (asset ids are `a_` and hex: safe file names).
+fn kept_path(dir: &std::path::Path, id: &AssetId) -> std::path::PathBuf {
+    dir.join(id.0.replace(['/', '\\', ':'], "_"))
+}
+
+/// Downloads an output file into the keep directory (atomically: a temporary file renamed).
+/// Text outputs have no bytes to keep.
+pub(super) async fn keep_copy(
+    inner: &super::ClientInner,
+    dir: &std::path::Path,
+    asset: &Asset,
+) -> Result<()> {
+    let download = if let Some(file) = &asset.file {
+        inner.backend.download(file).await?
+    } else if let Some(url) = &asset.url {
+        inner.backend.download_url(url).await?
+    } else {
+        return Ok(());
+    };
+    let data = download.bytes(inner.options.max_asset_bytes).await?;
+    tokio::fs::create_dir_all(dir).await.map_err(|e| Error::io("creating", dir, e))?;
+    let path = kept_path(dir, &asset.id);
+    let tmp = path.with_extension(format!("part-{}", uuid::Uuid::new_v4().simple()));
+    tokio::fs::write(&tmp, &data).await.map_err(|e| Error::io("writing", &tmp, e))?;
+    tokio::fs::rename(&tmp, &path).await.map_err(|e| Error::io("renaming", &path, e))
 }
 
 /// [`Error::AssetExpired`] when the asset's URL expiry has passed.
@@ -221,5 +263,25 @@ mod expiry_tests {
         assert_eq!(url.expires_at, Some(now + 3_600_000));
         let e = comfy.fetch_asset(&AssetId("a_new".into())).await.unwrap_err();
         assert_ne!(e.code(), "asset_expired", "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_kept_copy_outlives_the_signed_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MemoryStore::default());
+        let backend =
+            LocalComfyUi::builder("http://127.0.0.1:9").retries(0).websocket(false).build().unwrap();
+        let options =
+            crate::ClientOptions { keep_outputs: Some(dir.path().to_owned()), ..Default::default() };
+        let comfy = Comfy::builder(Arc::new(backend)).store(store.clone()).options(options).build().unwrap();
+        store.put_assets(&[url_asset("a_old", Some(now_millis() - 90_000))]).await.unwrap();
+        let mut png = Vec::new();
+        image::RgbImage::new(5, 3)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        std::fs::write(dir.path().join("a_old"), &png).unwrap();
+        let fetched = comfy.fetch_asset(&AssetId("a_old".into())).await.unwrap();
+        assert_eq!(fetched.data.as_ref(), &png[..]);
+        assert_eq!((fetched.asset.width, fetched.asset.height), (Some(5), Some(3)));
     }
 }

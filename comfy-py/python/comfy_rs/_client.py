@@ -230,6 +230,7 @@ def _native_client(
     cloud_api_key: str | None = None,
     ca_cert: CaCerts = None,
     allow_account_interrupt: bool = False,
+    keep_outputs: str | os.PathLike[str] | None = None,
 ) -> _native.Client:
     if ca_cert is None:
         certs = None
@@ -249,6 +250,7 @@ def _native_client(
         cloud_api_key=cloud_api_key,
         ca_cert=certs,
         allow_account_interrupt=allow_account_interrupt,
+        keep_outputs=None if keep_outputs is None else os.path.expanduser(keep_outputs),
     )
 
 
@@ -276,6 +278,8 @@ class AsyncClient:
     :param ca_cert: an extra CA certificate (PEM file), or several, to trust for ``https://``.
     :param allow_account_interrupt: on Comfy Cloud, allow the account-wide interrupt as a last
         resort to stop a running job (it stops every running job of the account).
+    :param keep_outputs: a directory that keeps a copy of every output when its job finishes;
+        assets are then read from it (Comfy Cloud's signed output URLs expire after about 6 h).
     """
 
     __slots__ = ("_native",)
@@ -293,10 +297,11 @@ class AsyncClient:
         cloud_api_key: str | None = None,
         ca_cert: CaCerts = None,
         allow_account_interrupt: bool = False,
+        keep_outputs: str | os.PathLike[str] | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, False,
-            backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt,
+            backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt, keep_outputs,
         )
 
     @property
@@ -439,6 +444,8 @@ class Client:
     :param ca_cert: an extra CA certificate (PEM file), or several, to trust for ``https://``.
     :param allow_account_interrupt: on Comfy Cloud, allow the account-wide interrupt as a last
         resort to stop a running job (it stops every running job of the account).
+    :param keep_outputs: a directory that keeps a copy of every output when its job finishes;
+        assets are then read from it (Comfy Cloud's signed output URLs expire after about 6 h).
     """
 
     __slots__ = ("_native",)
@@ -456,10 +463,11 @@ class Client:
         cloud_api_key: str | None = None,
         ca_cert: CaCerts = None,
         allow_account_interrupt: bool = False,
+        keep_outputs: str | os.PathLike[str] | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, True,
-            backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt,
+            backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt, keep_outputs,
         )
 
     @property

@@ -28,6 +28,7 @@ class Client:
         cloud_api_key: str | None = None,
         ca_cert: list[str] | None = None,
         allow_account_interrupt: bool = False,
+        keep_outputs: str | None = None,
     ) -> Client: ...
     @property
     def url(self) -> str: ...
