@@ -41,9 +41,11 @@ async def test_cloud_client_runs_uploads_and_downloads_without_leaking_the_key(c
     await job.wait(timeout=30)
     assert job.status == "succeeded", job.error
     assets = await job.assets()
-    assert len(assets) == 1 and (assets[0].width, assets[0].height) == (5, 4)
+    assert len(assets) == 1
     data = await client.asset_bytes(assets[0])
     assert data[:4] == b"\x89PNG"
+    fetched = await client.asset(assets[0].id)
+    assert (fetched.width, fetched.height) == (5, 4)
 
     job = await client.submit(image_workflow("py-cloud/batch", batch=2))
     await job.wait(timeout=30)

@@ -206,3 +206,23 @@ async def test_errors_and_what_cloud_lacks(cloud: harness.Fake) -> None:
             assert r.is_error, (tool, r.structured_content)
             e = r.structured_content
             assert e["code"] == "not_supported" and e["retryable"] is False and "official workflow templates" in e["message"], e
+
+
+async def test_keep_outputs_copies_every_output(cloud: harness.Fake) -> None:
+    with tempfile.TemporaryDirectory() as data, tempfile.TemporaryDirectory() as kept, open(os.devnull, "w") as errlog:
+        env = cloud_env(cloud.url, data)
+        env["COMFY_MCP_KEEP_OUTPUTS"] = kept
+        params = harness.StdioServerParameters(command=harness.binary("COMFY_MCP_BIN"), args=[], env=env)
+        async with harness.stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                wf = image_workflow("cloud/kept")
+                wf["2"]["inputs"]["images"] = ["3", 0]
+                wf["3"] = {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 2, "color": 7}}
+                s = structured(await session.call_tool("submit_workflow", {"workflow": wf, "wait": True}))
+                assert s["status"] == "succeeded" and len(s["outputs"]) == 2, s
+                for o in s["outputs"]:
+                    copy = pathlib.Path(kept) / o["asset_id"]
+                    assert copy.read_bytes()[:4] == b"\x89PNG", copy
+                    v = structured(await session.call_tool("view_image", {"asset_id": o["asset_id"]}))
+                    assert (v["original_width"], v["original_height"]) == (8, 8), v
