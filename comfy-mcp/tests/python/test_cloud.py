@@ -226,3 +226,25 @@ async def test_keep_outputs_copies_every_output(cloud: harness.Fake) -> None:
                     assert copy.read_bytes()[:4] == b"\x89PNG", copy
                     v = structured(await session.call_tool("view_image", {"asset_id": o["asset_id"]}))
                     assert (v["original_width"], v["original_height"]) == (8, 8), v
+
+
+def test_cli_verbs_take_the_same_backend_options(cloud: harness.Fake) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        wf = pathlib.Path(tmp) / "wf.json"
+        wf.write_text(json.dumps(image_workflow("cloud/cli")))
+        env = cloud_env(cloud.url, tmp)
+        del env["COMFY_CLOUD_API_KEY"]
+        base = [harness.binary("COMFY_MCP_BIN"), "--backend", "comfy-cloud", "--cloud-url", cloud.url]
+        v = subprocess.run([*base, "--cloud-api-key", CLOUD_KEY, "validate", str(wf)], env=env, capture_output=True, timeout=60)
+        assert v.returncode == 0, v.stderr.decode()
+        out = pathlib.Path(tmp) / "out"
+        r = subprocess.run([*base, "run", str(wf), "--out", str(out), "--quiet"], env={**env, "COMFY_CLOUD_API_KEY": CLOUD_KEY}, capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr.decode()
+        saved = list(out.iterdir())
+        assert len(saved) == 1 and saved[0].read_bytes()[:4] == b"\x89PNG", saved
+        # Without a key: a usage error naming where the key comes from, never a crash.
+        e = subprocess.run([*base, "validate", str(wf)], env=env, capture_output=True, timeout=60)
+        assert e.returncode == 2 and b"COMFY_CLOUD_API_KEY" in e.stderr, e.stderr.decode()
+        # --print-config masks the key.
+        p = subprocess.run([*base, "--cloud-api-key", CLOUD_KEY, "--print-config"], env=env, capture_output=True, timeout=60)
+        assert p.returncode == 0 and CLOUD_KEY.encode() not in p.stdout and b'cloud_api_key = "***"' in p.stdout, p.stdout
