@@ -38,7 +38,7 @@ impl AppState {
         let comfy = settings
             .client_config()
             .connect()
-            .map_err(|e| StartError(format!("{} backend: {e}", settings.backend)))?;
+            .map_err(|e| StartError(format!("cannot start the {} client: {e}", settings.backend)))?;
         Ok(AppState::with_client(comfy, settings))
     }
 
