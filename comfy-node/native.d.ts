@@ -203,8 +203,35 @@ export interface CheckResult {
 
 /** Options of `new ComfyClient(options)`. */
 export interface ClientOptions {
-  /** Base URL of the ComfyUI server, e.g. `http://127.0.0.1:8188` (a path prefix is allowed). */
-  url: string
+  /**
+   * Base URL of the ComfyUI server, e.g. `http://127.0.0.1:8188` (a path prefix is allowed);
+   * default `http://127.0.0.1:8188`. Unused with `backend: 'comfy-cloud'`.
+   */
+  url?: string
+  /**
+   * `'local'` (the ComfyUI at `url`, the default) or `'comfy-cloud'` (Comfy Cloud at
+   * `cloudUrl` with `cloudApiKey`).
+   */
+  backend?: string
+  /** The Comfy Cloud URL; default `$COMFY_CLOUD_URL`, else `https://cloud.comfy.org`. */
+  cloudUrl?: string
+  /**
+   * The Comfy Cloud API key (sent to the Cloud host only; required on Cloud); default
+   * `$COMFY_CLOUD_API_KEY`. Never logged.
+   */
+  cloudApiKey?: string
+  /** An extra CA certificate (PEM file) to trust for `https://` and `wss://`. */
+  caCert?: string
+  /**
+   * Comfy Cloud: allow the account-wide interrupt as a last resort to stop a running job (it
+   * stops every running job of the account). Default false.
+   */
+  allowAccountInterrupt?: boolean
+  /**
+   * A directory that keeps a copy of every output when its job finishes; assets are then
+   * read from it (Comfy Cloud's signed output URLs expire after about 6 h).
+   */
+  keepOutputs?: string
   /** Directory for the job and asset records (`comfy.sqlite3`); kept in memory when absent. */
   dataDir?: string
   /**
@@ -217,7 +244,10 @@ export interface ClientOptions {
    * the retryable `too_many_jobs` error.
    */
   maxRunningJobs?: number
-  /** Comfy API key for partner (API) nodes; never logged. */
+  /**
+   * Comfy API key for partner (API) nodes; never logged. On Comfy Cloud, unset means the
+   * Cloud API key pays for partner nodes.
+   */
   comfyApiKey?: string
 }
 

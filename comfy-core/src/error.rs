@@ -304,6 +304,23 @@ pub enum Error {
         asset_id: String,
     },
 
+    /// The asset's bytes lived at a signed URL of a hosted backend, and that URL has expired
+    /// (hosted backends keep outputs for a limited time); no copy was kept.
+    #[error(
+        "the URL of asset {asset_id:?} expired {ago_s} s ago and no copy was kept: run job {job_id:?} again \
+         (regenerate from this asset) to get a fresh output"
+    )]
+    AssetExpired {
+        /// The asset id.
+        asset_id: String,
+        /// The job that produced it (run it again to get the output again).
+        job_id: String,
+        /// When the URL expired (Unix milliseconds).
+        expired_at_ms: i64,
+        /// How long ago, in seconds.
+        ago_s: i64,
+    },
+
     /// An operation took longer than its time limit.
     #[error("{operation} timed out after {after_ms} ms")]
     Timeout {
@@ -518,6 +535,7 @@ impl Error {
             Error::NotSupported { .. } => "not_supported",
             Error::JobNotFound { .. } => "job_not_found",
             Error::AssetNotFound { .. } => "asset_not_found",
+            Error::AssetExpired { .. } => "asset_expired",
             Error::Timeout { .. } => "timeout",
             Error::InvalidArgument { .. } => "invalid_argument",
             Error::InvalidQuery { .. } => "invalid_query",
@@ -632,6 +650,8 @@ mod tests {
             Error::SubscriptionInactive { backend: "b".into(), message: "m".into() },
             Error::RateLimited { backend: "b".into(), message: "m".into(), retry_after_ms: Some(1500) },
             Error::QueueFull { backend: "b".into(), message: "m".into(), retry_after_ms: None },
+            Error::AssetExpired { asset_id: "a_1".into(), job_id: "j".into(), expired_at_ms: 1, ago_s: 2 },
+            Error::AssetNotFound { asset_id: "a_1".into() },
         ];
         let codes: std::collections::HashSet<_> = errors.iter().map(Error::code).collect();
         assert_eq!(codes.len(), errors.len());

@@ -60,6 +60,7 @@ struct ReadmeDoctests;
 pub mod backend;
 pub mod catalog;
 mod client;
+pub mod connect;
 mod describe;
 mod error;
 pub mod gallery;
@@ -84,6 +85,7 @@ pub use client::{
     JobSnapshot, JobSubscription, ModelHit, Origin, PublishOptions, PublishedAsset, Regeneration, Reused,
     ServerInfo, Source, Update, Waited, describe_progress, override_workflow, rerender, rerender_request,
 };
+pub use connect::{BackendConfig, BackendKind, ClientConfig, StoreConfig};
 pub use error::{Error, Result};
 pub use prepare::{Checked, Prepared};
 pub use report::{AssetSummary, JobReport, JobState, PreviewInfo};

@@ -395,3 +395,34 @@ async fn a_local_comfyui_has_no_billing_and_an_unreachable_one_is_reported_not_r
     let text = serde_json::to_string(&info).unwrap();
     assert!(!text.contains("pw@") && !text.contains("user:"), "{text}");
 }
+
+#[tokio::test]
+async fn kept_outputs_are_copied_on_completion_and_served_from_the_copy() {
+    let fake = fake().await;
+    let keep = tempfile::tempdir().unwrap();
+    let options = ClientOptions {
+        poll_interval: Duration::from_millis(50),
+        keep_outputs: Some(keep.path().join("outputs")),
+        ..Default::default()
+    };
+    let comfy = Comfy::builder(Arc::new(backend(&fake, KEY))).options(options).build().unwrap();
+    let r = finished(&comfy.submit(JobRequest::new(basic("kept"))).await.unwrap()).await;
+    assert_eq!(r.assets.len(), 1);
+    let id = &r.assets[0];
+    let copy = keep.path().join("outputs").join(&id.0);
+    let kept = std::fs::read(&copy).expect("a copy is kept when the job finishes");
+    assert_eq!(&kept[..4], b"\x89PNG");
+    let downloads = fake.storage_requests().len();
+    assert!(downloads >= 1, "the copy was downloaded from storage");
+
+    // Served from the copy: storage (where signed URLs expire) is not asked again.
+    let fetched = comfy.fetch_asset(id).await.unwrap();
+    assert_eq!(fetched.data.as_ref(), &kept[..]);
+    assert_eq!((fetched.asset.width, fetched.asset.height), (Some(16), Some(8)));
+    assert_eq!(fake.storage_requests().len(), downloads);
+
+    // Without the copy it comes from the Cloud again.
+    std::fs::remove_file(&copy).unwrap();
+    assert_eq!(comfy.fetch_asset(id).await.unwrap().data.as_ref(), &kept[..]);
+    assert_eq!(fake.storage_requests().len(), downloads + 1);
+}

@@ -122,9 +122,34 @@ pub enum LogFormat {
 /// config file or the defaults.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServerArgs {
-    /// ComfyUI base URL [default: http://127.0.0.1:8188].
+    /// Which backend runs the workflows: `local` (a ComfyUI at --comfyui-url) or `comfy-cloud`
+    /// (Comfy Cloud at --cloud-url, with --cloud-api-key) [default: local].
+    #[arg(long, env = "COMFY_MCP_BACKEND", value_name = "KIND", global = true)]
+    pub backend: Option<String>,
+    /// ComfyUI base URL [default: http://127.0.0.1:8188]; unused with `--backend comfy-cloud`.
     #[arg(long, env = "COMFYUI_URL", global = true)]
     pub comfyui_url: Option<String>,
+    /// Comfy Cloud base URL [default: https://cloud.comfy.org].
+    #[arg(long, env = "COMFY_CLOUD_URL", value_name = "URL", global = true)]
+    pub cloud_url: Option<String>,
+    /// Comfy Cloud API key (sent to the Cloud host only; also used for partner nodes unless
+    /// --comfy-api-key is set). Prefer the environment variable or the config file.
+    #[arg(long, env = "COMFY_CLOUD_API_KEY", value_name = "KEY", global = true, hide_env_values = true)]
+    pub cloud_api_key: Option<String>,
+    /// Allow the account-wide interrupt on Comfy Cloud as a last resort to stop a running job
+    /// (it stops every running job of the account).
+    #[arg(long, env = "COMFY_CLOUD_ALLOW_ACCOUNT_INTERRUPT", global = true)]
+    pub allow_account_interrupt: bool,
+    /// An extra CA certificate (PEM file) to trust for https:// and wss:// (repeatable; in the
+    /// environment, comma-separated).
+    #[arg(
+        long = "ca-cert",
+        env = "COMFY_CA_CERT",
+        value_delimiter = ',',
+        value_name = "FILE",
+        global = true
+    )]
+    pub ca_certs: Vec<PathBuf>,
     /// TOML config file.
     #[arg(long, env = "COMFY_MCP_CONFIG", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
@@ -140,6 +165,10 @@ pub struct ServerArgs {
     /// Directory of the job/asset database [default: the user data directory].
     #[arg(long, env = "COMFY_MCP_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep a local copy of every output in this directory when its job finishes, and serve
+    /// assets from it (outputs on Comfy Cloud live at signed URLs that expire after about 6 h).
+    #[arg(long, env = "COMFY_MCP_KEEP_OUTPUTS", value_name = "DIR", global = true)]
+    pub keep_outputs: Option<PathBuf>,
     /// Directory that published assets are copied into.
     #[arg(long, env = "COMFY_MCP_PUBLISH_DIR", value_name = "DIR")]
     pub publish_dir: Option<PathBuf>,
@@ -151,8 +180,9 @@ pub struct ServerArgs {
     /// Repeatable; in the environment, separate tokens with commas.
     #[arg(long = "token", env = "COMFY_MCP_TOKENS", value_delimiter = ',', value_name = "TOKEN[:TOOLS]")]
     pub tokens: Vec<String>,
-    /// Comfy API key for partner (paid API) nodes, sent to ComfyUI with each job.
-    #[arg(long, env = "COMFY_API_KEY", value_name = "KEY", global = true)]
+    /// Comfy API key for partner (paid API) nodes, sent with each job (on Comfy Cloud it
+    /// replaces the Cloud API key for partner nodes).
+    #[arg(long, env = "COMFY_API_KEY", value_name = "KEY", global = true, hide_env_values = true)]
     pub comfy_api_key: Option<String>,
     /// Only these tools are served (comma-separated; `*` allowed at the end of a name).
     #[arg(long, env = "COMFY_MCP_ALLOW_TOOLS", value_delimiter = ',', value_name = "TOOLS")]

@@ -6,12 +6,18 @@
 //! effective values as TOML with secrets masked.
 //!
 //! ```toml
-//! comfyui_url = "http://127.0.0.1:8188"
+//! backend = "local"                 # or "comfy-cloud"
+//! comfyui_url = "http://127.0.0.1:8188"   # the local backend (unused on Comfy Cloud)
+//! cloud_url = "https://cloud.comfy.org"   # the comfy-cloud backend
+//! cloud_api_key = "comfyui-..."      # Comfy Cloud API key (masked by --print-config)
+//! allow_account_interrupt = false    # Cloud: account-wide interrupt as a last resort
+//! ca_certs = ["/etc/ssl/private-ca.pem"]  # extra CAs for https:// and wss://
 //! transport = "http"                 # or "stdio"
 //! listen = "127.0.0.1:9000"
 //! workflows_dir = "/srv/comfy/workflows"
 //! data_dir = "/srv/comfy/data"
 //! publish_dir = "/srv/www/gen"       # unset: public/gen, static/gen or assets/gen if present
+//! keep_outputs = "/srv/comfy/outputs"  # keep a copy of every output (signed URLs expire)
 //! upload_dirs = ["/srv/comfy/uploads"]  # upload_file may read files by path only here
 //! comfy_api_key = "..."              # partner nodes
 //! log_format = "text"                # or "json"
@@ -49,6 +55,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use comfy_core::{BackendConfig, BackendKind, ClientConfig, ClientOptions, StoreConfig};
+
 use crate::cli::{LogFormat, ServerArgs, Transport};
 
 /// Default ComfyUI URL.
@@ -60,8 +68,18 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// Backend kind (`local`, `comfy-cloud`).
+    pub backend: Option<BackendKind>,
     /// ComfyUI base URL.
     pub comfyui_url: Option<String>,
+    /// Comfy Cloud base URL.
+    pub cloud_url: Option<String>,
+    /// Comfy Cloud API key.
+    pub cloud_api_key: Option<String>,
+    /// Cloud: allow the account-wide interrupt.
+    pub allow_account_interrupt: Option<bool>,
+    /// Extra CA certificate files.
+    pub ca_certs: Option<Vec<PathBuf>>,
     /// Transport.
     pub transport: Option<Transport>,
     /// HTTP listen address.
@@ -72,6 +90,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// Publish directory.
     pub publish_dir: Option<PathBuf>,
+    /// Directory that keeps a copy of every output.
+    pub keep_outputs: Option<PathBuf>,
     /// Directories upload_file may read from.
     pub upload_dirs: Option<Vec<PathBuf>>,
     /// Comfy API key.
@@ -175,8 +195,19 @@ impl TokenConfig {
 /// The effective settings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Settings {
-    /// ComfyUI base URL.
+    /// Which backend runs the workflows.
+    pub backend: BackendKind,
+    /// ComfyUI base URL (the local backend).
     pub comfyui_url: String,
+    /// Comfy Cloud base URL (the comfy-cloud backend).
+    pub cloud_url: String,
+    /// Comfy Cloud API key (masked when printed).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "mask_opt")]
+    pub cloud_api_key: Option<String>,
+    /// Cloud: allow the account-wide interrupt as a last resort.
+    pub allow_account_interrupt: bool,
+    /// Extra CA certificate files.
+    pub ca_certs: Vec<PathBuf>,
     /// Transport.
     pub transport: Transport,
     /// HTTP listen address.
@@ -191,6 +222,9 @@ pub struct Settings {
     /// directory, when one exists).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publish_dir: Option<PathBuf>,
+    /// Directory that keeps a local copy of every output (none: nothing is copied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_outputs: Option<PathBuf>,
     /// Directories whose files `upload_file` may read by path (empty: none).
     pub upload_dirs: Vec<PathBuf>,
     /// The config file in use, if any (`set_defaults {persist: true}` writes its `[defaults]`).
@@ -211,6 +245,9 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Template parameter defaults from the config file.
     pub defaults: Map<String, Value>,
+    /// Settings given but unused (a ComfyUI URL while on Comfy Cloud), to log as warnings.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// Which tools are served.
@@ -352,7 +389,31 @@ impl Settings {
         } else {
             file.http.tokens.unwrap_or_default()
         };
+        let backend = match &args.backend {
+            Some(raw) => raw.parse::<BackendKind>().map_err(|e| ConfigError(format!("--backend: {e}")))?,
+            None => file.backend.unwrap_or_default(),
+        };
+        let mut warnings = Vec::new();
+        if backend == BackendKind::ComfyCloud && (args.comfyui_url.is_some() || file.comfyui_url.is_some()) {
+            warnings.push("the ComfyUI URL (--comfyui-url, COMFYUI_URL, comfyui_url) is unused: the backend is comfy-cloud".into());
+        }
         let settings = Settings {
+            warnings,
+            backend,
+            cloud_url: args
+                .cloud_url
+                .clone()
+                .or(file.cloud_url)
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| BackendKind::ComfyCloud.default_url().into()),
+            cloud_api_key: args.cloud_api_key.clone().or(file.cloud_api_key).filter(|k| !k.trim().is_empty()),
+            allow_account_interrupt: args.allow_account_interrupt
+                || file.allow_account_interrupt.unwrap_or(false),
+            ca_certs: if args.ca_certs.is_empty() {
+                file.ca_certs.unwrap_or_default()
+            } else {
+                args.ca_certs.clone()
+            },
             comfyui_url: args
                 .comfyui_url
                 .clone()
@@ -363,6 +424,7 @@ impl Settings {
             workflows_dir: args.workflows_dir.clone().or(file.workflows_dir),
             data_dir: args.data_dir.clone().or(file.data_dir),
             publish_dir: args.publish_dir.clone().or(file.publish_dir),
+            keep_outputs: args.keep_outputs.clone().or(file.keep_outputs),
             upload_dirs: if args.upload_dirs.is_empty() {
                 file.upload_dirs.unwrap_or_default()
             } else {
@@ -415,8 +477,12 @@ impl Settings {
 
     /// Checks values and unsafe combinations.
     pub fn check(&self) -> Result<(), ConfigError> {
-        comfy_core::backend::local::LocalConfig::new(&self.comfyui_url)
-            .map_err(|e| ConfigError(format!("comfyui_url: {e}")))?;
+        // Only the selected backend is checked: a ComfyUI URL left in the environment or the
+        // file is unused on Cloud, not an error.
+        self.backend_config().check().map_err(|e| match self.backend {
+            BackendKind::Local => ConfigError(format!("comfyui_url: {e}")),
+            BackendKind::ComfyCloud => ConfigError(e.to_string()),
+        })?;
         let limits = &self.limits;
         if !(1..=3600).contains(&limits.wait_budget_secs) {
             return Err(ConfigError("wait_budget_secs must be from 1 to 3600".into()));
@@ -448,6 +514,48 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The backend these settings select, for [`ClientConfig::connect`].
+    pub fn backend_config(&self) -> BackendConfig {
+        let base = match self.backend {
+            BackendKind::Local => BackendConfig::local(self.comfyui_url.clone()),
+            BackendKind::ComfyCloud => BackendConfig {
+                kind: BackendKind::ComfyCloud,
+                url: Some(self.cloud_url.clone()),
+                api_key: self.cloud_api_key.clone(),
+                allow_account_interrupt: self.allow_account_interrupt,
+                ..Default::default()
+            },
+        };
+        BackendConfig { ca_certs: self.ca_certs.clone(), ..base }
+            .with_comfy_api_key(self.comfy_api_key.clone())
+    }
+
+    /// The URL of the selected backend.
+    pub fn backend_url(&self) -> &str {
+        match self.backend {
+            BackendKind::Local => &self.comfyui_url,
+            BackendKind::ComfyCloud => &self.cloud_url,
+        }
+    }
+
+    /// The core client configuration: the backend, the store in the data directory (else the
+    /// user data directory), the templates, the limits and the parameter defaults.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut defaults = comfy_core::template::ParamDefaults::from_env();
+        defaults.config = self.defaults.clone();
+        ClientConfig::new(self.backend_config())
+            .store(StoreConfig::dir_or(self.data_dir.clone(), StoreConfig::UserData))
+            .workflows_dir(self.workflows_dir.clone())
+            .options(ClientOptions {
+                max_asset_bytes: self.limits.max_asset_bytes,
+                max_running_jobs: self.limits.max_running_jobs,
+                wait_budget: self.limits.wait_budget(),
+                keep_outputs: self.keep_outputs.clone(),
+                ..ClientOptions::default()
+            })
+            .param_defaults(defaults)
     }
 
     /// The parsed listen address.
@@ -598,6 +706,60 @@ mod tests {
         assert!(Settings::merge(&a, FileConfig::default()).is_err());
         assert!(FileConfig::parse("unknown_key = 1").is_err());
         assert!(FileConfig::parse("[limits]\nwait_budget_secs = \"x\"").is_err());
+    }
+
+    #[test]
+    fn comfy_cloud_backend_settings() {
+        // The default is local; a ComfyUI URL in the environment stays unused (a warning) on Cloud.
+        let s = Settings::merge(&ServerArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(s.backend, BackendKind::Local);
+        assert_eq!(s.backend_config().effective_url(), DEFAULT_COMFYUI_URL);
+        let a = args(&[
+            "--backend",
+            "comfy-cloud",
+            "--comfyui-url",
+            "http://left-over:8188",
+            "--cloud-api-key",
+            "cloud-key-123",
+        ]);
+        let s = Settings::merge(&a, FileConfig::default()).unwrap();
+        assert_eq!(s.cloud_url, "https://cloud.comfy.org", "the default Cloud URL");
+        let b = s.backend_config();
+        assert_eq!((b.kind, b.effective_url()), (BackendKind::ComfyCloud, "https://cloud.comfy.org"));
+        assert_eq!(b.api_key.as_deref(), Some("cloud-key-123"));
+        assert_eq!(b.comfy_api_key, None, "partner nodes use the Cloud key");
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        let text = s.to_toml();
+        assert!(!text.contains("cloud-key-123") && text.contains("cloud_api_key = \"***\""), "{text}");
+
+        // From the file, with a separate partner key and a CA; flags beat the file.
+        let file = FileConfig::parse(
+            "backend = \"comfy-cloud\"\ncloud_url = \"http://fake:1\"\ncloud_api_key = \"file-key\"\n\
+             comfy_api_key = \"partner\"\nallow_account_interrupt = true\n",
+        )
+        .unwrap();
+        let s = Settings::merge(&ServerArgs::default(), file.clone()).unwrap();
+        let b = s.backend_config();
+        assert_eq!(b.effective_url(), "http://fake:1");
+        assert_eq!((b.api_key.as_deref(), b.comfy_api_key.as_deref()), (Some("file-key"), Some("partner")));
+        assert!(b.allow_account_interrupt && s.warnings.is_empty());
+        let s = Settings::merge(
+            &args(&["--keep-outputs", "/k"]),
+            FileConfig::parse("backend = \"local\"").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(s.client_config().options.keep_outputs, Some(PathBuf::from("/k")));
+        let s = Settings::merge(&args(&["--backend", "local"]), file).unwrap();
+        assert_eq!(s.backend_config().kind, BackendKind::Local);
+
+        // Errors name what is wrong.
+        let e = Settings::merge(&args(&["--backend", "comfy-cloud"]), FileConfig::default()).unwrap_err();
+        assert!(e.0.contains("COMFY_CLOUD_API_KEY"), "{e}");
+        let e = Settings::merge(&args(&["--backend", "runpod"]), FileConfig::default()).unwrap_err();
+        assert!(e.0.contains("--backend") && e.0.contains("comfy-cloud"), "{e}");
+        let e = Settings::merge(&args(&["--ca-cert", "/no/such/ca.pem"]), FileConfig::default()).unwrap_err();
+        assert!(e.0.contains("/no/such/ca.pem"), "{e}");
+        assert!(FileConfig::parse("backend = \"nope\"").is_err());
     }
 
     #[test]

@@ -175,6 +175,7 @@ impl From<comfy_core::Error> for ToolError {
             E::AssetNotFound { .. } => {
                 out = out.with_field("asset_id").with_expected("an asset_id from get_output or list_assets")
             }
+            E::AssetExpired { .. } => out = out.with_field("asset_id"),
             E::InvalidArgument { argument, .. } | E::PathNotAllowed { argument, .. } => {
                 out = out.with_field(argument.clone())
             }

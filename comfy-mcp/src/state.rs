@@ -5,12 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use comfy_core::Comfy;
 use comfy_core::backend::Backend;
-use comfy_core::backend::local::LocalComfyUi;
 use comfy_core::publish::PublishDir;
-use comfy_core::store::{SqliteStore, Store};
-use comfy_core::template::{ParamDefaults, TemplateSet};
-use comfy_core::{ClientOptions, Comfy};
+use comfy_core::store::Store;
 
 use crate::config::Settings;
 use crate::error::ToolError;
@@ -32,21 +30,16 @@ pub struct AppState {
 pub struct StartError(pub String);
 
 impl AppState {
-    /// Builds the state from settings: a local ComfyUI backend (nothing is contacted yet: the
-    /// server starts even when ComfyUI is down) and the SQLite store in the data directory.
-    /// Must be called inside a Tokio runtime.
+    /// Builds the state from settings through the core's one client constructor
+    /// ([`ClientConfig::connect`](comfy_core::ClientConfig::connect)): the selected backend
+    /// (nothing is contacted yet: the server starts even when the backend is down) and the
+    /// SQLite store in the data directory. Must be called inside a Tokio runtime.
     pub fn from_settings(settings: Settings) -> Result<Arc<AppState>, StartError> {
-        let mut builder = LocalComfyUi::builder(&settings.comfyui_url);
-        if let Some(key) = &settings.comfy_api_key {
-            builder = builder.comfy_api_key(key.clone());
-        }
-        let backend = builder.build().map_err(|e| StartError(format!("ComfyUI backend: {e}")))?;
-        let store = match &settings.data_dir {
-            Some(dir) => SqliteStore::open(dir.join("comfy.sqlite3")),
-            None => SqliteStore::open_default(),
-        }
-        .map_err(|e| StartError(format!("job/asset store: {e}")))?;
-        AppState::new(Arc::new(backend), Arc::new(store), settings)
+        let comfy = settings
+            .client_config()
+            .connect()
+            .map_err(|e| StartError(format!("cannot start the {} client: {e}", settings.backend)))?;
+        Ok(AppState::with_client(comfy, settings))
     }
 
     /// Builds the state over any backend and store (embedding, tests): a core client with the
@@ -57,26 +50,9 @@ impl AppState {
         store: Arc<dyn Store>,
         settings: Settings,
     ) -> Result<Arc<AppState>, StartError> {
-        let options = ClientOptions {
-            max_asset_bytes: settings.limits.max_asset_bytes,
-            max_running_jobs: settings.limits.max_running_jobs,
-            wait_budget: settings.limits.wait_budget(),
-            ..ClientOptions::default()
-        };
-        let templates = match &settings.workflows_dir {
-            Some(dir) => {
-                TemplateSet::watch(dir).map_err(|e| StartError(format!("workflows directory: {e}")))?
-            }
-            None => TemplateSet::builtin(),
-        };
-        let mut defaults = ParamDefaults::from_env();
-        defaults.config = settings.defaults.clone();
-        let comfy = Comfy::builder(backend)
-            .store(store)
-            .options(options)
-            .templates(templates)
-            .param_defaults(defaults)
-            .build()
+        let comfy = settings
+            .client_config()
+            .connect_with(backend, store)
             .map_err(|e| StartError(format!("client: {e}")))?;
         Ok(AppState::with_client(comfy, settings))
     }

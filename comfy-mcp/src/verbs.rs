@@ -7,14 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use comfy_core::backend::Backend;
-use comfy_core::backend::local::LocalComfyUi;
 use comfy_core::catalog::Catalog;
 use comfy_core::job::JobStatus;
 use comfy_core::prepare::check_value;
-use comfy_core::store::MemoryStore;
-use comfy_core::template::{ParamDefaults, Template, TemplateLibrary};
+use comfy_core::template::{Template, TemplateLibrary};
 use comfy_core::validate::ValidateOptions;
-use comfy_core::{Checked, Comfy, JobResult, Source, Update, Workflow};
+use comfy_core::{Checked, ClientOptions, JobResult, Source, StoreConfig, Update, Workflow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 
@@ -94,12 +92,8 @@ fn load_input(file: &str, settings: &Settings) -> Result<Input, Fail> {
     }
 }
 
-fn backend(settings: &Settings) -> Result<LocalComfyUi, Fail> {
-    let mut b = LocalComfyUi::builder(&settings.comfyui_url);
-    if let Some(k) = &settings.comfy_api_key {
-        b = b.comfy_api_key(k.clone());
-    }
-    b.build().map_err(Fail::core)
+fn backend(settings: &Settings) -> Result<Arc<dyn Backend>, Fail> {
+    settings.backend_config().build().map_err(Fail::core)
 }
 
 /// The catalogue from a saved `/object_info` file, else from the live server.
@@ -256,13 +250,12 @@ async fn run_inner(settings: Settings, args: RunArgs) -> Result<u8, Fail> {
         }
     }
     let input = load_input(&args.file, &settings)?;
-    let backend = Arc::new(backend(&settings)?);
-    let mut defaults = ParamDefaults::from_env();
-    defaults.config = settings.defaults.clone();
-    let comfy = Comfy::builder(backend)
-        .store(Arc::new(MemoryStore::default()))
-        .param_defaults(defaults)
-        .build()
+    let comfy = settings
+        .client_config()
+        .store(StoreConfig::Memory)
+        .workflows_dir(None)
+        .options(ClientOptions::default())
+        .connect()
         .map_err(Fail::core)?;
     let catalog = comfy.catalog().await.map_err(Fail::core)?;
     let source = match ui_template_or_workflow(input, Path::new(&args.file), &catalog)? {

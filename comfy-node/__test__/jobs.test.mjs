@@ -318,7 +318,12 @@ describe('templates, store and errors', () => {
       return true
     })
     assert.throws(() => new ComfyClient({ url: 'ftp://x' }), (e) => e.code === 'invalid_argument')
-    assert.throws(() => new ComfyClient({}), (e) => e.code === 'invalid_argument')
+    // No url: the default local ComfyUI (as in Python); a bad Cloud URL is refused.
+    assert.doesNotThrow(() => new ComfyClient({}))
+    assert.throws(
+      () => new ComfyClient({ backend: 'comfy-cloud', cloudUrl: 'ftp://x', cloudApiKey: 'k' }),
+      (e) => e.code === 'invalid_argument' && /Comfy Cloud URL/.test(e.message),
+    )
     await assert.rejects(client.validate(42), (e) => e.code === 'invalid_argument')
     await assert.rejects(client.assetBytes(7), (e) => e.code === 'invalid_argument')
   })

@@ -1,16 +1,14 @@
-//! `NativeClient`: one [`Comfy`] client (a local ComfyUI backend, a store, templates). Every
+//! `NativeClient`: one [`Comfy`] client (a local ComfyUI or Comfy Cloud backend, a store,
+//! templates), built by the core's [`ClientConfig::connect`]. Every
 //! method clones what it needs, calls one core function on napi's tokio runtime and maps the
 //! answer; nothing blocks the JavaScript thread but argument conversion.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
 use comfy_core::backend::Upload;
-use comfy_core::backend::local::LocalComfyUi;
 use comfy_core::job::JobId;
-use comfy_core::store::{AssetId, SqliteStore};
-use comfy_core::template::TemplateSet;
-use comfy_core::{Comfy, Source};
+use comfy_core::store::AssetId;
+use comfy_core::{BackendConfig, BackendKind, ClientConfig, Comfy, Source, StoreConfig};
 use napi::bindgen_prelude::{Buffer, Either, within_runtime_if_available};
 use napi_derive::napi;
 use serde_json::{Map, Value};
@@ -29,28 +27,36 @@ pub struct Client {
     pub(crate) comfy: Comfy,
 }
 
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Builds the client through the core's one constructor ([`ClientConfig::connect`]).
 fn build(options: &ClientOptions) -> comfy_core::Result<Comfy> {
-    let mut backend = LocalComfyUi::builder(&options.url);
-    if let Some(key) = &options.comfy_api_key {
-        backend = backend.comfy_api_key(key.clone());
+    let kind: BackendKind = options.backend.as_deref().unwrap_or("local").parse()?;
+    let url = match kind {
+        BackendKind::Local => options.url.clone(),
+        BackendKind::ComfyCloud => options.cloud_url.clone().or_else(|| env("COMFY_CLOUD_URL")),
+    };
+    let backend = BackendConfig {
+        kind,
+        url,
+        api_key: options.cloud_api_key.clone().or_else(|| env("COMFY_CLOUD_API_KEY")),
+        allow_account_interrupt: options.allow_account_interrupt.unwrap_or(false),
+        ca_certs: options.ca_cert.iter().map(PathBuf::from).collect(),
+        ..BackendConfig::default()
     }
-    let mut builder = Comfy::builder(Arc::new(backend.build()?));
-    if let Some(dir) = &options.data_dir {
-        std::fs::create_dir_all(dir).map_err(|source| comfy_core::Error::Io {
-            action: "creating",
-            path: dir.into(),
-            source,
-        })?;
-        builder = builder.store(Arc::new(SqliteStore::open(Path::new(dir).join("comfy.sqlite3"))?));
-    }
-    if let Some(dir) = &options.workflows_dir {
-        builder = builder.templates(TemplateSet::watch(dir)?);
-    }
+    .with_comfy_api_key(options.comfy_api_key.clone());
     let mut tunables = comfy_core::ClientOptions::default();
     if let Some(n) = options.max_running_jobs {
         tunables.max_running_jobs = n.max(1) as usize;
     }
-    builder.options(tunables).build()
+    tunables.keep_outputs = options.keep_outputs.as_ref().map(PathBuf::from);
+    ClientConfig::new(backend)
+        .store(StoreConfig::dir_or(options.data_dir.as_ref().map(PathBuf::from), StoreConfig::Memory))
+        .workflows_dir(options.workflows_dir.as_ref().map(PathBuf::from))
+        .options(tunables)
+        .connect()
 }
 
 #[napi]

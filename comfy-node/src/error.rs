@@ -72,6 +72,9 @@ fn details(e: &Error) -> Value {
         Error::UnexpectedResponse { operation, .. } => json!({"operation": operation}),
         Error::JobNotFound { job_id, .. } => json!({"jobId": job_id}),
         Error::AssetNotFound { asset_id } => json!({"assetId": asset_id}),
+        Error::AssetExpired { asset_id, job_id, expired_at_ms, .. } => {
+            json!({"assetId": asset_id, "jobId": job_id, "expiredAtMs": expired_at_ms})
+        }
         Error::Timeout { operation, after_ms } => json!({"operation": operation, "afterMs": after_ms}),
         Error::TooManyJobs { running, limit } => json!({"running": running, "limit": limit}),
         Error::InvalidArgument { argument, .. } | Error::PathNotAllowed { argument, .. } => {

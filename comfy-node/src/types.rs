@@ -14,8 +14,25 @@ use serde_json::Value;
 #[napi(object)]
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
-    /// Base URL of the ComfyUI server, e.g. `http://127.0.0.1:8188` (a path prefix is allowed).
-    pub url: String,
+    /// Base URL of the ComfyUI server, e.g. `http://127.0.0.1:8188` (a path prefix is allowed);
+    /// default `http://127.0.0.1:8188`. Unused with `backend: 'comfy-cloud'`.
+    pub url: Option<String>,
+    /// `'local'` (the ComfyUI at `url`, the default) or `'comfy-cloud'` (Comfy Cloud at
+    /// `cloudUrl` with `cloudApiKey`).
+    pub backend: Option<String>,
+    /// The Comfy Cloud URL; default `$COMFY_CLOUD_URL`, else `https://cloud.comfy.org`.
+    pub cloud_url: Option<String>,
+    /// The Comfy Cloud API key (sent to the Cloud host only; required on Cloud); default
+    /// `$COMFY_CLOUD_API_KEY`. Never logged.
+    pub cloud_api_key: Option<String>,
+    /// An extra CA certificate (PEM file) to trust for `https://` and `wss://`.
+    pub ca_cert: Option<String>,
+    /// Comfy Cloud: allow the account-wide interrupt as a last resort to stop a running job (it
+    /// stops every running job of the account). Default false.
+    pub allow_account_interrupt: Option<bool>,
+    /// A directory that keeps a copy of every output when its job finishes; assets are then
+    /// read from it (Comfy Cloud's signed output URLs expire after about 6 h).
+    pub keep_outputs: Option<String>,
     /// Directory for the job and asset records (`comfy.sqlite3`); kept in memory when absent.
     pub data_dir: Option<String>,
     /// Directory of workflow templates (API or editor JSON files, reloaded on change), served
@@ -24,7 +41,8 @@ pub struct ClientOptions {
     /// At most this many jobs of this client run at once (default 8); one more is refused with
     /// the retryable `too_many_jobs` error.
     pub max_running_jobs: Option<u32>,
-    /// Comfy API key for partner (API) nodes; never logged.
+    /// Comfy API key for partner (API) nodes; never logged. On Comfy Cloud, unset means the
+    /// Cloud API key pays for partner nodes.
     pub comfy_api_key: Option<String>,
 }
 

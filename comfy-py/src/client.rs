@@ -4,15 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use comfy_core::backend::Upload;
-use comfy_core::backend::local::LocalComfyUi;
 use comfy_core::job::JobId;
-use comfy_core::store::{AssetQuery, MemoryStore, SqliteStore, Store};
-use comfy_core::template::TemplateSet;
-use comfy_core::{ClientOptions, Comfy, Error, Source, Waited};
+use comfy_core::store::AssetQuery;
+use comfy_core::{
+    BackendConfig, BackendKind, ClientConfig, ClientOptions, Comfy, Error, Source, StoreConfig, Waited,
+};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
@@ -74,47 +73,68 @@ impl Client {
     }
 }
 
+/// The keyword arguments of the constructor that pick and configure the backend.
+struct BackendArgs {
+    backend: String,
+    url: String,
+    cloud_url: Option<String>,
+    cloud_api_key: Option<String>,
+    comfy_api_key: Option<String>,
+    ca_certs: Vec<PathBuf>,
+    allow_account_interrupt: bool,
+    keep_outputs: Option<PathBuf>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Builds the client through the core's one constructor ([`ClientConfig::connect`]).
 fn build(
-    url: &str,
+    args: BackendArgs,
     data_dir: Option<PathBuf>,
     workflows_dir: Option<PathBuf>,
     max_running_jobs: Option<usize>,
-    comfy_api_key: Option<String>,
-) -> Result<Comfy, Error> {
+) -> Result<(Comfy, String), Error> {
     let _entered = runtime().enter();
-    let mut backend = LocalComfyUi::builder(url);
-    if let Some(key) = comfy_api_key.or_else(|| std::env::var("COMFY_API_KEY").ok()).filter(|k| !k.is_empty())
-    {
-        backend = backend.comfy_api_key(key);
+    let kind: BackendKind = args.backend.parse()?;
+    let url = match kind {
+        BackendKind::Local => Some(args.url),
+        BackendKind::ComfyCloud => args.cloud_url.or_else(|| env("COMFY_CLOUD_URL")),
+    };
+    let backend = BackendConfig {
+        kind,
+        url,
+        api_key: args.cloud_api_key.or_else(|| env("COMFY_CLOUD_API_KEY")),
+        allow_account_interrupt: args.allow_account_interrupt,
+        ca_certs: args.ca_certs,
+        ..BackendConfig::default()
     }
-    let store: Arc<dyn Store> = match data_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-                action: "creating",
-                path: dir.clone(),
-                source,
-            })?;
-            Arc::new(SqliteStore::open(dir.join("comfy.sqlite3"))?)
-        }
-        None => Arc::new(MemoryStore::default()),
-    };
-    let templates = match workflows_dir {
-        Some(dir) => TemplateSet::watch(dir)?,
-        None => TemplateSet::builtin(),
-    };
+    .with_comfy_api_key(args.comfy_api_key.or_else(|| env("COMFY_API_KEY")));
     let defaults = ClientOptions::default();
-    let options =
-        ClientOptions { max_running_jobs: max_running_jobs.unwrap_or(defaults.max_running_jobs), ..defaults };
-    Comfy::builder(Arc::new(backend.build()?)).store(store).options(options).templates(templates).build()
+    let options = ClientOptions {
+        max_running_jobs: max_running_jobs.unwrap_or(defaults.max_running_jobs),
+        keep_outputs: args.keep_outputs,
+        ..defaults
+    };
+    let url = backend.effective_url().trim_end_matches('/').to_owned();
+    let comfy = ClientConfig::new(backend)
+        .store(StoreConfig::dir_or(data_dir, StoreConfig::Memory))
+        .workflows_dir(workflows_dir)
+        .options(options)
+        .connect()?;
+    Ok((comfy, url))
 }
 
 #[pymethods]
 impl Client {
-    /// A client of the ComfyUI at `url`. Jobs and assets are recorded in
+    /// A client of the ComfyUI at `url`, or of Comfy Cloud (`backend="comfy-cloud"`, at
+    /// `cloud_url` with `cloud_api_key`). Jobs and assets are recorded in
     /// `data_dir/comfy.sqlite3` when `data_dir` is given, in memory otherwise; templates come
     /// from `workflows_dir` (watched) or are the built-ins.
     #[new]
-    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false))]
+    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         url: &str,
@@ -123,14 +143,30 @@ impl Client {
         max_running_jobs: Option<usize>,
         comfy_api_key: Option<String>,
         blocking: bool,
+        backend: &str,
+        cloud_url: Option<String>,
+        cloud_api_key: Option<String>,
+        ca_cert: Option<Vec<PathBuf>>,
+        allow_account_interrupt: bool,
+        keep_outputs: Option<PathBuf>,
     ) -> PyResult<Client> {
-        let comfy = py
-            .detach(|| build(url, data_dir, workflows_dir, max_running_jobs, comfy_api_key))
+        let args = BackendArgs {
+            backend: backend.to_owned(),
+            url: url.to_owned(),
+            cloud_url,
+            cloud_api_key,
+            comfy_api_key,
+            ca_certs: ca_cert.unwrap_or_default(),
+            allow_account_interrupt,
+            keep_outputs,
+        };
+        let (comfy, url) = py
+            .detach(|| build(args, data_dir, workflows_dir, max_running_jobs))
             .map_err(|e| to_pyerr(py, e))?;
-        Ok(Client { comfy, mode: Mode::new(blocking), url: url.to_owned() })
+        Ok(Client { comfy, mode: Mode::new(blocking), url })
     }
 
-    /// The ComfyUI base URL.
+    /// The backend's base URL (the ComfyUI URL, or the Comfy Cloud URL).
     #[getter]
     fn url(&self) -> &str {
         &self.url

@@ -132,6 +132,9 @@ fn details(e: &Error) -> Value {
         Error::NotSupported { backend, operation } => json!({"backend": backend, "operation": operation}),
         Error::JobNotFound { backend, job_id } => json!({"backend": backend, "job_id": job_id}),
         Error::AssetNotFound { asset_id } => json!({"asset_id": asset_id}),
+        Error::AssetExpired { asset_id, job_id, expired_at_ms, .. } => {
+            json!({"asset_id": asset_id, "job_id": job_id, "expired_at_ms": expired_at_ms})
+        }
         Error::Timeout { operation, after_ms } => json!({"operation": operation, "after_ms": after_ms}),
         Error::UnknownClass { class_type, suggestions } => {
             json!({"class_type": class_type, "suggestions": suggestions})

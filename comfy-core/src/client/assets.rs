@@ -64,12 +64,29 @@ impl Comfy {
         self.inner.store.get_asset(id).await?.ok_or_else(|| Error::AssetNotFound { asset_id: id.0.clone() })
     }
 
-    /// Streams an asset's bytes from the backend.
+    /// Streams an asset's bytes from the backend. An asset known only by a signed URL whose
+    /// expiry has passed is [`Error::AssetExpired`] (the URL would be refused).
     pub async fn download_asset(&self, id: &AssetId) -> Result<Download> {
         let asset = self.asset(id).await?;
+        if let Some(dir) = &self.inner.options.keep_outputs {
+            let path = kept_path(dir, &asset.id);
+            match tokio::fs::read(&path).await {
+                Ok(data) => {
+                    let data = Bytes::from(data);
+                    return Ok(Download {
+                        content_type: Some(asset.mime_type.clone()),
+                        content_length: Some(data.len() as u64),
+                        stream: Box::pin(futures::stream::once(async move { Ok(data) })),
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("reading", &path, e)),
+            }
+        }
         if let Some(file) = &asset.file {
             self.inner.backend.download(file).await
         } else if let Some(url) = &asset.url {
+            check_not_expired(&asset)?;
             self.inner.backend.download_url(url).await
         } else {
             Err(Error::InvalidArgument {
@@ -86,6 +103,7 @@ impl Comfy {
     pub async fn asset_url(&self, id: &AssetId) -> Result<crate::backend::HostedUrl> {
         let asset = self.asset(id).await?;
         if let Some(url) = &asset.url {
+            check_not_expired(&asset)?;
             return Ok(crate::backend::HostedUrl { url: url.clone(), expires_at: asset.expires_at });
         }
         match &asset.file {
@@ -128,6 +146,47 @@ impl Comfy {
     }
 }
 
+/// Where the kept copy of an asset lives (asset ids are `a_` and hex: safe file names).
+fn kept_path(dir: &std::path::Path, id: &AssetId) -> std::path::PathBuf {
+    dir.join(id.0.replace(['/', '\\', ':'], "_"))
+}
+
+/// Downloads an output file into the keep directory (atomically: a temporary file renamed).
+/// Text outputs have no bytes to keep.
+pub(super) async fn keep_copy(
+    inner: &super::ClientInner,
+    dir: &std::path::Path,
+    asset: &Asset,
+) -> Result<()> {
+    let download = if let Some(file) = &asset.file {
+        inner.backend.download(file).await?
+    } else if let Some(url) = &asset.url {
+        inner.backend.download_url(url).await?
+    } else {
+        return Ok(());
+    };
+    let data = download.bytes(inner.options.max_asset_bytes).await?;
+    tokio::fs::create_dir_all(dir).await.map_err(|e| Error::io("creating", dir, e))?;
+    let path = kept_path(dir, &asset.id);
+    let tmp = path.with_extension(format!("part-{}", uuid::Uuid::new_v4().simple()));
+    tokio::fs::write(&tmp, &data).await.map_err(|e| Error::io("writing", &tmp, e))?;
+    tokio::fs::rename(&tmp, &path).await.map_err(|e| Error::io("renaming", &path, e))
+}
+
+/// [`Error::AssetExpired`] when the asset's URL expiry has passed.
+fn check_not_expired(asset: &Asset) -> Result<()> {
+    let now = crate::store::now_millis();
+    match asset.expires_at {
+        Some(at) if at <= now => Err(Error::AssetExpired {
+            asset_id: asset.id.0.clone(),
+            job_id: asset.job_id.0.clone(),
+            expired_at_ms: at,
+            ago_s: (now - at) / 1000,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Width and height from the image header, without decoding pixels.
 fn image_size(data: &[u8]) -> (Option<u32>, Option<u32>) {
     image::ImageReader::new(std::io::Cursor::new(data))
@@ -148,5 +207,85 @@ mod tests {
         assert_eq!(super::image_size(&png), (Some(7), Some(3)));
         assert_eq!(super::image_size(b"not an image"), (None, None));
         assert_eq!(super::image_size(&png[..10]), (None, None));
+    }
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use std::sync::Arc;
+
+    use crate::backend::local::LocalComfyUi;
+    use crate::job::{JobId, MediaKind};
+    use crate::store::{Asset, AssetId, MemoryStore, Store, now_millis};
+    use crate::{Comfy, Error};
+
+    fn url_asset(id: &str, expires_at: Option<i64>) -> Asset {
+        Asset {
+            id: AssetId(id.into()),
+            job_id: JobId("job-1".into()),
+            backend: "test".into(),
+            node_id: "9".into(),
+            key: "images".into(),
+            index: 0,
+            provenance: Default::default(),
+            workflow_hash: String::new(),
+            text: None,
+            file: None,
+            url: Some("http://127.0.0.1:9/bucket/x.png?X-Goog-Signature=s".into()),
+            media: MediaKind::Image,
+            mime_type: "image/png".into(),
+            byte_size: None,
+            width: None,
+            height: None,
+            sha256: None,
+            created_at: 1,
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lapsed_signed_url_is_asset_expired_with_how_to_get_it_again() {
+        let store = Arc::new(MemoryStore::default());
+        let backend =
+            LocalComfyUi::builder("http://127.0.0.1:9").retries(0).websocket(false).build().unwrap();
+        let comfy = Comfy::builder(Arc::new(backend)).store(store.clone()).build().unwrap();
+        let now = now_millis();
+        store
+            .put_assets(&[url_asset("a_old", Some(now - 90_000)), url_asset("a_new", Some(now + 3_600_000))])
+            .await
+            .unwrap();
+
+        let e = comfy.fetch_asset(&AssetId("a_old".into())).await.unwrap_err();
+        assert_eq!((e.code(), e.is_retryable()), ("asset_expired", false));
+        let text = e.to_string();
+        assert!(text.contains("a_old") && text.contains("job-1") && text.contains("again"), "{text}");
+        assert!(matches!(e, Error::AssetExpired { ago_s, .. } if (89..=120).contains(&ago_s)), "{e:?}");
+        assert_eq!(comfy.asset_url(&AssetId("a_old".into())).await.unwrap_err().code(), "asset_expired");
+
+        // Not expired yet: the URL is handed out and fetched (here the host is down).
+        let url = comfy.asset_url(&AssetId("a_new".into())).await.unwrap();
+        assert_eq!(url.expires_at, Some(now + 3_600_000));
+        let e = comfy.fetch_asset(&AssetId("a_new".into())).await.unwrap_err();
+        assert_ne!(e.code(), "asset_expired", "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_kept_copy_outlives_the_signed_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MemoryStore::default());
+        let backend =
+            LocalComfyUi::builder("http://127.0.0.1:9").retries(0).websocket(false).build().unwrap();
+        let options =
+            crate::ClientOptions { keep_outputs: Some(dir.path().to_owned()), ..Default::default() };
+        let comfy = Comfy::builder(Arc::new(backend)).store(store.clone()).options(options).build().unwrap();
+        store.put_assets(&[url_asset("a_old", Some(now_millis() - 90_000))]).await.unwrap();
+        let mut png = Vec::new();
+        image::RgbImage::new(5, 3)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        std::fs::write(dir.path().join("a_old"), &png).unwrap();
+        let fetched = comfy.fetch_asset(&AssetId("a_old".into())).await.unwrap();
+        assert_eq!(fetched.data.as_ref(), &png[..]);
+        assert_eq!((fetched.asset.width, fetched.asset.height), (Some(5), Some(3)));
     }
 }

@@ -63,6 +63,10 @@ pub struct ClientOptions {
     /// How long a caller that waits "the usual time" for a job waits ([`Comfy::wait_budget`]):
     /// short enough for an agent's tool-call timeout, after which it gets the job handle.
     pub wait_budget: Duration,
+    /// Keep a local copy of every output in this directory (`<dir>/<asset id>`) when its job
+    /// finishes, and serve the asset from it afterwards: outputs of hosted backends live at
+    /// signed URLs that expire (about 6 h on Comfy Cloud). `None` (default): nothing is copied.
+    pub keep_outputs: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientOptions {
@@ -76,6 +80,7 @@ impl Default for ClientOptions {
             finished_jobs_in_memory: 256,
             max_running_jobs: usize::MAX,
             wait_budget: Duration::from_secs(45),
+            keep_outputs: None,
         }
     }
 }
@@ -408,6 +413,13 @@ impl ClientInner {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::error!(job = %record.id, attempt, error = %e, "could not record a finished job")
+                }
+            }
+        }
+        if let Some(dir) = &self.options.keep_outputs {
+            for asset in &assets {
+                if let Err(e) = assets::keep_copy(self, dir, asset).await {
+                    tracing::warn!(job = %record.id, asset = %asset.id, error = %e, "could not keep a copy of an output");
                 }
             }
         }

@@ -56,7 +56,20 @@ pub(crate) fn build(cloud: Arc<CloudState>) -> Router {
         .route("/ws", get(websocket))
         .fallback(|| async { not_found_text() })
         .layer(middleware::from_fn_with_state(cloud.clone(), auth_and_scripts))
+        // Test hook (added after the auth layer: needs no key): what the storage listener saw,
+        // for tests in other languages that drive the `comfy-fake --cloud` binary.
+        .route("/__fake/storage-log", get(storage_log))
         .with_state(cloud)
+}
+
+async fn storage_log(State(cloud): Cloud) -> Response {
+    let log: Vec<Value> = cloud
+        .lock()
+        .storage_log
+        .iter()
+        .map(|r| json!({"path": r.path, "headers": r.headers, "refused": r.refused}))
+        .collect();
+    json_ok(&json!({ "requests": log }))
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {

@@ -10,8 +10,8 @@ can be interrupted with Ctrl-C, and refuses to run inside a running event loop.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, Union
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Literal, Union
 
 from . import _native
 from ._native import Asset, Event, JobError, Problem, Template, Workflow
@@ -20,6 +20,10 @@ from .exceptions import JobFailed
 __all__ = ["AsyncClient", "Client", "AsyncJob", "Job", "WorkflowLike", "FileLike", "ImageLike", "DEFAULT_URL"]
 
 DEFAULT_URL = "http://127.0.0.1:8188"
+#: The backends a client can use.
+BackendName = Literal["local", "comfy-cloud"]
+#: One CA certificate file, or several.
+CaCerts = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]], None]
 """Where a local ComfyUI listens by default."""
 
 WorkflowLike = Union[dict[str, Any], str, "os.PathLike[str]", Workflow]
@@ -221,7 +225,19 @@ def _native_client(
     max_running_jobs: int | None,
     comfy_api_key: str | None,
     blocking: bool,
+    backend: BackendName = "local",
+    cloud_url: str | None = None,
+    cloud_api_key: str | None = None,
+    ca_cert: CaCerts = None,
+    allow_account_interrupt: bool = False,
+    keep_outputs: str | os.PathLike[str] | None = None,
 ) -> _native.Client:
+    if ca_cert is None:
+        certs = None
+    elif isinstance(ca_cert, (str, os.PathLike)):
+        certs = [os.path.expanduser(ca_cert)]
+    else:
+        certs = [os.path.expanduser(c) for c in ca_cert]
     return _native.Client(
         url,
         data_dir=None if data_dir is None else os.path.expanduser(data_dir),
@@ -229,6 +245,12 @@ def _native_client(
         max_running_jobs=max_running_jobs,
         comfy_api_key=comfy_api_key,
         blocking=blocking,
+        backend=backend,
+        cloud_url=cloud_url,
+        cloud_api_key=cloud_api_key,
+        ca_cert=certs,
+        allow_account_interrupt=allow_account_interrupt,
+        keep_outputs=None if keep_outputs is None else os.path.expanduser(keep_outputs),
     )
 
 
@@ -246,6 +268,18 @@ class AsyncClient:
     :param max_running_jobs: how many jobs this client may have unfinished at once (default 8);
         one more raises the retryable :class:`~comfy_rs.TooManyJobs`.
     :param comfy_api_key: key for ComfyUI's partner (API) nodes; default ``$COMFY_API_KEY``.
+        On Comfy Cloud, unset means the Cloud API key pays for partner nodes.
+    :param backend: ``"local"`` (the ComfyUI at ``url``) or ``"comfy-cloud"`` (Comfy Cloud at
+        ``cloud_url``; ``url`` is then unused).
+    :param cloud_url: the Comfy Cloud URL; default ``$COMFY_CLOUD_URL``, else
+        ``https://cloud.comfy.org``.
+    :param cloud_api_key: the Comfy Cloud API key (sent to the Cloud host only); default
+        ``$COMFY_CLOUD_API_KEY``. Required with ``backend="comfy-cloud"``.
+    :param ca_cert: an extra CA certificate (PEM file), or several, to trust for ``https://``.
+    :param allow_account_interrupt: on Comfy Cloud, allow the account-wide interrupt as a last
+        resort to stop a running job (it stops every running job of the account).
+    :param keep_outputs: a directory that keeps a copy of every output when its job finishes;
+        assets are then read from it (Comfy Cloud's signed output URLs expire after about 6 h).
     """
 
     __slots__ = ("_native",)
@@ -258,12 +292,21 @@ class AsyncClient:
         workflows_dir: str | os.PathLike[str] | None = None,
         max_running_jobs: int | None = None,
         comfy_api_key: str | None = None,
+        backend: BackendName = "local",
+        cloud_url: str | None = None,
+        cloud_api_key: str | None = None,
+        ca_cert: CaCerts = None,
+        allow_account_interrupt: bool = False,
+        keep_outputs: str | os.PathLike[str] | None = None,
     ) -> None:
-        self._native = _native_client(url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, False)
+        self._native = _native_client(
+            url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, False,
+            backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt, keep_outputs,
+        )
 
     @property
     def url(self) -> str:
-        """The server's base URL."""
+        """The backend's base URL (the ComfyUI URL, or the Comfy Cloud URL)."""
         return self._native.url
 
     @property
@@ -412,6 +455,18 @@ class Client:
     :param max_running_jobs: how many jobs this client may have unfinished at once (default 8);
         one more raises the retryable :class:`~comfy_rs.TooManyJobs`.
     :param comfy_api_key: key for ComfyUI's partner (API) nodes; default ``$COMFY_API_KEY``.
+        On Comfy Cloud, unset means the Cloud API key pays for partner nodes.
+    :param backend: ``"local"`` (the ComfyUI at ``url``) or ``"comfy-cloud"`` (Comfy Cloud at
+        ``cloud_url``; ``url`` is then unused).
+    :param cloud_url: the Comfy Cloud URL; default ``$COMFY_CLOUD_URL``, else
+        ``https://cloud.comfy.org``.
+    :param cloud_api_key: the Comfy Cloud API key (sent to the Cloud host only); default
+        ``$COMFY_CLOUD_API_KEY``. Required with ``backend="comfy-cloud"``.
+    :param ca_cert: an extra CA certificate (PEM file), or several, to trust for ``https://``.
+    :param allow_account_interrupt: on Comfy Cloud, allow the account-wide interrupt as a last
+        resort to stop a running job (it stops every running job of the account).
+    :param keep_outputs: a directory that keeps a copy of every output when its job finishes;
+        assets are then read from it (Comfy Cloud's signed output URLs expire after about 6 h).
     """
 
     __slots__ = ("_native",)
@@ -424,12 +479,21 @@ class Client:
         workflows_dir: str | os.PathLike[str] | None = None,
         max_running_jobs: int | None = None,
         comfy_api_key: str | None = None,
+        backend: BackendName = "local",
+        cloud_url: str | None = None,
+        cloud_api_key: str | None = None,
+        ca_cert: CaCerts = None,
+        allow_account_interrupt: bool = False,
+        keep_outputs: str | os.PathLike[str] | None = None,
     ) -> None:
-        self._native = _native_client(url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, True)
+        self._native = _native_client(
+            url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, True,
+            backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt, keep_outputs,
+        )
 
     @property
     def url(self) -> str:
-        """The server's base URL."""
+        """The backend's base URL (the ComfyUI URL, or the Comfy Cloud URL)."""
         return self._native.url
 
     @property

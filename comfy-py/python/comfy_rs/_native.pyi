@@ -23,6 +23,12 @@ class Client:
         max_running_jobs: int | None = None,
         comfy_api_key: str | None = None,
         blocking: bool = False,
+        backend: str = "local",
+        cloud_url: str | None = None,
+        cloud_api_key: str | None = None,
+        ca_cert: list[str] | None = None,
+        allow_account_interrupt: bool = False,
+        keep_outputs: str | None = None,
     ) -> Client: ...
     @property
     def url(self) -> str: ...

@@ -24,6 +24,9 @@ pub struct CloudConfig {
     /// Put the credential into `extra_data` of every submit (`api_key_comfy_org` for an API
     /// key, `auth_token_comfy_org` for a token) so partner (API) nodes can run. Default true.
     pub partner_credentials: bool,
+    /// A Comfy API key for partner nodes that replaces the account credential in `extra_data`
+    /// (a key of another account, or one with its own spending limit); never logged.
+    pub partner_api_key: Option<crate::secret::Secret>,
     /// `extra_data.comfy_usage_source` attribution, if any.
     pub usage_source: Option<String>,
     /// Extra CA certificates to trust.
@@ -80,6 +83,7 @@ impl CloudConfig {
             name: format!("cloud:{trimmed}"),
             credentials: None,
             partner_credentials: true,
+            partner_api_key: None,
             usage_source: None,
             ca_certs: Vec::new(),
             client_id: uuid::Uuid::new_v4().to_string(),
@@ -143,6 +147,13 @@ impl ComfyCloudBuilder {
     /// Whether submits carry the credential in `extra_data` for partner nodes (default true).
     pub fn partner_credentials(self, on: bool) -> Self {
         self.map(|c| c.partner_credentials = on)
+    }
+
+    /// A Comfy API key for partner nodes, put into `extra_data.api_key_comfy_org` instead of
+    /// the account credential (only when [`partner_credentials`](Self::partner_credentials) is on).
+    pub fn partner_api_key(self, key: impl Into<String>) -> Self {
+        let key = crate::secret::Secret::new(key);
+        self.map(|c| c.partner_api_key = Some(key))
     }
 
     /// `extra_data.comfy_usage_source` attribution (e.g. `comfy-rs`).

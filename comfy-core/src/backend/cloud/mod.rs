@@ -182,7 +182,10 @@ impl ComfyCloud {
         let mut extra = request.extra_data.clone();
         extra.remove("api_key_comfy_org");
         extra.remove("auth_token_comfy_org");
-        if self.inner.config.partner_credentials {
+        if let (true, Some(key)) = (self.inner.config.partner_credentials, &self.inner.config.partner_api_key)
+        {
+            extra.insert("api_key_comfy_org".into(), Value::String(key.expose().to_owned()));
+        } else if self.inner.config.partner_credentials {
             match self.http().credential().await? {
                 Some(Credential::ApiKey { key, .. }) => {
                     extra.insert("api_key_comfy_org".into(), Value::String(key.expose().to_owned()));

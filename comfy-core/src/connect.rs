@@ -1,0 +1,397 @@
+//! One way to build a [`Comfy`] client from configuration, shared by every surface (the MCP
+//! server and its CLI verbs, the Python and Node bindings).
+//!
+//! A surface parses its own input (flags, keyword arguments, an options object) into a
+//! [`ClientConfig`] and calls [`ClientConfig::connect`]; which backend is built, how its
+//! credentials are placed and where jobs are recorded is decided here, once.
+//!
+//! ```no_run
+//! # async fn demo() -> comfy_core::Result<()> {
+//! use comfy_core::connect::{BackendConfig, ClientConfig, StoreConfig};
+//!
+//! let comfy = ClientConfig::new(BackendConfig::comfy_cloud("https://cloud.comfy.org", "comfyui-…"))
+//!     .store(StoreConfig::Memory)
+//!     .connect()?;
+//! # drop(comfy); Ok(()) }
+//! ```
+//!
+//! The backend part deserializes from a config file (TOML, JSON):
+//!
+//! ```toml
+//! kind = "comfy-cloud"            # or "local" (then `url` is the ComfyUI URL)
+//! url = "https://cloud.comfy.org"
+//! api_key = "comfyui-…"
+//! ca_certs = ["/etc/ssl/private-ca.pem"]
+//! ```
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::backend::cloud::{COMFY_CLOUD_URL, ComfyCloud};
+use crate::backend::local::LocalComfyUi;
+use crate::client::{ClientOptions, Comfy};
+use crate::error::{Error, Result};
+use crate::store::{MemoryStore, Store};
+use crate::template::{ParamDefaults, TemplateSet};
+
+/// The default local ComfyUI URL.
+pub const LOCAL_COMFYUI_URL: &str = "http://127.0.0.1:8188";
+
+/// Which kind of backend: the names used by flags, environment variables and bindings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    /// A local or self-hosted ComfyUI (`local`).
+    #[default]
+    Local,
+    /// Comfy Cloud (`comfy-cloud`).
+    ComfyCloud,
+}
+
+impl BackendKind {
+    /// The name as written in configuration (`local`, `comfy-cloud`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Local => "local",
+            BackendKind::ComfyCloud => "comfy-cloud",
+        }
+    }
+
+    /// The URL used when none is configured.
+    pub fn default_url(self) -> &'static str {
+        match self {
+            BackendKind::Local => LOCAL_COMFYUI_URL,
+            BackendKind::ComfyCloud => COMFY_CLOUD_URL,
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = Error;
+
+    /// Parses `local` or `comfy-cloud` (also `comfy_cloud`, `cloud`), case-insensitively.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "local" | "comfyui" => Ok(BackendKind::Local),
+            "comfy-cloud" | "comfy_cloud" | "cloud" => Ok(BackendKind::ComfyCloud),
+            other => Err(Error::InvalidArgument {
+                argument: "backend".into(),
+                message: format!("{other:?} is not a backend: use \"local\" or \"comfy-cloud\""),
+            }),
+        }
+    }
+}
+
+/// Where a backend is and how to reach it. Secrets are never printed by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackendConfig {
+    /// Which backend.
+    pub kind: BackendKind,
+    /// Its base URL; `None` is [`BackendKind::default_url`].
+    pub url: Option<String>,
+    /// Comfy Cloud: the account's API key, sent as `X-API-Key` to the Cloud host only (required
+    /// on Cloud). Unused by a local ComfyUI.
+    pub api_key: Option<String>,
+    /// The Comfy API key for partner (paid API) nodes, sent in each job's `extra_data`. On a
+    /// local ComfyUI this is the only way partner nodes run; on Cloud, unset means the account's
+    /// `api_key` is used.
+    pub comfy_api_key: Option<String>,
+    /// Comfy Cloud: allow the account-wide interrupt as a last resort to stop a running job
+    /// (it stops every running job of the account). Default off.
+    pub allow_account_interrupt: bool,
+    /// Extra CA certificates (PEM files) to trust, e.g. for a ComfyUI behind a reverse proxy
+    /// with a private CA.
+    pub ca_certs: Vec<PathBuf>,
+}
+
+impl fmt::Debug for BackendConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mask = |v: &Option<String>| v.as_ref().map(|_| "***");
+        f.debug_struct("BackendConfig")
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("api_key", &mask(&self.api_key))
+            .field("comfy_api_key", &mask(&self.comfy_api_key))
+            .field("allow_account_interrupt", &self.allow_account_interrupt)
+            .field("ca_certs", &self.ca_certs)
+            .finish()
+    }
+}
+
+impl BackendConfig {
+    /// A local (or self-hosted) ComfyUI at `url`.
+    pub fn local(url: impl Into<String>) -> Self {
+        BackendConfig { kind: BackendKind::Local, url: Some(url.into()), ..Default::default() }
+    }
+
+    /// Comfy Cloud at `url` with the account's API key.
+    pub fn comfy_cloud(url: impl Into<String>, api_key: impl Into<String>) -> Self {
+        BackendConfig {
+            kind: BackendKind::ComfyCloud,
+            url: Some(url.into()),
+            api_key: Some(api_key.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the partner-node key ([`comfy_api_key`](Self::comfy_api_key)); empty is unset.
+    pub fn with_comfy_api_key(mut self, key: Option<String>) -> Self {
+        self.comfy_api_key = key.filter(|k| !k.trim().is_empty());
+        self
+    }
+
+    /// Adds a CA certificate file to trust.
+    pub fn with_ca_cert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_certs.push(path.into());
+        self
+    }
+
+    /// The URL in effect (the configured one, else the kind's default).
+    pub fn effective_url(&self) -> &str {
+        self.url.as_deref().filter(|u| !u.trim().is_empty()).unwrap_or(self.kind.default_url())
+    }
+
+    /// Checks the configuration without building anything (URL shape, a Cloud API key, CA
+    /// files exist).
+    pub fn check(&self) -> Result<()> {
+        match self.kind {
+            BackendKind::Local => {
+                crate::backend::local::LocalConfig::new(self.effective_url())?;
+            }
+            BackendKind::ComfyCloud => {
+                crate::backend::cloud::CloudConfig::new(self.effective_url())?;
+                if self.api_key.as_deref().is_none_or(|k| k.trim().is_empty()) {
+                    return Err(missing_cloud_key());
+                }
+            }
+        }
+        for path in &self.ca_certs {
+            if !path.is_file() {
+                return Err(Error::InvalidArgument {
+                    argument: "ca_cert".into(),
+                    message: format!("{} is not a readable file", path.display()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the backend. Inside a tokio runtime (a backend may start its WebSocket); nothing
+    /// is contacted yet, so a server that is down is not an error here.
+    pub fn build(&self) -> Result<Arc<dyn Backend>> {
+        let url = self.effective_url();
+        let partner_key = self.comfy_api_key.clone().filter(|k| !k.trim().is_empty());
+        match self.kind {
+            BackendKind::Local => {
+                let mut b = LocalComfyUi::builder(url);
+                if let Some(key) = partner_key {
+                    b = b.comfy_api_key(key);
+                }
+                for ca in &self.ca_certs {
+                    b = b.ca_cert(ca);
+                }
+                Ok(Arc::new(b.build()?))
+            }
+            BackendKind::ComfyCloud => {
+                let key =
+                    self.api_key.clone().filter(|k| !k.trim().is_empty()).ok_or_else(missing_cloud_key)?;
+                let mut b = ComfyCloud::builder(url)
+                    .api_key(key)
+                    .allow_account_interrupt(self.allow_account_interrupt)
+                    .usage_source("comfy-rs");
+                if let Some(key) = partner_key {
+                    b = b.partner_api_key(key);
+                }
+                for ca in &self.ca_certs {
+                    b = b.ca_cert(ca);
+                }
+                Ok(Arc::new(b.build()?))
+            }
+        }
+    }
+}
+
+fn missing_cloud_key() -> Error {
+    Error::InvalidArgument {
+        argument: "cloud_api_key".into(),
+        message: "Comfy Cloud needs an API key (--cloud-api-key, COMFY_CLOUD_API_KEY, cloud_api_key); \
+                  keys are made at https://platform.comfy.org/profile/api-keys"
+            .into(),
+    }
+}
+
+/// Where jobs and assets are recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreConfig {
+    /// In memory: gone when the client is.
+    #[default]
+    Memory,
+    /// `comfy.sqlite3` in the user data directory (`~/.local/share/comfy-rs`, ...).
+    UserData,
+    /// `comfy.sqlite3` in this directory (created if missing).
+    Dir(PathBuf),
+}
+
+impl StoreConfig {
+    /// The data directory if given, else `fallback`.
+    pub fn dir_or(dir: Option<PathBuf>, fallback: StoreConfig) -> StoreConfig {
+        dir.map_or(fallback, StoreConfig::Dir)
+    }
+
+    /// Opens the store.
+    pub fn open(&self) -> Result<Arc<dyn Store>> {
+        match self {
+            StoreConfig::Memory => Ok(Arc::new(MemoryStore::default())),
+            #[cfg(feature = "sqlite")]
+            StoreConfig::UserData => Ok(Arc::new(crate::store::SqliteStore::open_default()?)),
+            #[cfg(feature = "sqlite")]
+            StoreConfig::Dir(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                    action: "creating",
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+                Ok(Arc::new(crate::store::SqliteStore::open(dir.join("comfy.sqlite3"))?))
+            }
+            #[cfg(not(feature = "sqlite"))]
+            StoreConfig::UserData | StoreConfig::Dir(_) => Err(Error::NotSupported {
+                backend: "store (comfy-core built without the `sqlite` feature)".into(),
+                operation: "a persistent store",
+            }),
+        }
+    }
+}
+
+/// Everything a client is built from: the backend, the store, the templates, the tunables.
+/// Build it with [`ClientConfig::new`] and the setters, then [`connect`](Self::connect).
+#[derive(Debug, Clone, Default)]
+pub struct ClientConfig {
+    /// The backend.
+    pub backend: BackendConfig,
+    /// Where jobs and assets are recorded (default in memory).
+    pub store: StoreConfig,
+    /// A directory of templates (watched); `None`: the built-ins.
+    pub workflows_dir: Option<PathBuf>,
+    /// Tunables (limits, wait budget, keeping outputs).
+    pub options: ClientOptions,
+    /// Template parameter defaults; `None`: the `COMFY_DEFAULT_*` environment only.
+    pub param_defaults: Option<ParamDefaults>,
+}
+
+impl ClientConfig {
+    /// A configuration for `backend` with the defaults for the rest.
+    pub fn new(backend: BackendConfig) -> Self {
+        ClientConfig { backend, ..Default::default() }
+    }
+
+    /// Where jobs and assets are recorded.
+    pub fn store(mut self, store: StoreConfig) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// A template directory (watched), or the built-ins.
+    pub fn workflows_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.workflows_dir = dir;
+        self
+    }
+
+    /// Tunables.
+    pub fn options(mut self, options: ClientOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Template parameter defaults.
+    pub fn param_defaults(mut self, defaults: ParamDefaults) -> Self {
+        self.param_defaults = Some(defaults);
+        self
+    }
+
+    /// Builds the backend, opens the store and the templates, and starts the client (inside a
+    /// tokio runtime). Nothing is contacted yet: a backend that is down is not an error here.
+    pub fn connect(&self) -> Result<Comfy> {
+        self.backend.check()?;
+        let backend = self.backend.build()?;
+        let store = self.store.open()?;
+        self.connect_with(backend, store)
+    }
+
+    /// Like [`connect`](Self::connect) over a backend and store built elsewhere (tests,
+    /// embedding); the configured backend and store are not used.
+    pub fn connect_with(&self, backend: Arc<dyn Backend>, store: Arc<dyn Store>) -> Result<Comfy> {
+        let templates = match &self.workflows_dir {
+            Some(dir) => TemplateSet::watch(dir)?,
+            None => TemplateSet::builtin(),
+        };
+        let mut builder =
+            Comfy::builder(backend).store(store).options(self.options.clone()).templates(templates);
+        if let Some(defaults) = &self.param_defaults {
+            builder = builder.param_defaults(defaults.clone());
+        }
+        builder.build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_and_print() {
+        assert_eq!("comfy-cloud".parse::<BackendKind>().unwrap(), BackendKind::ComfyCloud);
+        assert_eq!("LOCAL".parse::<BackendKind>().unwrap(), BackendKind::Local);
+        let e = "runpod".parse::<BackendKind>().unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
+        assert!(e.to_string().contains("comfy-cloud"), "{e}");
+        assert_eq!(BackendKind::ComfyCloud.to_string(), "comfy-cloud");
+    }
+
+    #[test]
+    fn backend_config_deserializes_and_hides_secrets() {
+        let c: BackendConfig =
+            serde_json::from_str(r#"{"kind":"comfy-cloud","api_key":"sk-secret","ca_certs":["/x.pem"]}"#)
+                .unwrap();
+        assert_eq!(c.kind, BackendKind::ComfyCloud);
+        assert_eq!(c.effective_url(), COMFY_CLOUD_URL);
+        assert!(!format!("{c:?}").contains("sk-secret"));
+        assert!(serde_json::from_str::<BackendConfig>(r#"{"kind":"runpod"}"#).is_err());
+        assert!(serde_json::from_str::<BackendConfig>(r#"{"urll":"x"}"#).is_err());
+        assert_eq!(BackendConfig::default().effective_url(), LOCAL_COMFYUI_URL);
+    }
+
+    #[test]
+    fn check_names_what_is_wrong() {
+        let e = BackendConfig { kind: BackendKind::ComfyCloud, ..Default::default() }.check().unwrap_err();
+        assert!(e.to_string().contains("COMFY_CLOUD_API_KEY"), "{e}");
+        assert!(BackendConfig::local("ftp://x").check().is_err());
+        let e = BackendConfig::local("http://h:1").with_ca_cert("/no/such.pem").check().unwrap_err();
+        assert!(e.to_string().contains("/no/such.pem"), "{e}");
+        assert!(BackendConfig::comfy_cloud("https://cloud.example", "k").check().is_ok());
+    }
+
+    #[tokio::test]
+    async fn connect_builds_each_kind() {
+        let local = ClientConfig::new(BackendConfig::local("http://127.0.0.1:9")).connect().unwrap();
+        assert!(local.backend().name().starts_with("local:"), "{}", local.backend().name());
+        let cloud =
+            ClientConfig::new(BackendConfig::comfy_cloud("http://127.0.0.1:9", "k")).connect().unwrap();
+        assert!(cloud.backend().name().starts_with("cloud:"), "{}", cloud.backend().name());
+        let e = ClientConfig::new(BackendConfig { kind: BackendKind::ComfyCloud, ..Default::default() })
+            .connect()
+            .unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
+    }
+}

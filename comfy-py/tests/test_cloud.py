@@ -1,0 +1,77 @@
+"""`backend="comfy-cloud"` against the fake Comfy Cloud (`comfy-fake --cloud`): the same client,
+built by the same core function as every other surface."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from conftest import CKPT, Fake, image_workflow, png_bytes, start_fake
+
+import comfy_rs
+
+CLOUD_KEY = "comfyui-fake-cloud-key"
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[Fake]:
+    f = start_fake("--cloud", "--full-catalog", "--step-delay-ms", "2", "--model-file", f"checkpoints={CKPT}")
+    try:
+        yield f
+    finally:
+        f.stop()
+
+
+async def test_cloud_client_runs_uploads_and_downloads_without_leaking_the_key(cloud: Fake) -> None:
+    client = comfy_rs.AsyncClient(
+        "http://127.0.0.1:1",  # unused on Cloud
+        backend="comfy-cloud",
+        cloud_url=cloud.url,
+        cloud_api_key=CLOUD_KEY,
+    )
+    assert client.url == cloud.url
+    uploaded = await client.upload(png_bytes(5, 4), filename="py-cloud.png")
+    wf = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": uploaded}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "py-cloud/loaded"}},
+    }
+    job = await client.submit(wf)
+    await job.wait(timeout=30)
+    assert job.status == "succeeded", job.error
+    assets = await job.assets()
+    assert len(assets) == 1
+    data = await client.asset_bytes(assets[0])
+    assert data[:4] == b"\x89PNG"
+    fetched = await client.asset(assets[0].id)
+    assert (fetched.width, fetched.height) == (5, 4)
+
+    job = await client.submit(image_workflow("py-cloud/batch", batch=2))
+    await job.wait(timeout=30)
+    assert job.status == "succeeded" and len(await job.assets()) == 4  # 2 saved + 2 previews
+
+    with urllib.request.urlopen(f"{cloud.url}/__fake/storage-log", timeout=10) as r:
+        log = json.load(r)["requests"]
+    assert log, "downloads go through the storage host"
+    for request in log:
+        assert not request["refused"] and not {"x-api-key", "authorization", "cookie"} & set(request["headers"]), request
+
+
+def test_cloud_needs_a_key_and_a_known_backend(cloud: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COMFY_CLOUD_API_KEY", raising=False)
+    with pytest.raises(comfy_rs.ComfyError) as e:
+        comfy_rs.Client(backend="comfy-cloud", cloud_url=cloud.url)
+    assert e.value.code == "invalid_argument" and "COMFY_CLOUD_API_KEY" in str(e.value)
+    with pytest.raises(comfy_rs.ComfyError) as e:
+        comfy_rs.Client(backend="runpod")  # type: ignore[arg-type]
+    assert e.value.code == "invalid_argument" and "comfy-cloud" in str(e.value)
+    with pytest.raises(comfy_rs.ComfyError) as e:
+        comfy_rs.Client(ca_cert="/no/such/ca.pem")
+    assert "/no/such/ca.pem" in str(e.value)
+    # The key from the environment; blocking client.
+    monkeypatch.setenv("COMFY_CLOUD_API_KEY", CLOUD_KEY)
+    blocking = comfy_rs.Client(backend="comfy-cloud", cloud_url=cloud.url)
+    job = blocking.submit(image_workflow("py-cloud/blocking"))
+    job.wait(timeout=30)
+    assert job.status == "succeeded"
