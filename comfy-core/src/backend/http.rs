@@ -312,6 +312,47 @@ impl Http {
         classify(&self.backend(), op, status, after, &body)
     }
 
+    /// `POST /api/upload/image` (or `/api/upload/mask`) with ComfyUI's multipart form, the
+    /// same on a local ComfyUI and on Comfy Cloud; answers the operation name and the JSON body.
+    pub(crate) async fn post_upload(
+        &self,
+        upload: &super::Upload,
+        timeout: Duration,
+    ) -> Result<(String, Value)> {
+        let (path, original) = match &upload.kind {
+            super::UploadKind::File => ("/api/upload/image", None),
+            super::UploadKind::Mask { original } => {
+                ("/api/upload/mask", serde_json::to_string(original).ok())
+            }
+        };
+        let op = format!("POST {path}");
+        let url = self.url(path);
+        let mime = crate::job::MediaKind::mime_for(&upload.filename);
+        let resp = self
+            .send(&op, Retry::ConnectOnly, timeout, &[], |c| {
+                let part = reqwest::multipart::Part::stream(upload.data.clone())
+                    .file_name(upload.filename.clone())
+                    .mime_str(mime)
+                    .unwrap_or_else(|_| {
+                        reqwest::multipart::Part::stream(upload.data.clone())
+                            .file_name(upload.filename.clone())
+                    });
+                // `type` is always sent: the docs say it defaults to input, the spec to output.
+                let mut form = reqwest::multipart::Form::new()
+                    .part("image", part)
+                    .text("type", upload.folder.as_str())
+                    .text("subfolder", upload.subfolder.clone())
+                    .text("overwrite", if upload.overwrite { "true" } else { "false" });
+                if let Some(original) = &original {
+                    form = form.text("original_ref", original.clone());
+                }
+                c.post(&url).multipart(form)
+            })
+            .await?;
+        let body = self.json(&op, resp).await?;
+        Ok((op, body))
+    }
+
     /// Reads a JSON body; HTML, truncated or invalid JSON become [`Error::UnexpectedResponse`].
     pub(crate) async fn json(&self, op: &str, resp: Response) -> Result<Value> {
         let content_type = content_type(&resp);

@@ -47,7 +47,7 @@ use super::local::{answers, urlencode};
 use super::{
     Backend, BackendEvent, CancelOutcome, CancelScope, Capabilities, Credential, Download, Health, HostedUrl,
     JobRef, JobRequest, PollPolicy, QueueSnapshot, RemoteJob, SavedWorkflowInfo, Submitted, Upload,
-    UploadKind, UploadedFile,
+    UploadedFile,
 };
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
@@ -353,37 +353,7 @@ impl Backend for ComfyCloud {
 
     async fn upload(&self, upload: Upload) -> Result<UploadedFile> {
         upload.check()?;
-        let (path, original) = match &upload.kind {
-            UploadKind::File => ("/api/upload/image", None),
-            UploadKind::Mask { original } => ("/api/upload/mask", serde_json::to_string(original).ok()),
-        };
-        let op = format!("POST {path}");
-        let url = self.http().url(path);
-        let mime = crate::job::MediaKind::mime_for(&upload.filename);
-        let timeout = self.inner.config.transfer_timeout;
-        let resp = self
-            .http()
-            .send(&op, Retry::ConnectOnly, timeout, &[], |c| {
-                let part = reqwest::multipart::Part::stream(upload.data.clone())
-                    .file_name(upload.filename.clone())
-                    .mime_str(mime)
-                    .unwrap_or_else(|_| {
-                        reqwest::multipart::Part::stream(upload.data.clone())
-                            .file_name(upload.filename.clone())
-                    });
-                // `type` is always sent: the docs say it defaults to input, the spec to output.
-                let mut form = reqwest::multipart::Form::new()
-                    .part("image", part)
-                    .text("type", upload.folder.as_str())
-                    .text("subfolder", upload.subfolder.clone())
-                    .text("overwrite", if upload.overwrite { "true" } else { "false" });
-                if let Some(original) = &original {
-                    form = form.text("original_ref", original.clone());
-                }
-                c.post(&url).multipart(form)
-            })
-            .await?;
-        let v = self.http().json(&op, resp).await?;
+        let (op, v) = self.http().post_upload(&upload, self.inner.config.transfer_timeout).await?;
         uploaded(&v, upload.folder).ok_or_else(|| Error::UnexpectedResponse {
             backend: self.name().to_owned(),
             operation: op,

@@ -27,7 +27,7 @@ pub use config::LocalConfig;
 use super::http::{Http, HttpSettings, Retry};
 use super::{
     Backend, BackendEvent, CancelOutcome, CancelScope, Capabilities, Download, Health, JobRequest,
-    QueueSnapshot, RemoteJob, Submitted, Upload, UploadKind, UploadedFile,
+    QueueSnapshot, RemoteJob, Submitted, Upload, UploadedFile,
 };
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
@@ -364,37 +364,7 @@ impl Backend for LocalComfyUi {
 
     async fn upload(&self, upload: Upload) -> Result<UploadedFile> {
         upload.check()?;
-        let (path, original) = match &upload.kind {
-            UploadKind::File => ("/api/upload/image", None),
-            UploadKind::Mask { original } => {
-                ("/api/upload/mask", Some(serde_json::to_string(original).unwrap_or_default()))
-            }
-        };
-        let op = format!("POST {path}");
-        let url = self.http().url(path);
-        let mime = crate::job::MediaKind::mime_for(&upload.filename);
-        let resp = self
-            .http()
-            .send(&op, Retry::ConnectOnly, self.config().transfer_timeout, &[], |c| {
-                let part = reqwest::multipart::Part::stream(upload.data.clone())
-                    .file_name(upload.filename.clone())
-                    .mime_str(mime)
-                    .unwrap_or_else(|_| {
-                        reqwest::multipart::Part::stream(upload.data.clone())
-                            .file_name(upload.filename.clone())
-                    });
-                let mut form = reqwest::multipart::Form::new()
-                    .part("image", part)
-                    .text("type", upload.folder.as_str())
-                    .text("subfolder", upload.subfolder.clone())
-                    .text("overwrite", if upload.overwrite { "true" } else { "false" });
-                if let Some(original) = &original {
-                    form = form.text("original_ref", original.clone());
-                }
-                c.post(&url).multipart(form)
-            })
-            .await?;
-        let v = self.http().json(&op, resp).await?;
+        let (op, v) = self.http().post_upload(&upload, self.config().transfer_timeout).await?;
         serde_json::from_value(v.clone()).map_err(|e| Error::UnexpectedResponse {
             backend: self.name().to_owned(),
             operation: op,
