@@ -503,6 +503,25 @@ pub(crate) fn parse_json_body(backend: &str, op: &str, content_type: &str, body:
     })
 }
 
+/// Checks a backend base URL (`what` names it in the error: "ComfyUI URL", "Comfy Cloud URL")
+/// and answers it without surrounding blanks or trailing slashes.
+pub(crate) fn base_url(url: &str, what: &str, scheme_hint: &str) -> Result<String> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let invalid =
+        |m: &str| Error::InvalidArgument { argument: what.into(), message: format!("{url:?}: {m}") };
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or_else(|| invalid(scheme_hint))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(invalid("has no host"));
+    }
+    if trimmed.contains(['?', '#']) {
+        return Err(invalid("must not have a query or fragment"));
+    }
+    Ok(trimmed.to_owned())
+}
+
 /// The error with its sources, e.g. "error sending request: connection refused".
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::backend::credentials::{Credential, CredentialProvider, StaticCredential};
 use crate::backend::tls::CaCert;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The Comfy Cloud base URL.
 pub const COMFY_CLOUD_URL: &str = "https://cloud.comfy.org";
@@ -63,23 +63,13 @@ pub struct CloudConfig {
 impl CloudConfig {
     /// Defaults for the Cloud at `url`.
     pub fn new(url: &str) -> Result<Self> {
-        let trimmed = url.trim().trim_end_matches('/');
-        let invalid = |m: &str| Error::InvalidArgument {
-            argument: "Comfy Cloud URL".into(),
-            message: format!("{url:?}: {m}"),
-        };
-        let rest = trimmed
-            .strip_prefix("https://")
-            .or_else(|| trimmed.strip_prefix("http://"))
-            .ok_or_else(|| invalid("must start with https:// (or http:// for a test server)"))?;
-        if rest.is_empty() || rest.starts_with('/') {
-            return Err(invalid("has no host"));
-        }
-        if trimmed.contains(['?', '#']) {
-            return Err(invalid("must not have a query or fragment"));
-        }
+        let trimmed = crate::backend::http::base_url(
+            url,
+            "Comfy Cloud URL",
+            "must start with https:// (or http:// for a test server)",
+        )?;
         Ok(CloudConfig {
-            base_url: trimmed.to_owned(),
+            base_url: trimmed.clone(),
             name: format!("cloud:{trimmed}"),
             credentials: None,
             partner_credentials: true,

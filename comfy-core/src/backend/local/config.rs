@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::backend::credentials::{Credential, CredentialProvider, StaticCredential};
 use crate::backend::tls::CaCert;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::secret::Secret;
 
 /// Settings for [`LocalComfyUi`](super::LocalComfyUi); build it with [`LocalComfyUi::builder`](super::LocalComfyUi::builder).
@@ -45,23 +45,10 @@ pub struct LocalConfig {
 impl LocalConfig {
     /// Defaults for a server at `url`.
     pub fn new(url: &str) -> Result<Self> {
-        let trimmed = url.trim().trim_end_matches('/');
-        let invalid = |m: &str| Error::InvalidArgument {
-            argument: "ComfyUI URL".into(),
-            message: format!("{url:?}: {m}"),
-        };
-        let rest = trimmed
-            .strip_prefix("http://")
-            .or_else(|| trimmed.strip_prefix("https://"))
-            .ok_or_else(|| invalid("must start with http:// or https://"))?;
-        if rest.is_empty() || rest.starts_with('/') {
-            return Err(invalid("has no host"));
-        }
-        if trimmed.contains(['?', '#']) {
-            return Err(invalid("must not have a query or fragment"));
-        }
+        let trimmed =
+            crate::backend::http::base_url(url, "ComfyUI URL", "must start with http:// or https://")?;
         Ok(LocalConfig {
-            base_url: trimmed.to_owned(),
+            base_url: trimmed.clone(),
             name: format!("local:{trimmed}"),
             auth_header: None,
             credentials: None,
