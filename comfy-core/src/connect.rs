@@ -269,6 +269,7 @@ impl StoreConfig {
             StoreConfig::UserData | StoreConfig::Dir(_) => Err(Error::NotSupported {
                 backend: "store (comfy-core built without the `sqlite` feature)".into(),
                 operation: "a persistent store",
+                reason: "rebuild comfy-core with the `sqlite` feature, or use an in-memory store".into(),
             }),
         }
     }

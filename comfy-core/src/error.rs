@@ -280,12 +280,14 @@ pub enum Error {
     },
 
     /// The backend does not support this operation.
-    #[error("backend {backend} does not support {operation}")]
+    #[error("backend {backend} does not support {operation}: {reason}")]
     NotSupported {
         /// Backend name.
         backend: String,
         /// The operation.
         operation: &'static str,
+        /// Why not, and what to do instead.
+        reason: String,
     },
 
     /// No job with this id is known here or on the backend.

@@ -364,6 +364,11 @@ async fn server_info_and_billing_describe_the_account_and_never_the_key() {
     assert_eq!(billing.subscription["subscription_tier"], "STANDARD");
     assert!(!billing.subscription.contains_key("plan"), "nested values are left out");
 
+    // What the Cloud does not have answers not_supported with the reason.
+    let e = comfy.template_index().await.unwrap_err();
+    assert_eq!(e.code(), "not_supported");
+    assert!(e.to_string().contains("Comfy Cloud has no official template gallery"), "{e}");
+
     // A key the Cloud does not know: reported as rejected, and billing is unauthorized.
     let stranger = client(backend(&fake, "comfyui-unknown"));
     let info = stranger.server_info().await.unwrap();
@@ -386,7 +391,9 @@ async fn a_local_comfyui_has_no_billing_and_an_unreachable_one_is_reported_not_r
     assert!(info.reachable && info.server_version.is_some(), "{info:?}");
     assert!(info.partner_nodes_key);
     assert!(!serde_json::to_string(&info).unwrap().contains("comfyui-partner"));
-    assert_eq!(comfy.billing_status().await.unwrap_err().code(), "not_supported");
+    let e = comfy.billing_status().await.unwrap_err();
+    assert_eq!(e.code(), "not_supported");
+    assert!(e.to_string().contains("a local ComfyUI has no account or credit balance"), "{e}");
 
     let down = LocalComfyUi::builder("http://user:pw@127.0.0.1:9/").retries(0).build().unwrap();
     let comfy = Comfy::builder(Arc::new(down)).build().unwrap();

@@ -55,7 +55,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use comfy_core::{BackendConfig, BackendKind, ClientConfig, ClientOptions, StoreConfig};
+use comfy_core::{BackendConfig, BackendKind, ClientConfig, ClientOptions, Secret, StoreConfig};
 
 use crate::cli::{LogFormat, ServerArgs, Transport};
 
@@ -154,8 +154,8 @@ pub struct FileHttp {
     pub tokens: Option<Vec<TokenConfig>>,
 }
 
-/// One HTTP access token.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+/// One HTTP access token (`Debug` masks the token).
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// A label for logs and rate limiting (never the token itself).
@@ -166,6 +166,16 @@ pub struct TokenConfig {
     /// The tools it may call; `None` = every tool.
     #[serde(default)]
     pub tools: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("token", &Secret::new(""))
+            .field("tools", &self.tools)
+            .finish()
+    }
 }
 
 impl TokenConfig {
@@ -192,7 +202,7 @@ impl TokenConfig {
     }
 }
 
-/// The effective settings.
+/// The effective settings. `Debug` masks every secret (API keys, HTTP tokens).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Settings {
     /// Which backend runs the workflows.
@@ -203,7 +213,7 @@ pub struct Settings {
     pub cloud_url: String,
     /// Comfy Cloud API key (masked when printed).
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "mask_opt")]
-    pub cloud_api_key: Option<String>,
+    pub cloud_api_key: Option<Secret>,
     /// Cloud: allow the account-wide interrupt as a last resort.
     pub allow_account_interrupt: bool,
     /// Extra CA certificate files.
@@ -232,7 +242,7 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     /// Comfy API key (masked when printed).
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "mask_opt")]
-    pub comfy_api_key: Option<String>,
+    pub comfy_api_key: Option<Secret>,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -324,7 +334,7 @@ pub struct HttpSettings {
     pub tokens: Vec<TokenConfig>,
 }
 
-fn mask_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+fn mask_opt<S: serde::Serializer>(v: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(_) => s.serialize_some("***"),
         None => s.serialize_none(),
@@ -406,7 +416,12 @@ impl Settings {
                 .or(file.cloud_url)
                 .filter(|u| !u.trim().is_empty())
                 .unwrap_or_else(|| BackendKind::ComfyCloud.default_url().into()),
-            cloud_api_key: args.cloud_api_key.clone().or(file.cloud_api_key).filter(|k| !k.trim().is_empty()),
+            cloud_api_key: args
+                .cloud_api_key
+                .clone()
+                .or(file.cloud_api_key)
+                .filter(|k| !k.trim().is_empty())
+                .map(Secret::new),
             allow_account_interrupt: args.allow_account_interrupt
                 || file.allow_account_interrupt.unwrap_or(false),
             ca_certs: if args.ca_certs.is_empty() {
@@ -431,7 +446,12 @@ impl Settings {
                 args.upload_dirs.clone()
             },
             config_file: None,
-            comfy_api_key: args.comfy_api_key.clone().or(file.comfy_api_key).filter(|k| !k.is_empty()),
+            comfy_api_key: args
+                .comfy_api_key
+                .clone()
+                .or(file.comfy_api_key)
+                .filter(|k| !k.is_empty())
+                .map(Secret::new),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             log_level: args.log_level.clone().or(file.log_level).unwrap_or_else(|| "info".into()),
             tools: ToolFilter {
@@ -523,13 +543,13 @@ impl Settings {
             BackendKind::ComfyCloud => BackendConfig {
                 kind: BackendKind::ComfyCloud,
                 url: Some(self.cloud_url.clone()),
-                api_key: self.cloud_api_key.clone(),
+                api_key: self.cloud_api_key.as_ref().map(|k| k.expose().to_owned()),
                 allow_account_interrupt: self.allow_account_interrupt,
                 ..Default::default()
             },
         };
         BackendConfig { ca_certs: self.ca_certs.clone(), ..base }
-            .with_comfy_api_key(self.comfy_api_key.clone())
+            .with_comfy_api_key(self.comfy_api_key.as_ref().map(|k| k.expose().to_owned()))
     }
 
     /// The URL of the selected backend.
@@ -689,6 +709,26 @@ mod tests {
         assert!(!text.contains("tok-abc") && !text.contains("key-xyz"), "{text}");
         assert!(text.contains("***"), "{text}");
         assert!(text.contains("comfyui_url = \"http://file:8188\""), "{text}");
+    }
+
+    #[test]
+    fn debug_masks_every_secret() {
+        let a = args(&[
+            "--token",
+            "tok-abc:get_output",
+            "--comfy-api-key",
+            "key-xyz",
+            "--cloud-api-key",
+            "cloud-123",
+        ]);
+        let s = Settings::merge(&a, FileConfig::parse(FILE).unwrap()).unwrap();
+        assert_eq!(s.comfy_api_key.as_ref().map(Secret::expose), Some("key-xyz"));
+        let text = format!("{s:?} {s:#?}");
+        for secret in ["tok-abc", "key-xyz", "cloud-123"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("Secret(***)") && text.contains("get_output"), "{text}");
+        assert!(text.contains("http://file:8188"), "the rest is still shown: {text}");
     }
 
     #[test]

@@ -36,6 +36,7 @@ async fn on_a_local_comfyui_server_info_answers_and_billing_is_not_supported() {
     assert!(!s.to_string().contains("comfyui-partner-secret"));
     let e = err(&client, "get_billing_status", json!({})).await;
     assert_eq!(e["code"], "not_supported", "{e}");
+    assert!(e["message"].as_str().is_some_and(|m| m.contains("no account or credit balance")), "{e}");
     let e = err(&client, "get_server_info", json!({"verbose": true})).await;
     assert_eq!(e["code"], "invalid_argument", "{e}");
 }

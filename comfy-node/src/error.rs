@@ -70,6 +70,7 @@ fn details(e: &Error) -> Value {
         Error::InvalidWorkflow { location, .. } => json!({"location": location}),
         Error::Http { status, operation, .. } => json!({"status": status, "operation": operation}),
         Error::UnexpectedResponse { operation, .. } => json!({"operation": operation}),
+        Error::NotSupported { operation, reason, .. } => json!({"operation": operation, "reason": reason}),
         Error::JobNotFound { job_id, .. } => json!({"jobId": job_id}),
         Error::AssetNotFound { asset_id } => json!({"assetId": asset_id}),
         Error::AssetExpired { asset_id, job_id, expired_at_ms, .. } => {

@@ -129,7 +129,9 @@ fn details(e: &Error) -> Value {
         Error::PromptRejected { backend, error_type, message, node_errors } => json!({
             "backend": backend, "error_type": error_type, "message": message, "node_errors": node_errors
         }),
-        Error::NotSupported { backend, operation } => json!({"backend": backend, "operation": operation}),
+        Error::NotSupported { backend, operation, reason } => {
+            json!({"backend": backend, "operation": operation, "reason": reason})
+        }
         Error::JobNotFound { backend, job_id } => json!({"backend": backend, "job_id": job_id}),
         Error::AssetNotFound { asset_id } => json!({"asset_id": asset_id}),
         Error::AssetExpired { asset_id, job_id, expired_at_ms, .. } => {

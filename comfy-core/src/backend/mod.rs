@@ -174,8 +174,18 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         Err(self.not_supported("billing status"))
     }
 
-    /// The error for an operation this backend does not have.
+    /// Why this backend does not have `operation` (one of the names the default methods pass to
+    /// [`Backend::not_supported`]); backends override it to say why and what to use instead.
+    fn unsupported_reason(&self, operation: &'static str) -> String {
+        format!("the {} backend has no API for {operation}", self.name())
+    }
+
+    /// The error for an operation this backend does not have, with its reason.
     fn not_supported(&self, operation: &'static str) -> Error {
-        Error::NotSupported { backend: self.name().to_owned(), operation }
+        Error::NotSupported {
+            backend: self.name().to_owned(),
+            operation,
+            reason: self.unsupported_reason(operation),
+        }
     }
 }

@@ -290,6 +290,15 @@ impl Backend for ComfyCloud {
         self.inner.socket_connected.load(Ordering::SeqCst)
     }
 
+    fn unsupported_reason(&self, operation: &'static str) -> String {
+        match operation {
+            "official workflow templates" => "Comfy Cloud has no official template gallery API; use this \
+                                              client's built-in templates or your saved workflows"
+                .into(),
+            _ => format!("Comfy Cloud has no API for {operation}"),
+        }
+    }
+
     fn poll_policy(&self) -> PollPolicy {
         PollPolicy {
             min_interval: self.inner.config.poll_interval,

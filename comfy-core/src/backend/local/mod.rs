@@ -252,6 +252,18 @@ impl Backend for LocalComfyUi {
         }
     }
 
+    fn unsupported_reason(&self, operation: &'static str) -> String {
+        match operation {
+            "billing status" => "a local ComfyUI has no account or credit balance (partner-node credits \
+                                 are billed to the Comfy account of the API key; see platform.comfy.org)"
+                .into(),
+            "download by URL" | "self-authorising output URLs" => {
+                "a local ComfyUI serves outputs only through its own /view endpoint".into()
+            }
+            _ => format!("a local ComfyUI has no API for {operation}"),
+        }
+    }
+
     fn events(&self) -> broadcast::Receiver<BackendEvent> {
         self.inner.events.subscribe()
     }

@@ -164,8 +164,10 @@ impl Http {
     pub(crate) async fn official_index(&self) -> Result<Value> {
         self.templates_file("index.json").await?.ok_or_else(|| Error::NotSupported {
             backend: self.settings().name.clone(),
-            operation: "official workflow templates (GET /templates/index.json is 404: the \
-                        comfyui-workflow-templates package is not installed on this server)",
+            operation: "official workflow templates",
+            reason: "GET /templates/index.json is 404: the comfyui-workflow-templates package is \
+                     not installed on this server (pip install comfyui-workflow-templates)"
+                .into(),
         })
     }
 
