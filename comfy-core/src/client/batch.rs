@@ -47,6 +47,33 @@ pub enum BatchItems {
     RandomSeeds(usize),
 }
 
+impl BatchItems {
+    /// The items from a surface's optional arguments, of which exactly one must be given
+    /// (`param_sets`, `overrides`, `seeds`, `count`); otherwise [`Error::InvalidArgument`]
+    /// on `items`.
+    pub fn one_of(
+        param_sets: Option<Vec<Map<String, Value>>>,
+        overrides: Option<Vec<Map<String, Value>>>,
+        seeds: Option<Vec<u64>>,
+        count: Option<usize>,
+    ) -> Result<BatchItems> {
+        Ok(match (param_sets, overrides, seeds, count) {
+            (Some(p), None, None, None) => BatchItems::Params(p),
+            (None, Some(o), None, None) => BatchItems::Overrides(o),
+            (None, None, Some(s), None) => BatchItems::Seeds(s),
+            (None, None, None, Some(n)) => BatchItems::RandomSeeds(n),
+            _ => {
+                return Err(Error::InvalidArgument {
+                    argument: "items".into(),
+                    message: format!(
+                        "give exactly one of param_sets, overrides, seeds or count (1 to {MAX_BATCH_ITEMS} items)"
+                    ),
+                });
+            }
+        })
+    }
+}
+
 /// A batch to submit: one source, many items.
 #[derive(Debug, Clone)]
 pub struct BatchRequest {

@@ -1,6 +1,6 @@
 //! Batches: submit_batch, get_batch_status, get_batch_output, wait_for_batch.
 
-use comfy_core::{BatchItems, BatchOutputs, BatchRequest, BatchStatus, MAX_BATCH_ITEMS, Source};
+use comfy_core::{BatchItems, BatchOutputs, BatchRequest, BatchStatus, Source};
 use rmcp::model::ProgressNotificationParam;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -132,20 +132,8 @@ async fn submit_batch(ctx: CallCtx, args: SubmitBatchArgs) -> ToolResult<BatchVi
         (None, Some(name)) => Source::named(name, args.params),
         _ => return Err(ToolError::invalid("workflow", "give exactly one of workflow or template")),
     };
-    let items = match (args.param_sets, args.overrides, args.seeds, args.count) {
-        (Some(p), None, None, None) => BatchItems::Params(p),
-        (None, Some(o), None, None) => BatchItems::Overrides(o),
-        (None, None, Some(s), None) => BatchItems::Seeds(s),
-        (None, None, None, Some(n)) => BatchItems::RandomSeeds(n as usize),
-        _ => {
-            return Err(ToolError::invalid(
-                "items",
-                format!(
-                    "give exactly one of param_sets, overrides, seeds or count (1 to {MAX_BATCH_ITEMS} items)"
-                ),
-            ));
-        }
-    };
+    let items =
+        BatchItems::one_of(args.param_sets, args.overrides, args.seeds, args.count.map(|n| n as usize))?;
     let status = ctx.state.comfy.submit_batch(BatchRequest { source, items }).await?;
     Ok(BatchView::from(status).into())
 }
