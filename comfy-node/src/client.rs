@@ -233,7 +233,7 @@ impl Client {
         comfy_core::json::to_value(&outputs, "batch outputs").napi()
     }
 
-    /// Waits up to `timeout_ms` (default: until done) for every item; the status then.
+    /// Waits up to `timeoutMs` milliseconds (default: until done) for every item; the status then.
     #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
     pub async fn wait_batch(&self, batch_id: String, timeout_ms: Option<f64>) -> napi::Result<Value> {
         let budget = match timeout_ms {
