@@ -130,6 +130,7 @@ pub struct ServerArgs {
     #[arg(long, env = "COMFYUI_URL", global = true)]
     pub comfyui_url: Option<String>,
     /// Comfy Cloud base URL [default: https://cloud.comfy.org].
+    #[allow(rustdoc::bare_urls)] // the text is clap's --help, where a bare URL reads best
     #[arg(long, env = "COMFY_CLOUD_URL", value_name = "URL", global = true)]
     pub cloud_url: Option<String>,
     /// Comfy Cloud API key (sent to the Cloud host only; also used for partner nodes unless

@@ -65,7 +65,7 @@ pub struct SubmitBatchArgs {
     /// One item per template params set.
     #[schemars(length(min = 1, max = 1000))]
     pub param_sets: Option<Vec<Map<String, Value>>>,
-    /// One item per {"<node>.<input>": value} set.
+    /// One item per `{"<node>.<input>": value}` set.
     #[schemars(length(min = 1, max = 1000))]
     pub overrides: Option<Vec<Map<String, Value>>>,
     /// One item per seed.
