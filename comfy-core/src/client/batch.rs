@@ -513,8 +513,16 @@ impl Comfy {
                 }
             }
             record.updated_at = now_millis();
-            // Recorded after each submission: a restart never submits an item twice.
-            self.inner.store.put_batch(&record).await?;
+            // Recorded after each submission, so a restart does not submit an item twice (a
+            // transient store error is retried before it fails the call).
+            let mut attempt = 0;
+            while let Err(e) = self.inner.store.put_batch(&record).await {
+                attempt += 1;
+                tracing::error!(batch = %record.id, attempt, error = %e, "could not record a batch item's job");
+                if attempt == 3 {
+                    return Err(e);
+                }
+            }
         }
         if record.unsubmitted() > 0 {
             self.spawn_batch_pump(&record.id);
