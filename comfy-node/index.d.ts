@@ -213,6 +213,55 @@ export declare class ComfyClient {
   cql(query: string): Promise<CqlResult>
   /** Balance and subscription where the backend has billing (Comfy Cloud); else `not_supported`. */
   billingStatus(): Promise<BillingStatus>
+  /**
+   * Runs one workflow (or `template` with `params`) many times: exactly one of `paramSets`,
+   * `overrides`, `seeds` or `count`. Every item is checked before anything is submitted (a bad
+   * one rejects with `batch item <i>: ...`); items beyond the running-jobs cap wait and are
+   * submitted as slots free, also after a restart (same `dataDir`).
+   */
+  submitBatch(options: BatchOptions): Promise<BatchStatus>
+  /** A batch's status; an unknown id is a NotFoundError (`batch_not_found`). */
+  batchStatus(batchId: string): Promise<BatchStatus>
+  /** Every output of every item of a batch, in item order. */
+  batchOutputs(batchId: string): Promise<BatchOutputs>
+  /** Waits up to `timeoutMs` (default: until done) for every item; the status then. */
+  waitBatch(batchId: string, options?: { timeoutMs?: number }): Promise<BatchStatus>
+}
+
+/** `client.submitBatch(options)`. */
+export interface BatchOptions {
+  workflow?: WorkflowInput
+  template?: string
+  params?: Record<string, unknown>
+  paramSets?: Array<Record<string, unknown>>
+  overrides?: Array<Record<string, unknown>>
+  seeds?: number[]
+  count?: number
+}
+
+export type BatchItemState = 'waiting' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+
+/** The core's `BatchStatus` as JSON. */
+export interface BatchStatus {
+  batch_id: string
+  state: 'running' | 'succeeded' | 'failed'
+  total: number
+  counts: Record<BatchItemState, number>
+  fraction: number
+  items: Array<{ index: number; job_id?: string; state: BatchItemState; fraction: number; error?: string }>
+}
+
+/** The core's `BatchOutputs` as JSON (each output is an `AssetSummary`). */
+export interface BatchOutputs {
+  batch_id: string
+  state: 'running' | 'succeeded' | 'failed'
+  items: Array<{
+    index: number
+    job_id?: string
+    state: BatchItemState
+    outputs: Array<Record<string, unknown> & { asset_id: string; job_id: string }>
+    error?: string
+  }>
 }
 
 /** A submitted job. `for await (const ev of job)` iterates its events. */

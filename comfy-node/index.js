@@ -81,6 +81,7 @@ const CLASSES = {
   asset_not_found: NotFoundError,
   template_not_found: NotFoundError,
   saved_workflow_not_found: NotFoundError,
+  batch_not_found: NotFoundError,
   too_many_jobs: TooManyJobsError,
   timeout: ComfyTimeoutError,
   invalid_argument: InvalidArgumentError,
@@ -447,6 +448,32 @@ class ComfyClient {
   /** A CQL query over the server's node catalogue (`produces IMAGE | limit 10`, `path MODEL -> IMAGE`). */
   async cql(query) {
     return call(() => this.#native.cql(query))
+  }
+
+  /**
+   * Runs one workflow (or `template` with `params`) many times: exactly one of `paramSets`,
+   * `overrides`, `seeds` or `count`. Every item is checked before anything is submitted; items
+   * beyond `maxRunningJobs` wait and are submitted as slots free. Resolves to the status.
+   */
+  async submitBatch(options) {
+    const o = { ...options }
+    if (o.workflow !== undefined) o.workflow = workflowArg(o.workflow)
+    return call(() => this.#native.submitBatch(o))
+  }
+
+  /** A batch's status: state, counts per item state, fraction, every item's job id and state. */
+  async batchStatus(batchId) {
+    return call(() => this.#native.batchStatus(batchId))
+  }
+
+  /** Every output of every item of a batch, in item order. */
+  async batchOutputs(batchId) {
+    return call(() => this.#native.batchOutputs(batchId))
+  }
+
+  /** Waits up to `timeoutMs` (default: until done) for every item; resolves to the status. */
+  async waitBatch(batchId, { timeoutMs } = {}) {
+    return call(() => this.#native.waitBatch(batchId, timeoutMs ?? null))
   }
 
   /** Balance and subscription where the backend has billing (Comfy Cloud); else NotSupported. */

@@ -76,6 +76,17 @@ export declare class NativeClient {
   cql(query: string): Promise<Record<string, unknown>>
   /** The account's balance and subscription where the backend has billing. */
   billingStatus(): Promise<Record<string, unknown>>
+  /**
+   * Prepares every item of a batch, records it and submits what the running-jobs cap admits;
+   * the batch's status (with `batch_id`).
+   */
+  submitBatch(options: BatchOptions): Promise<Record<string, unknown>>
+  /** A batch's status: counts per state, fraction, every item's job id and state. */
+  batchStatus(batchId: string): Promise<Record<string, unknown>>
+  /** Every output of every item of a batch, in item order. */
+  batchOutputs(batchId: string): Promise<Record<string, unknown>>
+  /** Waits up to `timeoutMs` milliseconds (default: until done) for every item; the status then. */
+  waitBatch(batchId: string, timeoutMs?: number | undefined | null): Promise<Record<string, unknown>>
   /** Serves MCP over streamable HTTP with this client's backend, store and templates. */
   serveMcpHttp(options?: McpOptions | undefined | null): Promise<McpServerHandle>
   /** Serves MCP over this process's stdin/stdout until the MCP client goes away. */
@@ -189,6 +200,27 @@ export interface AssetInfo {
   template?: string
   /** When it was recorded (ms since the Unix epoch). */
   createdAt: number
+}
+
+/**
+ * What `client.submitBatch(options)` runs: `workflow`, or `template` with `params`, and
+ * exactly one of `paramSets`, `overrides`, `seeds`, `count`.
+ */
+export interface BatchOptions {
+  /** The workflow every item runs (API or editor format, JSON text or a file path). */
+  workflow?: any
+  /** A template name, instead of `workflow`. */
+  template?: string
+  /** Template parameters shared by every item. */
+  params?: Record<string, any>
+  /** One item per set of template parameters (over `params`). */
+  paramSets?: Array<Record<string, any>>
+  /** One item per set of node inputs (`{"KSampler.steps": 20}`). */
+  overrides?: Array<Record<string, any>>
+  /** One item per seed. */
+  seeds?: Array<number>
+  /** This many items with random seeds. */
+  count?: number
 }
 
 /** The verdict on a workflow: every problem at once. */

@@ -446,6 +446,23 @@ pub enum Error {
         /// The newest schema version this build knows.
         supported: i64,
     },
+
+    /// One item of a batch is invalid, so nothing of the batch was submitted. The code and
+    /// retryability are the item's error's.
+    #[error("batch item {index}: {source}")]
+    BatchItem {
+        /// The item's position (0-based).
+        index: usize,
+        /// What is wrong with it.
+        source: Box<Error>,
+    },
+
+    /// No batch with this id is recorded.
+    #[error("no batch {batch_id:?}; batch ids come from submit_batch")]
+    BatchNotFound {
+        /// The batch id.
+        batch_id: String,
+    },
 }
 
 fn node_errors_suffix(node_errors: &serde_json::Value) -> String {
@@ -515,6 +532,8 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::Json { .. } => "invalid_json",
+            Error::BatchItem { source, .. } => source.code(),
+            Error::BatchNotFound { .. } => "batch_not_found",
             Error::InvalidWorkflow { .. } => "invalid_workflow",
             Error::UiFormatWorkflow { .. } => "ui_format_workflow",
             Error::InvalidUiWorkflow { .. } => "invalid_ui_workflow",
@@ -573,6 +592,7 @@ impl Error {
             | Error::QueueFull { .. } => true,
             Error::Http { status, .. } => *status == 429 || ((500..600).contains(status) && *status != 501),
             Error::Store { retryable, .. } => *retryable,
+            Error::BatchItem { source, .. } => source.is_retryable(),
             _ => false,
         }
     }
@@ -654,10 +674,21 @@ mod tests {
             Error::QueueFull { backend: "b".into(), message: "m".into(), retry_after_ms: None },
             Error::AssetExpired { asset_id: "a_1".into(), job_id: "j".into(), expired_at_ms: 1, ago_s: 2 },
             Error::AssetNotFound { asset_id: "a_1".into() },
+            Error::BatchNotFound { batch_id: "b_1".into() },
         ];
         let codes: std::collections::HashSet<_> = errors.iter().map(Error::code).collect();
         assert_eq!(codes.len(), errors.len());
         assert_eq!(Error::workflow("a", "b").code(), "invalid_workflow");
+    }
+
+    #[test]
+    fn a_batch_item_error_names_the_item_and_keeps_its_code() {
+        let e = Error::BatchItem { index: 2, source: Box::new(Error::NodeNotFound { node_id: "9".into() }) };
+        assert_eq!(e.code(), "node_not_found");
+        assert!(e.to_string().starts_with("batch item 2: "), "{e}");
+        let busy =
+            Error::BatchItem { index: 0, source: Box::new(Error::TooManyJobs { running: 1, limit: 1 }) };
+        assert!(busy.is_retryable());
     }
 
     #[test]

@@ -81,9 +81,11 @@ pub mod workflow;
 
 pub use catalog::Catalog;
 pub use client::{
-    ClientOptions, Comfy, ComfyBuilder, DefaultsLayer, DefaultsSet, FetchedAsset, Follow, Job, JobResult,
-    JobSnapshot, JobSubscription, ModelHit, Origin, PublishOptions, PublishedAsset, Regeneration, Reused,
-    ServerInfo, Source, Update, Waited, describe_progress, override_workflow, rerender, rerender_request,
+    BatchCounts, BatchItemOutputs, BatchItemState, BatchItemStatus, BatchItems, BatchOutputs, BatchRequest,
+    BatchState, BatchStatus, ClientOptions, Comfy, ComfyBuilder, DefaultsLayer, DefaultsSet, FetchedAsset,
+    Follow, Job, JobResult, JobSnapshot, JobSubscription, MAX_BATCH_ITEMS, ModelHit, Origin, PublishOptions,
+    PublishedAsset, Regeneration, Reused, ServerInfo, Source, Update, Waited, describe_progress,
+    override_workflow, rerender, rerender_request,
 };
 pub use connect::{BackendConfig, BackendKind, ClientConfig, StoreConfig};
 pub use error::{Error, Result};

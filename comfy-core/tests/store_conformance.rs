@@ -4,8 +4,8 @@ use comfy_core::job::{
     FileRef, FolderType, JobFailure, JobId, JobOutput, JobStatus, MediaKind, OutputItem, Progress,
 };
 use comfy_core::store::{
-    Asset, AssetContent, AssetId, AssetQuery, DEFAULT_LIMIT, JobQuery, JobRecord, MemoryStore, Provenance,
-    SqliteStore, Store,
+    Asset, AssetContent, AssetId, AssetQuery, BatchItemRecord, BatchQuery, BatchRecord, DEFAULT_LIMIT,
+    JobQuery, JobRecord, MemoryStore, Provenance, SqliteStore, Store,
 };
 use serde_json::json;
 
@@ -79,6 +79,53 @@ async fn conformance(store: &dyn Store) {
     asset_content_is_recorded(store).await;
     expired_assets_are_purged(store).await;
     unicode_and_huge_strings_survive(store).await;
+    batches_round_trip_and_filter(store).await;
+}
+
+fn batch(id: &str, backend: &str, created_at: i64, submitted: &[Option<&str>]) -> BatchRecord {
+    BatchRecord {
+        id: id.into(),
+        backend: backend.into(),
+        items: submitted
+            .iter()
+            .map(|job| BatchItemRecord {
+                request: json!({"workflow": {"1": {"class_type": "X", "inputs": {"s": "ü🎨"}}}, "front": false}),
+                provenance: Provenance { template: Some("t".into()), ..Default::default() },
+                job_id: job.map(JobId::from),
+                error: None,
+            })
+            .collect(),
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+async fn batches_round_trip_and_filter(store: &dyn Store) {
+    assert_eq!(store.get_batch("b_missing").await.unwrap(), None);
+    let waiting = batch("b_1", "local", 10, &[Some("j1"), None]);
+    let done = batch("b_2", "local", 20, &[Some("j2"), Some("j3")]);
+    let other = batch("b_3", "cloud", 30, &[None]);
+    for b in [&waiting, &done, &other] {
+        store.put_batch(b).await.unwrap();
+    }
+    assert_eq!(store.get_batch("b_1").await.unwrap().as_ref(), Some(&waiting));
+    let ids = |v: Vec<BatchRecord>| v.into_iter().map(|b| b.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.list_batches(&BatchQuery::default()).await.unwrap()), ["b_3", "b_2", "b_1"]);
+    let unsubmitted = BatchQuery { unsubmitted_only: true, ..Default::default() };
+    assert_eq!(ids(store.list_batches(&unsubmitted).await.unwrap()), ["b_3", "b_1"]);
+    let local = BatchQuery { unsubmitted_only: true, backend: Some("local".into()), limit: 5 };
+    assert_eq!(ids(store.list_batches(&local).await.unwrap()), ["b_1"]);
+    // An upsert: the last item submitted, so nothing waits any more.
+    let mut submitted = waiting.clone();
+    submitted.items[1].job_id = Some(JobId::from("j4"));
+    submitted.updated_at = 11;
+    store.put_batch(&submitted).await.unwrap();
+    assert_eq!(store.get_batch("b_1").await.unwrap(), Some(submitted));
+    assert_eq!(ids(store.list_batches(&local).await.unwrap()), Vec::<String>::new());
+    assert_eq!(
+        ids(store.list_batches(&BatchQuery { limit: 1, ..Default::default() }).await.unwrap()),
+        ["b_3"]
+    );
 }
 
 async fn missing_ids_are_none(store: &dyn Store) {

@@ -129,7 +129,8 @@ pub struct ServerArgs {
     /// ComfyUI base URL [default: http://127.0.0.1:8188]; unused with `--backend comfy-cloud`.
     #[arg(long, env = "COMFYUI_URL", global = true)]
     pub comfyui_url: Option<String>,
-    /// Comfy Cloud base URL [default: `https://cloud.comfy.org`].
+    /// Comfy Cloud base URL [default: https://cloud.comfy.org].
+    #[allow(rustdoc::bare_urls)] // the text is clap's --help, where a bare URL reads best
     #[arg(long, env = "COMFY_CLOUD_URL", value_name = "URL", global = true)]
     pub cloud_url: Option<String>,
     /// Comfy Cloud API key (sent to the Cloud host only; also used for partner nodes unless

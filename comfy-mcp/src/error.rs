@@ -105,11 +105,18 @@ impl std::fmt::Display for ToolError {
 
 impl From<comfy_core::Error> for ToolError {
     fn from(e: comfy_core::Error) -> Self {
+        ToolError::of(&e)
+    }
+}
+
+impl ToolError {
+    /// The tool error for a core error: its stable code, message, field and details.
+    fn of(e: &comfy_core::Error) -> Self {
         use comfy_core::Error as E;
         let code = e.code();
         let retryable = e.is_retryable();
-        let mut out = ToolError::new(code, message_of(&e)).retryable(retryable);
-        match &e {
+        let mut out = ToolError::new(code, message_of(e)).retryable(retryable);
+        match e {
             E::InvalidOverride { target, suggestions, .. } => {
                 out = out.with_field(format!("overrides.{target}"));
                 if !suggestions.is_empty() {
@@ -178,6 +185,19 @@ impl From<comfy_core::Error> for ToolError {
             E::AssetExpired { .. } => out = out.with_field("asset_id"),
             E::InvalidArgument { argument, .. } | E::PathNotAllowed { argument, .. } => {
                 out = out.with_field(argument.clone())
+            }
+            E::BatchItem { index, source } => {
+                // The item's own field, under the item: `items[2].overrides.KSampler.stepz`.
+                let inner = ToolError::of(source);
+                out.field = Some(match inner.field {
+                    Some(f) => format!("items[{index}].{f}"),
+                    None => format!("items[{index}]"),
+                });
+                out.expected = inner.expected;
+                out.details = inner.details;
+            }
+            E::BatchNotFound { .. } => {
+                out = out.with_field("batch_id").with_expected("a batch_id returned by submit_batch")
             }
             _ => {}
         }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use comfy_core::backend::Upload;
 use comfy_core::job::JobId;
 use comfy_core::store::AssetId;
-use comfy_core::{BackendConfig, BackendKind, ClientConfig, Comfy, Source, StoreConfig};
+use comfy_core::{
+    BackendConfig, BackendKind, BatchItems, BatchRequest, ClientConfig, Comfy, Source, StoreConfig,
+};
 use napi::bindgen_prelude::{Buffer, Either, within_runtime_if_available};
 use napi_derive::napi;
 use serde_json::{Map, Value};
@@ -17,7 +19,9 @@ use crate::error::{IntoNapi, invalid_argument, io};
 use crate::job::JobHandle;
 use crate::mcp::McpServerHandle;
 use crate::source::workflow_json;
-use crate::types::{AssetInfo, CheckResult, ClientOptions, McpOptions, TemplateSummary, UiConversion};
+use crate::types::{
+    AssetInfo, BatchOptions, CheckResult, ClientOptions, McpOptions, TemplateSummary, UiConversion,
+};
 use crate::workflow::CatalogHandle;
 
 /// A client of one ComfyUI server (internal: `ComfyClient` in `index.js` wraps it).
@@ -196,6 +200,51 @@ impl Client {
     pub async fn billing_status(&self) -> napi::Result<Value> {
         let status = self.comfy.billing_status().await.napi()?;
         comfy_core::json::to_value(&status, "billing status").napi()
+    }
+
+    /// Prepares every item of a batch, records it and submits what the running-jobs cap admits;
+    /// the batch's status (with `batch_id`).
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub async fn submit_batch(&self, options: BatchOptions) -> napi::Result<Value> {
+        let source = match (options.workflow, options.template) {
+            (Some(w), None) => Source::Json(workflow_json(w).await?),
+            (None, Some(name)) => Source::named(name, options.params.unwrap_or_default()),
+            _ => return Err(invalid_argument("workflow", "give exactly one of workflow or template")),
+        };
+        let seeds = options.seeds.map(|s| s.into_iter().map(u64::try_from).collect::<Result<Vec<_>, _>>());
+        let seeds = seeds.transpose().map_err(|_| invalid_argument("seeds", "seeds are integers ≥ 0"))?;
+        let count = options.count.map(|n| n as usize);
+        let items = BatchItems::one_of(options.param_sets, options.overrides, seeds, count).napi()?;
+        let status = self.comfy.submit_batch(BatchRequest { source, items }).await.napi()?;
+        comfy_core::json::to_value(&status, "batch").napi()
+    }
+
+    /// A batch's status: counts per state, fraction, every item's job id and state.
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub async fn batch_status(&self, batch_id: String) -> napi::Result<Value> {
+        let status = self.comfy.batch_status(&batch_id).await.napi()?;
+        comfy_core::json::to_value(&status, "batch").napi()
+    }
+
+    /// Every output of every item of a batch, in item order.
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub async fn batch_outputs(&self, batch_id: String) -> napi::Result<Value> {
+        let outputs = self.comfy.batch_outputs(&batch_id).await.napi()?;
+        comfy_core::json::to_value(&outputs, "batch outputs").napi()
+    }
+
+    /// Waits up to `timeoutMs` milliseconds (default: until done) for every item; the status then.
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub async fn wait_batch(&self, batch_id: String, timeout_ms: Option<f64>) -> napi::Result<Value> {
+        let budget = match timeout_ms {
+            Some(ms) if ms.is_finite() && ms >= 0.0 => {
+                std::time::Duration::from_secs_f64(ms.min(1e12) / 1000.0)
+            }
+            Some(_) => return Err(invalid_argument("timeoutMs", "a number of milliseconds ≥ 0")),
+            None => std::time::Duration::MAX / 4,
+        };
+        let status = self.comfy.wait_batch(&batch_id, budget).await.napi()?;
+        comfy_core::json::to_value(&status, "batch").napi()
     }
 
     /// Serves MCP over streamable HTTP with this client's backend, store and templates.

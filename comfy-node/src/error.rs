@@ -9,7 +9,7 @@
 //! `AbortSignal` fired) and `mcp_error` (the embedded MCP server could not start or stop).
 
 use comfy_core::Error;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::types::ValidationProblem;
 
@@ -82,6 +82,15 @@ fn details(e: &Error) -> Value {
             json!({"argument": argument})
         }
         Error::TooLarge { what, size, limit, .. } => json!({"what": what, "size": size, "limit": limit}),
+        Error::BatchItem { index, source } => {
+            let mut d = match details(source) {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            d.insert("item".into(), json!(index));
+            Value::Object(d)
+        }
+        Error::BatchNotFound { batch_id } => json!({"batchId": batch_id}),
         _ => Value::Null,
     }
 }

@@ -10,6 +10,27 @@ use napi_derive::napi;
 use serde::Serialize;
 use serde_json::Value;
 
+/// What `client.submitBatch(options)` runs: `workflow`, or `template` with `params`, and
+/// exactly one of `paramSets`, `overrides`, `seeds`, `count`.
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct BatchOptions {
+    /// The workflow every item runs (API or editor format, JSON text or a file path).
+    pub workflow: Option<Value>,
+    /// A template name, instead of `workflow`.
+    pub template: Option<String>,
+    /// Template parameters shared by every item.
+    pub params: Option<serde_json::Map<String, Value>>,
+    /// One item per set of template parameters (over `params`).
+    pub param_sets: Option<Vec<serde_json::Map<String, Value>>>,
+    /// One item per set of node inputs (`{"KSampler.steps": 20}`).
+    pub overrides: Option<Vec<serde_json::Map<String, Value>>>,
+    /// One item per seed.
+    pub seeds: Option<Vec<i64>>,
+    /// This many items with random seeds.
+    pub count: Option<u32>,
+}
+
 /// Options of `new ComfyClient(options)`.
 #[napi(object)]
 #[derive(Debug, Clone, Default)]

@@ -10,7 +10,8 @@ use comfy_core::backend::Upload;
 use comfy_core::job::JobId;
 use comfy_core::store::AssetQuery;
 use comfy_core::{
-    BackendConfig, BackendKind, ClientConfig, ClientOptions, Comfy, Error, Source, StoreConfig, Waited,
+    BackendConfig, BackendKind, BatchItems, BatchRequest, ClientConfig, ClientOptions, Comfy, Error, Source,
+    StoreConfig, Waited,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -354,6 +355,78 @@ impl Client {
         let comfy = self.comfy.clone();
         resolve(py, self.mode, async move {
             Ok(Json(comfy_core::json::to_value(&comfy.cql(&query).await?, "query result")?))
+        })
+    }
+
+    /// Prepares every item of a batch (a workflow or a template with `params`, and exactly one
+    /// of `param_sets`, `overrides`, `seeds`, `count`), records it and submits what the
+    /// running-jobs cap admits; answers its status (with `batch_id`) as a dict.
+    #[pyo3(signature = (workflow=None, *, template=None, params=None, param_sets=None, overrides=None, seeds=None, count=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn submit_batch<'py>(
+        &self,
+        py: Python<'py>,
+        workflow: Option<&Bound<'py, PyAny>>,
+        template: Option<String>,
+        params: Option<&Bound<'py, PyDict>>,
+        param_sets: Option<Vec<Bound<'py, PyDict>>>,
+        overrides: Option<Vec<Bound<'py, PyDict>>>,
+        seeds: Option<Vec<u64>>,
+        count: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let maps = |v: Option<Vec<Bound<'py, PyDict>>>| {
+            v.map(|v| v.iter().map(|d| kwargs_to_json(Some(d))).collect::<PyResult<Vec<_>>>()).transpose()
+        };
+        let items = BatchItems::one_of(maps(param_sets)?, maps(overrides)?, seeds, count)
+            .map_err(|e| to_pyerr(py, e))?;
+        let workflow = workflow.map(WorkflowArg::extract).transpose()?;
+        let (comfy, params) = (self.comfy.clone(), kwargs_to_json(params)?);
+        resolve(py, self.mode, async move {
+            let source = match (workflow, template) {
+                (Some(w), None) => w.into_source().await?,
+                (None, Some(name)) => Source::named(name, params),
+                _ => {
+                    return Err(Error::InvalidArgument {
+                        argument: "workflow".into(),
+                        message: "give exactly one of workflow or template".into(),
+                    }
+                    .into());
+                }
+            };
+            Ok(Json(comfy_core::json::to_value(
+                &comfy.submit_batch(BatchRequest { source, items }).await?,
+                "batch",
+            )?))
+        })
+    }
+
+    /// A batch's status (counts per state, fraction, every item's job id and state) as a dict.
+    fn batch_status<'py>(&self, py: Python<'py>, batch_id: String) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        resolve(py, self.mode, async move {
+            Ok(Json(comfy_core::json::to_value(&comfy.batch_status(&batch_id).await?, "batch")?))
+        })
+    }
+
+    /// Every output of every item of a batch, in item order, as a dict.
+    fn batch_outputs<'py>(&self, py: Python<'py>, batch_id: String) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        resolve(py, self.mode, async move {
+            Ok(Json(comfy_core::json::to_value(&comfy.batch_outputs(&batch_id).await?, "batch outputs")?))
+        })
+    }
+
+    /// Waits up to `timeout` seconds (`None`: until done) for every item; the status then.
+    #[pyo3(signature = (batch_id, timeout=None))]
+    fn wait_batch<'py>(
+        &self,
+        py: Python<'py>,
+        batch_id: String,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (comfy, budget) = (self.comfy.clone(), crate::convert::timeout(timeout)?);
+        resolve(py, self.mode, async move {
+            Ok(Json(comfy_core::json::to_value(&comfy.wait_batch(&batch_id, budget).await?, "batch")?))
         })
     }
 

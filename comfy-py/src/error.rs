@@ -76,7 +76,8 @@ fn class_name(code: &str) -> &'static str {
         | "asset_not_found"
         | "template_not_found"
         | "saved_workflow_not_found"
-        | "node_not_found" => "NotFound",
+        | "node_not_found"
+        | "batch_not_found" => "NotFound",
         "backend_unreachable" => "BackendUnreachable",
         "backend_http_error" | "unexpected_response" => "BackendError",
         "timeout" => "Timeout",
@@ -158,6 +159,14 @@ fn details(e: &Error) -> Value {
         Error::StoreSchemaTooNew { path, found, supported } => {
             json!({"path": path.display().to_string(), "found": found, "supported": supported})
         }
+        Error::BatchItem { index, source } => {
+            let mut d = details(source);
+            if let Some(m) = d.as_object_mut() {
+                m.insert("item".into(), json!(index));
+            }
+            d
+        }
+        Error::BatchNotFound { batch_id } => json!({"batch_id": batch_id}),
         _ => json!({}),
     }
 }
@@ -171,7 +180,11 @@ fn core_to_pyerr(py: Python<'_>, e: Error) -> Result<PyErr, PyErr> {
     kwargs.set_item("code", code)?;
     kwargs.set_item("retryable", e.is_retryable())?;
     kwargs.set_item("details", json_to_py(py, &details(&e))?)?;
-    if let Error::Validation(report) = &e {
+    let validation = match &e {
+        Error::BatchItem { source, .. } => source.as_ref(),
+        other => other,
+    };
+    if let Error::Validation(report) = validation {
         let problems: Vec<Problem> = report.problems.iter().map(Problem::from).collect();
         kwargs.set_item("problems", problems)?;
     }

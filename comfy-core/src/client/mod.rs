@@ -6,6 +6,7 @@
 
 mod app;
 mod assets;
+mod batch;
 mod defaults;
 mod follow;
 mod gate;
@@ -24,6 +25,10 @@ use std::time::Duration;
 
 pub use app::Source;
 pub use assets::FetchedAsset;
+pub use batch::{
+    BatchCounts, BatchItemOutputs, BatchItemState, BatchItemStatus, BatchItems, BatchOutputs, BatchRequest,
+    BatchState, BatchStatus, MAX_BATCH_ITEMS,
+};
 pub use defaults::{DefaultsLayer, DefaultsSet};
 pub use follow::{Follow, Update, describe_progress};
 pub use info::ServerInfo;
@@ -106,6 +111,10 @@ pub(crate) struct ClientInner {
     /// Input values (`sub/name.png`) of files this client uploaded: valid inputs even though
     /// the cached catalogue predates them.
     pub(crate) known_inputs: Mutex<HashSet<String>>,
+    /// Held while a batch's waiting items are submitted (no item is submitted twice).
+    pub(crate) batch_lock: tokio::sync::Mutex<()>,
+    /// Batches whose background submitter runs.
+    pub(crate) pumping: Mutex<HashSet<String>>,
 }
 
 /// Builder for [`Comfy`].
@@ -163,6 +172,8 @@ impl ComfyBuilder {
             templates: self.templates.unwrap_or_default(),
             defaults: Mutex::new(self.defaults.unwrap_or_else(ParamDefaults::from_env)),
             known_inputs: Mutex::new(HashSet::new()),
+            batch_lock: tokio::sync::Mutex::new(()),
+            pumping: Mutex::new(HashSet::new()),
         });
         let task = handle.spawn(tracker::route(Arc::downgrade(&inner), inner.backend.events()));
         Ok(Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())) })
@@ -183,6 +194,20 @@ impl Drop for AbortOnDrop {
 pub struct Comfy {
     inner: Arc<ClientInner>,
     _router: Arc<AbortOnDrop>,
+}
+
+/// A [`Comfy`] that does not keep the client alive (background tasks hold this).
+#[derive(Debug, Clone)]
+pub(crate) struct WeakComfy {
+    inner: std::sync::Weak<ClientInner>,
+    router: std::sync::Weak<AbortOnDrop>,
+}
+
+impl WeakComfy {
+    /// The client, while some caller still holds it.
+    pub(crate) fn upgrade(&self) -> Option<Comfy> {
+        Some(Comfy { inner: self.inner.upgrade()?, _router: self.router.upgrade()? })
+    }
 }
 
 /// Locks a std mutex, recovering the data if a holder panicked.
@@ -210,6 +235,10 @@ impl Comfy {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakComfy {
+        WeakComfy { inner: Arc::downgrade(&self.inner), router: Arc::downgrade(&self._router) }
     }
 
     fn job_handle(&self, shared: Arc<JobShared>) -> Job {
@@ -346,7 +375,8 @@ impl Comfy {
         lock(&self.inner.jobs).len()
     }
 
-    /// Reattaches every unfinished job of this backend recorded in the store (after a restart).
+    /// Reattaches every unfinished job of this backend recorded in the store (after a restart),
+    /// and continues the batches that have items still to submit.
     pub async fn reattach(&self) -> Result<Vec<Job>> {
         let records = self
             .inner
@@ -362,6 +392,7 @@ impl Comfy {
         for r in records {
             jobs.push(self.job(&r.id).await?);
         }
+        self.resume_batches().await?;
         Ok(jobs)
     }
 

@@ -6,7 +6,10 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
-use super::{Asset, AssetContent, AssetId, AssetQuery, JobQuery, JobRecord, Millis, Store, effective_limit};
+use super::{
+    Asset, AssetContent, AssetId, AssetQuery, BatchQuery, BatchRecord, JobQuery, JobRecord, Millis, Store,
+    effective_limit,
+};
 use crate::error::Result;
 use crate::job::JobId;
 
@@ -24,6 +27,7 @@ pub struct MemoryStore {
 struct Inner {
     jobs: HashMap<JobId, JobRecord>,
     assets: HashMap<AssetId, Asset>,
+    batches: HashMap<String, BatchRecord>,
 }
 
 impl MemoryStore {
@@ -49,6 +53,12 @@ trait Ordered: Clone {
 }
 
 impl Ordered for JobRecord {
+    fn order_key(&self) -> (Millis, &str) {
+        (self.created_at, self.id.as_str())
+    }
+}
+
+impl Ordered for BatchRecord {
     fn order_key(&self) -> (Millis, &str) {
         (self.created_at, self.id.as_str())
     }
@@ -142,5 +152,26 @@ impl Store for MemoryStore {
         let before = inner.assets.len();
         inner.assets.retain(|_, asset| asset.expires_at.is_none_or(|at| at >= now));
         Ok((before - inner.assets.len()) as u64)
+    }
+
+    async fn put_batch(&self, batch: &BatchRecord) -> Result<()> {
+        self.write().batches.insert(batch.id.clone(), batch.clone());
+        Ok(())
+    }
+
+    async fn get_batch(&self, id: &str) -> Result<Option<BatchRecord>> {
+        Ok(self.read().batches.get(id).cloned())
+    }
+
+    async fn list_batches(&self, query: &BatchQuery) -> Result<Vec<BatchRecord>> {
+        let inner = self.read();
+        Ok(newest(
+            inner.batches.values(),
+            |b| {
+                (!query.unsubmitted_only || b.unsubmitted() > 0)
+                    && query.backend.as_ref().is_none_or(|x| *x == b.backend)
+            },
+            effective_limit(query.limit),
+        ))
     }
 }

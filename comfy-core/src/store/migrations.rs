@@ -68,6 +68,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE jobs ADD COLUMN handle TEXT;  -- JSON, NULL when the backend gave none
     "#,
+    // 3: batches (items with their prepared requests and jobs), continued after a restart.
+    r#"
+    CREATE TABLE batches (
+        id            TEXT    NOT NULL PRIMARY KEY,
+        backend       TEXT    NOT NULL,
+        record        TEXT    NOT NULL,  -- JSON (BatchRecord)
+        unsubmitted   INTEGER NOT NULL,  -- items neither submitted nor refused
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+    );
+    CREATE INDEX batches_unsubmitted ON batches (unsubmitted) WHERE unsubmitted > 0;
+    CREATE INDEX batches_created_at ON batches (created_at, id);
+    "#,
 ];
 
 /// The schema version a fully migrated database has.
@@ -137,7 +150,7 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(tables, ["assets", "jobs"]);
+        assert_eq!(tables, ["assets", "batches", "jobs"]);
     }
 
     #[test]

@@ -203,6 +203,56 @@ pub struct JobQuery {
     pub owner: Option<String>,
 }
 
+/// A persisted batch ([`Comfy::submit_batch`](crate::Comfy::submit_batch)): every item's
+/// prepared request, and the job it became once submitted, so that a restart continues it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchRecord {
+    /// Batch id (`b_` + 32 hex digits).
+    pub id: String,
+    /// Name of the backend its jobs run on.
+    pub backend: String,
+    /// The items, in order.
+    pub items: Vec<BatchItemRecord>,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When it last changed.
+    pub updated_at: Millis,
+}
+
+/// One item of a [`BatchRecord`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchItemRecord {
+    /// The prepared request ([`JobRequest::to_record`](crate::backend::JobRequest::to_record)).
+    pub request: Value,
+    /// Template, parameters and owner of the item.
+    #[serde(default)]
+    pub provenance: Provenance,
+    /// Its job, once submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<JobId>,
+    /// Why the backend refused it (the item then never runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl BatchRecord {
+    /// How many items are neither submitted nor refused.
+    pub fn unsubmitted(&self) -> usize {
+        self.items.iter().filter(|i| i.job_id.is_none() && i.error.is_none()).count()
+    }
+}
+
+/// Filters for [`Store::list_batches`]; newest first.
+#[derive(Debug, Clone, Default)]
+pub struct BatchQuery {
+    /// At most this many (0 = 100).
+    pub limit: usize,
+    /// Only batches with items still to submit (to continue after a restart).
+    pub unsubmitted_only: bool,
+    /// Only this backend's.
+    pub backend: Option<String>,
+}
+
 /// Where jobs and assets are kept. Every write is durable when it returns.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -222,6 +272,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn set_asset_content(&self, id: &AssetId, content: &AssetContent) -> Result<()>;
     /// Deletes assets whose `expires_at` is before `now`; returns how many.
     async fn purge_expired(&self, now: Millis) -> Result<u64>;
+    /// Inserts or replaces a batch.
+    async fn put_batch(&self, batch: &BatchRecord) -> Result<()>;
+    /// A batch by id.
+    async fn get_batch(&self, id: &str) -> Result<Option<BatchRecord>>;
+    /// Batches, newest first.
+    async fn list_batches(&self, query: &BatchQuery) -> Result<Vec<BatchRecord>>;
 }
 
 impl Asset {

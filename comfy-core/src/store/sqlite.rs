@@ -21,7 +21,8 @@ use serde::de::DeserializeOwned;
 
 use super::migrations;
 use super::{
-    Asset, AssetContent, AssetId, AssetQuery, JobQuery, JobRecord, Millis, Provenance, Store, effective_limit,
+    Asset, AssetContent, AssetId, AssetQuery, BatchQuery, BatchRecord, JobQuery, JobRecord, Millis,
+    Provenance, Store, effective_limit,
 };
 use crate::error::{Error, Result};
 use crate::job::{JobId, MediaKind};
@@ -412,6 +413,10 @@ fn decode_asset(row: &Row<'_>, operation: &'static str) -> Result<Asset> {
     })
 }
 
+fn decode_batch(row: &Row<'_>, operation: &'static str) -> Result<BatchRecord> {
+    RowReader::new(row, "batches", operation).json("record")
+}
+
 /// Runs a query and decodes every row it returns.
 fn query_all<T>(
     conn: &Connection,
@@ -633,6 +638,63 @@ impl Store for SqliteStore {
             Ok(deleted as u64)
         })
         .await
+    }
+
+    async fn put_batch(&self, batch: &BatchRecord) -> Result<()> {
+        const OP: &str = "put_batch";
+        let record = to_json(OP, "batch", batch)?;
+        let (id, backend) = (batch.id.clone(), batch.backend.clone());
+        let unsubmitted = i64::try_from(batch.unsubmitted()).unwrap_or(i64::MAX);
+        let (created_at, updated_at) = (batch.created_at, batch.updated_at);
+        self.run(OP, move |conn| {
+            let err = |e: rusqlite::Error| sql_error(OP, &e);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+            tx.prepare_cached(
+                "INSERT INTO batches (id, backend, record, unsubmitted, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (id) DO UPDATE SET backend = excluded.backend, record = excluded.record, \
+                 unsubmitted = excluded.unsubmitted, created_at = excluded.created_at, \
+                 updated_at = excluded.updated_at",
+            )
+            .map_err(err)?
+            .execute(params![id, backend, record, unsubmitted, created_at, updated_at])
+            .map_err(err)?;
+            tx.commit().map_err(err)
+        })
+        .await
+    }
+
+    async fn get_batch(&self, id: &str) -> Result<Option<BatchRecord>> {
+        const OP: &str = "get_batch";
+        let id = id.to_owned();
+        self.run(OP, move |conn| {
+            Ok(query_all(
+                conn,
+                OP,
+                "SELECT record FROM batches WHERE id = ?",
+                vec![SqlValue::Text(id)],
+                decode_batch,
+            )?
+            .pop())
+        })
+        .await
+    }
+
+    async fn list_batches(&self, query: &BatchQuery) -> Result<Vec<BatchRecord>> {
+        const OP: &str = "list_batches";
+        let mut conditions = Vec::new();
+        let mut args = Vec::new();
+        if query.unsubmitted_only {
+            conditions.push("unsubmitted > 0".to_owned());
+        }
+        if let Some(backend) = &query.backend {
+            conditions.push("backend = ?".to_owned());
+            args.push(SqlValue::Text(backend.clone()));
+        }
+        let mut sql = with_conditions("SELECT record FROM batches".to_owned(), &conditions);
+        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+        args.push(SqlValue::Integer(sql_limit(query.limit)));
+        self.run(OP, move |conn| query_all(conn, OP, &sql, args, decode_batch)).await
     }
 }
 

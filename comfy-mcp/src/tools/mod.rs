@@ -13,6 +13,7 @@
 pub mod account;
 pub mod args;
 pub mod assets;
+pub mod batch;
 pub mod cql;
 pub mod defaults;
 pub mod discovery;
@@ -178,6 +179,7 @@ impl Registry {
     pub fn standard() -> Registry {
         let mut r = Registry::default();
         execution::register(&mut r);
+        batch::register(&mut r);
         workflows::register(&mut r);
         assets::register(&mut r);
         discovery::register(&mut r);

@@ -430,6 +430,47 @@ class AsyncClient:
         result: dict[str, Any] = await self._native.cql(query)
         return result
 
+    async def submit_batch(
+        self,
+        workflow: WorkflowLike | None = None,
+        *,
+        template: str | None = None,
+        params: dict[str, Any] | None = None,
+        param_sets: list[dict[str, Any]] | None = None,
+        overrides: list[dict[str, Any]] | None = None,
+        seeds: list[int] | None = None,
+        count: int | None = None,
+    ) -> dict[str, Any]:
+        """Runs one workflow (or ``template`` with ``params``) many times: exactly one of
+        ``param_sets`` (template parameters per item), ``overrides`` (``{"KSampler.steps": 20}``
+        per item), ``seeds`` or ``count`` (random seeds). Every item is checked before anything
+        is submitted (a bad one raises, naming ``batch item <i>``); items beyond
+        ``max_running_jobs`` wait and are submitted as slots free, also after a restart
+        (same ``data_dir``). Returns the status dict, with ``batch_id``."""
+        status: dict[str, Any] = await self._native.submit_batch(
+            workflow, template=template, params=params, param_sets=param_sets,
+            overrides=overrides, seeds=seeds, count=count,
+        )
+        return status
+
+    async def batch_status(self, batch_id: str) -> dict[str, Any]:
+        """A batch's ``state`` (``running``, ``succeeded``, ``failed``), ``counts`` per item
+        state, ``fraction`` and ``items`` (each with ``job_id`` and ``state``)."""
+        status: dict[str, Any] = await self._native.batch_status(batch_id)
+        return status
+
+    async def batch_outputs(self, batch_id: str) -> dict[str, Any]:
+        """Every output of every item, in item order: ``{"batch_id", "state", "items": [{"index",
+        "job_id", "state", "outputs": [{"asset_id", ...}]}]}``."""
+        outputs: dict[str, Any] = await self._native.batch_outputs(batch_id)
+        return outputs
+
+    async def wait_batch(self, batch_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Waits up to ``timeout`` seconds (``None``: until every item finished); returns the
+        status then (``state`` is still ``running`` if the time ran out)."""
+        status: dict[str, Any] = await self._native.wait_batch(batch_id, timeout)
+        return status
+
     async def billing_status(self) -> dict[str, Any]:
         """Balance (``balance_usd``, ``balance_credits``) and ``subscription`` where the backend
         has billing (Comfy Cloud); otherwise raises ``NotSupportedError``."""
@@ -614,6 +655,47 @@ class Client:
         ``invalid_query``) naming the column and what was expected."""
         result: dict[str, Any] = self._native.cql(query)
         return result
+
+    def submit_batch(
+        self,
+        workflow: WorkflowLike | None = None,
+        *,
+        template: str | None = None,
+        params: dict[str, Any] | None = None,
+        param_sets: list[dict[str, Any]] | None = None,
+        overrides: list[dict[str, Any]] | None = None,
+        seeds: list[int] | None = None,
+        count: int | None = None,
+    ) -> dict[str, Any]:
+        """Runs one workflow (or ``template`` with ``params``) many times: exactly one of
+        ``param_sets`` (template parameters per item), ``overrides`` (``{"KSampler.steps": 20}``
+        per item), ``seeds`` or ``count`` (random seeds). Every item is checked before anything
+        is submitted (a bad one raises, naming ``batch item <i>``); items beyond
+        ``max_running_jobs`` wait and are submitted as slots free, also after a restart
+        (same ``data_dir``). Returns the status dict, with ``batch_id``."""
+        status: dict[str, Any] = self._native.submit_batch(
+            workflow, template=template, params=params, param_sets=param_sets,
+            overrides=overrides, seeds=seeds, count=count,
+        )
+        return status
+
+    def batch_status(self, batch_id: str) -> dict[str, Any]:
+        """A batch's ``state`` (``running``, ``succeeded``, ``failed``), ``counts`` per item
+        state, ``fraction`` and ``items`` (each with ``job_id`` and ``state``)."""
+        status: dict[str, Any] = self._native.batch_status(batch_id)
+        return status
+
+    def batch_outputs(self, batch_id: str) -> dict[str, Any]:
+        """Every output of every item, in item order: ``{"batch_id", "state", "items": [{"index",
+        "job_id", "state", "outputs": [{"asset_id", ...}]}]}``."""
+        outputs: dict[str, Any] = self._native.batch_outputs(batch_id)
+        return outputs
+
+    def wait_batch(self, batch_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Waits up to ``timeout`` seconds (``None``: until every item finished); returns the
+        status then (``state`` is still ``running`` if the time ran out)."""
+        status: dict[str, Any] = self._native.wait_batch(batch_id, timeout)
+        return status
 
     def billing_status(self) -> dict[str, Any]:
         """Balance (``balance_usd``, ``balance_credits``) and ``subscription`` where the backend

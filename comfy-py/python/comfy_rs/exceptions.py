@@ -17,7 +17,7 @@ class                       codes
                             ``path_not_allowed``, ``too_large``, ``unknown_class``,
                             ``already_exists``
 ``NotFound``                ``job_not_found``, ``asset_not_found``, ``template_not_found``,
-                            ``saved_workflow_not_found``, ``node_not_found``
+                            ``saved_workflow_not_found``, ``node_not_found``, ``batch_not_found``
 ``BackendUnreachable``      ``backend_unreachable`` (retryable)
 ``BackendError``            ``backend_http_error`` (429/5xx retryable), ``unexpected_response``
 ``Timeout``                 ``timeout`` (retryable)
