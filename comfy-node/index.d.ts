@@ -77,6 +77,26 @@ export interface BillingStatus {
   subscription: Record<string, unknown>
 }
 
+/** `client.sessionSummary()`: the core's `SessionSummary` as JSON. */
+export interface SessionSummary {
+  uptime_secs: number
+  jobs_submitted: number
+  jobs_succeeded: number
+  jobs_failed: number
+  jobs_cancelled: number
+  error_codes: Record<string, number>
+}
+
+/** `client.submitFeedback()` / `reportSessionSummary()`: the core's `FeedbackReceipt` as JSON. */
+export interface FeedbackReceipt {
+  /** `file` (the data directory's `feedback.jsonl`) or `memory` (no data directory). */
+  stored: 'file' | 'memory'
+  posted: boolean
+  /** Why it was not posted (no feedback URL, or the post failed). */
+  reason?: string
+  record: Record<string, unknown>
+}
+
 /** A workflow argument: API or editor format, as an object, JSON text, a file path or URL. */
 export type WorkflowInput = Workflow | Record<string, unknown> | string | URL | Buffer
 
@@ -213,6 +233,16 @@ export declare class ComfyClient {
   cql(query: string): Promise<CqlResult>
   /** Balance and subscription where the backend has billing (Comfy Cloud); else `not_supported`. */
   billingStatus(): Promise<BillingStatus>
+  /**
+   * Records the user's feedback; an InvalidArgumentError without `consent: true` or when
+   * `message` holds a path, URL or e-mail address. Stored locally, posted to `feedbackUrl`
+   * (without any backend credential); a failed post resolves with `posted: false`.
+   */
+  submitFeedback(feedback: { consent: boolean; message: string; rating?: number; category?: string }): Promise<FeedbackReceipt>
+  /** This client's activity: jobs by outcome, error codes, uptime (no prompts, paths or ids). */
+  sessionSummary(): SessionSummary
+  /** Records `sessionSummary()` like `submitFeedback`; needs `{ consent: true }`. */
+  reportSessionSummary(options: { consent: boolean }): Promise<FeedbackReceipt>
   /**
    * Runs one workflow (or `template` with `params`) many times: exactly one of `paramSets`,
    * `overrides`, `seeds` or `count`. Every item is checked before anything is submitted (a bad

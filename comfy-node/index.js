@@ -480,6 +480,21 @@ class ComfyClient {
   async billingStatus() {
     return call(() => this.#native.billingStatus())
   }
+
+  /** Records the user's feedback (needs `consent: true`); stored locally, posted if configured. */
+  async submitFeedback(feedback) {
+    return call(() => this.#native.submitFeedback(feedback))
+  }
+
+  /** This client's activity: jobs by outcome, error codes, uptime (no prompts, paths or ids). */
+  sessionSummary() {
+    return this.#native.sessionSummary()
+  }
+
+  /** Records `sessionSummary()` like `submitFeedback` (needs `{ consent: true }`). */
+  async reportSessionSummary({ consent } = {}) {
+    return call(() => this.#native.reportSessionSummary(consent ?? false))
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -74,6 +74,12 @@ export declare class NativeClient {
   serverInfo(): Promise<Record<string, unknown>>
   /** Runs a CQL query over the server's node catalogue. */
   cql(query: string): Promise<Record<string, unknown>>
+  /** Records the user's feedback (refused without `consent: true`); the receipt. */
+  submitFeedback(feedback: FeedbackOptions): Promise<Record<string, unknown>>
+  /** This client's activity counts (jobs by outcome, error codes, uptime). */
+  sessionSummary(): Record<string, unknown>
+  /** Records the session summary like `submitFeedback` (refused without `consent`). */
+  reportSessionSummary(consent?: boolean | undefined | null): Promise<Record<string, unknown>>
   /** The account's balance and subscription where the backend has billing. */
   billingStatus(): Promise<Record<string, unknown>>
   /**
@@ -264,6 +270,11 @@ export interface ClientOptions {
    * read from it (Comfy Cloud's signed output URLs expire after about 6 h).
    */
   keepOutputs?: string
+  /**
+   * Where `submitFeedback` and `reportSessionSummary` also POST (no backend credential is
+   * sent); default `$COMFY_FEEDBACK_URL`.
+   */
+  feedbackUrl?: string
   /** Directory for the job and asset records (`comfy.sqlite3`); kept in memory when absent. */
   dataDir?: string
   /**
@@ -295,6 +306,18 @@ export interface Failure {
   message: string
   /** The traceback lines, when the backend sent them. */
   traceback: Array<string>
+}
+
+/** Arguments of `client.submitFeedback(feedback)`. */
+export interface FeedbackOptions {
+  /** Must be `true`: the user agreed to send it. */
+  consent?: boolean
+  /** 1 (bad) to 5 (great). */
+  rating?: number
+  /** e.g. `bug`, `idea`, `praise`. */
+  category?: string
+  /** The feedback: at most 2,000 characters, no paths, URLs or e-mail addresses. */
+  message: string
 }
 
 /** One step of a job's life, from `job.events()`. */

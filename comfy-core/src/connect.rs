@@ -250,6 +250,21 @@ impl StoreConfig {
         dir.map_or(fallback, StoreConfig::Dir)
     }
 
+    /// The data directory this store lives in (`None` in memory, or when the user data
+    /// directory cannot be found).
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        match self {
+            StoreConfig::Memory => None,
+            #[cfg(feature = "sqlite")]
+            StoreConfig::UserData => {
+                crate::store::SqliteStore::default_path().ok()?.parent().map(|p| p.to_path_buf())
+            }
+            #[cfg(not(feature = "sqlite"))]
+            StoreConfig::UserData => None,
+            StoreConfig::Dir(dir) => Some(dir.clone()),
+        }
+    }
+
     /// Opens the store.
     pub fn open(&self) -> Result<Arc<dyn Store>> {
         match self {
@@ -315,6 +330,12 @@ impl ClientConfig {
         self
     }
 
+    /// Where feedback and session summaries are also POSTed (`None`: stored locally only).
+    pub fn feedback_url(mut self, url: Option<String>) -> Self {
+        self.options.feedback_url = url;
+        self
+    }
+
     /// Template parameter defaults.
     pub fn param_defaults(mut self, defaults: ParamDefaults) -> Self {
         self.param_defaults = Some(defaults);
@@ -322,11 +343,18 @@ impl ClientConfig {
     }
 
     /// Builds the backend, opens the store and the templates, and starts the client (inside a
-    /// tokio runtime). Nothing is contacted yet: a backend that is down is not an error here.
+    /// tokio runtime). Feedback is kept in the store's data directory unless
+    /// [`ClientOptions::feedback_dir`] says otherwise. Nothing is contacted yet: a backend that is down is not an error here.
     pub fn connect(&self) -> Result<Comfy> {
         self.backend.check()?;
         let backend = self.backend.build()?;
         let store = self.store.open()?;
+        if self.options.feedback_dir.is_none() && self.store.data_dir().is_some() {
+            // Feedback is kept next to the store.
+            let mut config = self.clone();
+            config.options.feedback_dir = self.store.data_dir();
+            return config.connect_with(backend, store);
+        }
         self.connect_with(backend, store)
     }
 

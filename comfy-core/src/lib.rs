@@ -63,6 +63,7 @@ mod client;
 pub mod connect;
 mod describe;
 mod error;
+pub mod feedback;
 pub mod gallery;
 pub mod job;
 pub mod json;
@@ -89,6 +90,7 @@ pub use client::{
 };
 pub use connect::{BackendConfig, BackendKind, ClientConfig, StoreConfig};
 pub use error::{Error, Result};
+pub use feedback::{Feedback, FeedbackReceipt, SessionSummary};
 pub use prepare::{Checked, Prepared};
 pub use report::{AssetSummary, JobReport, JobState, PreviewInfo};
 pub use secret::Secret;

@@ -170,6 +170,10 @@ pub struct ServerArgs {
     /// assets from it (outputs on Comfy Cloud live at signed URLs that expire after about 6 h).
     #[arg(long, env = "COMFY_MCP_KEEP_OUTPUTS", value_name = "DIR", global = true)]
     pub keep_outputs: Option<PathBuf>,
+    /// URL that `submit_feedback` and `report_session_summary` also POST to (with the user's
+    /// consent, never with a backend credential) [default: stored locally only].
+    #[arg(long, env = "COMFY_FEEDBACK_URL", value_name = "URL")]
+    pub feedback_url: Option<String>,
     /// Directory that published assets are copied into.
     #[arg(long, env = "COMFY_MCP_PUBLISH_DIR", value_name = "DIR")]
     pub publish_dir: Option<PathBuf>,

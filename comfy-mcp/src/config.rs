@@ -18,6 +18,7 @@
 //! data_dir = "/srv/comfy/data"
 //! publish_dir = "/srv/www/gen"       # unset: public/gen, static/gen or assets/gen if present
 //! keep_outputs = "/srv/comfy/outputs"  # keep a copy of every output (signed URLs expire)
+//! feedback_url = "https://feedback.example/comfy"  # also POST consented feedback here
 //! upload_dirs = ["/srv/comfy/uploads"]  # upload_file may read files by path only here
 //! comfy_api_key = "..."              # partner nodes
 //! log_format = "text"                # or "json"
@@ -92,6 +93,8 @@ pub struct FileConfig {
     pub publish_dir: Option<PathBuf>,
     /// Directory that keeps a copy of every output.
     pub keep_outputs: Option<PathBuf>,
+    /// Where feedback is also posted.
+    pub feedback_url: Option<String>,
     /// Directories upload_file may read from.
     pub upload_dirs: Option<Vec<PathBuf>>,
     /// Comfy API key.
@@ -235,6 +238,9 @@ pub struct Settings {
     /// Directory that keeps a local copy of every output (none: nothing is copied).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_outputs: Option<PathBuf>,
+    /// Where feedback and session summaries are also posted (none: stored locally only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback_url: Option<String>,
     /// Directories whose files `upload_file` may read by path (empty: none).
     pub upload_dirs: Vec<PathBuf>,
     /// The config file in use, if any (`set_defaults {persist: true}` writes its `[defaults]`).
@@ -440,6 +446,7 @@ impl Settings {
             data_dir: args.data_dir.clone().or(file.data_dir),
             publish_dir: args.publish_dir.clone().or(file.publish_dir),
             keep_outputs: args.keep_outputs.clone().or(file.keep_outputs),
+            feedback_url: args.feedback_url.clone().or(file.feedback_url),
             upload_dirs: if args.upload_dirs.is_empty() {
                 file.upload_dirs.unwrap_or_default()
             } else {
@@ -573,6 +580,7 @@ impl Settings {
                 max_running_jobs: self.limits.max_running_jobs,
                 wait_budget: self.limits.wait_budget(),
                 keep_outputs: self.keep_outputs.clone(),
+                feedback_url: self.feedback_url.clone(),
                 ..ClientOptions::default()
             })
             .param_defaults(defaults)

@@ -20,7 +20,8 @@ use crate::job::JobHandle;
 use crate::mcp::McpServerHandle;
 use crate::source::workflow_json;
 use crate::types::{
-    AssetInfo, BatchOptions, CheckResult, ClientOptions, McpOptions, TemplateSummary, UiConversion,
+    AssetInfo, BatchOptions, CheckResult, ClientOptions, FeedbackOptions, McpOptions, TemplateSummary,
+    UiConversion,
 };
 use crate::workflow::CatalogHandle;
 
@@ -56,6 +57,7 @@ fn build(options: &ClientOptions) -> comfy_core::Result<Comfy> {
         tunables.max_running_jobs = n.max(1) as usize;
     }
     tunables.keep_outputs = options.keep_outputs.as_ref().map(PathBuf::from);
+    tunables.feedback_url = options.feedback_url.clone().or_else(|| env("COMFY_FEEDBACK_URL"));
     ClientConfig::new(backend)
         .store(StoreConfig::dir_or(options.data_dir.as_ref().map(PathBuf::from), StoreConfig::Memory))
         .workflows_dir(options.workflows_dir.as_ref().map(PathBuf::from))
@@ -193,6 +195,32 @@ impl Client {
     pub async fn cql(&self, query: String) -> napi::Result<Value> {
         let result = self.comfy.cql(&query).await.napi()?;
         comfy_core::json::to_value(&result, "query result").napi()
+    }
+
+    /// Records the user's feedback (refused without `consent: true`); the receipt.
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub async fn submit_feedback(&self, feedback: FeedbackOptions) -> napi::Result<Value> {
+        let feedback = comfy_core::Feedback {
+            consent: feedback.consent.unwrap_or(false),
+            rating: feedback.rating.map(|r| u8::try_from(r).unwrap_or(u8::MAX)),
+            category: feedback.category,
+            message: feedback.message,
+        };
+        let receipt = self.comfy.submit_feedback(feedback).await.napi()?;
+        comfy_core::json::to_value(&receipt, "feedback receipt").napi()
+    }
+
+    /// This client's activity counts (jobs by outcome, error codes, uptime).
+    #[napi(ts_return_type = "Record<string, unknown>")]
+    pub fn session_summary(&self) -> napi::Result<Value> {
+        comfy_core::json::to_value(&self.comfy.session_summary(), "session summary").napi()
+    }
+
+    /// Records the session summary like `submitFeedback` (refused without `consent`).
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub async fn report_session_summary(&self, consent: Option<bool>) -> napi::Result<Value> {
+        let receipt = self.comfy.report_session_summary(consent.unwrap_or(false)).await.napi()?;
+        comfy_core::json::to_value(&receipt, "feedback receipt").napi()
     }
 
     /// The account's balance and subscription where the backend has billing.

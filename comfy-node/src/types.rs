@@ -54,6 +54,9 @@ pub struct ClientOptions {
     /// A directory that keeps a copy of every output when its job finishes; assets are then
     /// read from it (Comfy Cloud's signed output URLs expire after about 6 h).
     pub keep_outputs: Option<String>,
+    /// Where `submitFeedback` and `reportSessionSummary` also POST (no backend credential is
+    /// sent); default `$COMFY_FEEDBACK_URL`.
+    pub feedback_url: Option<String>,
     /// Directory for the job and asset records (`comfy.sqlite3`); kept in memory when absent.
     pub data_dir: Option<String>,
     /// Directory of workflow templates (API or editor JSON files, reloaded on change), served
@@ -65,6 +68,20 @@ pub struct ClientOptions {
     /// Comfy API key for partner (API) nodes; never logged. On Comfy Cloud, unset means the
     /// Cloud API key pays for partner nodes.
     pub comfy_api_key: Option<String>,
+}
+
+/// Arguments of `client.submitFeedback(feedback)`.
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct FeedbackOptions {
+    /// Must be `true`: the user agreed to send it.
+    pub consent: Option<bool>,
+    /// 1 (bad) to 5 (great).
+    pub rating: Option<u32>,
+    /// e.g. `bug`, `idea`, `praise`.
+    pub category: Option<String>,
+    /// The feedback: at most 2,000 characters, no paths, URLs or e-mail addresses.
+    pub message: String,
 }
 
 /// One validation problem.

@@ -84,6 +84,7 @@ struct BackendArgs {
     ca_certs: Vec<PathBuf>,
     allow_account_interrupt: bool,
     keep_outputs: Option<PathBuf>,
+    feedback_url: Option<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -116,6 +117,7 @@ fn build(
     let options = ClientOptions {
         max_running_jobs: max_running_jobs.unwrap_or(defaults.max_running_jobs),
         keep_outputs: args.keep_outputs,
+        feedback_url: args.feedback_url.or_else(|| env("COMFY_FEEDBACK_URL")),
         ..defaults
     };
     let url = backend.effective_url().trim_end_matches('/').to_owned();
@@ -134,7 +136,7 @@ impl Client {
     /// `data_dir/comfy.sqlite3` when `data_dir` is given, in memory otherwise; templates come
     /// from `workflows_dir` (watched) or are the built-ins.
     #[new]
-    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None))]
+    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None, feedback_url=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -150,6 +152,7 @@ impl Client {
         ca_cert: Option<Vec<PathBuf>>,
         allow_account_interrupt: bool,
         keep_outputs: Option<PathBuf>,
+        feedback_url: Option<String>,
     ) -> PyResult<Client> {
         let args = BackendArgs {
             backend: backend.to_owned(),
@@ -160,6 +163,7 @@ impl Client {
             ca_certs: ca_cert.unwrap_or_default(),
             allow_account_interrupt,
             keep_outputs,
+            feedback_url,
         };
         let (comfy, url) = py
             .detach(|| build(args, data_dir, workflows_dir, max_running_jobs))
@@ -347,6 +351,44 @@ impl Client {
         let comfy = self.comfy.clone();
         resolve(py, self.mode, async move {
             Ok(Json(comfy_core::json::to_value(&comfy.billing_status().await?, "billing status")?))
+        })
+    }
+
+    /// Records the user's feedback (refused without `consent=True`, or when `message` holds a
+    /// path, URL or e-mail address): stored locally, posted to the feedback URL if set. The
+    /// receipt as a dict (`stored`, `posted`, `reason`, `record`).
+    #[pyo3(signature = (message, *, consent=false, rating=None, category=None))]
+    fn submit_feedback<'py>(
+        &self,
+        py: Python<'py>,
+        message: String,
+        consent: bool,
+        rating: Option<u8>,
+        category: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        let feedback = comfy_core::Feedback { consent, rating, category, message };
+        resolve(py, self.mode, async move {
+            Ok(Json(comfy_core::json::to_value(&comfy.submit_feedback(feedback).await?, "feedback receipt")?))
+        })
+    }
+
+    /// Counts of this client's activity (jobs by outcome, error codes, uptime) as a dict.
+    fn session_summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let summary = comfy_core::json::to_value(&self.comfy.session_summary(), "session summary")
+            .map_err(|e| to_pyerr(py, e))?;
+        json_to_py(py, &summary)
+    }
+
+    /// Records the session summary like `submit_feedback` (refused without `consent=True`).
+    #[pyo3(signature = (*, consent=false))]
+    fn report_session_summary<'py>(&self, py: Python<'py>, consent: bool) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        resolve(py, self.mode, async move {
+            Ok(Json(comfy_core::json::to_value(
+                &comfy.report_session_summary(consent).await?,
+                "feedback receipt",
+            )?))
         })
     }
 

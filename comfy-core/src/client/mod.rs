@@ -8,6 +8,7 @@ mod app;
 mod assets;
 mod batch;
 mod defaults;
+mod feedback;
 mod follow;
 mod gate;
 mod info;
@@ -72,6 +73,12 @@ pub struct ClientOptions {
     /// finishes, and serve the asset from it afterwards: outputs of hosted backends live at
     /// signed URLs that expire (about 6 h on Comfy Cloud). `None` (default): nothing is copied.
     pub keep_outputs: Option<std::path::PathBuf>,
+    /// Where feedback and session summaries are appended (`<dir>/feedback.jsonl`); `None`:
+    /// kept in memory only. [`ClientConfig::connect`](crate::ClientConfig::connect) fills it
+    /// with the store's data directory.
+    pub feedback_dir: Option<std::path::PathBuf>,
+    /// Where feedback and session summaries are also POSTed (with no backend credential).
+    pub feedback_url: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -86,6 +93,8 @@ impl Default for ClientOptions {
             max_running_jobs: usize::MAX,
             wait_budget: Duration::from_secs(45),
             keep_outputs: None,
+            feedback_dir: None,
+            feedback_url: None,
         }
     }
 }
@@ -115,6 +124,8 @@ pub(crate) struct ClientInner {
     pub(crate) batch_lock: tokio::sync::Mutex<()>,
     /// Batches whose background submitter runs.
     pub(crate) pumping: Mutex<HashSet<String>>,
+    /// In-process activity counts for [`Comfy::session_summary`].
+    pub(crate) activity: crate::feedback::Activity,
 }
 
 /// Builder for [`Comfy`].
@@ -174,6 +185,7 @@ impl ComfyBuilder {
             known_inputs: Mutex::new(HashSet::new()),
             batch_lock: tokio::sync::Mutex::new(()),
             pumping: Mutex::new(HashSet::new()),
+            activity: Default::default(),
         });
         let task = handle.spawn(tracker::route(Arc::downgrade(&inner), inner.backend.events()));
         Ok(Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())) })
@@ -249,7 +261,16 @@ impl Comfy {
     /// not a single event is missed.
     /// Refused with the retryable [`Error::TooManyJobs`] when the client already runs
     /// [`ClientOptions::max_running_jobs`] jobs.
-    pub async fn submit(&self, mut request: JobRequest) -> Result<Job> {
+    pub async fn submit(&self, request: JobRequest) -> Result<Job> {
+        let submitted = self.submit_inner(request).await;
+        match &submitted {
+            Ok(_) => crate::feedback::Activity::bump(&self.inner.activity.submitted),
+            Err(e) => self.inner.activity.error(e.code()),
+        }
+        submitted
+    }
+
+    async fn submit_inner(&self, mut request: JobRequest) -> Result<Job> {
         let permit = self.inner.gate.admit()?;
         let backend = &self.inner.backend;
         let id = request.job_id.get_or_insert_with(|| JobId(uuid::Uuid::new_v4().to_string())).clone();
@@ -453,6 +474,16 @@ impl ClientInner {
                     tracing::warn!(job = %record.id, asset = %asset.id, error = %e, "could not keep a copy of an output");
                 }
             }
+        }
+        let activity = &self.activity;
+        match &status {
+            JobStatus::Succeeded => crate::feedback::Activity::bump(&activity.succeeded),
+            JobStatus::Cancelled => crate::feedback::Activity::bump(&activity.cancelled),
+            JobStatus::Failed(_) => {
+                crate::feedback::Activity::bump(&activity.failed);
+                activity.error("job_failed");
+            }
+            _ => {}
         }
         let ids = job::asset_ids(&record);
         shared.state.send_modify(|s| {

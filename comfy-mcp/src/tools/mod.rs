@@ -18,6 +18,7 @@ pub mod cql;
 pub mod defaults;
 pub mod discovery;
 pub mod execution;
+pub mod feedback;
 pub mod gallery;
 pub mod image_view;
 pub mod inputs;
@@ -192,6 +193,7 @@ impl Registry {
         gallery::register(&mut r);
         account::register(&mut r);
         cql::register(&mut r);
+        feedback::register(&mut r);
         r
     }
 

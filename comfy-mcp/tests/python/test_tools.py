@@ -16,7 +16,7 @@ EXPECTED_TOOLS = {
     "submit_workflow", "get_job_status", "get_output", "cancel_job", "get_queue", "validate_workflow",
     "list_workflows", "run_workflow", "list_assets", "get_asset_metadata", "list_models", "search_models",
     "search_nodes", "get_node_info", "generate_image", "image_to_image", "inpaint", "upscale",
-    "wait_for_job", "get_server_info", "get_billing_status", "cql",
+    "wait_for_job", "get_server_info", "get_billing_status", "cql", "submit_feedback", "report_session_summary",
 }
 
 

@@ -231,6 +231,7 @@ def _native_client(
     ca_cert: CaCerts = None,
     allow_account_interrupt: bool = False,
     keep_outputs: str | os.PathLike[str] | None = None,
+    feedback_url: str | None = None,
 ) -> _native.Client:
     if ca_cert is None:
         certs = None
@@ -251,6 +252,7 @@ def _native_client(
         ca_cert=certs,
         allow_account_interrupt=allow_account_interrupt,
         keep_outputs=None if keep_outputs is None else os.path.expanduser(keep_outputs),
+        feedback_url=feedback_url,
     )
 
 
@@ -280,6 +282,8 @@ class AsyncClient:
         resort to stop a running job (it stops every running job of the account).
     :param keep_outputs: a directory that keeps a copy of every output when its job finishes;
         assets are then read from it (Comfy Cloud's signed output URLs expire after about 6 h).
+    :param feedback_url: where :meth:`submit_feedback` and :meth:`report_session_summary` also
+        POST (no backend credential is sent); default ``$COMFY_FEEDBACK_URL``.
     """
 
     __slots__ = ("_native",)
@@ -298,10 +302,12 @@ class AsyncClient:
         ca_cert: CaCerts = None,
         allow_account_interrupt: bool = False,
         keep_outputs: str | os.PathLike[str] | None = None,
+        feedback_url: str | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, False,
             backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt, keep_outputs,
+            feedback_url,
         )
 
     @property
@@ -477,6 +483,29 @@ class AsyncClient:
         status: dict[str, Any] = await self._native.billing_status()
         return status
 
+    async def submit_feedback(
+        self, message: str, *, consent: bool = False, rating: int | None = None, category: str | None = None
+    ) -> dict[str, Any]:
+        """Records the user's feedback; raises ``InvalidInput`` without ``consent=True`` or
+        when ``message`` holds a path, URL or e-mail address. Stored locally (the data
+        directory's ``feedback.jsonl``, else memory) and posted to the feedback URL if set; the
+        receipt says ``stored``, ``posted`` and why not."""
+        receipt: dict[str, Any] = await self._native.submit_feedback(
+            message, consent=consent, rating=rating, category=category
+        )
+        return receipt
+
+    def session_summary(self) -> dict[str, Any]:
+        """This client's activity: jobs submitted/succeeded/failed/cancelled, error codes with
+        counts, uptime. No prompts, paths, ids or text."""
+        summary: dict[str, Any] = self._native.session_summary()
+        return summary
+
+    async def report_session_summary(self, *, consent: bool = False) -> dict[str, Any]:
+        """Records :meth:`session_summary` like :meth:`submit_feedback` (needs ``consent=True``)."""
+        receipt: dict[str, Any] = await self._native.report_session_summary(consent=consent)
+        return receipt
+
     def __repr__(self) -> str:
         return f"AsyncClient(url={self.url!r})"
 
@@ -508,6 +537,8 @@ class Client:
         resort to stop a running job (it stops every running job of the account).
     :param keep_outputs: a directory that keeps a copy of every output when its job finishes;
         assets are then read from it (Comfy Cloud's signed output URLs expire after about 6 h).
+    :param feedback_url: where :meth:`submit_feedback` and :meth:`report_session_summary` also
+        POST (no backend credential is sent); default ``$COMFY_FEEDBACK_URL``.
     """
 
     __slots__ = ("_native",)
@@ -526,10 +557,12 @@ class Client:
         ca_cert: CaCerts = None,
         allow_account_interrupt: bool = False,
         keep_outputs: str | os.PathLike[str] | None = None,
+        feedback_url: str | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, True,
             backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt, keep_outputs,
+            feedback_url,
         )
 
     @property
@@ -702,6 +735,29 @@ class Client:
         has billing (Comfy Cloud); otherwise raises ``NotSupportedError``."""
         status: dict[str, Any] = self._native.billing_status()
         return status
+
+    def submit_feedback(
+        self, message: str, *, consent: bool = False, rating: int | None = None, category: str | None = None
+    ) -> dict[str, Any]:
+        """Records the user's feedback; raises ``InvalidInput`` without ``consent=True`` or
+        when ``message`` holds a path, URL or e-mail address. Stored locally (the data
+        directory's ``feedback.jsonl``, else memory) and posted to the feedback URL if set; the
+        receipt says ``stored``, ``posted`` and why not."""
+        receipt: dict[str, Any] = self._native.submit_feedback(
+            message, consent=consent, rating=rating, category=category
+        )
+        return receipt
+
+    def session_summary(self) -> dict[str, Any]:
+        """This client's activity: jobs submitted/succeeded/failed/cancelled, error codes with
+        counts, uptime. No prompts, paths, ids or text."""
+        summary: dict[str, Any] = self._native.session_summary()
+        return summary
+
+    def report_session_summary(self, *, consent: bool = False) -> dict[str, Any]:
+        """Records :meth:`session_summary` like :meth:`submit_feedback` (needs ``consent=True``)."""
+        receipt: dict[str, Any] = self._native.report_session_summary(consent=consent)
+        return receipt
 
     def __repr__(self) -> str:
         return f"Client(url={self.url!r})"
