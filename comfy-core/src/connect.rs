@@ -336,6 +336,13 @@ impl ClientConfig {
         self
     }
 
+    /// Lets partner runs spend credits without a per-call `max_credits`
+    /// ([`ClientOptions::allow_partner_spend`]).
+    pub fn allow_partner_spend(mut self, on: bool) -> Self {
+        self.options.allow_partner_spend = on;
+        self
+    }
+
     /// Template parameter defaults.
     pub fn param_defaults(mut self, defaults: ParamDefaults) -> Self {
         self.param_defaults = Some(defaults);

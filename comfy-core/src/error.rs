@@ -463,6 +463,55 @@ pub enum Error {
         /// The batch id.
         batch_id: String,
     },
+
+    /// No partner (API) node of the catalogue matches a partner_generate `model`.
+    #[error("unknown {media} partner model {model:?}: {message}{}", suggestion_suffix(suggestions))]
+    UnknownPartnerModel {
+        /// The requested type (`image`, `video`, `audio`, `3d`).
+        media: &'static str,
+        /// The model as given.
+        model: String,
+        /// What was searched.
+        message: String,
+        /// Close candidates of that type (class names, model values, aliases).
+        suggestions: Vec<String>,
+    },
+
+    /// A partner run costs credits and the call did not consent to spending them.
+    #[error("{class_type} costs {price}; nothing was submitted: {hint}")]
+    SpendingConsentRequired {
+        /// The partner node class.
+        class_type: String,
+        /// Its price in words (or `unknown (why)`).
+        price: String,
+        /// How to consent.
+        hint: String,
+    },
+
+    /// A partner run costs more than the call's `max_credits`.
+    #[error(
+        "{class_type} costs {price}, more than max_credits {max_credits}; nothing was submitted (raise max_credits to at least {credits} to run it)"
+    )]
+    PriceAboveMaxCredits {
+        /// The partner node class.
+        class_type: String,
+        /// Its price in words.
+        price: String,
+        /// Its (highest) price in credits.
+        credits: f64,
+        /// The limit the call gave.
+        max_credits: f64,
+    },
+
+    /// Partner nodes need a Comfy API key and none is configured for this backend.
+    #[error(
+        "partner nodes on {backend} need a Comfy API key and none is configured; nothing was submitted: set \
+         --comfy-api-key / COMFY_API_KEY (keys: https://platform.comfy.org/profile/api-keys)"
+    )]
+    PartnerKeyMissing {
+        /// Backend name.
+        backend: String,
+    },
 }
 
 fn node_errors_suffix(node_errors: &serde_json::Value) -> String {
@@ -573,6 +622,10 @@ impl Error {
             Error::SubscriptionInactive { .. } => "subscription_inactive",
             Error::RateLimited { .. } => "rate_limited",
             Error::QueueFull { .. } => "queue_full",
+            Error::UnknownPartnerModel { .. } => "unknown_partner_model",
+            Error::SpendingConsentRequired { .. } => "spending_consent_required",
+            Error::PriceAboveMaxCredits { .. } => "price_above_max_credits",
+            Error::PartnerKeyMissing { .. } => "partner_key_missing",
         }
     }
 
@@ -675,6 +728,10 @@ mod tests {
             Error::AssetExpired { asset_id: "a_1".into(), job_id: "j".into(), expired_at_ms: 1, ago_s: 2 },
             Error::AssetNotFound { asset_id: "a_1".into() },
             Error::BatchNotFound { batch_id: "b_1".into() },
+            Error::UnknownPartnerModel { media: "image", model: "m".into(), message: "x".into(), suggestions: vec![] },
+            Error::SpendingConsentRequired { class_type: "C".into(), price: "$1".into(), hint: "h".into() },
+            Error::PriceAboveMaxCredits { class_type: "C".into(), price: "$1".into(), credits: 211.0, max_credits: 1.0 },
+            Error::PartnerKeyMissing { backend: "b".into() },
         ];
         let codes: std::collections::HashSet<_> = errors.iter().map(Error::code).collect();
         assert_eq!(codes.len(), errors.len());

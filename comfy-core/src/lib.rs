@@ -67,6 +67,7 @@ pub mod feedback;
 pub mod gallery;
 pub mod job;
 pub mod json;
+pub mod partner;
 pub mod paths;
 pub mod prepare;
 pub mod preview;
@@ -91,6 +92,7 @@ pub use client::{
 pub use connect::{BackendConfig, BackendKind, ClientConfig, StoreConfig};
 pub use error::{Error, Result};
 pub use feedback::{Feedback, FeedbackReceipt, SessionSummary};
+pub use partner::{MediaType, PartnerGenerated, PartnerQuote, PartnerRequest, Price};
 pub use prepare::{Checked, Prepared};
 pub use report::{AssetSummary, JobReport, JobState, PreviewInfo};
 pub use secret::Secret;

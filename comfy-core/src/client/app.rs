@@ -118,6 +118,12 @@ impl Comfy {
         self.inner.options.wait_budget
     }
 
+    /// Whether partner runs may spend credits without a per-call `max_credits`
+    /// ([`super::ClientOptions::allow_partner_spend`]).
+    pub fn allows_partner_spend(&self) -> bool {
+        self.inner.options.allow_partner_spend
+    }
+
     /// Jobs submitted through this client that have not finished (counted against
     /// [`super::ClientOptions::max_running_jobs`]).
     pub fn running_jobs(&self) -> usize {

@@ -79,6 +79,9 @@ pub struct ClientOptions {
     pub feedback_dir: Option<std::path::PathBuf>,
     /// Where feedback and session summaries are also POSTed (with no backend credential).
     pub feedback_url: Option<String>,
+    /// Let [`Comfy::partner_generate`] spend credits without a per-call `max_credits`
+    /// (including runs whose price is unknown). Off by default.
+    pub allow_partner_spend: bool,
 }
 
 impl Default for ClientOptions {
@@ -95,6 +98,7 @@ impl Default for ClientOptions {
             keep_outputs: None,
             feedback_dir: None,
             feedback_url: None,
+            allow_partner_spend: false,
         }
     }
 }
