@@ -108,7 +108,8 @@ pub fn fixtures_dir() -> Result<PathBuf, Error> {
 
 /// Where the node catalogue comes from.
 enum ObjectInfo {
-    /// The 30-class core subset bundled with this crate.
+    /// The 30-class core subset bundled with this crate, plus five partner (API) node classes
+    /// from the full capture (`data/object_info_partner.json`).
     Core,
     /// `http/object_info_full.json` from the fixtures (496 classes).
     FullFixture,
@@ -126,9 +127,18 @@ pub struct FakeComfyUiBuilder {
     embeddings: Vec<String>,
     listen: SocketAddr,
     official_templates: bool,
+    price_badges: bool,
 }
 
 impl FakeComfyUiBuilder {
+    /// Adds the `price_badge` Comfy Cloud's catalogue carries to the partner classes the fake
+    /// prices (see [`PRICE_BADGES`]); the captured ComfyUI 0.3.75 catalogue has none. On by
+    /// default in the Cloud mode.
+    pub fn price_badges(mut self, on: bool) -> Self {
+        self.price_badges = on;
+        self
+    }
+
     /// The address to bind (default `127.0.0.1:0`, a free loopback port).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
@@ -208,7 +218,12 @@ impl FakeComfyUiBuilder {
     pub(crate) fn into_shared(self) -> Result<Arc<Shared>, Error> {
         let mut object_info = match self.object_info {
             ObjectInfo::Core => {
-                parse(include_str!("../data/object_info_core.json"), "object_info_core.json")?
+                let mut core = parse(include_str!("../data/object_info_core.json"), "object_info_core.json")?;
+                let partner = parse(include_str!("../data/object_info_partner.json"), "object_info_partner.json")?;
+                if let (Value::Object(core), Value::Object(partner)) = (&mut core, partner) {
+                    core.extend(partner);
+                }
+                core
             }
             ObjectInfo::FullFixture => {
                 let path = fixtures_dir()?.join("http/object_info_full.json");
@@ -222,6 +237,9 @@ impl FakeComfyUiBuilder {
             for (name, info) in self.extra_classes {
                 map.insert(name, info);
             }
+        }
+        if self.price_badges {
+            add_price_badges(&mut object_info);
         }
         fill_model_combos(&mut object_info, &self.model_files);
         let catalog = Catalog::from_value(&object_info).map_err(|e| Error::Fixture(e.to_string()))?;
@@ -237,6 +255,33 @@ impl FakeComfyUiBuilder {
             official_templates: self.official_templates,
         };
         Ok(Shared::new(config, State::new(self.step_delay, self.previews)))
+    }
+}
+
+/// The price badges of the fake Cloud catalogue, in Comfy Cloud's form
+/// (`{engine: "jsonata", depends_on, expr}`, the expression answering `{type: "usd", usd}`):
+/// Flux Ultra's documented fixed price, and made-up prices for the rest — one that depends on
+/// a widget (`duration`) and one on a combo (`quality`). `TripoTextToModelNode` has none.
+pub const PRICE_BADGES: &[(&str, &[&str], &str)] = &[
+    ("FluxProUltraImageNode", &[], r#"{"type":"usd","usd":0.06}"#),
+    ("MinimaxTextToVideoNode", &[], r#"{"type":"usd","usd":0.43}"#),
+    ("StabilityTextToAudio", &["duration"], r#"{"type":"usd","usd": 0.2 + widgets.duration * 0.01}"#),
+    (
+        "OpenAIGPTImage1",
+        &["quality", "n"],
+        r#"(widgets.quality = "high" ? {"type":"range_usd","min_usd":0.167 * widgets.n,"max_usd":0.25 * widgets.n} : {"type":"usd","usd":0.011 * widgets.n})"#,
+    ),
+];
+
+fn add_price_badges(object_info: &mut Value) {
+    let Value::Object(classes) = object_info else { return };
+    for (class, widgets, expr) in PRICE_BADGES {
+        if let Some(Value::Object(info)) = classes.get_mut(*class) {
+            info.insert(
+                "price_badge".into(),
+                serde_json::json!({"engine": "jsonata", "depends_on": {"widgets": widgets, "inputs": [], "input_groups": []}, "expr": expr}),
+            );
+        }
     }
 }
 
@@ -305,6 +350,7 @@ impl FakeComfyUi {
             embeddings: Vec::new(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             official_templates: true,
+            price_badges: false,
         }
     }
 

@@ -264,6 +264,9 @@ impl<'a> Run<'a> {
     /// Failures a real node would raise: V3 combo values outside their options (`KeyError`),
     /// and `LoadImage` of an uploaded file that is not an image.
     fn runtime_failure(&self, st: &State, id: &str, node: &comfy_core::Node) -> Option<Failure> {
+        if let Some(failure) = self.partner_auth_failure(&node.class_type) {
+            return Some(failure);
+        }
         if let Some((_, input)) = self.item.v3_combo_errors.iter().find(|(n, _)| n == id) {
             let value =
                 node.inputs.get(input).map(|v| crate::pyfmt::py_str(&v.to_json())).unwrap_or_default();
@@ -302,6 +305,28 @@ impl<'a> Run<'a> {
             }
         }
         None
+    }
+
+    /// A partner (API) node run without a Comfy credential in `extra_data` fails the way the
+    /// real nodes do (their hidden `api_key_comfy_org` / `auth_token_comfy_org` inputs are empty).
+    fn partner_auth_failure(&self, class: &str) -> Option<Failure> {
+        let api_node = self.shared.config.catalog.node(class).is_some_and(|d| d.api_node);
+        if !api_node {
+            return None;
+        }
+        let has = |k: &str| {
+            self.item.extra_data.get(k).and_then(Value::as_str).is_some_and(|v| !v.trim().is_empty())
+        };
+        if has("api_key_comfy_org") || has("auth_token_comfy_org") {
+            return None;
+        }
+        Some(Failure {
+            exception_type: "Exception".into(),
+            message: "Unauthorized: Please login first to use this node.".into(),
+            traceback: vec![
+                "  File \"<COMFYUI_ROOT>/comfy_api_nodes/apis/client.py\", line 295, in _check_auth\n    raise Exception(\"Unauthorized: Please login first to use this node.\")\n".into(),
+            ],
+        })
     }
 
     /// Progress-bar nodes: an INT `steps` input (samplers: values 1..=steps, `step_delay`

@@ -313,6 +313,10 @@ impl Comfy {
             record.handle = submitted.handle.clone();
             let rekeyed = JobShared::new(record, nodes_total);
             jobs.insert(submitted.job_id.clone(), rekeyed.clone());
+            drop(jobs);
+            // Its events may have come (and been dropped, unknown) before the re-key: a fast
+            // job may already be over, with nothing left to tell us until the safety interval.
+            self.inner.clone().spawn_reconcile_one(rekeyed.clone());
             rekeyed
         } else {
             lock(&shared.record).handle = submitted.handle.clone();

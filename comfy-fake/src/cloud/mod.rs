@@ -180,7 +180,7 @@ impl FakeComfyCloudBuilder {
 
     /// Starts the Cloud listener, the storage listener and the engine's worker.
     pub async fn start(self) -> Result<FakeComfyCloud, Error> {
-        let shared = self.engine.into_shared()?;
+        let shared = self.engine.price_badges(true).into_shared()?;
         shared.lock().broadcast_all = true;
         let storage_listener =
             tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(Error::Io)?;
