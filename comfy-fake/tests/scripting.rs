@@ -120,7 +120,8 @@ async fn core_catalogue_and_custom_classes_work_without_fixtures_files() {
         .unwrap();
     let http = Http::new(&fake);
     let info = http.get("/object_info").await.json();
-    assert_eq!(info.as_object().unwrap().len(), 31);
+    // 30 core classes, 5 partner classes, the custom one.
+    assert_eq!(info.as_object().unwrap().len(), 36);
     assert_eq!(http.get("/models/checkpoints").await.json(), json!(["sd15.safetensors"]));
     let mut ws = Ws::connect(&fake, "c", false).await;
     let id = http
