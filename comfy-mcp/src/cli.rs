@@ -141,6 +141,10 @@ pub struct ServerArgs {
     /// (it stops every running job of the account).
     #[arg(long, env = "COMFY_CLOUD_ALLOW_ACCOUNT_INTERRUPT", global = true)]
     pub allow_account_interrupt: bool,
+    /// Let `partner_generate` spend credits without a per-call max_credits (also when the
+    /// price is unknown). Off: each paid run needs max_credits covering its price.
+    #[arg(long, env = "COMFY_ALLOW_PARTNER_SPEND", global = true)]
+    pub allow_partner_spend: bool,
     /// An extra CA certificate (PEM file) to trust for https:// and wss:// (repeatable; in the
     /// environment, comma-separated).
     #[arg(

@@ -11,6 +11,7 @@
 //! cloud_url = "https://cloud.comfy.org"   # the comfy-cloud backend
 //! cloud_api_key = "comfyui-..."      # Comfy Cloud API key (masked by --print-config)
 //! allow_account_interrupt = false    # Cloud: account-wide interrupt as a last resort
+//! allow_partner_spend = false        # partner_generate may spend without max_credits
 //! ca_certs = ["/etc/ssl/private-ca.pem"]  # extra CAs for https:// and wss://
 //! transport = "http"                 # or "stdio"
 //! listen = "127.0.0.1:9000"
@@ -79,6 +80,8 @@ pub struct FileConfig {
     pub cloud_api_key: Option<String>,
     /// Cloud: allow the account-wide interrupt.
     pub allow_account_interrupt: Option<bool>,
+    /// partner_generate may spend credits without a per-call max_credits.
+    pub allow_partner_spend: Option<bool>,
     /// Extra CA certificate files.
     pub ca_certs: Option<Vec<PathBuf>>,
     /// Transport.
@@ -219,6 +222,8 @@ pub struct Settings {
     pub cloud_api_key: Option<Secret>,
     /// Cloud: allow the account-wide interrupt as a last resort.
     pub allow_account_interrupt: bool,
+    /// partner_generate may spend credits without a per-call max_credits.
+    pub allow_partner_spend: bool,
     /// Extra CA certificate files.
     pub ca_certs: Vec<PathBuf>,
     /// Transport.
@@ -430,6 +435,7 @@ impl Settings {
                 .map(Secret::new),
             allow_account_interrupt: args.allow_account_interrupt
                 || file.allow_account_interrupt.unwrap_or(false),
+            allow_partner_spend: args.allow_partner_spend || file.allow_partner_spend.unwrap_or(false),
             ca_certs: if args.ca_certs.is_empty() {
                 file.ca_certs.unwrap_or_default()
             } else {
@@ -581,6 +587,7 @@ impl Settings {
                 wait_budget: self.limits.wait_budget(),
                 keep_outputs: self.keep_outputs.clone(),
                 feedback_url: self.feedback_url.clone(),
+                allow_partner_spend: self.allow_partner_spend,
                 ..ClientOptions::default()
             })
             .param_defaults(defaults)

@@ -80,6 +80,44 @@ async fn precedence_is_flag_then_env_then_file_then_default() {
 }
 
 #[tokio::test]
+async fn feedback_url_and_partner_spend_follow_flag_then_env_then_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("comfy-mcp.toml");
+    std::fs::write(&file, "feedback_url = \"http://file.example/fb\"\nallow_partner_spend = true\n").unwrap();
+    let cfg = file.to_str().unwrap();
+    let printed = |out: Output| {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+
+    let mut c = base();
+    c.args(["--config", cfg, "--print-config"]);
+    let p = printed(run(c).await);
+    assert!(p.contains("feedback_url = \"http://file.example/fb\""), "{p}");
+    assert!(p.contains("allow_partner_spend = true"), "{p}");
+
+    let mut c = base();
+    c.args(["--config", cfg, "--print-config"]).env("COMFY_FEEDBACK_URL", "http://env.example/fb");
+    let p = printed(run(c).await);
+    assert!(p.contains("feedback_url = \"http://env.example/fb\""), "{p}");
+
+    let mut c = base();
+    c.args(["--config", cfg, "--feedback-url", "http://flag.example/fb", "--print-config"])
+        .env("COMFY_FEEDBACK_URL", "http://env.example/fb");
+    let p = printed(run(c).await);
+    assert!(p.contains("feedback_url = \"http://flag.example/fb\""), "{p}");
+
+    // Unset everywhere: no feedback URL, and partner spending needs max_credits.
+    let mut c = base();
+    c.arg("--print-config");
+    let p = printed(run(c).await);
+    assert!(!p.contains("feedback_url") && p.contains("allow_partner_spend = false"), "{p}");
+    let mut c = base();
+    c.arg("--print-config").env("COMFY_ALLOW_PARTNER_SPEND", "true");
+    assert!(printed(run(c).await).contains("allow_partner_spend = true"));
+}
+
+#[tokio::test]
 async fn unsafe_or_broken_configurations_refuse_to_start() {
     let mut c = base();
     c.args(["--transport", "http", "--listen", "0.0.0.0:0"]);

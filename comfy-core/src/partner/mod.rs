@@ -91,31 +91,37 @@ impl std::str::FromStr for MediaType {
 pub struct PartnerRequest {
     /// What to make: image, video, audio or 3d.
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "schemars", schemars(schema_with = "media_type_schema"))]
     pub media_type: MediaType,
-    /// A partner node class (`FluxProUltraImageNode`), a value of its `model` list
-    /// (`T2V-01-Director`), its display name, or an alias (`flux-ultra`, `nano-banana`).
+    /// Class name, `model` option, display name or alias (`flux-ultra`).
     pub model: String,
-    /// The prompt.
+    /// Prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
-    /// Aspect ratio (`16:9`), where the node has one.
+    /// E.g. `16:9`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aspect_ratio: Option<String>,
-    /// Seed, where the node has one.
+    /// Seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
-    /// Duration in seconds, where the node has one.
+    /// Seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<f64>,
-    /// Reference media: input names from an upload (or a previous output made an input).
+    /// Reference media: uploaded input names.
     #[serde(default, alias = "medias", skip_serializing_if = "Vec::is_empty")]
     pub media: Vec<String>,
-    /// Spending consent: the most credits this run may cost ($1 = 211 credits).
+    /// Spending consent: the most credits this run may cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_credits: Option<f64>,
-    /// Build and price only: nothing is submitted or spent.
+    /// Quote only: build and price, spend nothing.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// The schema of the `type` field: a plain string enum.
+#[cfg(feature = "schemars")]
+fn media_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["image", "video", "audio", "3d"]})
 }
 
 impl PartnerRequest {

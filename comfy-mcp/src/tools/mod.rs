@@ -23,6 +23,7 @@ pub mod gallery;
 pub mod image_view;
 pub mod inputs;
 pub mod iterate;
+pub mod partner;
 pub mod publish;
 pub mod saved;
 pub mod shared;
@@ -194,6 +195,7 @@ impl Registry {
         account::register(&mut r);
         cql::register(&mut r);
         feedback::register(&mut r);
+        partner::register(&mut r);
         r
     }
 
