@@ -40,6 +40,60 @@ pub enum Command {
     /// catalogue. Exit codes: 0 converted, 2 bad input (file, JSON, unknown node classes),
     /// 3 ComfyUI unreachable.
     Convert(ConvertArgs),
+    /// Generate with a partner (paid API) model: builds the workflow from the server's node
+    /// catalogue, prices it, and runs it only with consent (--max-credits covering the price,
+    /// or --allow-partner-spend). --dry-run prints the workflow and price as JSON.
+    ///
+    /// Exit codes: 0 succeeded (or quoted, or submitted without --wait), 1 the job failed,
+    /// 2 bad input or no consent (nothing spent), 3 ComfyUI unreachable, 4 gave up waiting.
+    Generate(GenerateArgs),
+}
+
+/// Arguments of `comfy-mcp generate`.
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    /// What to make: image, video, audio or 3d.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub media_type: String,
+    /// A partner node class, a value of its `model` list, its display name or an alias
+    /// (`flux-ultra`, `nano-banana`, `seedance`, ...).
+    #[arg(long)]
+    pub model: String,
+    /// The prompt.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Aspect ratio (`16:9`), where the model has one.
+    #[arg(long)]
+    pub aspect_ratio: Option<String>,
+    /// Seed, where the model has one.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Duration in seconds, where the model has one.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Reference media: a local file (uploaded first) or an input name already on the server.
+    /// Repeatable.
+    #[arg(long, value_name = "FILE_OR_NAME")]
+    pub media: Vec<String>,
+    /// Spending consent: the most credits this run may cost ($1 = 211 credits).
+    #[arg(long, value_name = "N")]
+    pub max_credits: Option<f64>,
+    /// Print the workflow and price as JSON; submit nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Wait for the job with a progress bar and save its outputs (without it, the job is
+    /// submitted and its id printed as JSON).
+    #[arg(long)]
+    pub wait: bool,
+    /// Where to save the outputs (with --wait).
+    #[arg(long, default_value = "outputs")]
+    pub out: PathBuf,
+    /// Give up waiting after this many seconds (the job goes on).
+    #[arg(long, default_value_t = 3600)]
+    pub timeout: u64,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// A workflow format for `convert --to`.

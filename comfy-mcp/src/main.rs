@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             Some(Command::Run(args)) => verbs::run(settings, args).await,
             Some(Command::Validate(args)) => verbs::validate(settings, args).await,
             Some(Command::Convert(args)) => verbs::convert(settings, args).await,
+            Some(Command::Generate(args)) => verbs::generate(settings, args).await,
         }
     })
 }

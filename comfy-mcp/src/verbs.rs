@@ -1,4 +1,4 @@
-//! The `run`, `validate` and `convert` command-line verbs: stderr for people, stdout for
+//! The `run`, `validate`, `convert` and `generate` command-line verbs: stderr for people, stdout for
 //! results, exit codes for scripts. Every verb takes editor (UI-format) files as well as API ones.
 
 use std::path::Path;
@@ -16,7 +16,7 @@ use comfy_core::{Checked, ClientOptions, JobResult, Source, StoreConfig, Update,
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 
-use crate::cli::{ConvertArgs, RunArgs, ValidateArgs, WorkflowFormatArg};
+use crate::cli::{ConvertArgs, GenerateArgs, RunArgs, ValidateArgs, WorkflowFormatArg};
 use crate::config::Settings;
 
 /// Exit code: success.
@@ -283,7 +283,7 @@ async fn run_inner(settings: Settings, args: RunArgs) -> Result<u8, Fail> {
     }
     let job = comfy.submit(prepared.into_request()).await.map_err(Fail::core)?;
     eprintln!("job {}", job.id());
-    let result = match follow_with_bar(&job, &args).await {
+    let result = match follow_with_bar(&job, args.quiet, args.timeout).await {
         Followed::Finished(result) => result,
         Followed::TimedOut => {
             eprintln!("gave up waiting after {} s; job {} goes on in ComfyUI", args.timeout, job.id());
@@ -315,6 +315,81 @@ async fn run_inner(settings: Settings, args: RunArgs) -> Result<u8, Fail> {
     Ok(EXIT_OK)
 }
 
+/// `comfy-mcp generate --type T --model M --prompt P [--max-credits N] [--dry-run] [--wait]`.
+pub async fn generate(settings: Settings, args: GenerateArgs) -> ExitCode {
+    finish(generate_inner(settings, args).await)
+}
+
+async fn generate_inner(settings: Settings, args: GenerateArgs) -> Result<u8, Fail> {
+    let media_type = args.media_type.parse::<comfy_core::MediaType>().map_err(Fail::core)?;
+    let comfy = settings
+        .client_config()
+        .store(StoreConfig::Memory)
+        .workflows_dir(None)
+        .connect()
+        .map_err(Fail::core)?;
+    let mut media = Vec::with_capacity(args.media.len());
+    for m in &args.media {
+        let path = Path::new(m);
+        if !path.is_file() {
+            media.push(m.clone());
+            continue;
+        }
+        let bytes = std::fs::read(path).map_err(|e| Fail::usage(format!("reading {m}: {e}")))?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("media").to_owned();
+        let uploaded = comfy.upload(comfy_core::backend::Upload::file(name, bytes)).await.map_err(Fail::core)?;
+        media.push(uploaded.input_value());
+    }
+    let request = comfy_core::PartnerRequest {
+        media_type,
+        model: args.model.clone(),
+        prompt: args.prompt.clone(),
+        aspect_ratio: args.aspect_ratio.clone(),
+        seed: args.seed,
+        duration: args.duration,
+        media,
+        max_credits: args.max_credits,
+        dry_run: args.dry_run,
+    };
+    let generated = comfy.partner_generate(request).await.map_err(Fail::core)?;
+    let quote = &generated.quote;
+    eprintln!("{}: {}", quote.class_type, quote.price_text);
+    for w in &quote.warnings {
+        eprintln!("warning: {w}");
+    }
+    let Some(job) = generated.job else {
+        println!("{}", serde_json::to_string_pretty(quote).unwrap_or_default());
+        return Ok(EXIT_OK);
+    };
+    if !args.wait {
+        println!("{}", serde_json::json!({"job_id": job.id().as_str(), "class_type": quote.class_type}));
+        return Ok(EXIT_OK);
+    }
+    eprintln!("job {}", job.id());
+    let result = match follow_with_bar(&job, args.quiet, args.timeout).await {
+        Followed::Finished(result) => result,
+        Followed::TimedOut => {
+            eprintln!("gave up waiting after {} s; job {} goes on", args.timeout, job.id());
+            return Ok(EXIT_TIMEOUT);
+        }
+        Followed::Interrupted => {
+            eprintln!("interrupted: cancelling job {}", job.id());
+            if let Err(e) = job.cancel().await {
+                eprintln!("could not cancel job {}: {e}", job.id());
+            }
+            return Ok(EXIT_INTERRUPTED);
+        }
+    };
+    if result.status != JobStatus::Succeeded {
+        eprintln!("{}", Update::Finished(result.clone()).describe());
+        return Ok(EXIT_FAILED);
+    }
+    for path in comfy.save_assets(&result.assets, &args.out).await.map_err(Fail::core)? {
+        println!("{}", path.display());
+    }
+    Ok(EXIT_OK)
+}
+
 fn outcome_word(outcome: comfy_core::backend::CancelOutcome) -> String {
     serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
@@ -327,8 +402,8 @@ enum Followed {
 
 /// Follows the job with a progress bar (node id and class, step/max) until it finishes, the
 /// time runs out, or the user interrupts (Ctrl-C, SIGTERM).
-async fn follow_with_bar(job: &comfy_core::Job, args: &RunArgs) -> Followed {
-    let bar = if args.quiet {
+async fn follow_with_bar(job: &comfy_core::Job, quiet: bool, timeout: u64) -> Followed {
+    let bar = if quiet {
         ProgressBar::hidden()
     } else {
         ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr())
@@ -340,7 +415,7 @@ async fn follow_with_bar(job: &comfy_core::Job, args: &RunArgs) -> Followed {
     }
     bar.enable_steady_tick(Duration::from_millis(120));
     let mut updates = job.follow();
-    let deadline = tokio::time::sleep(Duration::from_secs(args.timeout));
+    let deadline = tokio::time::sleep(Duration::from_secs(timeout));
     tokio::pin!(deadline);
     let interrupted = interrupt_signal();
     tokio::pin!(interrupted);

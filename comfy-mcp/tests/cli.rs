@@ -467,3 +467,40 @@ async fn run_cancels_its_job_when_interrupted() {
     assert!(calls.iter().any(|c| c.prompt_id.as_deref() == Some(job_id.as_str())), "targeted: {calls:?}");
     assert!(calls.iter().all(|c| c.prompt_id.is_some()), "never a global interrupt: {calls:?}");
 }
+
+#[tokio::test]
+async fn generate_quotes_refuses_without_consent_and_runs_with_it() {
+    let fake = comfy_fake::FakeComfyCloud::builder().start().await.unwrap();
+    let key = fake.api_key().to_owned();
+    let cloud = |c: &mut Command| {
+        c.args(["--backend", "comfy-cloud", "--cloud-url", &fake.url()]).env("COMFY_CLOUD_API_KEY", &key);
+    };
+    let gen_args = ["generate", "--type", "image", "--model", "flux-ultra", "--prompt", "a lighthouse"];
+
+    let mut c = base();
+    c.args(gen_args).arg("--dry-run");
+    cloud(&mut c);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let quote: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(quote["class_type"], "FluxProUltraImageNode");
+    assert_eq!(quote["price"]["max_credits"], 12.66);
+    assert!(text(&out.stderr).contains("$0.06 (12.66 credits)"), "{}", text(&out.stderr));
+
+    let mut c = base();
+    c.args(gen_args);
+    cloud(&mut c);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("max_credits"), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = base();
+    c.args(gen_args).args(["--max-credits", "13", "--wait", "--quiet", "--out", dir.path().to_str().unwrap()]);
+    cloud(&mut c);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let saved = text(&out.stdout);
+    assert!(saved.trim().ends_with(".png") && Path::new(saved.trim()).is_file(), "{saved}");
+}
