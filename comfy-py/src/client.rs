@@ -85,6 +85,7 @@ struct BackendArgs {
     allow_account_interrupt: bool,
     keep_outputs: Option<PathBuf>,
     feedback_url: Option<String>,
+    allow_partner_spend: bool,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -118,6 +119,8 @@ fn build(
         max_running_jobs: max_running_jobs.unwrap_or(defaults.max_running_jobs),
         keep_outputs: args.keep_outputs,
         feedback_url: args.feedback_url.or_else(|| env("COMFY_FEEDBACK_URL")),
+        allow_partner_spend: args.allow_partner_spend
+            || env("COMFY_ALLOW_PARTNER_SPEND").is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on")),
         ..defaults
     };
     let url = backend.effective_url().trim_end_matches('/').to_owned();
@@ -136,7 +139,7 @@ impl Client {
     /// `data_dir/comfy.sqlite3` when `data_dir` is given, in memory otherwise; templates come
     /// from `workflows_dir` (watched) or are the built-ins.
     #[new]
-    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None, feedback_url=None))]
+    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None, feedback_url=None, allow_partner_spend=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -153,6 +156,7 @@ impl Client {
         allow_account_interrupt: bool,
         keep_outputs: Option<PathBuf>,
         feedback_url: Option<String>,
+        allow_partner_spend: bool,
     ) -> PyResult<Client> {
         let args = BackendArgs {
             backend: backend.to_owned(),
@@ -164,6 +168,7 @@ impl Client {
             allow_account_interrupt,
             keep_outputs,
             feedback_url,
+            allow_partner_spend,
         };
         let (comfy, url) = py
             .detach(|| build(args, data_dir, workflows_dir, max_running_jobs))
@@ -389,6 +394,44 @@ impl Client {
                 &comfy.report_session_summary(consent).await?,
                 "feedback receipt",
             )?))
+        })
+    }
+
+    /// Builds a partner (paid API) node workflow for `type`/`model` from the live catalogue,
+    /// prices it, and submits it only with spending consent (`max_credits` covering the price,
+    /// or the client's `allow_partner_spend`); `dry_run=True` only quotes. Answers
+    /// `{"quote": {...}, "job": Job | None}`.
+    #[pyo3(signature = (r#type, model, prompt=None, *, aspect_ratio=None, seed=None, duration=None, media=None, max_credits=None, dry_run=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn partner_generate<'py>(
+        &self,
+        py: Python<'py>,
+        r#type: &str,
+        model: String,
+        prompt: Option<String>,
+        aspect_ratio: Option<String>,
+        seed: Option<u64>,
+        duration: Option<f64>,
+        media: Option<Vec<String>>,
+        max_credits: Option<f64>,
+        dry_run: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let media_type = r#type.parse::<comfy_core::MediaType>().map_err(|e| to_pyerr(py, e))?;
+        let request = comfy_core::PartnerRequest {
+            media_type,
+            model,
+            prompt,
+            aspect_ratio,
+            seed,
+            duration,
+            media: media.unwrap_or_default(),
+            max_credits,
+            dry_run,
+        };
+        let (comfy, mode) = (self.comfy.clone(), self.mode);
+        resolve(py, self.mode, async move {
+            let generated = comfy.partner_generate(request).await?;
+            crate::partner::Generated::new(generated, comfy, mode)
         })
     }
 

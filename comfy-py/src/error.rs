@@ -71,7 +71,10 @@ fn class_name(code: &str) -> &'static str {
         | "path_not_allowed"
         | "too_large"
         | "unknown_class"
-        | "already_exists" => "InvalidInput",
+        | "already_exists"
+        | "unknown_partner_model"
+        | "spending_consent_required"
+        | "price_above_max_credits" => "InvalidInput",
         "job_not_found"
         | "asset_not_found"
         | "template_not_found"
@@ -167,6 +170,15 @@ fn details(e: &Error) -> Value {
             d
         }
         Error::BatchNotFound { batch_id } => json!({"batch_id": batch_id}),
+        Error::UnknownPartnerModel { media, model, suggestions, .. } => {
+            json!({"type": media, "model": model, "suggestions": suggestions})
+        }
+        Error::SpendingConsentRequired { class_type, price, .. } => {
+            json!({"class_type": class_type, "price": price})
+        }
+        Error::PriceAboveMaxCredits { class_type, price, credits, max_credits } => {
+            json!({"class_type": class_type, "price": price, "credits": credits, "max_credits": max_credits})
+        }
         _ => json!({}),
     }
 }

@@ -14,6 +14,7 @@ pub mod convert;
 pub mod error;
 pub mod job;
 pub mod mcp;
+pub mod partner;
 pub mod runtime;
 pub mod template;
 pub mod workflow;

@@ -22,6 +22,8 @@ __all__ = ["AsyncClient", "Client", "AsyncJob", "Job", "WorkflowLike", "FileLike
 DEFAULT_URL = "http://127.0.0.1:8188"
 #: The backends a client can use.
 BackendName = Literal["local", "comfy-cloud"]
+#: What a partner (API) node makes.
+MediaTypeName = Literal["image", "video", "audio", "3d"]
 #: One CA certificate file, or several.
 CaCerts = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]], None]
 """Where a local ComfyUI listens by default."""
@@ -232,6 +234,7 @@ def _native_client(
     allow_account_interrupt: bool = False,
     keep_outputs: str | os.PathLike[str] | None = None,
     feedback_url: str | None = None,
+    allow_partner_spend: bool = False,
 ) -> _native.Client:
     if ca_cert is None:
         certs = None
@@ -253,6 +256,7 @@ def _native_client(
         allow_account_interrupt=allow_account_interrupt,
         keep_outputs=None if keep_outputs is None else os.path.expanduser(keep_outputs),
         feedback_url=feedback_url,
+        allow_partner_spend=allow_partner_spend,
     )
 
 
@@ -284,6 +288,9 @@ class AsyncClient:
         assets are then read from it (Comfy Cloud's signed output URLs expire after about 6 h).
     :param feedback_url: where :meth:`submit_feedback` and :meth:`report_session_summary` also
         POST (no backend credential is sent); default ``$COMFY_FEEDBACK_URL``.
+    :param allow_partner_spend: let :meth:`partner_generate` spend credits without a per-call
+        ``max_credits`` (also when the price is unknown); default ``$COMFY_ALLOW_PARTNER_SPEND``
+        (``1``/``true``), else off.
     """
 
     __slots__ = ("_native",)
@@ -303,11 +310,12 @@ class AsyncClient:
         allow_account_interrupt: bool = False,
         keep_outputs: str | os.PathLike[str] | None = None,
         feedback_url: str | None = None,
+        allow_partner_spend: bool = False,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, False,
             backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt, keep_outputs,
-            feedback_url,
+            feedback_url, allow_partner_spend,
         )
 
     @property
@@ -427,6 +435,41 @@ class AsyncClient:
         info: dict[str, Any] = await self._native.server_info()
         return info
 
+    async def partner_generate(
+        self,
+        type: MediaTypeName,
+        model: str,
+        prompt: str | None = None,
+        *,
+        aspect_ratio: str | None = None,
+        seed: int | None = None,
+        duration: float | None = None,
+        media: Sequence[str] | None = None,
+        max_credits: float | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Generate with a partner (paid API) model: builds the partner node's workflow (with
+        the save node it lacks, ``media`` through loader nodes) from the server's catalogue,
+        prices it from its price badge, and submits it only with spending consent:
+        ``max_credits`` covering the price ($1 = 211 credits), or ``allow_partner_spend``.
+        ``dry_run=True`` only quotes.
+
+        :param type: ``"image"``, ``"video"``, ``"audio"`` or ``"3d"``.
+        :param model: a partner node class, a value of its ``model`` list, its display name or
+            an alias (``"flux-ultra"``, ``"nano-banana"``, ...).
+        :param media: reference media: input names from :meth:`upload`.
+        :returns: ``{"quote": {...}, "job": job or None}``; the quote holds ``class_type``,
+            ``price`` (``kind`` ``"known"`` with ``min_usd``/``max_usd``/``min_credits``/
+            ``max_credits``, or ``"unknown"`` with ``reason``), ``price_text``, ``consent`` and
+            the ``workflow``. Without consent raises ``InvalidInput`` with code
+            ``spending_consent_required`` or ``price_above_max_credits`` (nothing is spent).
+        """
+        r: dict[str, Any] = await self._native.partner_generate(
+            type, model, prompt, aspect_ratio=aspect_ratio, seed=seed, duration=duration,
+            media=None if media is None else list(media), max_credits=max_credits, dry_run=dry_run,
+        )
+        return {"quote": r["quote"], "job": None if r["job"] is None else AsyncJob(r["job"])}
+
     async def cql(self, query: str) -> dict[str, Any]:
         """Typed structural questions about the node classes (CQL): a source, then
         ``|``-separated stages, e.g. ``"produces IMAGE | NOT deprecated | sort connections |
@@ -539,6 +582,9 @@ class Client:
         assets are then read from it (Comfy Cloud's signed output URLs expire after about 6 h).
     :param feedback_url: where :meth:`submit_feedback` and :meth:`report_session_summary` also
         POST (no backend credential is sent); default ``$COMFY_FEEDBACK_URL``.
+    :param allow_partner_spend: let :meth:`partner_generate` spend credits without a per-call
+        ``max_credits`` (also when the price is unknown); default ``$COMFY_ALLOW_PARTNER_SPEND``
+        (``1``/``true``), else off.
     """
 
     __slots__ = ("_native",)
@@ -558,11 +604,12 @@ class Client:
         allow_account_interrupt: bool = False,
         keep_outputs: str | os.PathLike[str] | None = None,
         feedback_url: str | None = None,
+        allow_partner_spend: bool = False,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, True,
             backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt, keep_outputs,
-            feedback_url,
+            feedback_url, allow_partner_spend,
         )
 
     @property
@@ -679,6 +726,41 @@ class Client:
         state, never the secret), ``account_status``, ``capabilities``, ..."""
         info: dict[str, Any] = self._native.server_info()
         return info
+
+    def partner_generate(
+        self,
+        type: MediaTypeName,
+        model: str,
+        prompt: str | None = None,
+        *,
+        aspect_ratio: str | None = None,
+        seed: int | None = None,
+        duration: float | None = None,
+        media: Sequence[str] | None = None,
+        max_credits: float | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Generate with a partner (paid API) model: builds the partner node's workflow (with
+        the save node it lacks, ``media`` through loader nodes) from the server's catalogue,
+        prices it from its price badge, and submits it only with spending consent:
+        ``max_credits`` covering the price ($1 = 211 credits), or ``allow_partner_spend``.
+        ``dry_run=True`` only quotes.
+
+        :param type: ``"image"``, ``"video"``, ``"audio"`` or ``"3d"``.
+        :param model: a partner node class, a value of its ``model`` list, its display name or
+            an alias (``"flux-ultra"``, ``"nano-banana"``, ...).
+        :param media: reference media: input names from :meth:`upload`.
+        :returns: ``{"quote": {...}, "job": job or None}``; the quote holds ``class_type``,
+            ``price`` (``kind`` ``"known"`` with ``min_usd``/``max_usd``/``min_credits``/
+            ``max_credits``, or ``"unknown"`` with ``reason``), ``price_text``, ``consent`` and
+            the ``workflow``. Without consent raises ``InvalidInput`` with code
+            ``spending_consent_required`` or ``price_above_max_credits`` (nothing is spent).
+        """
+        r: dict[str, Any] = self._native.partner_generate(
+            type, model, prompt, aspect_ratio=aspect_ratio, seed=seed, duration=duration,
+            media=None if media is None else list(media), max_credits=max_credits, dry_run=dry_run,
+        )
+        return {"quote": r["quote"], "job": None if r["job"] is None else Job(r["job"])}
 
     def cql(self, query: str) -> dict[str, Any]:
         """Typed structural questions about the node classes (CQL): a source, then

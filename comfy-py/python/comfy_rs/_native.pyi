@@ -30,6 +30,7 @@ class Client:
         allow_account_interrupt: bool = False,
         keep_outputs: str | None = None,
         feedback_url: str | None = None,
+        allow_partner_spend: bool = False,
     ) -> Client: ...
     @property
     def url(self) -> str: ...
@@ -62,6 +63,19 @@ class Client:
     def session_summary(self) -> Any: ...
     def report_session_summary(self, *, consent: bool = False) -> Any: ...
     def cql(self, query: str) -> Any: ...
+    def partner_generate(
+        self,
+        type: str,
+        model: str,
+        prompt: str | None = None,
+        *,
+        aspect_ratio: str | None = None,
+        seed: int | None = None,
+        duration: float | None = None,
+        media: list[str] | None = None,
+        max_credits: float | None = None,
+        dry_run: bool = False,
+    ) -> Any: ...
     def submit_batch(
         self,
         workflow: Any = None,

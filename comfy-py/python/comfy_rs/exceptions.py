@@ -15,7 +15,8 @@ class                       codes
                             ``invalid_template``, ``invalid_parameter``,
                             ``unresolved_placeholder``, ``invalid_argument``, ``invalid_query``, ``invalid_image``,
                             ``path_not_allowed``, ``too_large``, ``unknown_class``,
-                            ``already_exists``
+                            ``already_exists``, ``unknown_partner_model``,
+                            ``spending_consent_required``, ``price_above_max_credits``
 ``NotFound``                ``job_not_found``, ``asset_not_found``, ``template_not_found``,
                             ``saved_workflow_not_found``, ``node_not_found``, ``batch_not_found``
 ``BackendUnreachable``      ``backend_unreachable`` (retryable)
