@@ -11,6 +11,7 @@ import type {
   JobEvent,
   JobState,
   McpOptions,
+  PartnerOptions,
   TemplateParam,
   TemplateSummary,
   UiConversion,
@@ -28,6 +29,7 @@ export type {
   JobEvent,
   JobState,
   McpOptions,
+  PartnerOptions,
   TemplateParam,
   TemplateSummary,
   UiConversion,
@@ -85,6 +87,28 @@ export interface SessionSummary {
   jobs_failed: number
   jobs_cancelled: number
   error_codes: Record<string, number>
+}
+
+/** A partner run's price: known (USD and credits, $1 = 211 credits) or unknown with the reason. */
+export type PartnerPrice =
+  | { kind: 'known'; min_usd: number; max_usd: number; min_credits: number; max_credits: number }
+  | { kind: 'unknown'; reason: string }
+
+/** `client.partnerGenerate()`: the core's `PartnerQuote` as JSON. */
+export interface PartnerQuote {
+  class_type: string
+  display_name?: string
+  provider: string
+  /** The save node appended (absent when the partner node saves by itself). */
+  save_node?: string
+  price: PartnerPrice
+  /** e.g. `$0.06 (12.66 credits)`. */
+  price_text: string
+  /** Whether the request may spend the price (free, within `maxCredits`, or allowed by the client). */
+  consent: boolean
+  /** The API-format workflow that runs. */
+  workflow: Record<string, unknown>
+  warnings?: string[]
 }
 
 /** `client.submitFeedback()` / `reportSessionSummary()`: the core's `FeedbackReceipt` as JSON. */
@@ -231,6 +255,13 @@ export declare class ComfyClient {
    * `path MODEL -> IMAGE`). A bad query is an InvalidArgumentError (`invalid_query`).
    */
   cql(query: string): Promise<CqlResult>
+  /**
+   * Generates with a partner (paid API) model: its one-node-plus-save workflow from the server's
+   * catalogue, priced from its price badge. Submits only with spending consent (`maxCredits`
+   * covering the price, or `allowPartnerSpend`), else an InvalidArgumentError
+   * (`spending_consent_required`, `price_above_max_credits`); `dryRun: true` only quotes.
+   */
+  partnerGenerate(request: PartnerOptions): Promise<{ quote: PartnerQuote; job: Job | null }>
   /** Balance and subscription where the backend has billing (Comfy Cloud); else `not_supported`. */
   billingStatus(): Promise<BillingStatus>
   /**

@@ -89,6 +89,9 @@ const CLASSES = {
   path_not_allowed: InvalidArgumentError,
   too_large: InvalidArgumentError,
   invalid_image: InvalidArgumentError,
+  unknown_partner_model: InvalidArgumentError,
+  spending_consent_required: InvalidArgumentError,
+  price_above_max_credits: InvalidArgumentError,
   job_failed: JobFailedError,
   job_cancelled: JobFailedError,
 }
@@ -443,6 +446,17 @@ class ComfyClient {
   /** The backend: kind, versions, reachable, credential state (never the secret), capabilities. */
   async serverInfo() {
     return call(() => this.#native.serverInfo())
+  }
+
+  /**
+   * Generates with a partner (paid API) model: builds its workflow from the server's catalogue,
+   * prices it, and submits it only with spending consent (`maxCredits` covering the price, or
+   * the client's `allowPartnerSpend`); `dryRun: true` only quotes. Resolves to `{ quote, job }`.
+   */
+  async partnerGenerate(request) {
+    const run = await call(() => this.#native.partnerGenerate(request))
+    const job = run.job()
+    return { quote: run.quote, job: job == null ? null : new Job(job) }
   }
 
   /** A CQL query over the server's node catalogue (`produces IMAGE | limit 10`, `path MODEL -> IMAGE`). */

@@ -72,6 +72,11 @@ export declare class NativeClient {
    * status and capabilities.
    */
   serverInfo(): Promise<Record<string, unknown>>
+  /**
+   * Builds a partner (paid API) node workflow from the live catalogue, prices it and submits
+   * it only with spending consent (`maxCredits` covering the price, or `allowPartnerSpend`).
+   */
+  partnerGenerate(request: PartnerOptions): Promise<PartnerRun>
   /** Runs a CQL query over the server's node catalogue. */
   cql(query: string): Promise<Record<string, unknown>>
   /** Records the user's feedback (refused without `consent: true`); the receipt. */
@@ -144,6 +149,15 @@ export declare class NativeMcpServer {
   close(): Promise<void>
 }
 export type McpServerHandle = NativeMcpServer
+
+/** What `partnerGenerate` did (internal: `index.js` answers `{ quote, job }`). */
+export declare class NativePartnerRun {
+  /** The partner node, its workflow, price and consent. */
+  get quote(): Record<string, unknown>
+  /** The submitted job, or `null` for a dry run. */
+  job(): NativeJob | null
+}
+export type PartnerRun = NativePartnerRun
 
 /**
  * An API-format workflow, parsed strictly (duplicate keys, NaN and malformed nodes are errors)
@@ -292,6 +306,11 @@ export interface ClientOptions {
    * Cloud API key pays for partner nodes.
    */
   comfyApiKey?: string
+  /**
+   * Let `partnerGenerate` spend credits without a per-call `maxCredits` (also when the price
+   * is unknown); default `$COMFY_ALLOW_PARTNER_SPEND` (`1`/`true`), else false.
+   */
+  allowPartnerSpend?: boolean
 }
 
 /** Why a job failed: the node, its class, the exception and ComfyUI's message. */
@@ -378,6 +397,31 @@ export interface McpOptions {
   listen?: string
   /** Bearer token clients must send (HTTP; required on non-loopback addresses). */
   token?: string
+}
+
+/** Arguments of `client.partnerGenerate(request)`. */
+export interface PartnerOptions {
+  /** `'image'`, `'video'`, `'audio'` or `'3d'`. */
+  type: 'image' | 'video' | 'audio' | '3d'
+  /**
+   * A partner node class, a value of its `model` list, its display name or an alias
+   * (`'flux-ultra'`, `'nano-banana'`, ...).
+   */
+  model: string
+  /** The prompt. */
+  prompt?: string
+  /** Aspect ratio (`'16:9'`), where the model has one. */
+  aspectRatio?: string
+  /** Seed (0 or more), where the model has one. */
+  seed?: number
+  /** Duration in seconds, where the model has one. */
+  duration?: number
+  /** Reference media: input names from `upload`. */
+  media?: Array<string>
+  /** Spending consent: the most credits this run may cost ($1 = 211 credits). */
+  maxCredits?: number
+  /** Only quote: build and price, submit nothing. */
+  dryRun?: boolean
 }
 
 /** One template parameter. */

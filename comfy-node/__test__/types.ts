@@ -11,17 +11,24 @@ import {
   serveMcp,
   uiToApi,
   type AssetInfo,
+  type BatchItemState,
+  type BatchOutputs,
+  type BatchStatus,
   type BillingStatus,
   type CancelOutcome,
   type CheckResult,
   type CqlResult,
   type Failure,
+  type FeedbackReceipt,
   type Job,
   type JobEvent,
   type JobState,
   type JobStatus,
   type McpServer,
+  type PartnerPrice,
+  type PartnerQuote,
   type ServerInfo,
+  type SessionSummary,
   type TemplateSummary,
   type ValidationProblem,
 } from 'comfy-rs'
@@ -72,6 +79,22 @@ export async function everything(url: string): Promise<void> {
   const endpoint: string = server.url
   await server.close()
   const stdio: void = await serveMcp(client, { transport: 'stdio' })
+  const partner = await client.partnerGenerate({ type: 'video', model: 'T2V-01', prompt: 'p', duration: 5, seed: 1, media: [value], maxCredits: 100, dryRun: true })
+  const quote: PartnerQuote = partner.quote
+  const price: PartnerPrice = quote.price
+  const maxCredits: number | undefined = price.kind === 'known' ? price.max_credits : undefined
+  const partnerJob: Job | null = partner.job
+  const paying = new ComfyClient({ url, comfyApiKey: 'k', allowPartnerSpend: true })
+  void paying
+  const batch: BatchStatus = await client.submitBatch({ template: 'generate_image', params: { prompt: 'p' }, seeds: [1, 2] })
+  const itemState: BatchItemState | undefined = batch.items[0]?.state
+  const polled: BatchStatus = await client.batchStatus(batch.batch_id)
+  const waited: BatchStatus = await client.waitBatch(batch.batch_id, { timeoutMs: 1000 })
+  const outputs: BatchOutputs = await client.batchOutputs(batch.batch_id)
+  const receipt: FeedbackReceipt = await client.submitFeedback({ consent: true, message: 'works', rating: 5, category: 'praise' })
+  const summary: SessionSummary = client.sessionSummary()
+  const reported: FeedbackReceipt = await client.reportSessionSummary({ consent: true })
+  void [quote.workflow, maxCredits, partnerJob, itemState, polled.fraction, waited.state, outputs.items, receipt.posted, summary.jobs_submitted, reported.stored]
   try {
     await client.run('x.json', { timeoutMs: 10 })
   } catch (e) {

@@ -58,6 +58,9 @@ fn build(options: &ClientOptions) -> comfy_core::Result<Comfy> {
     }
     tunables.keep_outputs = options.keep_outputs.as_ref().map(PathBuf::from);
     tunables.feedback_url = options.feedback_url.clone().or_else(|| env("COMFY_FEEDBACK_URL"));
+    tunables.allow_partner_spend = options.allow_partner_spend.unwrap_or_else(|| {
+        env("COMFY_ALLOW_PARTNER_SPEND").is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
+    });
     ClientConfig::new(backend)
         .store(StoreConfig::dir_or(options.data_dir.as_ref().map(PathBuf::from), StoreConfig::Memory))
         .workflows_dir(options.workflows_dir.as_ref().map(PathBuf::from))
@@ -188,6 +191,15 @@ impl Client {
     pub async fn server_info(&self) -> napi::Result<Value> {
         let info = self.comfy.server_info().await.napi()?;
         comfy_core::json::to_value(&info, "server info").napi()
+    }
+
+    /// Builds a partner (paid API) node workflow from the live catalogue, prices it and submits
+    /// it only with spending consent (`maxCredits` covering the price, or `allowPartnerSpend`).
+    #[napi]
+    pub async fn partner_generate(&self, request: crate::partner::PartnerOptions) -> napi::Result<crate::partner::PartnerRun> {
+        let request = request.into_request()?;
+        let generated = self.comfy.partner_generate(request).await.napi()?;
+        crate::partner::PartnerRun::new(generated, self.comfy.clone())
     }
 
     /// Runs a CQL query over the server's node catalogue.

@@ -13,6 +13,7 @@
 //! | [`job`] | `NativeJob`, `NativeEvents` (wrapped by `Job`, `job.events()`) |
 //! | [`workflow`] | `Workflow`, `Catalog`, `uiToApi`, `apiToUi` |
 //! | [`mcp`] | `NativeMcpServer` (from `serveMcp`) |
+//! | [`partner`] | `NativePartnerRun` (from `partnerGenerate`) |
 //! | [`abort`] | `AbortToken` (made from an `AbortSignal`) |
 //! | [`types`] | the plain objects (TypeScript interfaces in `native.d.ts`) |
 
@@ -24,6 +25,7 @@ pub mod client;
 pub mod error;
 pub mod job;
 pub mod mcp;
+pub mod partner;
 pub mod source;
 pub mod types;
 pub mod workflow;

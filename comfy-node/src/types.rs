@@ -68,6 +68,9 @@ pub struct ClientOptions {
     /// Comfy API key for partner (API) nodes; never logged. On Comfy Cloud, unset means the
     /// Cloud API key pays for partner nodes.
     pub comfy_api_key: Option<String>,
+    /// Let `partnerGenerate` spend credits without a per-call `maxCredits` (also when the price
+    /// is unknown); default `$COMFY_ALLOW_PARTNER_SPEND` (`1`/`true`), else false.
+    pub allow_partner_spend: Option<bool>,
 }
 
 /// Arguments of `client.submitFeedback(feedback)`.
