@@ -206,6 +206,26 @@ async def test_errors_and_what_cloud_lacks(cloud: harness.Fake) -> None:
             assert r.is_error, (tool, r.structured_content)
             e = r.structured_content
             assert e["code"] == "not_supported" and e["retryable"] is False and "official workflow templates" in e["message"], e
+            # The reason says why and what to use instead.
+            assert "Comfy Cloud has no official template gallery API" in e["message"], e
+            assert "built-in templates or your saved workflows" in e["message"], e
+
+
+async def test_partner_generate_needs_spending_consent(cloud: harness.Fake) -> None:
+    async with cloud_session(cloud.url) as session:
+        base = {"type": "image", "model": "flux-ultra", "prompt": "a lighthouse"}
+        q = structured(await session.call_tool("partner_generate", {**base, "dry_run": True}))
+        assert q["quote"]["class_type"] == "FluxProUltraImageNode" and "job" not in q, q
+        assert q["quote"]["price"]["max_credits"] == 12.66 and q["quote"]["price_text"] == "$0.06 (12.66 credits)", q
+        r = await session.call_tool("partner_generate", base)
+        assert r.is_error and r.structured_content["code"] == "spending_consent_required", r.structured_content
+        assert "12.66 credits" in r.structured_content["message"], r.structured_content
+        r = await session.call_tool("partner_generate", {**base, "max_credits": 1})
+        assert r.is_error and r.structured_content["code"] == "price_above_max_credits", r.structured_content
+        s = structured(await session.call_tool("partner_generate", {**base, "max_credits": 20, "wait": True}))
+        assert s["job"]["status"] == "succeeded" and len(s["job"]["outputs"]) == 1, s
+        v = await session.call_tool("view_image", {"asset_id": s["job"]["outputs"][0]["asset_id"]})
+        assert not v.is_error and any(c.type == "image" for c in v.content), v
 
 
 async def test_keep_outputs_copies_every_output(cloud: harness.Fake) -> None:
