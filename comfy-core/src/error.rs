@@ -728,9 +728,19 @@ mod tests {
             Error::AssetExpired { asset_id: "a_1".into(), job_id: "j".into(), expired_at_ms: 1, ago_s: 2 },
             Error::AssetNotFound { asset_id: "a_1".into() },
             Error::BatchNotFound { batch_id: "b_1".into() },
-            Error::UnknownPartnerModel { media: "image", model: "m".into(), message: "x".into(), suggestions: vec![] },
+            Error::UnknownPartnerModel {
+                media: "image",
+                model: "m".into(),
+                message: "x".into(),
+                suggestions: vec![],
+            },
             Error::SpendingConsentRequired { class_type: "C".into(), price: "$1".into(), hint: "h".into() },
-            Error::PriceAboveMaxCredits { class_type: "C".into(), price: "$1".into(), credits: 211.0, max_credits: 1.0 },
+            Error::PriceAboveMaxCredits {
+                class_type: "C".into(),
+                price: "$1".into(),
+                credits: 211.0,
+                max_credits: 1.0,
+            },
             Error::PartnerKeyMissing { backend: "b".into() },
         ];
         let codes: std::collections::HashSet<_> = errors.iter().map(Error::code).collect();

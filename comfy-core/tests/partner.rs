@@ -60,12 +60,20 @@ async fn local_with_a_key_runs_image_video_and_audio_to_saved_outputs() {
     let mut video = PartnerRequest::new(MediaType::Video, "T2V-01-Director", "waves");
     video.seed = Some(3);
     let v = succeeded(&comfy, video).await;
-    assert!(v.outputs.iter().any(|o| o.file().is_some_and(|f| f.filename.ends_with(".mp4"))), "{:?}", v.outputs);
+    assert!(
+        v.outputs.iter().any(|o| o.file().is_some_and(|f| f.filename.ends_with(".mp4"))),
+        "{:?}",
+        v.outputs
+    );
 
     let mut audio = PartnerRequest::new(MediaType::Audio, "stable-audio-2.5", "rain");
     audio.duration = Some(12.0);
     let a = succeeded(&comfy, audio).await;
-    assert!(a.outputs.iter().any(|o| o.file().is_some_and(|f| f.filename.ends_with(".flac"))), "{:?}", a.outputs);
+    assert!(
+        a.outputs.iter().any(|o| o.file().is_some_and(|f| f.filename.ends_with(".flac"))),
+        "{:?}",
+        a.outputs
+    );
 
     // Reference media from an upload goes through a LoadImage node.
     let mut png = Vec::new();
@@ -89,7 +97,8 @@ async fn local_with_a_key_runs_image_video_and_audio_to_saved_outputs() {
 async fn local_without_a_key_is_refused_before_submitting() {
     let fake = FakeComfyUi::builder().start().await.unwrap();
     let comfy = local(&fake, None, true);
-    let e = comfy.partner_generate(PartnerRequest::new(MediaType::Image, "flux-ultra", "x")).await.unwrap_err();
+    let e =
+        comfy.partner_generate(PartnerRequest::new(MediaType::Image, "flux-ultra", "x")).await.unwrap_err();
     assert_eq!(e.code(), "partner_key_missing");
     assert!(e.to_string().contains("COMFY_API_KEY"), "{e}");
     assert!(comfy.queue().await.unwrap().running.is_empty());
@@ -155,8 +164,10 @@ async fn cloud_prices_from_the_badge_and_needs_consent() {
 #[tokio::test]
 async fn unknown_models_name_candidates_of_the_type() {
     let (_fake, comfy) = cloud().await;
-    let e = comfy.partner_generate(PartnerRequest::new(MediaType::Video, "T2V-01-Directer", "x")).await.unwrap_err();
+    let e = comfy
+        .partner_generate(PartnerRequest::new(MediaType::Video, "T2V-01-Directer", "x"))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "unknown_partner_model");
     assert!(e.to_string().contains("T2V-01-Director"), "{e}");
 }
-

@@ -219,7 +219,8 @@ impl FakeComfyUiBuilder {
         let mut object_info = match self.object_info {
             ObjectInfo::Core => {
                 let mut core = parse(include_str!("../data/object_info_core.json"), "object_info_core.json")?;
-                let partner = parse(include_str!("../data/object_info_partner.json"), "object_info_partner.json")?;
+                let partner =
+                    parse(include_str!("../data/object_info_partner.json"), "object_info_partner.json")?;
                 if let (Value::Object(core), Value::Object(partner)) = (&mut core, partner) {
                     core.extend(partner);
                 }

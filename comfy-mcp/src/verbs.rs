@@ -337,7 +337,8 @@ async fn generate_inner(settings: Settings, args: GenerateArgs) -> Result<u8, Fa
         }
         let bytes = std::fs::read(path).map_err(|e| Fail::usage(format!("reading {m}: {e}")))?;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("media").to_owned();
-        let uploaded = comfy.upload(comfy_core::backend::Upload::file(name, bytes)).await.map_err(Fail::core)?;
+        let uploaded =
+            comfy.upload(comfy_core::backend::Upload::file(name, bytes)).await.map_err(Fail::core)?;
         media.push(uploaded.input_value());
     }
     let request = comfy_core::PartnerRequest {

@@ -497,7 +497,14 @@ async fn generate_quotes_refuses_without_consent_and_runs_with_it() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut c = base();
-    c.args(gen_args).args(["--max-credits", "13", "--wait", "--quiet", "--out", dir.path().to_str().unwrap()]);
+    c.args(gen_args).args([
+        "--max-credits",
+        "13",
+        "--wait",
+        "--quiet",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
     cloud(&mut c);
     let out = run(c).await;
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -21,13 +21,17 @@ async fn on_comfy_cloud_a_price_needs_max_credits_and_then_runs() {
         AppState::new(Arc::new(backend), Arc::new(MemoryStore::default()), settings(&fake.url(), |_| {}))
             .unwrap();
     let (client, _recorder) = connect(state).await;
-    let base = json!({"type": "image", "model": "flux-ultra", "prompt": "a lighthouse", "aspect_ratio": "1:1"});
+    let base =
+        json!({"type": "image", "model": "flux-ultra", "prompt": "a lighthouse", "aspect_ratio": "1:1"});
 
     let mut dry = base.clone();
     dry["dry_run"] = json!(true);
     let q = ok(&client, "partner_generate", dry).await;
     assert_eq!(q["quote"]["class_type"], "FluxProUltraImageNode", "{q}");
-    assert_eq!(q["quote"]["price"], json!({"kind": "known", "min_usd": 0.06, "max_usd": 0.06, "min_credits": 12.66, "max_credits": 12.66}));
+    assert_eq!(
+        q["quote"]["price"],
+        json!({"kind": "known", "min_usd": 0.06, "max_usd": 0.06, "min_credits": 12.66, "max_credits": 12.66})
+    );
     assert_eq!(q["quote"]["consent"], false);
     assert_eq!(q["quote"]["workflow"]["1"]["inputs"]["aspect_ratio"], "1:1");
     assert!(q.get("job").is_none(), "{q}");
@@ -48,7 +52,8 @@ async fn on_comfy_cloud_a_price_needs_max_credits_and_then_runs() {
     assert_eq!(r["job"]["status"], "succeeded", "{r}");
     assert_eq!(r["job"]["outputs"].as_array().map(Vec::len), Some(1), "{r}");
 
-    let e = err(&client, "partner_generate", json!({"type": "image", "model": "flux-ultar", "prompt": "x"})).await;
+    let e = err(&client, "partner_generate", json!({"type": "image", "model": "flux-ultar", "prompt": "x"}))
+        .await;
     assert_eq!(e["code"], "unknown_partner_model", "{e}");
     let e = err(&client, "partner_generate", json!({"type": "gif", "model": "x"})).await;
     assert_eq!(e["code"], "invalid_argument", "{e}");
@@ -59,7 +64,8 @@ async fn on_a_local_comfyui_the_partner_key_is_needed_before_anything_is_submitt
     let fake = comfy_fake::FakeComfyUi::builder().start().await.unwrap();
     let no_key = state_for(&fake.url(), |s| s.allow_partner_spend = true);
     let (client, _r) = connect(no_key).await;
-    let e = err(&client, "partner_generate", json!({"type": "video", "model": "T2V-01", "prompt": "waves"})).await;
+    let e = err(&client, "partner_generate", json!({"type": "video", "model": "T2V-01", "prompt": "waves"}))
+        .await;
     assert_eq!(e["code"], "partner_key_missing", "{e}");
 
     let backend = LocalComfyUi::builder(&fake.url()).comfy_api_key("comfyui-test-key").build().unwrap();
@@ -67,8 +73,12 @@ async fn on_a_local_comfyui_the_partner_key_is_needed_before_anything_is_submitt
     settings.allow_partner_spend = true;
     let state = AppState::new(Arc::new(backend), Arc::new(MemoryStore::default()), settings).unwrap();
     let (client, _r) = connect(state).await;
-    let r = ok(&client, "partner_generate", json!({"type": "video", "model": "T2V-01", "prompt": "waves", "wait": true})).await;
+    let r = ok(
+        &client,
+        "partner_generate",
+        json!({"type": "video", "model": "T2V-01", "prompt": "waves", "wait": true}),
+    )
+    .await;
     assert_eq!(r["quote"]["price"]["kind"], "unknown", "ComfyUI 0.3.75 has no price badges: {r}");
     assert_eq!(r["job"]["status"], "succeeded", "{r}");
 }
-

@@ -30,7 +30,10 @@ test('on Comfy Cloud a priced partner run needs maxCredits, then runs', async ()
   assert.equal(quote.consent, false)
 
   await assert.rejects(client.partnerGenerate(request), (e) => e instanceof InvalidArgumentError && e.code === 'spending_consent_required' && !e.retryable)
-  await assert.rejects(client.partnerGenerate({ ...request, maxCredits: 12 }), (e) => e.code === 'price_above_max_credits')
+  await assert.rejects(
+    client.partnerGenerate({ ...request, maxCredits: 12 }),
+    (e) => e.code === 'price_above_max_credits' && e.details.credits === 12.66 && e.details.maxCredits === 12,
+  )
 
   const ran = await client.partnerGenerate({ ...request, maxCredits: 13 })
   await ran.job.wait({ timeoutMs: 30_000 })

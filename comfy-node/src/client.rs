@@ -196,7 +196,10 @@ impl Client {
     /// Builds a partner (paid API) node workflow from the live catalogue, prices it and submits
     /// it only with spending consent (`maxCredits` covering the price, or `allowPartnerSpend`).
     #[napi]
-    pub async fn partner_generate(&self, request: crate::partner::PartnerOptions) -> napi::Result<crate::partner::PartnerRun> {
+    pub async fn partner_generate(
+        &self,
+        request: crate::partner::PartnerOptions,
+    ) -> napi::Result<crate::partner::PartnerRun> {
         let request = request.into_request()?;
         let generated = self.comfy.partner_generate(request).await.napi()?;
         crate::partner::PartnerRun::new(generated, self.comfy.clone())

@@ -91,6 +91,15 @@ fn details(e: &Error) -> Value {
             Value::Object(d)
         }
         Error::BatchNotFound { batch_id } => json!({"batchId": batch_id}),
+        Error::UnknownPartnerModel { media, model, suggestions, .. } => {
+            json!({"type": media, "model": model, "suggestions": suggestions})
+        }
+        Error::SpendingConsentRequired { class_type, price, .. } => {
+            json!({"classType": class_type, "price": price})
+        }
+        Error::PriceAboveMaxCredits { class_type, price, credits, max_credits } => {
+            json!({"classType": class_type, "price": price, "credits": credits, "maxCredits": max_credits})
+        }
         _ => Value::Null,
     }
 }

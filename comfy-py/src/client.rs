@@ -120,7 +120,8 @@ fn build(
         keep_outputs: args.keep_outputs,
         feedback_url: args.feedback_url.or_else(|| env("COMFY_FEEDBACK_URL")),
         allow_partner_spend: args.allow_partner_spend
-            || env("COMFY_ALLOW_PARTNER_SPEND").is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on")),
+            || env("COMFY_ALLOW_PARTNER_SPEND")
+                .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on")),
         ..defaults
     };
     let url = backend.effective_url().trim_end_matches('/').to_owned();

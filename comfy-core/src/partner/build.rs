@@ -39,9 +39,9 @@ pub(crate) fn build(catalog: &Catalog, picked: &Picked<'_>, request: &PartnerReq
     let mut nodes = Map::new();
     let widget = |names: &[&str]| -> Option<&InputDef> {
         names.iter().find_map(|n| {
-            node.inputs
-                .iter()
-                .find(|i| i.section != Section::Hidden && i.kind.takes_literal() && i.name.eq_ignore_ascii_case(n))
+            node.inputs.iter().find(|i| {
+                i.section != Section::Hidden && i.kind.takes_literal() && i.name.eq_ignore_ascii_case(n)
+            })
         })
     };
     let prompt_input = widget(PROMPT_INPUTS).map(|i| i.name.clone());
@@ -191,7 +191,9 @@ fn default_of(def: &InputDef) -> Option<Value> {
         return Some(d);
     }
     match &def.kind {
-        InputKind::Combo { options, multiselect: false, .. } if def.options.upload.is_none() => options.first().cloned(),
+        InputKind::Combo { options, multiselect: false, .. } if def.options.upload.is_none() => {
+            options.first().cloned()
+        }
         InputKind::Combo { .. } => None,
         _ if !def.is_required() => None,
         InputKind::Int | InputKind::Float => Some(json!(def.options.min.unwrap_or(0.0).max(0.0))),
@@ -293,7 +295,8 @@ fn saver_for(catalog: &Catalog, node: &NodeDef) -> Option<(String, u32, String, 
             if !n.output_node || n.api_node {
                 return None;
             }
-            let links: Vec<&InputDef> = n.inputs_in(Section::Required).filter(|i| !i.kind.takes_literal()).collect();
+            let links: Vec<&InputDef> =
+                n.inputs_in(Section::Required).filter(|i| !i.kind.takes_literal()).collect();
             let [link] = links.as_slice() else { return None };
             if link.kind.type_name() != t {
                 return None;
@@ -369,8 +372,14 @@ mod tests {
         let w = &b.workflow;
         assert_eq!(w["1"]["class_type"], "KlingI2V");
         let i = &w["1"]["inputs"];
-        assert_eq!((&i["prompt"], &i["duration"], &i["aspect_ratio"], &i["seed"]), (&json!("a fox"), &json!("10"), &json!("1:1"), &json!(7)));
-        assert_eq!((&i["mode"], &i["cfg_scale"], &i["watermark"]), (&json!("std"), &json!(0.8), &json!(false)));
+        assert_eq!(
+            (&i["prompt"], &i["duration"], &i["aspect_ratio"], &i["seed"]),
+            (&json!("a fox"), &json!("10"), &json!("1:1"), &json!(7))
+        );
+        assert_eq!(
+            (&i["mode"], &i["cfg_scale"], &i["watermark"]),
+            (&json!("std"), &json!(0.8), &json!(false))
+        );
         assert_eq!(i["start_frame"], json!(["2", 0]));
         assert!(i.get("end_frame").is_none() && i.get("api_key_comfy_org").is_none(), "{i}");
         assert_eq!(w["2"], json!({"class_type": "LoadImage", "inputs": {"image": "fox.png"}}));

@@ -179,7 +179,12 @@ pub struct PartnerGenerated {
 }
 
 /// The consent rule: `Ok` when `price` may be spent under `max_credits` / `allow_spend`.
-pub fn check_consent(class_type: &str, price: &Price, max_credits: Option<f64>, allow_spend: bool) -> Result<()> {
+pub fn check_consent(
+    class_type: &str,
+    price: &Price,
+    max_credits: Option<f64>,
+    allow_spend: bool,
+) -> Result<()> {
     if price.is_free() || allow_spend {
         return Ok(());
     }
@@ -194,9 +199,10 @@ pub fn check_consent(class_type: &str, price: &Price, max_credits: Option<f64>, 
         (Some(_), None) => Err(Error::SpendingConsentRequired {
             class_type: class_type.to_owned(),
             price: price.describe(),
-            hint: "pass max_credits (at least the price in credits) to allow this run, or dry_run to see the \
+            hint:
+                "pass max_credits (at least the price in credits) to allow this run, or dry_run to see the \
                    workflow first"
-                .into(),
+                    .into(),
         }),
         (None, _) => Err(Error::SpendingConsentRequired {
             class_type: class_type.to_owned(),
@@ -259,7 +265,8 @@ impl Comfy {
 
 /// `{"type": .., "model": ..}` → a request, naming the bad field.
 pub fn request_from_value(value: Value) -> Result<PartnerRequest> {
-    serde_json::from_value(value).map_err(|e| Error::InvalidArgument { argument: "request".into(), message: e.to_string() })
+    serde_json::from_value(value)
+        .map_err(|e| Error::InvalidArgument { argument: "request".into(), message: e.to_string() })
 }
 
 #[cfg(test)]
@@ -292,7 +299,9 @@ mod tests {
 
     #[test]
     fn requests_parse_with_type_and_reject_unknown_fields() {
-        let r = request_from_value(json!({"type": "3d", "model": "m", "medias": ["a.png"], "max_credits": 5})).unwrap();
+        let r =
+            request_from_value(json!({"type": "3d", "model": "m", "medias": ["a.png"], "max_credits": 5}))
+                .unwrap();
         assert_eq!((r.media_type, r.media.len(), r.max_credits), (MediaType::ThreeD, 1, Some(5.0)));
         assert!(request_from_value(json!({"type": "gif", "model": "m"})).is_err());
         assert!(request_from_value(json!({"type": "image", "model": "m", "colour": 1})).is_err());

@@ -49,7 +49,12 @@ pub(crate) fn partner_classes(catalog: &Catalog, media: MediaType) -> Vec<&NodeD
 /// Resolves `model` among the partner classes of `media`. `media_count` (reference media given)
 /// breaks ties between classes sharing a model value: with media, a class that takes an input
 /// link is preferred; without, one that needs none.
-pub(crate) fn pick<'a>(catalog: &'a Catalog, media: MediaType, model: &str, media_count: usize) -> Result<Picked<'a>> {
+pub(crate) fn pick<'a>(
+    catalog: &'a Catalog,
+    media: MediaType,
+    model: &str,
+    media_count: usize,
+) -> Result<Picked<'a>> {
     let wanted = model.trim();
     let classes = partner_classes(catalog, media);
     if classes.is_empty() {
@@ -87,7 +92,9 @@ pub(crate) fn pick<'a>(catalog: &'a Catalog, media: MediaType, model: &str, medi
         });
         return Ok(by_value.swap_remove(0));
     }
-    if let Some(node) = classes.iter().find(|n| n.display_name.as_deref().is_some_and(|d| d.to_lowercase() == lc)) {
+    if let Some(node) =
+        classes.iter().find(|n| n.display_name.as_deref().is_some_and(|d| d.to_lowercase() == lc))
+    {
         return Ok(Picked { node, model_value: None });
     }
     let mut names: Vec<&str> = classes.iter().map(|n| n.name.as_str()).collect();
@@ -154,9 +161,15 @@ mod tests {
     #[test]
     fn a_class_name_alias_model_value_or_display_name_resolves() {
         let c = catalog();
-        assert_eq!(pick(&c, MediaType::Image, "fluxproultraimagenode", 0).unwrap().node.name, "FluxProUltraImageNode");
+        assert_eq!(
+            pick(&c, MediaType::Image, "fluxproultraimagenode", 0).unwrap().node.name,
+            "FluxProUltraImageNode"
+        );
         assert_eq!(pick(&c, MediaType::Image, "flux-ultra", 0).unwrap().node.name, "FluxProUltraImageNode");
-        assert_eq!(pick(&c, MediaType::Image, "Flux 1.1 [pro] Ultra Image", 0).unwrap().node.name, "FluxProUltraImageNode");
+        assert_eq!(
+            pick(&c, MediaType::Image, "Flux 1.1 [pro] Ultra Image", 0).unwrap().node.name,
+            "FluxProUltraImageNode"
+        );
         let p = pick(&c, MediaType::Video, "t2v-01-director", 0).unwrap();
         assert_eq!(p.node.name, "MinimaxTextToVideoNode");
         assert_eq!(p.model_value, Some(("model".into(), json!("T2V-01-Director"))));

@@ -129,7 +129,9 @@ fn badge_context(node: &NodeDef, inputs: &Map<String, Value>, depends_on: Option
         }
     }
     let mut groups = Map::new();
-    for group in depends_on.and_then(|d| d.get("input_groups")).and_then(Value::as_array).into_iter().flatten() {
+    for group in
+        depends_on.and_then(|d| d.get("input_groups")).and_then(Value::as_array).into_iter().flatten()
+    {
         let Some(group) = group.as_str() else { continue };
         let prefix = format!("{group}.");
         let n = inputs.keys().filter(|k| k.starts_with(&prefix)).count();
@@ -222,7 +224,10 @@ mod tests {
 
     #[test]
     fn a_fixed_price_converts_to_credits() {
-        let p = price_of(&node(json!({"engine": "jsonata", "expr": "{\"type\":\"usd\",\"usd\":0.06}"})), &Map::new());
+        let p = price_of(
+            &node(json!({"engine": "jsonata", "expr": "{\"type\":\"usd\",\"usd\":0.06}"})),
+            &Map::new(),
+        );
         assert_eq!(p, Price::usd(0.06, 0.06));
         assert_eq!(p.max_credits(), Some(12.66));
         assert_eq!(p.describe(), "$0.06 (12.66 credits)");
@@ -237,14 +242,17 @@ mod tests {
         }));
         let five_low = price_of(&n, &inputs(json!({"duration": 5, "quality": "low"})));
         assert_eq!(five_low.max_credits(), Some(credits(0.25)));
-        let ten_high_linked = price_of(&n, &inputs(json!({"duration": 10, "quality": "high", "image": ["2", 0]})));
+        let ten_high_linked =
+            price_of(&n, &inputs(json!({"duration": 10, "quality": "high", "image": ["2", 0]})));
         assert_eq!(ten_high_linked, Price::usd(1.01, 1.01));
     }
 
     #[test]
     fn ranges_and_lists_keep_both_ends() {
         let r = price_of(
-            &node(json!({"engine": "jsonata", "expr": "{\"type\":\"range_usd\",\"min_usd\":0.2,\"max_usd\":0.1}"})),
+            &node(
+                json!({"engine": "jsonata", "expr": "{\"type\":\"range_usd\",\"min_usd\":0.2,\"max_usd\":0.1}"}),
+            ),
             &Map::new(),
         );
         assert_eq!(r, Price::usd(0.1, 0.2));
@@ -265,9 +273,17 @@ mod tests {
         assert!(unknown(Value::Null).contains("no price_badge"));
         assert!(unknown(json!({"engine": "python", "expr": "1"})).contains("\"python\""));
         assert!(unknown(json!({"engine": "jsonata", "expr": "{\"type\": "})).contains("does not parse"));
-        assert!(unknown(json!({"engine": "jsonata", "expr": "$notAFunction(1)"})).contains("cannot be evaluated"));
-        assert!(unknown(json!({"engine": "jsonata", "expr": "{\"type\":\"text\",\"text\":\"varies\"}"})).contains("varies"));
-        assert!(unknown(json!({"engine": "jsonata", "expr": "{\"type\":\"usd\",\"usd\":\"a lot\"}"})).contains("answered"));
+        assert!(
+            unknown(json!({"engine": "jsonata", "expr": "$notAFunction(1)"})).contains("cannot be evaluated")
+        );
+        assert!(
+            unknown(json!({"engine": "jsonata", "expr": "{\"type\":\"text\",\"text\":\"varies\"}"}))
+                .contains("varies")
+        );
+        assert!(
+            unknown(json!({"engine": "jsonata", "expr": "{\"type\":\"usd\",\"usd\":\"a lot\"}"}))
+                .contains("answered")
+        );
         assert!(unknown(json!({"engine": "jsonata", "expr": "widgets.nothing"})).contains("no value"));
     }
 

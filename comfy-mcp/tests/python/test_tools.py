@@ -17,6 +17,7 @@ EXPECTED_TOOLS = {
     "list_workflows", "run_workflow", "list_assets", "get_asset_metadata", "list_models", "search_models",
     "search_nodes", "get_node_info", "generate_image", "image_to_image", "inpaint", "upscale",
     "wait_for_job", "get_server_info", "get_billing_status", "cql", "submit_feedback", "report_session_summary",
+    "partner_generate",
 }
 
 
