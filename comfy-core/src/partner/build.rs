@@ -196,7 +196,8 @@ fn default_of(def: &InputDef) -> Option<Value> {
         }
         InputKind::Combo { .. } => None,
         _ if !def.is_required() => None,
-        InputKind::Int | InputKind::Float => Some(json!(def.options.min.unwrap_or(0.0).max(0.0))),
+        InputKind::Int => Some(json!(def.options.min.unwrap_or(0.0).max(0.0).ceil() as i64)),
+        InputKind::Float => Some(json!(def.options.min.unwrap_or(0.0).max(0.0))),
         InputKind::String => Some(json!("")),
         InputKind::Boolean => Some(json!(false)),
         InputKind::Connection { .. } => None,
@@ -330,8 +331,10 @@ mod tests {
             "KlingI2V": {"input": {"required": {"start_frame": ["IMAGE"], "prompt": ["STRING", {"multiline": true}],
                     "duration": ["COMBO", {"options": ["5", "10"]}],
                     "aspect_ratio": ["COMBO", {"options": ["16:9", "9:16", "1:1"], "default": "16:9"}],
-                    "mode": [["std", "pro"], {}], "cfg_scale": ["FLOAT", {"default": 0.8}]},
-                "optional": {"seed": ["INT", {"default": 0}], "end_frame": ["IMAGE"], "watermark": ["BOOLEAN", {"default": false}]},
+                    "mode": [["std", "pro"], {}], "cfg_scale": ["FLOAT", {"default": 0.8}],
+                    "frames": ["INT", {"min": 3}]},
+                "optional": {"seed": ["INT", {"default": 0}], "end_frame": ["IMAGE"], "watermark": ["BOOLEAN", {"default": false}],
+                    "steps": ["INT", {"min": 2}]},
                 "hidden": {"api_key_comfy_org": ["API_KEY_COMFY_ORG"]}},
                 "output": ["VIDEO"], "api_node": true, "category": "api node/video/Kling"},
             "Tripo": {"input": {"required": {"prompt": ["STRING", {}]}}, "output": ["STRING"], "output_node": true,
@@ -380,6 +383,8 @@ mod tests {
             (&i["mode"], &i["cfg_scale"], &i["watermark"]),
             (&json!("std"), &json!(0.8), &json!(false))
         );
+        assert_eq!(i["frames"], json!(3), "a required widget without a default takes its minimum");
+        assert!(i.get("steps").is_none(), "an optional widget without a default is left out: {i}");
         assert_eq!(i["start_frame"], json!(["2", 0]));
         assert!(i.get("end_frame").is_none() && i.get("api_key_comfy_org").is_none(), "{i}");
         assert_eq!(w["2"], json!({"class_type": "LoadImage", "inputs": {"image": "fox.png"}}));
