@@ -72,7 +72,7 @@ pub(crate) fn build(catalog: &Catalog, picked: &Picked<'_>, request: &PartnerReq
                     return Err(Error::InvalidArgument {
                         argument: "model".into(),
                         message: format!(
-                            "{} needs a {type_name} input ({name}) that partner_generate cannot supply; build the workflow yourself",
+                            "{} needs a link of type {type_name} (input `{name}`) that partner_generate cannot supply; build the workflow yourself",
                             node.name
                         ),
                     });
@@ -84,7 +84,7 @@ pub(crate) fn build(catalog: &Catalog, picked: &Picked<'_>, request: &PartnerReq
                     return Err(Error::InvalidArgument {
                         argument: "media".into(),
                         message: format!(
-                            "{} needs a {type_name} for its `{name}` input: pass one in media (an uploaded input name)",
+                            "{} needs media of type {type_name} for its `{name}` input: pass one more in media (an uploaded input name)",
                             node.name
                         ),
                     });
@@ -187,7 +187,12 @@ fn describe_media_inputs(node: &NodeDef) -> String {
 
 /// The catalogue default of a widget, else its first combo option, else nothing.
 fn default_of(def: &InputDef) -> Option<Value> {
-    if let Some(d) = def.options.default.clone().filter(|d| !d.is_null()) {
+    // A combo default that is not one of its options (the catalogue has some) is not used.
+    let usable = |d: &Value| match &def.kind {
+        InputKind::Combo { options, .. } if !options.is_empty() => options.contains(d),
+        _ => true,
+    };
+    if let Some(d) = def.options.default.clone().filter(|d| !d.is_null() && usable(d)) {
         return Some(d);
     }
     match &def.kind {
