@@ -1,9 +1,11 @@
 //! A partner node's price: its catalogue `price_badge` (`{engine: "jsonata", depends_on, expr}`)
 //! evaluated against the widget values the workflow sends, in US dollars and Comfy credits.
 //!
-//! The expression sees what the ComfyUI frontend gives it: `widgets` (every literal input by
-//! name), `inputs` (`{name: {connected: bool}}` for link inputs) and `inputGroups` (connected
-//! inputs per group). It answers `{"type": "usd", "usd": N}`, `{"type": "range_usd", "min_usd",
+//! The expression sees what the ComfyUI frontend gives it (`useNodePricing.ts`): `widgets`
+//! (every literal input by name, normalized by its declared type: numbers for INT/FLOAT,
+//! booleans for BOOLEAN, trimmed lower-case strings for combos and text), `inputs`
+//! (`{name: {connected: bool}}` for link inputs) and `inputGroups` (connected inputs per
+//! group). It answers `{"type": "usd", "usd": N}`, `{"type": "range_usd", "min_usd",
 //! "max_usd"}` or `{"type": "list_usd", "usd": [..]}`; anything else — or an expression the
 //! evaluator cannot run — is an unknown price with the reason, never a guess.
 
@@ -115,11 +117,13 @@ pub fn price_of(node: &NodeDef, inputs: &Map<String, Value>) -> Price {
 fn badge_context(node: &NodeDef, inputs: &Map<String, Value>, depends_on: Option<&Value>) -> Value {
     let mut widgets = Map::new();
     let mut links = Map::new();
+    let is_link = |v: &Value| crate::workflow::Input::from_json(v.clone()).as_link().is_some();
     for (name, value) in inputs {
-        if crate::workflow::Input::from_json(value.clone()).as_value().is_some() {
-            widgets.insert(name.clone(), value.clone());
-        } else {
+        if is_link(value) {
             links.insert(name.clone(), json!({"connected": true}));
+        } else {
+            let declared = node.input(name).map(|d| d.kind.type_name()).unwrap_or("");
+            widgets.insert(name.clone(), normalize(value, declared));
         }
     }
     // Link inputs the node declares but the workflow leaves unconnected.
@@ -134,10 +138,37 @@ fn badge_context(node: &NodeDef, inputs: &Map<String, Value>, depends_on: Option
     {
         let Some(group) = group.as_str() else { continue };
         let prefix = format!("{group}.");
-        let n = inputs.keys().filter(|k| k.starts_with(&prefix)).count();
+        let n = inputs.iter().filter(|(k, v)| k.starts_with(&prefix) && is_link(v)).count();
         groups.insert(group.to_owned(), json!(n));
     }
     json!({"widgets": widgets, "inputs": links, "inputGroups": groups})
+}
+
+/// A widget value as the ComfyUI frontend hands it to the expression: INT/FLOAT a number (or
+/// null), BOOLEAN a boolean (or null), COMBO numbers and booleans as they are, every other
+/// value a trimmed, lower-cased string.
+fn normalize(value: &Value, declared: &str) -> Value {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.trim().to_lowercase(),
+        other => other.to_string().to_lowercase(),
+    };
+    match (declared, value) {
+        (_, Value::Null) => Value::Null,
+        ("INT" | "FLOAT", Value::Number(_)) => value.clone(),
+        ("INT" | "FLOAT", Value::String(s)) => {
+            s.trim().parse::<f64>().ok().filter(|n| n.is_finite()).map_or(Value::Null, |n| json!(n))
+        }
+        ("INT" | "FLOAT", _) => Value::Null,
+        ("BOOLEAN", Value::Bool(_)) => value.clone(),
+        ("BOOLEAN", Value::String(s)) => match s.trim().to_lowercase().as_str() {
+            "true" => json!(true),
+            "false" => json!(false),
+            _ => Value::Null,
+        },
+        ("BOOLEAN", _) => Value::Null,
+        ("COMBO", Value::Number(_) | Value::Bool(_)) => value.clone(),
+        _ => Value::String(text(value)),
+    }
 }
 
 /// Runs a JSONata expression; a parse or evaluation failure (or a panic inside the evaluator,
@@ -165,7 +196,12 @@ fn evaluate(expr: &str, context: &Value) -> Result<Value, String> {
 /// The badge's answer as a price.
 fn interpret(answer: &Value) -> Price {
     let num = |k: &str| answer.get(k).and_then(Value::as_f64).filter(|n| n.is_finite() && *n >= 0.0);
-    let kind = answer.get("type").and_then(Value::as_str).unwrap_or("");
+    // The legacy form `{usd: N}` has no type.
+    let kind = answer.get("type").and_then(Value::as_str).unwrap_or(if answer.get("usd").is_some() {
+        "usd"
+    } else {
+        ""
+    });
     match kind {
         "usd" => match num("usd") {
             Some(usd) => Price::usd(usd, usd),
@@ -245,6 +281,23 @@ mod tests {
         let ten_high_linked =
             price_of(&n, &inputs(json!({"duration": 10, "quality": "high", "image": ["2", 0]})));
         assert_eq!(ten_high_linked, Price::usd(1.01, 1.01));
+    }
+
+    #[test]
+    fn widgets_are_normalized_like_the_frontend_does() {
+        // Combo and string values lower-cased and trimmed, numbers parsed, booleans kept.
+        let n = node(json!({
+            "engine": "jsonata",
+            "expr": "{\"type\":\"usd\",\"usd\": (widgets.quality = \"high\" and widgets.prompt = \"a fox\" ? 1 : 2) * widgets.duration}"
+        }));
+        let p = price_of(&n, &inputs(json!({"quality": "High", "prompt": "  A Fox ", "duration": "3"})));
+        assert_eq!(p, Price::usd(3.0, 3.0));
+        assert_eq!(normalize(&json!("x"), "BOOLEAN"), Value::Null);
+        assert_eq!(normalize(&json!("TRUE"), "BOOLEAN"), json!(true));
+        assert_eq!(normalize(&json!(5), "COMBO"), json!(5));
+        // The legacy answer without a type.
+        let legacy = price_of(&node(json!({"engine": "jsonata", "expr": "{\"usd\": 0.5}"})), &Map::new());
+        assert_eq!(legacy, Price::usd(0.5, 0.5));
     }
 
     #[test]
