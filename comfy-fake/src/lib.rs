@@ -37,6 +37,7 @@ mod outputs;
 mod pyfmt;
 mod queue;
 mod router;
+pub mod runcomfy;
 mod scripting;
 mod state;
 mod upload;
@@ -56,6 +57,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 pub use cloud::{FakeComfyCloud, FakeComfyCloudBuilder, Rejection, Vocabulary};
+pub use runcomfy::{FakeRunComfy, FakeRunComfyBuilder};
 pub use files::Folder;
 pub use scripting::{InterruptCall, UploadRecord};
 

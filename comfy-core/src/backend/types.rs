@@ -486,6 +486,8 @@ pub enum BackendKind {
     Local,
     /// Comfy Cloud.
     ComfyCloud,
+    /// RunComfy's Serverless API.
+    RunComfy,
     /// Any other implementation of the trait.
     Other,
 }
