@@ -468,6 +468,29 @@ impl RunComfy {
         Ok(RequestCancel::from_answer(request_id, v))
     }
 
+    /// Polls a request (at the configured interval) until it finishes or `timeout` passes;
+    /// then its result. The request keeps running on a timeout (it is never cancelled here).
+    pub async fn wait_request(
+        &self,
+        deployment_id: Option<&str>,
+        request_id: &str,
+        timeout: std::time::Duration,
+    ) -> Result<(RequestStatus, Option<RequestResult>)> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let status = self.request_status(deployment_id, request_id).await?;
+            if status.finished {
+                let result = self.request_result(deployment_id, request_id).await?;
+                return Ok((status, Some(result)));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok((status, None));
+            }
+            tokio::time::sleep(self.inner.config.poll_interval.min(deadline - now)).await;
+        }
+    }
+
     fn adhoc_handle(&self, deployment_id: Option<&str>, request_id: &str) -> Result<RequestHandle> {
         if request_id.trim().is_empty() {
             return Err(Error::InvalidArgument { argument: "request_id".into(), message: "is empty".into() });
