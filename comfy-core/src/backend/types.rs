@@ -487,6 +487,7 @@ pub enum BackendKind {
     /// Comfy Cloud.
     ComfyCloud,
     /// RunComfy's Serverless API.
+    #[serde(rename = "runcomfy")]
     RunComfy,
     /// Any other implementation of the trait.
     Other,
