@@ -683,7 +683,11 @@ impl Backend for RunComfy {
         let mut workflow = request.workflow.to_value();
         self.inner.inputs.expand(&mut workflow)?;
         let mut body = json!({"workflow_api_json": workflow});
-        let extra = self.extra_data(request.extra_data.clone());
+        // Partner-node credentials come from the configuration only, never from a request.
+        let mut extra = request.extra_data.clone();
+        extra.remove("api_key_comfy_org");
+        extra.remove("auth_token_comfy_org");
+        let extra = self.extra_data(extra);
         if !extra.is_empty() {
             body["extra_data"] = Value::Object(extra);
         }
