@@ -94,7 +94,9 @@ impl std::str::FromStr for BackendKind {
             "runcomfy" | "run-comfy" | "run_comfy" => Ok(BackendKind::RunComfy),
             other => Err(Error::InvalidArgument {
                 argument: "backend".into(),
-                message: format!("{other:?} is not a backend: use \"local\", \"comfy-cloud\" or \"runcomfy\""),
+                message: format!(
+                    "{other:?} is not a backend: use \"local\", \"comfy-cloud\" or \"runcomfy\""
+                ),
             }),
         }
     }
@@ -256,7 +258,8 @@ impl BackendConfig {
             BackendKind::RunComfy => {
                 let token =
                     self.token.clone().filter(|k| !k.trim().is_empty()).ok_or_else(missing_runcomfy_token)?;
-                let mut b = RunComfy::builder(url).token(token).queue_version(self.queue_version.unwrap_or_default());
+                let mut b =
+                    RunComfy::builder(url).token(token).queue_version(self.queue_version.unwrap_or_default());
                 if let Some(d) = self.deployment.clone().filter(|d| !d.trim().is_empty()) {
                     b = b.deployment(d);
                 }

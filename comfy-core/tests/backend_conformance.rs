@@ -32,7 +32,14 @@ struct Target {
 impl Target {
     async fn local() -> Target {
         let fake = engine(FakeComfyUi::builder()).start().await.unwrap();
-        Target { name: "local", url: fake.url(), cloud_key: None, local: Some(fake), cloud: None, runcomfy: None }
+        Target {
+            name: "local",
+            url: fake.url(),
+            cloud_key: None,
+            local: Some(fake),
+            cloud: None,
+            runcomfy: None,
+        }
     }
 
     async fn cloud() -> Target {
@@ -50,7 +57,14 @@ impl Target {
 
     async fn runcomfy() -> Target {
         let fake = FakeRunComfy::builder().token("rc-conformance").engine(engine).start().await.unwrap();
-        Target { name: "runcomfy", url: fake.url(), cloud_key: None, local: None, cloud: None, runcomfy: Some(fake) }
+        Target {
+            name: "runcomfy",
+            url: fake.url(),
+            cloud_key: None,
+            local: None,
+            cloud: None,
+            runcomfy: Some(fake),
+        }
     }
 
     fn engine(&self) -> &FakeComfyUi {

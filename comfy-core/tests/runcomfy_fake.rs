@@ -50,7 +50,11 @@ fn client(backend: RunComfy) -> Comfy {
         cancel_confirm_timeout: Duration::from_secs(10),
         ..Default::default()
     };
-    Comfy::builder(Arc::new(backend)).store(Arc::new(MemoryStore::default())).options(options).build().unwrap()
+    Comfy::builder(Arc::new(backend))
+        .store(Arc::new(MemoryStore::default()))
+        .options(options)
+        .build()
+        .unwrap()
 }
 
 async fn finished(job: &Job) -> JobResult {
@@ -110,7 +114,9 @@ async fn every_output_channel_is_a_hosted_url_and_the_cdn_never_sees_the_token()
         .outputs
         .iter()
         .filter_map(|o| match &o.item {
-            OutputItem::Url { url, media, expires_at, .. } => Some((o.node_id.clone(), url.clone(), *media, *expires_at)),
+            OutputItem::Url { url, media, expires_at, .. } => {
+                Some((o.node_id.clone(), url.clone(), *media, *expires_at))
+            }
             _ => None,
         })
         .collect();
@@ -120,7 +126,10 @@ async fn every_output_channel_is_a_hosted_url_and_the_cdn_never_sees_the_token()
     for (_, url, _, expires) in &urls {
         assert!(url.starts_with(&fake.cdn_url()), "{url}");
         let expires = expires.expect("every hosted URL has an expiry");
-        assert!(expires >= before + WEEK_MS - 60_000 && expires <= now_millis() + WEEK_MS + 60_000, "{expires}");
+        assert!(
+            expires >= before + WEEK_MS - 60_000 && expires <= now_millis() + WEEK_MS + 60_000,
+            "{expires}"
+        );
     }
     assert!(
         r.outputs.iter().any(|o| o.item == OutputItem::Text { text: "hello runcomfy".into() }),
@@ -129,17 +138,20 @@ async fn every_output_channel_is_a_hosted_url_and_the_cdn_never_sees_the_token()
     );
     for id in &r.assets {
         let asset = comfy.asset(id).await.unwrap();
-        if asset.url.is_some() {
+        if let Some(url) = asset.url {
             let fetched = comfy.fetch_asset(id).await.unwrap();
             assert!(!fetched.data.is_empty());
-            assert_eq!(comfy.asset_url(id).await.unwrap().url, asset.url.unwrap());
+            assert_eq!(comfy.asset_url(id).await.unwrap().url, url);
         }
     }
     let cdn = fake.cdn_requests();
     assert!(cdn.iter().filter(|c| c.path.starts_with("/output/")).count() >= 4, "{cdn:?}");
     assert!(cdn.iter().any(|c| c.path.starts_with("/object_info/")) || cdn.iter().all(|c| !c.refused));
     for c in &cdn {
-        assert!(!c.refused && !c.headers.iter().any(|h| h == "authorization"), "the token reached the CDN: {c:?}");
+        assert!(
+            !c.refused && !c.headers.iter().any(|h| h == "authorization"),
+            "the token reached the CDN: {c:?}"
+        );
     }
 }
 
@@ -178,8 +190,18 @@ async fn uploads_and_previous_outputs_become_inputs_without_megabytes_in_the_ref
     let r = finished(&comfy.submit(JobRequest::new(wf)).await.unwrap()).await;
     assert_eq!(r.status, JobStatus::Succeeded, "{:?}", r.status);
     let sent = fake.inference_bodies().last().cloned().unwrap();
-    assert!(sent.pointer("/workflow_api_json/1/inputs/image").and_then(Value::as_str).unwrap().starts_with("data:image/png;base64,"));
-    let small = RunComfy::builder(&fake.url()).token(TOKEN).deployment(fake.deployment_id()).max_inline_bytes(10).build().unwrap();
+    assert!(
+        sent.pointer("/workflow_api_json/1/inputs/image")
+            .and_then(Value::as_str)
+            .unwrap()
+            .starts_with("data:image/png;base64,")
+    );
+    let small = RunComfy::builder(&fake.url())
+        .token(TOKEN)
+        .deployment(fake.deployment_id())
+        .max_inline_bytes(10)
+        .build()
+        .unwrap();
     let e = small.upload(Upload::file("big.png", vec![1u8; 11])).await.unwrap_err();
     assert_eq!(e.code(), "too_large");
     assert!(e.to_string().contains("public URL"), "{e}");
@@ -211,7 +233,9 @@ async fn overrides_are_checked_before_anything_is_billed() {
     assert_eq!(result.output_urls[0].channel, "images");
     // Unknown input (a typo), unknown node, a bad value: refused locally, nothing sent.
     let count = fake.inference_bodies().len();
-    for overrides in [json!({"Canvas.widht": 3}), json!({"Canvass.width": 3}), json!({"1": {"inputs": {"width": "wide"}}})] {
+    for overrides in
+        [json!({"Canvas.widht": 3}), json!({"Canvass.width": 3}), json!({"1": {"inputs": {"width": "wide"}}})]
+    {
         let spec = RequestSpec { overrides: Some(map(overrides.clone())), ..Default::default() };
         let e = rc.submit_request(&spec).await.unwrap_err();
         assert!(matches!(e.code(), "invalid_override" | "node_not_found"), "{overrides}: {e}");
@@ -221,10 +245,15 @@ async fn overrides_are_checked_before_anything_is_billed() {
     assert_eq!(fake.inference_bodies().len(), count, "nothing was billed");
     // Without a node schema, the workflow's own inputs are still checked.
     fake.set_object_info_url(fake.deployment_id(), false);
-    let spec = RequestSpec { overrides: Some(map(json!({"Save.filename_prefx": "x"}))), ..Default::default() };
+    let spec =
+        RequestSpec { overrides: Some(map(json!({"Save.filename_prefx": "x"}))), ..Default::default() };
     assert_eq!(rc.submit_request(&spec).await.unwrap_err().code(), "invalid_override");
     // Both modes at once are refused; the server's 422001 keeps its detail.
-    let both = RequestSpec { overrides: Some(map(json!({"1": {"inputs": {"width": 2}}}))), workflow_api_json: Some(json!({})), ..Default::default() };
+    let both = RequestSpec {
+        overrides: Some(map(json!({"1": {"inputs": {"width": 2}}}))),
+        workflow_api_json: Some(json!({})),
+        ..Default::default()
+    };
     assert_eq!(rc.submit_request(&both).await.unwrap_err().code(), "invalid_argument");
     // Webhooks go as query parameters; extra_data is passed through.
     let spec = RequestSpec {
@@ -238,7 +267,10 @@ async fn overrides_are_checked_before_anything_is_billed() {
     let q = fake.inference_queries().pop().unwrap();
     assert_eq!(q, "webhook=https%3A%2F%2Fhooks.example%2Frc&webhook_intermediate_status=true");
     let sent = fake.inference_bodies().pop().unwrap();
-    assert_eq!((sent["overrides"].clone(), sent["extra_data"]["api_key_comfy_org"].clone()), (json!({}), json!("comfyui-partner")));
+    assert_eq!(
+        (sent["overrides"].clone(), sent["extra_data"]["api_key_comfy_org"].clone()),
+        (json!({}), json!("comfyui-partner"))
+    );
 }
 
 #[tokio::test]
@@ -298,7 +330,10 @@ async fn cancel_in_every_outcome_and_both_shapes() {
     assert_eq!(polled.cancel().await.unwrap(), CancelOutcome::Interrupted);
     assert_eq!(polled.status(), JobStatus::Cancelled);
     let answer = rc.cancel_request(None, job.id().as_str()).await.unwrap();
-    assert_eq!((answer.outcome, answer.answer["status"].as_str()), ("not_cancellable", Some("not_cancellable")));
+    assert_eq!(
+        (answer.outcome, answer.answer["status"].as_str()),
+        ("not_cancellable", Some("not_cancellable"))
+    );
 }
 
 #[tokio::test]
@@ -313,26 +348,41 @@ async fn deployments_crud_with_the_checks_runcomfy_makes() {
     assert!(summary.has_object_info_url);
     assert!(summary.nodes.iter().any(|n| n.title.as_deref() == Some("Canvas")));
     assert!(d.readme.is_some());
-    let spec: DeploymentSpec = serde_json::from_value(json!({"name": "mine", "workflow_id": "w-1", "workflow_version": "v2"})).unwrap();
+    let spec: DeploymentSpec =
+        serde_json::from_value(json!({"name": "mine", "workflow_id": "w-1", "workflow_version": "v2"}))
+            .unwrap();
     let bad = DeploymentSpec { hardware: "A100".into(), ..spec.clone() };
     assert_eq!(rc.create_deployment(&bad).await.unwrap_err().code(), "invalid_argument");
     let created = rc.create_deployment(&spec).await.unwrap();
-    assert_eq!((created.hardware.clone(), created.status.as_deref()), (vec!["AMPERE_48".to_owned()], Some("standby")));
+    assert_eq!(
+        (created.hardware.clone(), created.status.as_deref()),
+        (vec!["AMPERE_48".to_owned()], Some("standby"))
+    );
     let only = rc.list_deployments(std::slice::from_ref(&created.id), false, false).await.unwrap();
     assert_eq!(only.len(), 1);
     // PATCH resends the current name (RunComfy refuses a PATCH without it).
     let updated = rc
-        .update_deployment(Some(&created.id), &DeploymentUpdate { max_instances: Some(3), ..Default::default() })
+        .update_deployment(
+            Some(&created.id),
+            &DeploymentUpdate { max_instances: Some(3), ..Default::default() },
+        )
         .await
         .unwrap();
     assert_eq!((updated.name.as_deref(), updated.max_instances), (Some("mine"), Some(3)));
     rc.delete_deployment(&created.id).await.unwrap();
-    let spec = RequestSpec { deployment_id: Some(created.id.clone()), workflow_api_json: Some(image("x", 1).to_value()), ..Default::default() };
+    let spec = RequestSpec {
+        deployment_id: Some(created.id.clone()),
+        workflow_api_json: Some(image("x", 1).to_value()),
+        ..Default::default()
+    };
     let e = rc.submit_request(&spec).await.unwrap_err();
     assert!(e.to_string().contains("DeletedDeployment"), "{e}");
     // Another account's deployment, a bad token.
     let other = RunComfy::builder(&fake.url()).token("rc-someone-else").build().unwrap();
-    assert_eq!(other.get_deployment(Some(fake.deployment_id()), false, false).await.unwrap_err().code(), "backend_http_error");
+    assert_eq!(
+        other.get_deployment(Some(fake.deployment_id()), false, false).await.unwrap_err().code(),
+        "backend_http_error"
+    );
     let bad = RunComfy::builder(&fake.url()).token("wrong").build().unwrap();
     assert_eq!(bad.list_deployments(&[], false, false).await.unwrap_err().code(), "unauthorized");
     assert_eq!(bad.identity().await.auth, comfy_core::backend::AuthState::Rejected);
@@ -351,7 +401,10 @@ async fn the_instance_proxy_reaches_the_running_comfyui() {
     let r = finished(&comfy.submit(JobRequest::new(image("rc_proxy", 4))).await.unwrap()).await;
     let status = rc.request_status(None, r.job_id.as_str()).await.unwrap();
     let instance = status.instance_id.unwrap();
-    assert_eq!(rc.instance_proxy(None, &instance, "/api/free", Some(&json!({"unload_models": true}))).await.unwrap(), Value::Null);
+    assert_eq!(
+        rc.instance_proxy(None, &instance, "/api/free", Some(&json!({"unload_models": true}))).await.unwrap(),
+        Value::Null
+    );
     let info = rc.instance_proxy(None, &instance, "object_info", None).await.unwrap();
     assert!(info.get("KSampler").is_some());
     // Now the catalogue comes from the instance.

@@ -57,8 +57,8 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 pub use cloud::{FakeComfyCloud, FakeComfyCloudBuilder, Rejection, Vocabulary};
-pub use runcomfy::{FakeRunComfy, FakeRunComfyBuilder};
 pub use files::Folder;
+pub use runcomfy::{FakeRunComfy, FakeRunComfyBuilder};
 pub use scripting::{InterruptCall, UploadRecord};
 
 use state::{Config, Shared, State};

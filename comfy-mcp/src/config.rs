@@ -437,7 +437,8 @@ impl Settings {
                 "the ComfyUI URL (--comfyui-url, COMFYUI_URL, comfyui_url) is unused: the backend is {backend}"
             ));
         }
-        let runcomfy_queue_version = match args.runcomfy_queue_version.clone().or(file.runcomfy_queue_version) {
+        let runcomfy_queue_version = match args.runcomfy_queue_version.clone().or(file.runcomfy_queue_version)
+        {
             Some(v) if !v.trim().is_empty() => {
                 v.parse().map_err(|e| ConfigError(format!("runcomfy_queue_version: {e}")))?
             }
@@ -844,7 +845,11 @@ mod tests {
         assert_eq!(b.queue_version, Some(comfy_core::backend::runcomfy::QueueVersion::V2));
         let e = Settings::merge(&args(&["--backend", "runcomfy"]), FileConfig::default()).unwrap_err();
         assert!(e.0.contains("RUNCOMFY_API_TOKEN"), "{e}");
-        let e = Settings::merge(&args(&["--backend", "runcomfy", "--runcomfy-token", "t", "--runcomfy-queue-version", "v9"]), FileConfig::default()).unwrap_err();
+        let e = Settings::merge(
+            &args(&["--backend", "runcomfy", "--runcomfy-token", "t", "--runcomfy-queue-version", "v9"]),
+            FileConfig::default(),
+        )
+        .unwrap_err();
         assert!(e.0.contains("v1"), "{e}");
     }
 

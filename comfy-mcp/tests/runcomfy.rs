@@ -38,16 +38,28 @@ async fn session() -> (FakeRunComfy, Session) {
 #[tokio::test]
 async fn runcomfy_tools_are_listed_only_on_runcomfy() {
     let (_fake, s) = session().await;
-    let names: Vec<String> = s.client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
-    for t in ["list_deployments", "get_deployment", "create_deployment", "update_deployment", "delete_deployment",
-              "submit_request", "get_request_status", "get_request_result", "cancel_request", "instance_proxy"] {
+    let names: Vec<String> =
+        s.client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    for t in [
+        "list_deployments",
+        "get_deployment",
+        "create_deployment",
+        "update_deployment",
+        "delete_deployment",
+        "submit_request",
+        "get_request_status",
+        "get_request_result",
+        "cancel_request",
+        "instance_proxy",
+    ] {
         assert!(names.contains(&t.to_owned()), "{t} missing");
     }
     let tools = s.client.list_all_tools().await.unwrap();
     let delete = tools.iter().find(|t| t.name == "delete_deployment").unwrap();
     assert_eq!(delete.annotations.as_ref().and_then(|a| a.destructive_hint), Some(true));
     let h = start().await;
-    let local: Vec<String> = h.client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    let local: Vec<String> =
+        h.client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
     assert!(!local.iter().any(|n| n == "list_deployments" || n == "submit_request"), "{local:?}");
 }
 
@@ -58,18 +70,32 @@ async fn deployments_through_the_tools_with_a_confirmed_delete() {
     assert_eq!(l["deployments"][0]["id"], fake.deployment_id(), "{l}");
     let g = s.ok("get_deployment", json!({"include_payload": true})).await;
     assert!(g["payload_summary"]["nodes"].as_array().unwrap().iter().any(|n| n["title"] == "Canvas"), "{g}");
-    let e = s.err("create_deployment", json!({"name": "x", "workflow_id": "w", "workflow_version": "v1", "hardware": "H100"})).await;
+    let e = s
+        .err(
+            "create_deployment",
+            json!({"name": "x", "workflow_id": "w", "workflow_version": "v1", "hardware": "H100"}),
+        )
+        .await;
     assert_eq!(e["code"], "invalid_argument", "{e}");
-    let c = s.ok("create_deployment", json!({"name": "x", "workflow_id": "w", "workflow_version": "v1"})).await;
+    let c =
+        s.ok("create_deployment", json!({"name": "x", "workflow_id": "w", "workflow_version": "v1"})).await;
     let id = c["deployment"]["id"].as_str().unwrap().to_owned();
     let u = s.ok("update_deployment", json!({"deployment_id": id, "keep_warm_duration_in_seconds": 5})).await;
-    assert_eq!((u["deployment"]["name"].clone(), u["deployment"]["keep_warm_duration_in_seconds"].clone()), (json!("x"), json!(5)));
+    assert_eq!(
+        (u["deployment"]["name"].clone(), u["deployment"]["keep_warm_duration_in_seconds"].clone()),
+        (json!("x"), json!(5))
+    );
     let e = s.err("delete_deployment", json!({"deployment_id": id, "confirm": "yes"})).await;
     assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("invalid_argument"), Some("confirm")), "{e}");
-    assert_eq!(s.ok("list_deployments", json!({"ids": [id]})).await["deployments"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.ok("list_deployments", json!({"ids": [id]})).await["deployments"].as_array().unwrap().len(),
+        1
+    );
     let d = s.ok("delete_deployment", json!({"deployment_id": id, "confirm": id})).await;
     assert_eq!(d["response"]["deleted"], true, "{d}");
-    assert!(s.ok("list_deployments", json!({"ids": [id]})).await["deployments"].as_array().unwrap().is_empty());
+    assert!(
+        s.ok("list_deployments", json!({"ids": [id]})).await["deployments"].as_array().unwrap().is_empty()
+    );
 }
 
 #[tokio::test]
@@ -83,7 +109,10 @@ async fn requests_through_the_tools() {
     assert_eq!(r["status"]["status"], "completed", "{r}");
     assert_eq!(r["result"]["status"], "succeeded");
     let url = r["result"]["output_urls"][0]["url"].as_str().unwrap();
-    assert!(url.starts_with(&fake.cdn_url()) && r["result"]["output_urls"][0]["expires_at"].is_number(), "{r}");
+    assert!(
+        url.starts_with(&fake.cdn_url()) && r["result"]["output_urls"][0]["expires_at"].is_number(),
+        "{r}"
+    );
     let st = s.ok("get_request_status", json!({"request_id": rid})).await;
     let instance = st["instance_id"].as_str().unwrap().to_owned();
     let res = s.ok("get_request_result", json!({"request_id": rid})).await;
@@ -105,7 +134,8 @@ async fn generic_tools_run_on_the_deployment_and_queue_shows_in_flight_requests(
     let a = s.ok("submit_workflow", json!({"workflow": image_workflow("rc_mcp_a"), "wait": false})).await;
     let b = s.ok("submit_workflow", json!({"workflow": image_workflow("rc_mcp_b"), "wait": false})).await;
     let q = s.ok("get_queue", json!({})).await;
-    let pending: Vec<&str> = q["pending"].as_array().unwrap().iter().map(|e| e["job_id"].as_str().unwrap()).collect();
+    let pending: Vec<&str> =
+        q["pending"].as_array().unwrap().iter().map(|e| e["job_id"].as_str().unwrap()).collect();
     assert_eq!(pending, [a["job_id"].as_str().unwrap(), b["job_id"].as_str().unwrap()], "{q}");
     assert_eq!(q["pending"][1]["number"], 2.0, "RunComfy's queue position: {q}");
     fake.engine().release();
@@ -113,7 +143,10 @@ async fn generic_tools_run_on_the_deployment_and_queue_shows_in_flight_requests(
     let out = s.ok("get_output", json!({"job_id": b["job_id"]})).await;
     let o = &out["outputs"][0];
     assert!(o["url"].as_str().unwrap().starts_with(&fake.cdn_url()), "the output's hosted URL: {out}");
-    assert!(o["expires_at"].as_i64().unwrap() > o["created_at"].as_i64().unwrap() + 6 * 24 * 3600 * 1000, "{out}");
+    assert!(
+        o["expires_at"].as_i64().unwrap() > o["created_at"].as_i64().unwrap() + 6 * 24 * 3600 * 1000,
+        "{out}"
+    );
     let e = s.err("list_models", json!({"folder": "checkpoints"})).await;
     assert_eq!(e["code"], "not_supported", "{e}");
     assert!(e["message"].as_str().unwrap().contains("RunComfy"), "{e}");

@@ -44,7 +44,8 @@ fn build(options: &ClientOptions) -> comfy_core::Result<Comfy> {
         BackendKind::ComfyCloud => options.cloud_url.clone().or_else(|| env("COMFY_CLOUD_URL")),
         BackendKind::RunComfy => options.runcomfy_url.clone().or_else(|| env("RUNCOMFY_API_URL")),
     };
-    let queue_version = match options.runcomfy_queue_version.clone().or_else(|| env("RUNCOMFY_QUEUE_VERSION")) {
+    let queue_version = match options.runcomfy_queue_version.clone().or_else(|| env("RUNCOMFY_QUEUE_VERSION"))
+    {
         Some(v) => Some(v.parse()?),
         None => None,
     };
@@ -258,7 +259,11 @@ impl Client {
     ) -> napi::Result<Value> {
         let rc = self.comfy.runcomfy().napi()?;
         let d = rc
-            .get_deployment(deployment_id.as_deref(), include_payload.unwrap_or(false), include_readme.unwrap_or(false))
+            .get_deployment(
+                deployment_id.as_deref(),
+                include_payload.unwrap_or(false),
+                include_readme.unwrap_or(false),
+            )
             .await
             .napi()?;
         comfy_core::json::to_value(&d, "deployment").napi()
@@ -270,17 +275,27 @@ impl Client {
     #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
     pub async fn create_deployment(&self, spec: Value) -> napi::Result<Value> {
         let spec: comfy_core::backend::runcomfy::DeploymentSpec =
-            serde_json::from_value(spec).map_err(|e| invalid_argument("spec", &e.to_string()))?;
+            serde_json::from_value(spec).map_err(|e| invalid_argument("spec", e.to_string()))?;
         let d = self.comfy.runcomfy().napi()?.create_deployment(&spec).await.napi()?;
         comfy_core::json::to_value(&d, "deployment").napi()
     }
 
     /// Changes a RunComfy deployment (default: the configured one).
     #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
-    pub async fn update_deployment(&self, changes: Value, deployment_id: Option<String>) -> napi::Result<Value> {
+    pub async fn update_deployment(
+        &self,
+        changes: Value,
+        deployment_id: Option<String>,
+    ) -> napi::Result<Value> {
         let update: comfy_core::backend::runcomfy::DeploymentUpdate =
-            serde_json::from_value(changes).map_err(|e| invalid_argument("changes", &e.to_string()))?;
-        let d = self.comfy.runcomfy().napi()?.update_deployment(deployment_id.as_deref(), &update).await.napi()?;
+            serde_json::from_value(changes).map_err(|e| invalid_argument("changes", e.to_string()))?;
+        let d = self
+            .comfy
+            .runcomfy()
+            .napi()?
+            .update_deployment(deployment_id.as_deref(), &update)
+            .await
+            .napi()?;
         comfy_core::json::to_value(&d, "deployment").napi()
     }
 

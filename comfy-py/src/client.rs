@@ -411,7 +411,11 @@ impl Client {
     /// Creates a RunComfy deployment from a dict (`name`, `workflow_id`, `workflow_version`,
     /// optional `hardware`, `min_instances`, `max_instances`, `queue_size`,
     /// `keep_warm_duration_in_seconds`).
-    fn create_deployment<'py>(&self, py: Python<'py>, spec: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+    fn create_deployment<'py>(
+        &self,
+        py: Python<'py>,
+        spec: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let (comfy, spec) = (self.comfy.clone(), crate::convert::py_to_json(spec.as_any())?);
         resolve(py, self.mode, async move {
             let spec: comfy_core::backend::runcomfy::DeploymentSpec =
@@ -441,7 +445,11 @@ impl Client {
     /// Deletes a RunComfy deployment permanently; RunComfy's answer.
     fn delete_deployment<'py>(&self, py: Python<'py>, deployment_id: String) -> PyResult<Bound<'py, PyAny>> {
         let comfy = self.comfy.clone();
-        resolve(py, self.mode, async move { Ok(Json(comfy.runcomfy()?.delete_deployment(&deployment_id).await?)) })
+        resolve(
+            py,
+            self.mode,
+            async move { Ok(Json(comfy.runcomfy()?.delete_deployment(&deployment_id).await?)) },
+        )
     }
 
     /// The account's balance and subscription where the backend has billing, as a dict.

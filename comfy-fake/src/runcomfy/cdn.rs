@@ -28,7 +28,10 @@ fn carries_credentials(state: &RcState, uri: &Uri, headers: &HeaderMap) -> bool 
 }
 
 fn refused() -> Response {
-    (StatusCode::FORBIDDEN, "<Error><Code>AccessDenied</Code><Message>credentials are not accepted</Message></Error>")
+    (
+        StatusCode::FORBIDDEN,
+        "<Error><Code>AccessDenied</Code><Message>credentials are not accepted</Message></Error>",
+    )
         .into_response()
 }
 

@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Extension;
 use serde_json::{Map, Value, json};
 
 use super::RcState;
-use super::routes::{Account, api_error, validation_error};
+use super::routes::{Account, Refused, api_error, api_refusal, validation_error, validation_refusal};
 use crate::router::json_ok;
 use crate::state::uuid4;
 
@@ -76,7 +76,10 @@ pub(crate) fn new_deployment(state: &RcState, id: &str, account: &str, body: &Va
             "object_info_url": format!("{}/object_info/{id}.json", state.cdn_url),
         }),
     );
-    d.insert("readme".into(), json!(format!("# {}\n\nA fake deployment.", body["name"].as_str().unwrap_or(""))));
+    d.insert(
+        "readme".into(),
+        json!(format!("# {}\n\nA fake deployment.", body["name"].as_str().unwrap_or(""))),
+    );
     Value::Object(d)
 }
 
@@ -108,16 +111,20 @@ fn includes(q: &[(String, String)]) -> (bool, bool) {
 }
 
 /// Looks a deployment up for `account`: 404001, 403003 or 10003.
-pub(crate) fn find(state: &RcState, account: &str, id: &str) -> Result<Value, Response> {
+pub(crate) fn find(state: &RcState, account: &str, id: &str) -> Result<Value, Refused> {
     let inner = state.lock();
     if inner.deleted.contains(id) {
-        return Err(api_error(StatusCode::BAD_REQUEST, 10003, "DeletedDeployment: the deployment was deleted"));
+        return Err(api_refusal(
+            StatusCode::BAD_REQUEST,
+            10003,
+            "DeletedDeployment: the deployment was deleted",
+        ));
     }
     let Some(d) = inner.deployments.get(id) else {
-        return Err(api_error(StatusCode::NOT_FOUND, 404001, "Deployment not found"));
+        return Err(api_refusal(StatusCode::NOT_FOUND, 404001, "Deployment not found"));
     };
     if d["owner"].as_str() != Some(account) {
-        return Err(api_error(StatusCode::FORBIDDEN, 403003, "The deployment belongs to another user"));
+        return Err(api_refusal(StatusCode::FORBIDDEN, 403003, "The deployment belongs to another user"));
     }
     Ok(d.clone())
 }
@@ -150,12 +157,12 @@ pub(crate) async fn get_one(
     let (payload, readme) = includes(&query_pairs(&q));
     match find(&state, &account, &id) {
         Ok(d) => json_ok(&view(&d, payload, readme)),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
 /// Checks create/update fields; `required` lists the fields that must be present.
-fn check_fields(body: &Map<String, Value>, required: &[&str]) -> Result<(), Response> {
+fn check_fields(body: &Map<String, Value>, required: &[&str]) -> Result<(), Refused> {
     let mut detail = Vec::new();
     for f in required {
         if !body.contains_key(*f) {
@@ -163,10 +170,14 @@ fn check_fields(body: &Map<String, Value>, required: &[&str]) -> Result<(), Resp
         }
     }
     if let Some(hw) = body.get("hardware") {
-        let ok = hw.as_array().is_some_and(|a| a.len() == 1 && a[0].as_str().is_some_and(|s| HARDWARE.contains(&s)));
+        let ok = hw
+            .as_array()
+            .is_some_and(|a| a.len() == 1 && a[0].as_str().is_some_and(|s| HARDWARE.contains(&s)));
         if !ok {
-            detail.push(json!({"loc": ["body", "hardware"], "msg": "hardware must be a list of exactly one known SKU",
-                               "type": "value_error"}));
+            detail.push(
+                json!({"loc": ["body", "hardware"], "msg": "hardware must be a list of exactly one known SKU",
+                               "type": "value_error"}),
+            );
         }
     }
     let int = |k: &str| body.get(k).and_then(Value::as_i64);
@@ -177,7 +188,7 @@ fn check_fields(body: &Map<String, Value>, required: &[&str]) -> Result<(), Resp
     }
     match detail.is_empty() {
         true => Ok(()),
-        false => Err(validation_error(detail)),
+        false => Err(validation_refusal(detail)),
     }
 }
 
@@ -187,7 +198,9 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Response {
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return validation_error(vec![json!({"loc": ["body"], "msg": "a JSON object", "type": "json_invalid"})]);
+        return validation_error(vec![
+            json!({"loc": ["body"], "msg": "a JSON object", "type": "json_invalid"}),
+        ]);
     };
     let required = [
         "name",
@@ -200,7 +213,7 @@ pub(crate) async fn create(
         "keep_warm_duration_in_seconds",
     ];
     if let Err(r) = check_fields(&body, &required) {
-        return r;
+        return *r;
     }
     let id = uuid4();
     let d = new_deployment(&state, &id, &account, &Value::Object(body));
@@ -215,16 +228,18 @@ pub(crate) async fn update(
     body: Bytes,
 ) -> Response {
     if let Err(r) = find(&state, &account, &id) {
-        return r;
+        return *r;
     }
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return validation_error(vec![json!({"loc": ["body"], "msg": "a JSON object", "type": "json_invalid"})]);
+        return validation_error(vec![
+            json!({"loc": ["body"], "msg": "a JSON object", "type": "json_invalid"}),
+        ]);
     };
     if !body.contains_key("name") {
         return api_error(StatusCode::UNPROCESSABLE_ENTITY, 422001, "Deployment name is required");
     }
     if let Err(r) = check_fields(&body, &[]) {
-        return r;
+        return *r;
     }
     let mut inner = state.lock();
     let Some(d) = inner.deployments.get_mut(&id) else {
@@ -246,7 +261,7 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Response {
     if let Err(r) = find(&state, &account, &id) {
-        return r;
+        return *r;
     }
     let mut inner = state.lock();
     inner.deployments.remove(&id);
@@ -258,4 +273,3 @@ pub(crate) async fn delete(
 pub(crate) fn exists(state: &RcState, id: &str) -> bool {
     state.lock().deployments.contains_key(id)
 }
-

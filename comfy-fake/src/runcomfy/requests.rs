@@ -3,14 +3,14 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use serde_json::{Map, Value, json};
 
-use super::routes::{Account, api_error, validation_error};
+use super::routes::{Account, Refused, api_error, api_refusal, validation_error, validation_refusal};
 use super::{CancelShape, ErrorShape, RcState, Request, deployments};
 use crate::files::{FileKey, Folder};
 use crate::router::{json_ok, json_response};
@@ -72,20 +72,26 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 /// Replaces media inputs given as data URIs or hosted URLs by files in the engine's input
 /// folder (what RunComfy's server does before ComfyUI sees the graph).
-fn materialise_inputs(state: &RcState, workflow: &mut Value) -> Result<(), Response> {
+fn materialise_inputs(state: &RcState, workflow: &mut Value) -> Result<(), Refused> {
     let Some(nodes) = workflow.as_object_mut() else { return Ok(()) };
     for (node_id, node) in nodes.iter_mut() {
         let Some(inputs) = node.get_mut("inputs").and_then(Value::as_object_mut) else { continue };
         for (name, value) in inputs.iter_mut() {
             let Some(text) = value.as_str() else { continue };
             let loc = json!(["body", "workflow", node_id, "inputs", name]);
-            let bad = |msg: &str| validation_error(vec![json!({"loc": loc, "msg": msg, "type": "value_error"})]);
+            let bad =
+                |msg: &str| validation_refusal(vec![json!({"loc": loc, "msg": msg, "type": "value_error"})]);
             let (bytes, ext) = if let Some(rest) = text.strip_prefix("data:") {
                 let Some((meta, data)) = rest.split_once(',') else { return Err(bad("malformed data URI")) };
                 if !meta.ends_with(";base64") {
                     return Err(bad("data URIs must be base64"));
                 }
-                let ext = meta.trim_end_matches(";base64").rsplit('/').next().unwrap_or("bin").replace("jpeg", "jpg");
+                let ext = meta
+                    .trim_end_matches(";base64")
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("bin")
+                    .replace("jpeg", "jpg");
                 match base64_decode(data) {
                     Some(b) => (b, ext),
                     None => return Err(bad("invalid base64 in the data URI")),
@@ -97,7 +103,11 @@ fn materialise_inputs(state: &RcState, workflow: &mut Value) -> Result<(), Respo
                 let Some((folder, sub, filename)) = hosted else {
                     return Err(bad("the URL could not be downloaded"));
                 };
-                let key = FileKey { folder: Folder::parse(&folder).unwrap_or(Folder::Output), subfolder: sub, filename: filename.clone() };
+                let key = FileKey {
+                    folder: Folder::parse(&folder).unwrap_or(Folder::Output),
+                    subfolder: sub,
+                    filename: filename.clone(),
+                };
                 let Some(bytes) = state.engine.lock().files.get(&key).cloned() else {
                     return Err(bad("the URL could not be downloaded"));
                 };
@@ -112,7 +122,10 @@ fn materialise_inputs(state: &RcState, workflow: &mut Value) -> Result<(), Respo
             };
             let filename = format!("runcomfy_input_{n}.{ext}");
             let mut st = state.engine.lock();
-            st.files.put(FileKey { folder: Folder::Input, subfolder: String::new(), filename: filename.clone() }, bytes);
+            st.files.put(
+                FileKey { folder: Folder::Input, subfolder: String::new(), filename: filename.clone() },
+                bytes,
+            );
             st.input_generation += 1;
             *value = json!(filename);
         }
@@ -121,7 +134,7 @@ fn materialise_inputs(state: &RcState, workflow: &mut Value) -> Result<(), Respo
 }
 
 /// Merges node-keyed overrides into the saved workflow: 422001 for unknown nodes or inputs.
-fn apply_overrides(workflow: &mut Value, overrides: &Map<String, Value>) -> Result<(), Response> {
+fn apply_overrides(workflow: &mut Value, overrides: &Map<String, Value>) -> Result<(), Refused> {
     let mut detail = Vec::new();
     for (node_id, change) in overrides {
         let Some(inputs) = change.get("inputs").and_then(Value::as_object) else {
@@ -143,7 +156,7 @@ fn apply_overrides(workflow: &mut Value, overrides: &Map<String, Value>) -> Resu
     }
     match detail.is_empty() {
         true => Ok(()),
-        false => Err(validation_error(detail)),
+        false => Err(validation_refusal(detail)),
     }
 }
 
@@ -157,13 +170,15 @@ pub(crate) async fn inference(
 ) -> Response {
     let deployment = match deployments::find(&state, &account, &id) {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if deployment["is_enabled"] == json!(false) {
         return api_error(StatusCode::BAD_REQUEST, 10002, "DisabledDeployment: enable the deployment first");
     }
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return validation_error(vec![json!({"loc": ["body"], "msg": "a JSON object", "type": "json_invalid"})]);
+        return validation_error(vec![
+            json!({"loc": ["body"], "msg": "a JSON object", "type": "json_invalid"}),
+        ]);
     };
     {
         let mut inner = state.lock();
@@ -172,25 +187,31 @@ pub(crate) async fn inference(
     }
     let mut workflow = match (body.get("overrides"), body.get("workflow_api_json")) {
         (Some(_), Some(_)) => {
-            return validation_error(vec![json!({"loc": ["body"], "msg": "give overrides or workflow_api_json, not both", "type": "value_error"})]);
+            return validation_error(vec![
+                json!({"loc": ["body"], "msg": "give overrides or workflow_api_json, not both", "type": "value_error"}),
+            ]);
         }
         (None, None) => {
-            return validation_error(vec![json!({"loc": ["body", "overrides"], "msg": "Field required", "type": "missing"})]);
+            return validation_error(vec![
+                json!({"loc": ["body", "overrides"], "msg": "Field required", "type": "missing"}),
+            ]);
         }
         (Some(o), None) => {
             let mut wf = deployment.pointer("/payload/workflow_api_json").cloned().unwrap_or(json!({}));
             let Some(o) = o.as_object() else {
-                return validation_error(vec![json!({"loc": ["body", "overrides"], "msg": "an object", "type": "value_error"})]);
+                return validation_error(vec![
+                    json!({"loc": ["body", "overrides"], "msg": "an object", "type": "value_error"}),
+                ]);
             };
             if let Err(r) = apply_overrides(&mut wf, o) {
-                return r;
+                return *r;
             }
             wf
         }
         (None, Some(w)) => w.clone(),
     };
     if let Err(r) = materialise_inputs(&state, &mut workflow) {
-        return r;
+        return *r;
     }
     let rid = crate::state::uuid4();
     let mut prompt = json!({"prompt": workflow, "prompt_id": rid, "client_id": "runcomfy"});
@@ -201,7 +222,8 @@ pub(crate) async fn inference(
     if resp.status() != StatusCode::OK {
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap_or_default();
         let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let message = answer.pointer("/error/message").and_then(Value::as_str).unwrap_or("Prompt validation failed");
+        let message =
+            answer.pointer("/error/message").and_then(Value::as_str).unwrap_or("Prompt validation failed");
         return json_response(
             StatusCode::UNPROCESSABLE_ENTITY,
             &json!({"error_code": 422001, "error_message": message, "detail": answer.get("node_errors")}),
@@ -210,12 +232,7 @@ pub(crate) async fn inference(
     let v = version(&uri);
     state.lock().requests.insert(
         rid.clone(),
-        Request {
-            deployment: id.clone(),
-            account,
-            created: deployments::timestamp(),
-            cancelled: false,
-        },
+        Request { deployment: id.clone(), account, created: deployments::timestamp(), cancelled: false },
     );
     let mut answer = request_urls(&state, &v, &id, &rid);
     answer["status"] = json!("in_queue");
@@ -235,8 +252,11 @@ fn phase(state: &RcState, rid: &str) -> Option<Phase> {
     let cancelled = state.lock().requests.get(rid).is_some_and(|r| r.cancelled);
     let st = state.engine.lock();
     if let Some(entry) = st.history.get(rid) {
-        let messages = entry.pointer("/status/messages").and_then(Value::as_array).cloned().unwrap_or_default();
-        let find = |kind: &str| messages.iter().find(|m| m.get(0).and_then(Value::as_str) == Some(kind)).map(|m| m[1].clone());
+        let messages =
+            entry.pointer("/status/messages").and_then(Value::as_array).cloned().unwrap_or_default();
+        let find = |kind: &str| {
+            messages.iter().find(|m| m.get(0).and_then(Value::as_str) == Some(kind)).map(|m| m[1].clone())
+        };
         return Some(if find("execution_interrupted").is_some() {
             Phase::Cancelled
         } else if let Some(e) = find("execution_error") {
@@ -258,15 +278,17 @@ fn phase(state: &RcState, rid: &str) -> Option<Phase> {
 }
 
 /// The request for `account`, or the error answer.
-fn lookup(state: &RcState, account: &str, deployment: &str, rid: &str) -> Result<Request, Response> {
+fn lookup(state: &RcState, account: &str, deployment: &str, rid: &str) -> Result<Request, Refused> {
     let inner = state.lock();
     match inner.requests.get(rid) {
-        Some(r) if r.deployment != deployment => Err(api_error(StatusCode::NOT_FOUND, 404001, "Request not found")),
+        Some(r) if r.deployment != deployment => {
+            Err(api_refusal(StatusCode::NOT_FOUND, 404001, "Request not found"))
+        }
         Some(r) if r.account != account => {
-            Err(api_error(StatusCode::FORBIDDEN, 403003, "The request belongs to another user"))
+            Err(api_refusal(StatusCode::FORBIDDEN, 403003, "The request belongs to another user"))
         }
         Some(r) => Ok(r.clone()),
-        None => Err(api_error(StatusCode::NOT_FOUND, 404001, "Request not found")),
+        None => Err(api_refusal(StatusCode::NOT_FOUND, 404001, "Request not found")),
     }
 }
 
@@ -282,7 +304,7 @@ pub(crate) async fn status(
 ) -> Response {
     let request = match lookup(&state, &account, &id, &rid) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(phase) = phase(&state, &rid) else {
         return api_error(StatusCode::NOT_FOUND, 404001, "Request not found");
@@ -316,7 +338,10 @@ fn host(state: &RcState, folder: &str, subfolder: &str, filename: &str) -> Strin
     (folder, subfolder, filename).hash(&mut h);
     let token = format!("{:016x}", h.finish());
     state.lock().hosted.insert(token.clone(), (folder.to_owned(), subfolder.to_owned(), filename.to_owned()));
-    let name: String = filename.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c } else { '_' }).collect();
+    let name: String = filename
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c } else { '_' })
+        .collect();
     format!("{}/output/{token}/{name}", state.cdn_url)
 }
 
@@ -329,9 +354,10 @@ fn hosted_outputs(state: &RcState, outputs: &Value) -> Value {
             for items in channels.values_mut() {
                 let Some(items) = items.as_array_mut() else { continue };
                 for item in items.iter_mut() {
-                    let (Some(filename), Some(folder)) =
-                        (item.get("filename").and_then(Value::as_str), item.get("type").and_then(Value::as_str))
-                    else {
+                    let (Some(filename), Some(folder)) = (
+                        item.get("filename").and_then(Value::as_str),
+                        item.get("type").and_then(Value::as_str),
+                    ) else {
                         continue;
                     };
                     let sub = item.get("subfolder").and_then(Value::as_str).unwrap_or("");
@@ -355,7 +381,9 @@ fn error_value(state: &RcState, e: &Value) -> Value {
         }
         ErrorShape::Array => {
             let debug = match e.get("traceback") {
-                Some(Value::Array(lines)) => lines.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(""),
+                Some(Value::Array(lines)) => {
+                    lines.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("")
+                }
                 _ => String::new(),
             };
             json!([{"errorCode": 500, "error": message, "debugInfo": debug}])
@@ -370,7 +398,7 @@ pub(crate) async fn result(
 ) -> Response {
     let request = match lookup(&state, &account, &id, &rid) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(phase) = phase(&state, &rid) else {
         return api_error(StatusCode::NOT_FOUND, 404001, "Request not found");
@@ -401,7 +429,7 @@ pub(crate) async fn cancel(
     Path((id, rid)): Path<(String, String)>,
 ) -> Response {
     if let Err(r) = lookup(&state, &account, &id, &rid) {
-        return r;
+        return *r;
     }
     let shape = state.lock().cancel_shape.unwrap_or(CancelShape::Outcome);
     let accepted = match phase(&state, &rid) {
@@ -432,8 +460,12 @@ pub(crate) async fn cancel(
         _ => false,
     };
     let body = match (shape, accepted) {
-        (CancelShape::Outcome, true) => json!({"request_id": rid, "status": "completed", "outcome": "cancelled"}),
-        (CancelShape::Outcome, false) => json!({"request_id": rid, "status": "completed", "outcome": "not_cancellable"}),
+        (CancelShape::Outcome, true) => {
+            json!({"request_id": rid, "status": "completed", "outcome": "cancelled"})
+        }
+        (CancelShape::Outcome, false) => {
+            json!({"request_id": rid, "status": "completed", "outcome": "not_cancellable"})
+        }
         (CancelShape::Requested, true) => json!({"request_id": rid, "status": "cancellation_requested"}),
         (CancelShape::Requested, false) => json!({"request_id": rid, "status": "not_cancellable"}),
     };
@@ -446,7 +478,7 @@ pub(crate) async fn proxy(
     Path((id, iid, path)): Path<(String, String, String)>,
 ) -> Response {
     if let Err(r) = deployments::find(&state, &account, &id) {
-        return r;
+        return *r;
     }
     if iid != instance_of(&id) {
         return api_error(StatusCode::NOT_FOUND, 404001, "Instance not found (it may have scaled down)");

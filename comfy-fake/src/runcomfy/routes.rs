@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde_json::{Value, json};
 
 use super::{CancelShape, ErrorShape, RcState, deployments, requests};
@@ -17,9 +17,22 @@ use crate::router::{json_ok, json_response};
 #[derive(Debug, Clone)]
 pub(crate) struct Account(pub String);
 
+/// An error answer carried through `Result` (boxed: a response is large).
+pub(crate) type Refused = Box<Response>;
+
 /// RunComfy's error envelope.
 pub(crate) fn api_error(status: StatusCode, code: u64, message: &str) -> Response {
     json_response(status, &json!({"error_code": code, "error_message": message}))
+}
+
+/// [`api_error`], boxed for a `Result`.
+pub(crate) fn api_refusal(status: StatusCode, code: u64, message: &str) -> Refused {
+    Box::new(api_error(status, code, message))
+}
+
+/// [`validation_error`], boxed for a `Result`.
+pub(crate) fn validation_refusal(detail: Vec<Value>) -> Refused {
+    Box::new(validation_error(detail))
 }
 
 /// 422001 with a FastAPI-style `detail` list.
@@ -45,7 +58,10 @@ pub(crate) fn build(state: Arc<RcState>) -> Router {
             get(deployments::get_one).patch(deployments::update).delete(deployments::delete),
         )
         .route("/prod/v2/deployments/{id}/instances/{iid}/proxy/{*path}", post(requests::proxy))
-        .route("/prod/v2/balance", get(|| async { json_ok(&json!({"balance_usd": 12.5, "balance_microdollars": 12_500_000})) }))
+        .route(
+            "/prod/v2/balance",
+            get(|| async { json_ok(&json!({"balance_usd": 12.5, "balance_microdollars": 12_500_000})) }),
+        )
         .merge(queue("v1"))
         .merge(queue("v2"));
     api.fallback(|| async { api_error(StatusCode::NOT_FOUND, 404001, "Not Found") })
@@ -68,7 +84,9 @@ async fn auth(State(state): State<Arc<RcState>>, mut req: Request, next: Next) -
             req.extensions_mut().insert(Account(account));
             next.run(req).await
         }
-        None => api_error(StatusCode::UNAUTHORIZED, 401001, "Unauthorized: the API token is missing or invalid"),
+        None => {
+            api_error(StatusCode::UNAUTHORIZED, 401001, "Unauthorized: the API token is missing or invalid")
+        }
     }
 }
 
@@ -119,10 +137,12 @@ async fn script(State(state): State<Arc<RcState>>, body: axum::body::Bytes) -> R
     match v.get("fail_node_class") {
         Some(Value::Array(a)) if a.len() == 3 => {
             let s = |i: usize| a[i].as_str().unwrap_or("").to_owned();
-            state.engine.lock().scripts.fail_classes.insert(
-                s(0),
-                crate::scripting::NodeFailure { exception_type: s(1), message: s(2) },
-            );
+            state
+                .engine
+                .lock()
+                .scripts
+                .fail_classes
+                .insert(s(0), crate::scripting::NodeFailure { exception_type: s(1), message: s(2) });
         }
         Some(Value::Null) => state.engine.lock().scripts.fail_classes.clear(),
         _ => {}
@@ -138,7 +158,10 @@ pub(crate) fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 3 <= bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
                     Some(b) => {
                         out.push(b);
                         i += 3;

@@ -4,8 +4,8 @@
 //! [`comfy_core::backend::runcomfy::RunComfy`].
 
 use comfy_core::backend::runcomfy::{
-    Deployment, DeploymentSpec, DeploymentUpdate, PayloadSummary, RequestCancel, RequestHandle, RequestResult,
-    RequestSpec, RequestStatus,
+    Deployment, DeploymentSpec, DeploymentUpdate, PayloadSummary, RequestCancel, RequestHandle,
+    RequestResult, RequestSpec, RequestStatus,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,11 @@ use crate::error::ToolError;
 
 pub(crate) fn register(r: &mut Registry) {
     r.add(
-        ToolDef::read("list_deployments", "List deployments", "RunComfy deployments (id, name, workflow, hardware, scaling, status)."),
+        ToolDef::read(
+            "list_deployments",
+            "List deployments",
+            "RunComfy deployments (id, name, workflow, hardware, scaling, status).",
+        ),
         list_deployments,
     );
     r.add(
@@ -70,7 +74,11 @@ pub(crate) fn register(r: &mut Registry) {
         submit_request,
     );
     r.add(
-        ToolDef::read("get_request_status", "Request status", "A request's status, queue position and instance."),
+        ToolDef::read(
+            "get_request_status",
+            "Request status",
+            "A request's status, queue position and instance.",
+        ),
         get_request_status,
     );
     r.add(
@@ -165,8 +173,9 @@ pub struct DeploymentView {
 }
 
 async fn get_deployment(ctx: CallCtx, a: GetArgs) -> ToolResult<DeploymentView> {
-    let deployment =
-        runcomfy(&ctx)?.get_deployment(a.deployment_id.as_deref(), a.include_payload, a.include_readme).await?;
+    let deployment = runcomfy(&ctx)?
+        .get_deployment(a.deployment_id.as_deref(), a.include_payload, a.include_readme)
+        .await?;
     let payload_summary = deployment.payload_summary();
     Ok(DeploymentView { deployment, payload_summary }.into())
 }
@@ -332,7 +341,8 @@ async fn instance_proxy(ctx: CallCtx, a: ProxyArgs) -> ToolResult<ProxyAnswer> {
         ));
     }
     let body = a.body.map(Value::Object);
-    let response =
-        runcomfy(&ctx)?.instance_proxy(a.deployment_id.as_deref(), &a.instance_id, path, body.as_ref()).await?;
+    let response = runcomfy(&ctx)?
+        .instance_proxy(a.deployment_id.as_deref(), &a.instance_id, path, body.as_ref())
+        .await?;
     Ok(ProxyAnswer { response }.into())
 }

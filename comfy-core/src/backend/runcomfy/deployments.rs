@@ -250,10 +250,8 @@ fn check_instances(min: Option<u32>, max: Option<u32>) -> Result<()> {
     if let Some(min) = min.filter(|m| *m > 30) {
         return Err(invalid("min_instances", format!("{min} is above 30")));
     }
-    if let Some(max) = max {
-        if !(1..=60).contains(&max) {
-            return Err(invalid("max_instances", format!("{max} is not in 1..=60")));
-        }
+    if let Some(max) = max.filter(|m| !(1..=60).contains(m)) {
+        return Err(invalid("max_instances", format!("{max} is not in 1..=60")));
     }
     if let (Some(min), Some(max)) = (min, max)
         && min > max
@@ -266,9 +264,11 @@ fn check_instances(min: Option<u32>, max: Option<u32>) -> Result<()> {
 impl DeploymentSpec {
     /// Checks the spec and answers the API body (hardware as a one-element array).
     pub fn body(&self) -> Result<Value> {
-        for (arg, v) in
-            [("name", &self.name), ("workflow_id", &self.workflow_id), ("workflow_version", &self.workflow_version)]
-        {
+        for (arg, v) in [
+            ("name", &self.name),
+            ("workflow_id", &self.workflow_id),
+            ("workflow_version", &self.workflow_version),
+        ] {
             if v.trim().is_empty() {
                 return Err(invalid(arg, "must not be empty".into()));
             }
@@ -316,10 +316,12 @@ impl DeploymentUpdate {
 pub(crate) fn parse_list(v: Value) -> std::result::Result<Vec<Deployment>, String> {
     let items = match v {
         Value::Array(items) => items,
-        Value::Object(mut m) => match ["deployments", "data", "items", "results"].iter().find_map(|k| m.remove(*k)) {
-            Some(Value::Array(items)) => items,
-            _ => return Err("neither a list nor an object with a deployments list".into()),
-        },
+        Value::Object(mut m) => {
+            match ["deployments", "data", "items", "results"].iter().find_map(|k| m.remove(*k)) {
+                Some(Value::Array(items)) => items,
+                _ => return Err("neither a list nor an object with a deployments list".into()),
+            }
+        }
         _ => return Err("not a list of deployments".into()),
     };
     items.into_iter().map(|d| serde_json::from_value(d).map_err(|e| format!("a deployment: {e}"))).collect()
@@ -332,10 +334,14 @@ mod tests {
     #[test]
     fn specs_are_checked_before_anything_is_sent() {
         let spec: DeploymentSpec =
-            serde_json::from_value(json!({"name": "t2i", "workflow_id": "w", "workflow_version": "v1"})).unwrap();
+            serde_json::from_value(json!({"name": "t2i", "workflow_id": "w", "workflow_version": "v1"}))
+                .unwrap();
         let body = spec.body().unwrap();
         assert_eq!(body["hardware"], json!(["AMPERE_48"]));
-        assert_eq!((body["max_instances"].as_u64(), body["keep_warm_duration_in_seconds"].as_u64()), (Some(1), Some(60)));
+        assert_eq!(
+            (body["max_instances"].as_u64(), body["keep_warm_duration_in_seconds"].as_u64()),
+            (Some(1), Some(60))
+        );
         let bad = DeploymentSpec { hardware: "AMPERE_49".into(), ..spec.clone() };
         let e = bad.body().unwrap_err();
         assert!(e.to_string().contains("AMPERE_48"), "{e}");
@@ -348,7 +354,11 @@ mod tests {
         assert!(DeploymentUpdate::default().body(Some("n")).is_err());
         let u = DeploymentUpdate { max_instances: Some(2), ..Default::default() };
         assert_eq!(u.body(Some("keep")).unwrap(), json!({"max_instances": 2, "name": "keep"}));
-        let u = DeploymentUpdate { hardware: Some("HOPPER_141".into()), name: Some("x".into()), ..Default::default() };
+        let u = DeploymentUpdate {
+            hardware: Some("HOPPER_141".into()),
+            name: Some("x".into()),
+            ..Default::default()
+        };
         assert_eq!(u.body(Some("keep")).unwrap(), json!({"name": "x", "hardware": ["HOPPER_141"]}));
     }
 

@@ -160,9 +160,10 @@ impl RunComfy {
             .or_else(|| self.inner.config.deployment_id.clone())
             .ok_or_else(|| Error::InvalidArgument {
                 argument: "deployment_id".into(),
-                message: "no RunComfy deployment: pass deployment_id, or configure one (--runcomfy-deployment, \
+                message:
+                    "no RunComfy deployment: pass deployment_id, or configure one (--runcomfy-deployment, \
                           RUNCOMFY_DEPLOYMENT_ID); list_deployments shows them"
-                    .into(),
+                        .into(),
             })
     }
 
@@ -215,7 +216,8 @@ impl RunComfy {
     }
 
     fn handle_of(&self, job: &JobRef) -> Result<RequestHandle> {
-        if let Some(h) = job.handle.as_ref().and_then(|h| serde_json::from_value::<RequestHandle>(h.clone()).ok())
+        if let Some(h) =
+            job.handle.as_ref().and_then(|h| serde_json::from_value::<RequestHandle>(h.clone()).ok())
         {
             return Ok(h);
         }
@@ -283,7 +285,9 @@ impl RunComfy {
 
     fn deployment_from(&self, op: &str, v: Value) -> Result<Deployment> {
         let v = match v {
-            Value::Object(mut m) if !m.contains_key("id") && m.get("deployment").is_some_and(Value::is_object) => {
+            Value::Object(mut m)
+                if !m.contains_key("id") && m.get("deployment").is_some_and(Value::is_object) =>
+            {
                 m.remove("deployment").unwrap_or(Value::Null)
             }
             other => other,
@@ -326,7 +330,10 @@ impl RunComfy {
     /// `DELETE /prod/v2/deployments/{id}` (permanent); answers RunComfy's body as sent.
     pub async fn delete_deployment(&self, id: &str) -> Result<Value> {
         if id.trim().is_empty() {
-            return Err(Error::InvalidArgument { argument: "deployment_id".into(), message: "is empty".into() });
+            return Err(Error::InvalidArgument {
+                argument: "deployment_id".into(),
+                message: "is empty".into(),
+            });
         }
         let path = format!("/prod/v2/deployments/{}", urlencode(id.trim()));
         let v = self.call(Method::DELETE, &path, Retry::ConnectOnly, None, false).await?;
@@ -435,7 +442,10 @@ impl RunComfy {
             path = format!("{path}?webhook={}&webhook_intermediate_status={intermediate}", urlencode(url));
         }
         tracing::debug!(backend = %self.backend_name(), deployment, "submitting to RunComfy");
-        let v = self.call(Method::POST, &path, Retry::ConnectOnly, Some(body), false).await?.unwrap_or(Value::Null);
+        let v = self
+            .call(Method::POST, &path, Retry::ConnectOnly, Some(body), false)
+            .await?
+            .unwrap_or(Value::Null);
         let handle = RequestHandle::from_answer(deployment, &v).ok_or_else(|| Error::UnexpectedResponse {
             backend: self.backend_name(),
             operation: "POST inference".into(),
@@ -446,14 +456,22 @@ impl RunComfy {
     }
 
     /// A request's status (`deployment_id` default: the configured one).
-    pub async fn request_status(&self, deployment_id: Option<&str>, request_id: &str) -> Result<RequestStatus> {
+    pub async fn request_status(
+        &self,
+        deployment_id: Option<&str>,
+        request_id: &str,
+    ) -> Result<RequestStatus> {
         let handle = self.adhoc_handle(deployment_id, request_id)?;
         let v = self.status_answer(&handle).await?;
         Ok(RequestStatus::from_answer(request_id, &v))
     }
 
     /// A request's result: every hosted output with its URL, or why it failed.
-    pub async fn request_result(&self, deployment_id: Option<&str>, request_id: &str) -> Result<RequestResult> {
+    pub async fn request_result(
+        &self,
+        deployment_id: Option<&str>,
+        request_id: &str,
+    ) -> Result<RequestResult> {
         let handle = self.adhoc_handle(deployment_id, request_id)?;
         let v = self.result_answer(&handle).await?;
         let outputs = result::outputs(v.get("outputs"), self.expiry(&v));
@@ -462,7 +480,11 @@ impl RunComfy {
 
     /// Cancels a request: `cancelled`, `cancel_requested` (poll until it ends) or
     /// `not_cancellable`.
-    pub async fn cancel_request(&self, deployment_id: Option<&str>, request_id: &str) -> Result<RequestCancel> {
+    pub async fn cancel_request(
+        &self,
+        deployment_id: Option<&str>,
+        request_id: &str,
+    ) -> Result<RequestCancel> {
         let handle = self.adhoc_handle(deployment_id, request_id)?;
         let v = self.cancel_answer(&handle).await?;
         Ok(RequestCancel::from_answer(request_id, v))
@@ -555,9 +577,10 @@ impl RunComfy {
                 status: JobStatus::Succeeded,
                 outputs: result::outputs(result.get("outputs"), self.expiry(&result)),
             },
-            Phase::Failed => {
-                RemoteJob { status: JobStatus::Failed(status::failure(result.get("error"))), outputs: Vec::new() }
-            }
+            Phase::Failed => RemoteJob {
+                status: JobStatus::Failed(status::failure(result.get("error"))),
+                outputs: Vec::new(),
+            },
             Phase::Cancelled => RemoteJob { status: JobStatus::Cancelled, outputs: Vec::new() },
             // The status said finished, the result is not there yet: still running.
             Phase::Queued(_) | Phase::Running => {
@@ -595,7 +618,8 @@ impl RunComfy {
         );
         let body = body.cloned().unwrap_or_else(|| json!({}));
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        let (op, resp) = self.http().request(Method::POST, &route, Retry::ConnectOnly, &[], Some(&bytes)).await?;
+        let (op, resp) =
+            self.http().request(Method::POST, &route, Retry::ConnectOnly, &[], Some(&bytes)).await?;
         let ct = super::http::content_type(&resp);
         let text = resp.text().await.map_err(|e| Error::UnexpectedResponse {
             backend: self.backend_name(),
@@ -620,7 +644,12 @@ impl RunComfy {
             .or_else(|| v.get("balance_microdollars").and_then(Value::as_f64).map(|m| m / 1_000_000.0));
         let subscription = v
             .as_object()
-            .map(|m| m.iter().filter(|(_, v)| !(v.is_object() || v.is_array())).map(|(k, v)| (k.clone(), v.clone())).collect())
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, v)| !(v.is_object() || v.is_array()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(super::BillingStatus { balance_usd: usd, balance_credits: None, subscription })
     }
@@ -657,25 +686,34 @@ impl Backend for RunComfy {
 
     fn unsupported_reason(&self, operation: &'static str) -> String {
         match operation {
-            "node catalogue" => "the deployment publishes no object_info_url and no running instance is known \
+            "node catalogue" => {
+                "the deployment publishes no object_info_url and no running instance is known \
                                  (the catalogue comes from an instance once a request runs)"
-                .into(),
+                    .into()
+            }
             "model lists" => "RunComfy has no model listing API; the models are those of the deployment's \
                               workflow environment"
                 .into(),
-            "saved workflows" => "RunComfy runs Cloud-Saved workflows through deployments; use list_deployments \
+            "saved workflows" => {
+                "RunComfy runs Cloud-Saved workflows through deployments; use list_deployments \
                                   and get_deployment"
-                .into(),
-            "official workflow templates" => "RunComfy has no template gallery API; use this client's built-in \
+                    .into()
+            }
+            "official workflow templates" => {
+                "RunComfy has no template gallery API; use this client's built-in \
                                               templates"
-                .into(),
+                    .into()
+            }
             "download" => "RunComfy outputs are hosted URLs (download them by URL)".into(),
             _ => format!("RunComfy has no API for {operation}"),
         }
     }
 
     fn poll_policy(&self) -> PollPolicy {
-        PollPolicy { min_interval: self.inner.config.poll_interval, not_found_grace: std::time::Duration::from_secs(30) }
+        PollPolicy {
+            min_interval: self.inner.config.poll_interval,
+            not_found_grace: std::time::Duration::from_secs(30),
+        }
     }
 
     async fn submit(&self, request: &JobRequest) -> Result<Submitted> {
@@ -773,7 +811,10 @@ impl Backend for RunComfy {
         let limit = self.inner.config.max_inline_bytes;
         if upload.data.len() as u64 > limit {
             return Err(Error::TooLarge {
-                what: format!("{} (sent inline as a data URI: RunComfy has no upload endpoint)", upload.filename),
+                what: format!(
+                    "{} (sent inline as a data URI: RunComfy has no upload endpoint)",
+                    upload.filename
+                ),
                 size: upload.data.len() as u64,
                 limit,
                 hint: Some("put the file at a public URL and give that URL as the input value".into()),
@@ -786,7 +827,10 @@ impl Backend for RunComfy {
 
     async fn upload_url(&self, url: &str, filename: &str) -> Result<UploadedFile> {
         if !url.starts_with("https://") && !url.starts_with("http://") {
-            return Err(Error::InvalidArgument { argument: "url".into(), message: format!("{url:?} is not an http(s) URL") });
+            return Err(Error::InvalidArgument {
+                argument: "url".into(),
+                message: format!("{url:?} is not an http(s) URL"),
+            });
         }
         let name = self.inner.inputs.add(filename, Source::Url(url.to_owned()));
         Ok(UploadedFile { name, subfolder: REFERENCE_FOLDER.into(), folder: FolderType::Input })
@@ -805,8 +849,11 @@ impl Backend for RunComfy {
         let op = "GET (hosted output URL)";
         let timeout = self.inner.config.transfer_timeout;
         let resp = self.http().send(op, Retry::Idempotent, timeout, &[], |c| c.get(url)).await?;
-        let content_type =
-            resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let content_length = resp.content_length();
         let backend = self.backend_name();
         let stream = resp.bytes_stream().map_err(move |e| Error::UnexpectedResponse {
@@ -829,7 +876,9 @@ impl Backend for RunComfy {
 
     async fn health(&self) -> Result<Health> {
         let raw = match &self.inner.config.deployment_id {
-            Some(id) => serde_json::to_value(self.get_deployment(Some(id), false, false).await?).unwrap_or_default(),
+            Some(id) => {
+                serde_json::to_value(self.get_deployment(Some(id), false, false).await?).unwrap_or_default()
+            }
             None => json!({"deployments": self.list_deployments(&[], false, false).await?.len()}),
         };
         Ok(Health { version: None, devices: Vec::new(), ram_free: None, raw })
@@ -838,7 +887,9 @@ impl Backend for RunComfy {
     async fn identity(&self) -> super::BackendIdentity {
         let auth = match self.get("/prod/v2/deployments").await {
             Ok(_) => super::AuthState::Accepted,
-            Err(Error::Unauthorized { .. }) | Err(Error::Http { status: 403, .. }) => super::AuthState::Rejected,
+            Err(Error::Unauthorized { .. }) | Err(Error::Http { status: 403, .. }) => {
+                super::AuthState::Rejected
+            }
             Err(_) => super::AuthState::Configured,
         };
         super::BackendIdentity {
@@ -862,7 +913,11 @@ mod tests {
     fn a_token_is_required_and_never_printed() {
         let e = RunComfy::builder(RUNCOMFY_URL).build().unwrap_err();
         assert!(e.to_string().contains("token"), "{e}");
-        let rc = RunComfy::builder("https://api.runcomfy.net/").token("rc-secret").deployment("d1").build().unwrap();
+        let rc = RunComfy::builder("https://api.runcomfy.net/")
+            .token("rc-secret")
+            .deployment("d1")
+            .build()
+            .unwrap();
         assert_eq!(rc.name(), "runcomfy:https://api.runcomfy.net/d1");
         assert!(!format!("{rc:?}").contains("rc-secret"));
         assert_eq!(rc.queue_path("d1", "/inference"), "/prod/v1/deployments/d1/inference");

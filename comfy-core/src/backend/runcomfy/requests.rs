@@ -166,7 +166,9 @@ impl RequestResult {
                     filename: filename.clone(),
                     expires_at: *expires_at,
                 }),
-                OutputItem::Text { text } => texts.push(json!({"node_id": o.node_id, "channel": o.key, "text": text})),
+                OutputItem::Text { text } => {
+                    texts.push(json!({"node_id": o.node_id, "channel": o.key, "text": text}))
+                }
                 OutputItem::Value { value } => {
                     values.push(json!({"node_id": o.node_id, "channel": o.key, "value": value}))
                 }
@@ -309,7 +311,10 @@ mod tests {
     fn overrides_in_both_forms_become_node_keyed() {
         let o = json!({"Prompt.text": "a cat", "31": {"inputs": {"seed": 7}}});
         let out = check_overrides(Some(&workflow()), None, o.as_object().unwrap()).unwrap();
-        assert_eq!(Value::Object(out), json!({"6": {"inputs": {"text": "a cat"}}, "31": {"inputs": {"seed": 7}}}));
+        assert_eq!(
+            Value::Object(out),
+            json!({"6": {"inputs": {"text": "a cat"}}, "31": {"inputs": {"seed": 7}}})
+        );
     }
 
     #[test]
@@ -326,7 +331,8 @@ mod tests {
 
     #[test]
     fn handles_statuses_and_cancels_read_answers() {
-        let h = RequestHandle::from_answer("d", &json!({"request_id": "r", "status_url": "https://x/s"})).unwrap();
+        let h = RequestHandle::from_answer("d", &json!({"request_id": "r", "status_url": "https://x/s"}))
+            .unwrap();
         assert_eq!((h.request_id.as_str(), h.status_url.as_deref()), ("r", Some("https://x/s")));
         assert!(RequestHandle::from_answer("d", &json!({})).is_none());
         let s = RequestStatus::from_answer("r", &json!({"status": "in_queue", "queue_position": 2}));

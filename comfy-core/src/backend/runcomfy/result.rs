@@ -118,9 +118,14 @@ mod tests {
         let out = outputs(Some(&v), Some(42));
         assert_eq!(out.len(), 8, "{out:#?}");
         let OutputItem::Url { url, filename, media, expires_at } = &out[1].item else { panic!() };
-        assert_eq!((url.as_str(), filename.as_deref(), *media, *expires_at), ("https://cdn.example/o/b.png", Some("b.png"), MediaKind::Image, Some(42)));
+        assert_eq!(
+            (url.as_str(), filename.as_deref(), *media, *expires_at),
+            ("https://cdn.example/o/b.png", Some("b.png"), MediaKind::Image, Some(42))
+        );
         assert!(matches!(&out[2].item, OutputItem::Url { media: MediaKind::Video, .. }));
-        assert!(matches!(&out[3].item, OutputItem::Url { filename: Some(f), media: MediaKind::Video, .. } if f == "d.webm"));
+        assert!(
+            matches!(&out[3].item, OutputItem::Url { filename: Some(f), media: MediaKind::Video, .. } if f == "d.webm")
+        );
         assert!(matches!(&out[4].item, OutputItem::Url { media: MediaKind::Audio, .. }));
         assert_eq!(out[5].item, OutputItem::Text { text: "Transform to an elephant".into() });
         assert_eq!(out[5].node_id, "38:42");

@@ -90,7 +90,9 @@ pub(crate) fn failure(error: Option<&Value>) -> JobFailure {
         ..Default::default()
     };
     match error {
-        Some(Value::String(s)) if !s.trim().is_empty() => JobFailure { message: s.clone(), ..Default::default() },
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            JobFailure { message: s.clone(), ..Default::default() }
+        }
         Some(e @ Value::Object(m)) => {
             if m.contains_key("exception_message") || m.contains_key("node_id") {
                 let mut f = failure_from(e);
@@ -108,7 +110,9 @@ pub(crate) fn failure(error: Option<&Value>) -> JobFailure {
             let kind = m.get("type").and_then(Value::as_str).map(str::to_owned);
             match (message, kind) {
                 (Some(message), kind) => JobFailure { exception_type: kind, message, ..Default::default() },
-                (None, Some(kind)) => JobFailure { message: kind.clone(), exception_type: Some(kind), ..Default::default() },
+                (None, Some(kind)) => {
+                    JobFailure { message: kind.clone(), exception_type: Some(kind), ..Default::default() }
+                }
                 (None, None) => JobFailure { message: crate::json::preview(e), ..Default::default() },
             }
         }
@@ -118,7 +122,8 @@ pub(crate) fn failure(error: Option<&Value>) -> JobFailure {
                 .map(|i| match i {
                     Value::String(s) => s.clone(),
                     other => {
-                        let text = other.get("error").or_else(|| other.get("message")).and_then(Value::as_str);
+                        let text =
+                            other.get("error").or_else(|| other.get("message")).and_then(Value::as_str);
                         let code = other.get("errorCode").or_else(|| other.get("error_code"));
                         match (text, code) {
                             (Some(t), Some(c)) => format!("{t} (error code {c})"),
@@ -213,7 +218,10 @@ mod tests {
     fn cancel_answers_in_both_shapes() {
         let c = |v| cancel_answer(&v);
         assert_eq!(c(json!({"status": "completed", "outcome": "cancelled"})), CancelAnswer::Cancelled);
-        assert_eq!(c(json!({"status": "completed", "outcome": "not_cancellable"})), CancelAnswer::NotCancellable);
+        assert_eq!(
+            c(json!({"status": "completed", "outcome": "not_cancellable"})),
+            CancelAnswer::NotCancellable
+        );
         assert_eq!(c(json!({"status": "cancellation_requested"})), CancelAnswer::Requested);
         assert_eq!(c(json!({"status": "not_cancellable"})), CancelAnswer::NotCancellable);
         assert_eq!(c(json!({})), CancelAnswer::Unknown);
