@@ -411,3 +411,34 @@ async fn the_instance_proxy_reaches_the_running_comfyui() {
     assert!(comfy.backend().catalog(true).await.unwrap().node("KSampler").is_some());
     assert!(rc.instance_proxy(None, "inst-gone", "object_info", None).await.is_err());
 }
+
+#[tokio::test]
+async fn a_submit_is_never_retried_reads_are_and_http_200_errors_are_errors() {
+    let fake = fake().await;
+    let rc = backend(&fake, QueueVersion::V2);
+    let inference = |calls: &[String]| calls.iter().filter(|c| c.ends_with("/inference")).count();
+    // A 500 on the submit: it may have reached RunComfy, so it is not sent again.
+    fake.fail_next("/inference", 500, 1);
+    let spec = RequestSpec { overrides: Some(Map::new()), ..Default::default() };
+    let e = rc.submit_request(&spec).await.unwrap_err();
+    assert_eq!(e.code(), "backend_http_error", "{e}");
+    assert_eq!(inference(&fake.calls()), 1, "billable submits are never retried");
+    let comfy = client(backend(&fake, QueueVersion::V2));
+    fake.fail_next("/inference", 503, 1);
+    assert!(comfy.submit(JobRequest::new(image("rc_no_retry", 5))).await.is_err());
+    assert_eq!(inference(&fake.calls()), 2);
+    // A failed status read is retried.
+    let handle = rc.submit_request(&spec).await.unwrap();
+    fake.fail_next("/status", 500, 2);
+    let status = rc.request_status(None, &handle.request_id).await.unwrap();
+    assert_eq!(status.request_id, handle.request_id);
+    let reads =
+        fake.calls().iter().filter(|c| c.contains(&handle.request_id) && c.ends_with("/status")).count();
+    assert_eq!(reads, 3, "two failures, then the answer");
+    // A disabled deployment answers HTTP 200 with an error_code: still an error, with its message.
+    rc.update_deployment(None, &DeploymentUpdate { is_enabled: Some(false), ..Default::default() })
+        .await
+        .unwrap();
+    let e = rc.submit_request(&spec).await.unwrap_err();
+    assert!(e.to_string().contains("DisabledDeployment"), "{e}");
+}

@@ -97,6 +97,10 @@ pub(crate) struct Inner {
     pub inference_bodies: Vec<Value>,
     pub inference_queries: Vec<String>,
     pub input_counter: u64,
+    /// Scripted failures: (path fragment, HTTP status, times left).
+    pub failures: Vec<(String, u16, u32)>,
+    /// `METHOD path` of every authenticated request, in order.
+    pub calls: Vec<String>,
 }
 
 /// What the routes share.
@@ -266,6 +270,17 @@ impl FakeRunComfy {
     /// Say `failed` on the status endpoint instead of hiding it behind `completed`.
     pub fn set_failed_on_status(&self, on: bool) {
         self.state.lock().failed_on_status = on;
+    }
+
+    /// The next `times` requests whose path contains `fragment` (e.g. `/inference`, `/status`)
+    /// answer `status` with error code 500001 (after being counted in [`calls`](Self::calls)).
+    pub fn fail_next(&self, fragment: &str, status: u16, times: u32) {
+        self.state.lock().failures.push((fragment.to_owned(), status, times));
+    }
+
+    /// `METHOD path` of every authenticated API request, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.state.lock().calls.clone()
     }
 
     /// Every request the CDN listener received.

@@ -173,7 +173,9 @@ pub(crate) async fn inference(
         Err(r) => return *r,
     };
     if deployment["is_enabled"] == json!(false) {
-        return api_error(StatusCode::BAD_REQUEST, 10002, "DisabledDeployment: enable the deployment first");
+        // RunComfy's HTTP status for 10001-10003 is not documented; some errors come back as
+        // HTTP 200 with an `error_code`, which is what clients must handle.
+        return api_error(StatusCode::OK, 10002, "DisabledDeployment: enable the deployment first");
     }
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
         return validation_error(vec![

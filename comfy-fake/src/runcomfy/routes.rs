@@ -81,6 +81,20 @@ fn account_of(state: &RcState, headers: &HeaderMap) -> Option<String> {
 async fn auth(State(state): State<Arc<RcState>>, mut req: Request, next: Next) -> Response {
     match account_of(&state, req.headers()) {
         Some(account) => {
+            let path = req.uri().path().to_owned();
+            let failure = {
+                let mut inner = state.lock();
+                inner.calls.push(format!("{} {path}", req.method()));
+                let hit = inner.failures.iter_mut().find(|(f, _, n)| *n > 0 && path.contains(f.as_str()));
+                hit.map(|(_, status, n)| {
+                    *n -= 1;
+                    *status
+                })
+            };
+            if let Some(status) = failure {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return api_error(status, 500001, "Internal error (scripted)");
+            }
             req.extensions_mut().insert(Account(account));
             next.run(req).await
         }
