@@ -147,6 +147,16 @@ async fn generic_tools_run_on_the_deployment_and_queue_shows_in_flight_requests(
         o["expires_at"].as_i64().unwrap() > o["created_at"].as_i64().unwrap() + 6 * 24 * 3600 * 1000,
         "{out}"
     );
+    let info = s.ok("get_server_info", json!({})).await;
+    assert_eq!(
+        (info["kind"].as_str(), info["auth"].as_str()),
+        (Some("runcomfy"), Some("accepted")),
+        "{info}"
+    );
+    assert!(!info.to_string().contains(TOKEN));
+    assert_eq!(s.ok("get_billing_status", json!({})).await["balance_usd"], 12.5);
+    let e = s.err("list_saved_workflows", json!({})).await;
+    assert_eq!(e["code"], "not_supported", "{e}");
     let e = s.err("list_models", json!({"folder": "checkpoints"})).await;
     assert_eq!(e["code"], "not_supported", "{e}");
     assert!(e["message"].as_str().unwrap().contains("RunComfy"), "{e}");

@@ -223,7 +223,8 @@ async def test_reattach_after_kill_9(rc: harness.Fake) -> None:
         first = start_rc_http(rc.url, data)
         try:
             async with harness.http_session(first) as session:
-                s = structured(await session.call_tool("run_workflow", {"name": "generate_image", "params": generate_args(steps=300), "wait": False}))
+                # Long enough (about 10 s) to be seen running at RunComfy's 3 s poll interval.
+                s = structured(await session.call_tool("run_workflow", {"name": "generate_image", "params": generate_args(steps=2000), "wait": False}))
                 job_id = s["job_id"]
                 await wait_status(session, job_id, {"running"})
         finally:
@@ -238,7 +239,7 @@ async def test_reattach_after_kill_9(rc: harness.Fake) -> None:
         second = start_rc_http(rc.url, data)
         try:
             async with harness.http_session(second) as session:
-                st = await wait_status(session, job_id, {"succeeded", "failed", "cancelled"})
+                st = await wait_status(session, job_id, {"succeeded", "failed", "cancelled"}, timeout=60)
                 assert st["status"] == "succeeded", st
                 out = structured(await session.call_tool("get_output", {"job_id": job_id}))
                 assert len(out["outputs"]) == 1 and out["outputs"][0]["url"], out
