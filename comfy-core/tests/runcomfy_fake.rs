@@ -442,3 +442,29 @@ async fn a_submit_is_never_retried_reads_are_and_http_200_errors_are_errors() {
     let e = rc.submit_request(&spec).await.unwrap_err();
     assert!(e.to_string().contains("DisabledDeployment"), "{e}");
 }
+
+#[tokio::test]
+async fn keep_outputs_copies_hosted_outputs_without_the_token() {
+    let fake = fake().await;
+    let kept = tempfile::tempdir().unwrap();
+    let options = ClientOptions {
+        poll_interval: Duration::from_millis(50),
+        keep_outputs: Some(kept.path().to_path_buf()),
+        ..Default::default()
+    };
+    let comfy = Comfy::builder(Arc::new(backend(&fake, QueueVersion::V1)))
+        .store(Arc::new(MemoryStore::default()))
+        .options(options)
+        .build()
+        .unwrap();
+    let r = finished(&comfy.submit(JobRequest::new(image("rc_kept", 6))).await.unwrap()).await;
+    assert_eq!(r.status, JobStatus::Succeeded);
+    let copy = kept.path().join(r.assets[0].as_str());
+    let deadline = tokio::time::Instant::now() + LONG;
+    while !copy.exists() {
+        assert!(tokio::time::Instant::now() < deadline, "no copy at {}", copy.display());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(&std::fs::read(&copy).unwrap()[..4], b"\x89PNG");
+    assert!(fake.cdn_requests().iter().all(|c| !c.refused), "{:?}", fake.cdn_requests());
+}
