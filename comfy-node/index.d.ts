@@ -40,7 +40,7 @@ export type {
 /** `client.serverInfo()`: the core's `ServerInfo` as JSON (no secret in it). */
 export interface ServerInfo {
   backend: string
-  kind: 'local' | 'comfy_cloud' | 'other'
+  kind: 'local' | 'comfy_cloud' | 'runcomfy' | 'other'
   reachable: boolean
   /** Why the backend did not answer (`code: message`). */
   unreachable?: string
@@ -262,6 +262,37 @@ export declare class ComfyClient {
    * (`spending_consent_required`, `price_above_max_credits`); `dryRun: true` only quotes.
    */
   partnerGenerate(request: PartnerOptions): Promise<{ quote: PartnerQuote; job: Job | null }>
+  /** RunComfy deployments (only `ids` when given); `not_supported` on other backends. */
+  listDeployments(options?: { ids?: string[]; includePayload?: boolean; includeReadme?: boolean }): Promise<Array<Record<string, unknown>>>
+  /** One RunComfy deployment (default: the configured one); `includePayload` adds its workflow. */
+  getDeployment(deploymentId?: string, options?: { includePayload?: boolean; includeReadme?: boolean }): Promise<Record<string, unknown>>
+  /** Deploys a Cloud-Saved workflow on RunComfy (billed while instances run). */
+  createDeployment(spec: {
+    name: string
+    workflow_id: string
+    workflow_version: string
+    hardware?: string
+    min_instances?: number
+    max_instances?: number
+    queue_size?: number
+    keep_warm_duration_in_seconds?: number
+  }): Promise<Record<string, unknown>>
+  /** Changes a RunComfy deployment (default: the configured one). */
+  updateDeployment(
+    changes: {
+      name?: string
+      workflow_version?: string
+      hardware?: string
+      min_instances?: number
+      max_instances?: number
+      queue_size?: number
+      keep_warm_duration_in_seconds?: number
+      is_enabled?: boolean
+    },
+    deploymentId?: string,
+  ): Promise<Record<string, unknown>>
+  /** Deletes a RunComfy deployment permanently; RunComfy's answer. */
+  deleteDeployment(deploymentId: string): Promise<unknown>
   /** Balance and subscription where the backend has billing (Comfy Cloud); else `not_supported`. */
   billingStatus(): Promise<BillingStatus>
   /**

@@ -490,6 +490,31 @@ class ComfyClient {
     return call(() => this.#native.waitBatch(batchId, timeoutMs ?? null))
   }
 
+  /** RunComfy deployments (only `ids` when given); NotSupported on other backends. */
+  async listDeployments({ ids, includePayload, includeReadme } = {}) {
+    return call(() => this.#native.listDeployments(ids ?? null, includePayload ?? null, includeReadme ?? null))
+  }
+
+  /** One RunComfy deployment (default: the configured one). */
+  async getDeployment(deploymentId, { includePayload, includeReadme } = {}) {
+    return call(() => this.#native.getDeployment(deploymentId ?? null, includePayload ?? null, includeReadme ?? null))
+  }
+
+  /** Deploys a Cloud-Saved workflow on RunComfy (billed while instances run). */
+  async createDeployment(spec) {
+    return call(() => this.#native.createDeployment(spec))
+  }
+
+  /** Changes a RunComfy deployment (default: the configured one). */
+  async updateDeployment(changes, deploymentId) {
+    return call(() => this.#native.updateDeployment(changes, deploymentId ?? null))
+  }
+
+  /** Deletes a RunComfy deployment permanently; RunComfy's answer. */
+  async deleteDeployment(deploymentId) {
+    return call(() => this.#native.deleteDeployment(deploymentId))
+  }
+
   /** Balance and subscription where the backend has billing (Comfy Cloud); else NotSupported. */
   async billingStatus() {
     return call(() => this.#native.billingStatus())

@@ -85,6 +85,20 @@ export declare class NativeClient {
   sessionSummary(): Record<string, unknown>
   /** Records the session summary like `submitFeedback` (refused without `consent`). */
   reportSessionSummary(consent?: boolean | undefined | null): Promise<Record<string, unknown>>
+  /** RunComfy deployments (only `ids` when given). */
+  listDeployments(ids?: Array<string> | undefined | null, includePayload?: boolean | undefined | null, includeReadme?: boolean | undefined | null): Promise<Array<Record<string, unknown>>>
+  /** One RunComfy deployment (default: the configured one). */
+  getDeployment(deploymentId?: string | undefined | null, includePayload?: boolean | undefined | null, includeReadme?: boolean | undefined | null): Promise<Record<string, unknown>>
+  /**
+   * Creates a RunComfy deployment (`name`, `workflow_id`, `workflow_version`, optional
+   * `hardware`, `min_instances`, `max_instances`, `queue_size`,
+   * `keep_warm_duration_in_seconds`).
+   */
+  createDeployment(spec: any): Promise<Record<string, unknown>>
+  /** Changes a RunComfy deployment (default: the configured one). */
+  updateDeployment(changes: any, deploymentId?: string | undefined | null): Promise<Record<string, unknown>>
+  /** Deletes a RunComfy deployment permanently; RunComfy's answer. */
+  deleteDeployment(deploymentId: string): Promise<unknown>
   /** The account's balance and subscription where the backend has billing. */
   billingStatus(): Promise<Record<string, unknown>>
   /**
@@ -261,8 +275,9 @@ export interface ClientOptions {
    */
   url?: string
   /**
-   * `'local'` (the ComfyUI at `url`, the default) or `'comfy-cloud'` (Comfy Cloud at
-   * `cloudUrl` with `cloudApiKey`).
+   * `'local'` (the ComfyUI at `url`, the default), `'comfy-cloud'` (Comfy Cloud at
+   * `cloudUrl` with `cloudApiKey`) or `'runcomfy'` (a RunComfy deployment, with
+   * `runcomfyToken` and `runcomfyDeployment`).
    */
   backend?: string
   /** The Comfy Cloud URL; default `$COMFY_CLOUD_URL`, else `https://cloud.comfy.org`. */
@@ -272,6 +287,20 @@ export interface ClientOptions {
    * `$COMFY_CLOUD_API_KEY`. Never logged.
    */
   cloudApiKey?: string
+  /**
+   * With `backend: 'runcomfy'`: the RunComfy API URL; default `$RUNCOMFY_API_URL`, else
+   * `https://api.runcomfy.net`.
+   */
+  runcomfyUrl?: string
+  /**
+   * The RunComfy API token (sent to the API host only, never to the output CDN; required
+   * on RunComfy); default `$RUNCOMFY_API_TOKEN`. Never logged.
+   */
+  runcomfyToken?: string
+  /** The RunComfy deployment workflows run on; default `$RUNCOMFY_DEPLOYMENT_ID`. */
+  runcomfyDeployment?: string
+  /** RunComfy queue paths: `'v1'` (default) or `'v2'`. */
+  runcomfyQueueVersion?: string
   /** An extra CA certificate (PEM file) to trust for `https://` and `wss://`. */
   caCert?: string
   /**

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Backend;
 use crate::backend::cloud::{COMFY_CLOUD_URL, ComfyCloud};
 use crate::backend::local::LocalComfyUi;
+use crate::backend::runcomfy::{QueueVersion, RUNCOMFY_URL, RunComfy};
 use crate::client::{ClientOptions, Comfy};
 use crate::error::{Error, Result};
 use crate::store::{MemoryStore, Store};
@@ -50,6 +51,9 @@ pub enum BackendKind {
     Local,
     /// Comfy Cloud (`comfy-cloud`).
     ComfyCloud,
+    /// RunComfy's Serverless API (`runcomfy`).
+    #[serde(rename = "runcomfy")]
+    RunComfy,
 }
 
 impl BackendKind {
@@ -58,6 +62,7 @@ impl BackendKind {
         match self {
             BackendKind::Local => "local",
             BackendKind::ComfyCloud => "comfy-cloud",
+            BackendKind::RunComfy => "runcomfy",
         }
     }
 
@@ -66,6 +71,7 @@ impl BackendKind {
         match self {
             BackendKind::Local => LOCAL_COMFYUI_URL,
             BackendKind::ComfyCloud => COMFY_CLOUD_URL,
+            BackendKind::RunComfy => RUNCOMFY_URL,
         }
     }
 }
@@ -79,14 +85,18 @@ impl fmt::Display for BackendKind {
 impl std::str::FromStr for BackendKind {
     type Err = Error;
 
-    /// Parses `local` or `comfy-cloud` (also `comfy_cloud`, `cloud`), case-insensitively.
+    /// Parses `local`, `comfy-cloud` (also `comfy_cloud`, `cloud`) or `runcomfy` (also
+    /// `run-comfy`), case-insensitively.
     fn from_str(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "local" | "comfyui" => Ok(BackendKind::Local),
             "comfy-cloud" | "comfy_cloud" | "cloud" => Ok(BackendKind::ComfyCloud),
+            "runcomfy" | "run-comfy" | "run_comfy" => Ok(BackendKind::RunComfy),
             other => Err(Error::InvalidArgument {
                 argument: "backend".into(),
-                message: format!("{other:?} is not a backend: use \"local\" or \"comfy-cloud\""),
+                message: format!(
+                    "{other:?} is not a backend: use \"local\", \"comfy-cloud\" or \"runcomfy\""
+                ),
             }),
         }
     }
@@ -113,6 +123,13 @@ pub struct BackendConfig {
     /// Extra CA certificates (PEM files) to trust, e.g. for a ComfyUI behind a reverse proxy
     /// with a private CA.
     pub ca_certs: Vec<PathBuf>,
+    /// RunComfy: the API token, sent as `Authorization: Bearer` to the API host only (required
+    /// on RunComfy).
+    pub token: Option<String>,
+    /// RunComfy: the deployment generic submits run on.
+    pub deployment: Option<String>,
+    /// RunComfy: the queue path version (`v1` default, or `v2`).
+    pub queue_version: Option<QueueVersion>,
 }
 
 impl fmt::Debug for BackendConfig {
@@ -125,6 +142,9 @@ impl fmt::Debug for BackendConfig {
             .field("comfy_api_key", &mask(&self.comfy_api_key))
             .field("allow_account_interrupt", &self.allow_account_interrupt)
             .field("ca_certs", &self.ca_certs)
+            .field("token", &mask(&self.token))
+            .field("deployment", &self.deployment)
+            .field("queue_version", &self.queue_version)
             .finish()
     }
 }
@@ -141,6 +161,17 @@ impl BackendConfig {
             kind: BackendKind::ComfyCloud,
             url: Some(url.into()),
             api_key: Some(api_key.into()),
+            ..Default::default()
+        }
+    }
+
+    /// RunComfy at `url` with the API token and, optionally, the default deployment.
+    pub fn runcomfy(url: impl Into<String>, token: impl Into<String>, deployment: Option<String>) -> Self {
+        BackendConfig {
+            kind: BackendKind::RunComfy,
+            url: Some(url.into()),
+            token: Some(token.into()),
+            deployment: deployment.filter(|d| !d.trim().is_empty()),
             ..Default::default()
         }
     }
@@ -173,6 +204,12 @@ impl BackendConfig {
                 crate::backend::cloud::CloudConfig::new(self.effective_url())?;
                 if self.api_key.as_deref().is_none_or(|k| k.trim().is_empty()) {
                     return Err(missing_cloud_key());
+                }
+            }
+            BackendKind::RunComfy => {
+                crate::backend::runcomfy::RunComfyConfig::new(self.effective_url())?;
+                if self.token.as_deref().is_none_or(|k| k.trim().is_empty()) {
+                    return Err(missing_runcomfy_token());
                 }
             }
         }
@@ -218,7 +255,32 @@ impl BackendConfig {
                 }
                 Ok(Arc::new(b.build()?))
             }
+            BackendKind::RunComfy => {
+                let token =
+                    self.token.clone().filter(|k| !k.trim().is_empty()).ok_or_else(missing_runcomfy_token)?;
+                let mut b =
+                    RunComfy::builder(url).token(token).queue_version(self.queue_version.unwrap_or_default());
+                if let Some(d) = self.deployment.clone().filter(|d| !d.trim().is_empty()) {
+                    b = b.deployment(d);
+                }
+                if let Some(key) = partner_key {
+                    b = b.partner_api_key(key);
+                }
+                for ca in &self.ca_certs {
+                    b = b.ca_cert(ca);
+                }
+                Ok(Arc::new(b.build()?))
+            }
         }
+    }
+}
+
+fn missing_runcomfy_token() -> Error {
+    Error::InvalidArgument {
+        argument: "runcomfy_token".into(),
+        message: "RunComfy needs an API token (--runcomfy-token, RUNCOMFY_API_TOKEN, runcomfy_token); \
+                  tokens are on https://www.runcomfy.com/profile"
+            .into(),
     }
 }
 
@@ -393,6 +455,23 @@ mod tests {
         assert_eq!(e.code(), "invalid_argument");
         assert!(e.to_string().contains("comfy-cloud"), "{e}");
         assert_eq!(BackendKind::ComfyCloud.to_string(), "comfy-cloud");
+        assert_eq!("runcomfy".parse::<BackendKind>().unwrap(), BackendKind::RunComfy);
+        assert_eq!(BackendKind::RunComfy.default_url(), "https://api.runcomfy.net");
+    }
+
+    #[tokio::test]
+    async fn runcomfy_needs_a_token_and_hides_it() {
+        let c: BackendConfig = serde_json::from_str(
+            r#"{"kind":"runcomfy","token":"rc-secret","deployment":"d1","queue_version":"v2"}"#,
+        )
+        .unwrap();
+        assert_eq!((c.kind, c.queue_version), (BackendKind::RunComfy, Some(QueueVersion::V2)));
+        assert!(!format!("{c:?}").contains("rc-secret"));
+        let e = BackendConfig { kind: BackendKind::RunComfy, ..Default::default() }.check().unwrap_err();
+        assert!(e.to_string().contains("RUNCOMFY_API_TOKEN"), "{e}");
+        let comfy = ClientConfig::new(c).connect().unwrap();
+        assert!(comfy.backend().name().starts_with("runcomfy:"), "{}", comfy.backend().name());
+        assert!(comfy.backend().as_runcomfy().is_some());
     }
 
     #[test]

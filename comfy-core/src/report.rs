@@ -97,6 +97,12 @@ pub struct AssetSummary {
     /// The template that made it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// Where a hosted backend (RunComfy) serves it, without credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// When that URL stops working (ms since the Unix epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
     /// When it was recorded (ms since the Unix epoch).
     pub created_at: Millis,
 }
@@ -109,13 +115,18 @@ impl From<&Asset> for AssetSummary {
             node_id: a.node_id.clone(),
             kind: a.media,
             mime_type: a.mime_type.clone(),
-            filename: a.file.as_ref().map(|f| f.filename.clone()),
+            filename: a.file.as_ref().map(|f| f.filename.clone()).or_else(|| {
+                let url = a.url.as_deref()?;
+                url.split(['?', '#']).next()?.rsplit('/').next().filter(|n| !n.is_empty()).map(str::to_owned)
+            }),
             text: a.text.as_ref().map(|t| t.chars().take(REPORT_TEXT_CHARS).collect()),
             width: a.width,
             height: a.height,
             byte_size: a.byte_size,
             sha256: a.sha256.clone(),
             template: a.provenance.template.clone(),
+            url: a.url.clone(),
+            expires_at: a.url.as_ref().and(a.expires_at),
             created_at: a.created_at,
         }
     }

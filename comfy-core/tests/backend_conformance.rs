@@ -1,6 +1,7 @@
 //! One behavioural suite, run against every `Backend` implementation through the `Comfy`
-//! client: the local ComfyUI backend on the fake ComfyUI, and `ComfyCloud` on the fake Comfy
-//! Cloud (same execution engine, Cloud's protocol). Each check submits, follows, fetches,
+//! client: the local ComfyUI backend on the fake ComfyUI, `ComfyCloud` on the fake Comfy
+//! Cloud and `RunComfy` on the fake RunComfy (same execution engine, each its own protocol).
+//! Checks of live events (progress, previews) apply to backends that push events. Each check submits, follows, fetches,
 //! uploads, cancels and reattaches exactly as an application would.
 
 use std::sync::Arc;
@@ -8,11 +9,12 @@ use std::time::Duration;
 
 use comfy_core::backend::cloud::ComfyCloud;
 use comfy_core::backend::local::LocalComfyUi;
+use comfy_core::backend::runcomfy::RunComfy;
 use comfy_core::backend::{Backend, CancelOutcome, JobEvent, JobRequest, Upload};
 use comfy_core::job::{JobId, JobStatus};
 use comfy_core::store::{JobRecord, MemoryStore, Store};
 use comfy_core::{ClientOptions, Comfy, Job, JobResult, Waited, Workflow};
-use comfy_fake::{FakeComfyCloud, FakeComfyUi};
+use comfy_fake::{FakeComfyCloud, FakeComfyUi, FakeRunComfy};
 use serde_json::json;
 
 const LONG: Duration = Duration::from_secs(30);
@@ -24,12 +26,20 @@ struct Target {
     cloud_key: Option<String>,
     local: Option<FakeComfyUi>,
     cloud: Option<FakeComfyCloud>,
+    runcomfy: Option<FakeRunComfy>,
 }
 
 impl Target {
     async fn local() -> Target {
         let fake = engine(FakeComfyUi::builder()).start().await.unwrap();
-        Target { name: "local", url: fake.url(), cloud_key: None, local: Some(fake), cloud: None }
+        Target {
+            name: "local",
+            url: fake.url(),
+            cloud_key: None,
+            local: Some(fake),
+            cloud: None,
+            runcomfy: None,
+        }
     }
 
     async fn cloud() -> Target {
@@ -41,18 +51,44 @@ impl Target {
             cloud_key: Some(fake.api_key().to_owned()),
             local: None,
             cloud: Some(fake),
+            runcomfy: None,
+        }
+    }
+
+    async fn runcomfy() -> Target {
+        let fake = FakeRunComfy::builder().token("rc-conformance").engine(engine).start().await.unwrap();
+        Target {
+            name: "runcomfy",
+            url: fake.url(),
+            cloud_key: None,
+            local: None,
+            cloud: None,
+            runcomfy: Some(fake),
         }
     }
 
     fn engine(&self) -> &FakeComfyUi {
-        match (&self.local, &self.cloud) {
-            (Some(l), _) => l,
-            (_, Some(c)) => c.engine(),
+        match (&self.local, &self.cloud, &self.runcomfy) {
+            (Some(l), _, _) => l,
+            (_, Some(c), _) => c.engine(),
+            (_, _, Some(r)) => r.engine(),
             _ => unreachable!("a target has a fake"),
         }
     }
 
     fn backend(&self) -> Arc<dyn Backend> {
+        if let Some(rc) = &self.runcomfy {
+            return Arc::new(
+                RunComfy::builder(&self.url)
+                    .token(rc.token())
+                    .deployment(rc.deployment_id())
+                    .poll_interval(Duration::from_millis(50))
+                    .retry_backoff(Duration::from_millis(5))
+                    .request_timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap(),
+            );
+        }
         match &self.cloud_key {
             None => Arc::new(
                 LocalComfyUi::builder(&self.url)
@@ -138,8 +174,11 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Waits for the event channel of a backend that has one.
 async fn connected(comfy: &Comfy) {
-    until("the event channel", || comfy.backend().events_connected()).await;
+    if comfy.backend().capabilities().events {
+        until("the event channel", || comfy.backend().events_connected()).await;
+    }
 }
 
 // ---- the checks ----
@@ -170,17 +209,19 @@ async fn submit_progress_outputs(t: &Target) {
     }
     let r = finished(&job).await;
     assert_eq!(r.status, JobStatus::Succeeded, "{}", t.name);
-    assert!(steps >= 6, "{}: {steps} progress events", t.name);
-    assert!(previews >= 1, "{}: no previews", t.name);
+    if comfy.backend().capabilities().events {
+        assert!(steps >= 6, "{}: {steps} progress events", t.name);
+        assert!(previews >= 1, "{}: no previews", t.name);
+    }
     assert_eq!(r.assets.len(), 1, "{}: {:?}", t.name, r.outputs);
     let fetched = comfy.fetch_asset(&r.assets[0]).await.unwrap();
-    let file = fetched.asset.file.clone().unwrap();
-    assert_eq!(
-        t.engine().file(file.folder.as_str(), &file.subfolder, &file.filename),
-        Some(fetched.data.to_vec()),
-        "{}",
-        t.name
-    );
+    // A file on the backend, or a hosted URL whose bytes are the engine's output file.
+    let (folder, subfolder, filename) = match (&fetched.asset.file, &fetched.asset.url) {
+        (Some(f), _) => (f.folder.as_str().to_owned(), f.subfolder.clone(), f.filename.clone()),
+        (None, Some(url)) => ("output".to_owned(), String::new(), url.rsplit('/').next().unwrap().to_owned()),
+        (None, None) => panic!("{}: an output that is neither a file nor a URL", t.name),
+    };
+    assert_eq!(t.engine().file(&folder, &subfolder, &filename), Some(fetched.data.to_vec()), "{}", t.name);
     assert_eq!(
         (fetched.asset.width, fetched.asset.height),
         (Some(512), Some(512)),
@@ -302,4 +343,9 @@ async fn local_backend_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comfy_cloud_backend_conforms() {
     conforms(Target::cloud().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runcomfy_backend_conforms() {
+    conforms(Target::runcomfy().await).await;
 }

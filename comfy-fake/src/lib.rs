@@ -37,6 +37,7 @@ mod outputs;
 mod pyfmt;
 mod queue;
 mod router;
+pub mod runcomfy;
 mod scripting;
 mod state;
 mod upload;
@@ -57,6 +58,7 @@ use tokio::task::JoinHandle;
 
 pub use cloud::{FakeComfyCloud, FakeComfyCloudBuilder, Rejection, Vocabulary};
 pub use files::Folder;
+pub use runcomfy::{FakeRunComfy, FakeRunComfyBuilder};
 pub use scripting::{InterruptCall, UploadRecord};
 
 use state::{Config, Shared, State};

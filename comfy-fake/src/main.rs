@@ -47,6 +47,14 @@ struct Args {
     /// `comfyui-fake-cloud-key`.
     #[arg(long = "api-key", value_name = "KEY", requires = "cloud")]
     api_keys: Vec<String>,
+    /// Serve a fake RunComfy Serverless API instead (bearer token required, one deployment to
+    /// start with, output URLs on a second "CDN" listener that refuses credentials).
+    #[arg(long, conflicts_with = "cloud")]
+    runcomfy: bool,
+    /// A token the fake RunComfy accepts (repeatable; each is its own account). Default:
+    /// `rc-fake-token`.
+    #[arg(long = "runcomfy-token", value_name = "TOKEN", requires = "runcomfy")]
+    runcomfy_tokens: Vec<String>,
     /// Stop when standard input reaches end of file.
     #[arg(long)]
     exit_on_eof: bool,
@@ -80,6 +88,7 @@ fn main() -> ExitCode {
 enum Fake {
     Local(FakeComfyUi),
     Cloud(comfy_fake::FakeComfyCloud),
+    RunComfy(comfy_fake::FakeRunComfy),
 }
 
 async fn run(args: Args, models: Vec<(String, String)>) -> ExitCode {
@@ -96,7 +105,13 @@ async fn run(args: Args, models: Vec<(String, String)>) -> ExitCode {
         let files: Vec<&str> = models.iter().filter(|(f, _)| f == folder).map(|(_, n)| n.as_str()).collect();
         builder = builder.model_files(folder, &files);
     }
-    let started = if args.cloud {
+    let started = if args.runcomfy {
+        let mut rc = comfy_fake::FakeRunComfy::builder().listen(args.listen).engine(|_| builder);
+        for token in &args.runcomfy_tokens {
+            rc = rc.token(token);
+        }
+        rc.start().await.map(Fake::RunComfy)
+    } else if args.cloud {
         let mut cloud = comfy_fake::FakeComfyCloud::builder().listen(args.listen).engine(|_| builder);
         for key in &args.api_keys {
             cloud = cloud.api_key(key);
@@ -115,6 +130,7 @@ async fn run(args: Args, models: Vec<(String, String)>) -> ExitCode {
     let url = match &fake {
         Fake::Local(f) => f.url(),
         Fake::Cloud(c) => c.url(),
+        Fake::RunComfy(r) => r.url(),
     };
     // Listen for signals before announcing the URL: whoever reads it may stop us at once.
     let signals = Signals::new();
@@ -131,6 +147,7 @@ async fn run(args: Args, models: Vec<(String, String)>) -> ExitCode {
     match fake {
         Fake::Local(f) => f.shutdown(),
         Fake::Cloud(c) => c.shutdown(),
+        Fake::RunComfy(r) => r.shutdown(),
     }
     ExitCode::SUCCESS
 }

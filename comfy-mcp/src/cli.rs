@@ -176,11 +176,13 @@ pub enum LogFormat {
 /// config file or the defaults.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServerArgs {
-    /// Which backend runs the workflows: `local` (a ComfyUI at --comfyui-url) or `comfy-cloud`
-    /// (Comfy Cloud at --cloud-url, with --cloud-api-key) [default: local].
+    /// Which backend runs the workflows: `local` (a ComfyUI at --comfyui-url), `comfy-cloud`
+    /// (Comfy Cloud at --cloud-url, with --cloud-api-key) or `runcomfy` (a RunComfy deployment,
+    /// with --runcomfy-token and --runcomfy-deployment) [default: local].
     #[arg(long, env = "COMFY_MCP_BACKEND", value_name = "KIND", global = true)]
     pub backend: Option<String>,
-    /// ComfyUI base URL [default: http://127.0.0.1:8188]; unused with `--backend comfy-cloud`.
+    /// ComfyUI base URL [default: http://127.0.0.1:8188]; unused with `--backend comfy-cloud`
+    /// or `runcomfy`.
     #[arg(long, env = "COMFYUI_URL", global = true)]
     pub comfyui_url: Option<String>,
     /// Comfy Cloud base URL [default: https://cloud.comfy.org].
@@ -199,6 +201,20 @@ pub struct ServerArgs {
     /// price is unknown). Off: each paid run needs max_credits covering its price.
     #[arg(long, env = "COMFY_ALLOW_PARTNER_SPEND", global = true)]
     pub allow_partner_spend: bool,
+    /// RunComfy Serverless API base URL (`--backend runcomfy`) [default: https://api.runcomfy.net].
+    #[allow(rustdoc::bare_urls)]
+    #[arg(long, env = "RUNCOMFY_API_URL", value_name = "URL", global = true)]
+    pub runcomfy_url: Option<String>,
+    /// RunComfy API token (sent to the API host only, never to the output CDN). Prefer the
+    /// environment variable or the config file.
+    #[arg(long, env = "RUNCOMFY_API_TOKEN", value_name = "TOKEN", global = true, hide_env_values = true)]
+    pub runcomfy_token: Option<String>,
+    /// The RunComfy deployment workflows run on (`list_deployments` shows them).
+    #[arg(long, env = "RUNCOMFY_DEPLOYMENT_ID", value_name = "ID", global = true)]
+    pub runcomfy_deployment: Option<String>,
+    /// RunComfy queue path version, `v1` or `v2` [default: v1].
+    #[arg(long, env = "RUNCOMFY_QUEUE_VERSION", value_name = "VERSION", global = true)]
+    pub runcomfy_queue_version: Option<String>,
     /// An extra CA certificate (PEM file) to trust for https:// and wss:// (repeatable; in the
     /// environment, comma-separated).
     #[arg(

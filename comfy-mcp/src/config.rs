@@ -6,12 +6,16 @@
 //! effective values as TOML with secrets masked.
 //!
 //! ```toml
-//! backend = "local"                 # or "comfy-cloud"
-//! comfyui_url = "http://127.0.0.1:8188"   # the local backend (unused on Comfy Cloud)
+//! backend = "local"                 # or "comfy-cloud", "runcomfy"
+//! comfyui_url = "http://127.0.0.1:8188"   # the local backend (unused on Comfy Cloud, RunComfy)
 //! cloud_url = "https://cloud.comfy.org"   # the comfy-cloud backend
 //! cloud_api_key = "comfyui-..."      # Comfy Cloud API key (masked by --print-config)
 //! allow_account_interrupt = false    # Cloud: account-wide interrupt as a last resort
 //! allow_partner_spend = false        # partner_generate may spend without max_credits
+//! runcomfy_url = "https://api.runcomfy.net"  # the runcomfy backend
+//! runcomfy_token = "..."             # RunComfy API token (masked by --print-config)
+//! runcomfy_deployment = "a1b2c3d4-..."  # the deployment workflows run on
+//! runcomfy_queue_version = "v1"      # or "v2"
 //! ca_certs = ["/etc/ssl/private-ca.pem"]  # extra CAs for https:// and wss://
 //! transport = "http"                 # or "stdio"
 //! listen = "127.0.0.1:9000"
@@ -82,6 +86,14 @@ pub struct FileConfig {
     pub allow_account_interrupt: Option<bool>,
     /// partner_generate may spend credits without a per-call max_credits.
     pub allow_partner_spend: Option<bool>,
+    /// RunComfy API base URL.
+    pub runcomfy_url: Option<String>,
+    /// RunComfy API token.
+    pub runcomfy_token: Option<String>,
+    /// RunComfy deployment.
+    pub runcomfy_deployment: Option<String>,
+    /// RunComfy queue path version.
+    pub runcomfy_queue_version: Option<String>,
     /// Extra CA certificate files.
     pub ca_certs: Option<Vec<PathBuf>>,
     /// Transport.
@@ -224,6 +236,16 @@ pub struct Settings {
     pub allow_account_interrupt: bool,
     /// partner_generate may spend credits without a per-call max_credits.
     pub allow_partner_spend: bool,
+    /// RunComfy API base URL (the runcomfy backend).
+    pub runcomfy_url: String,
+    /// RunComfy API token (masked when printed).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "mask_opt")]
+    pub runcomfy_token: Option<Secret>,
+    /// RunComfy deployment workflows run on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runcomfy_deployment: Option<String>,
+    /// RunComfy queue path version.
+    pub runcomfy_queue_version: comfy_core::backend::runcomfy::QueueVersion,
     /// Extra CA certificate files.
     pub ca_certs: Vec<PathBuf>,
     /// Transport.
@@ -415,9 +437,18 @@ impl Settings {
             None => file.backend.unwrap_or_default(),
         };
         let mut warnings = Vec::new();
-        if backend == BackendKind::ComfyCloud && (args.comfyui_url.is_some() || file.comfyui_url.is_some()) {
-            warnings.push("the ComfyUI URL (--comfyui-url, COMFYUI_URL, comfyui_url) is unused: the backend is comfy-cloud".into());
+        if backend != BackendKind::Local && (args.comfyui_url.is_some() || file.comfyui_url.is_some()) {
+            warnings.push(format!(
+                "the ComfyUI URL (--comfyui-url, COMFYUI_URL, comfyui_url) is unused: the backend is {backend}"
+            ));
         }
+        let runcomfy_queue_version = match args.runcomfy_queue_version.clone().or(file.runcomfy_queue_version)
+        {
+            Some(v) if !v.trim().is_empty() => {
+                v.parse().map_err(|e| ConfigError(format!("runcomfy_queue_version: {e}")))?
+            }
+            _ => Default::default(),
+        };
         let settings = Settings {
             warnings,
             backend,
@@ -436,6 +467,24 @@ impl Settings {
             allow_account_interrupt: args.allow_account_interrupt
                 || file.allow_account_interrupt.unwrap_or(false),
             allow_partner_spend: args.allow_partner_spend || file.allow_partner_spend.unwrap_or(false),
+            runcomfy_url: args
+                .runcomfy_url
+                .clone()
+                .or(file.runcomfy_url)
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| BackendKind::RunComfy.default_url().into()),
+            runcomfy_token: args
+                .runcomfy_token
+                .clone()
+                .or(file.runcomfy_token)
+                .filter(|k| !k.trim().is_empty())
+                .map(Secret::new),
+            runcomfy_deployment: args
+                .runcomfy_deployment
+                .clone()
+                .or(file.runcomfy_deployment)
+                .filter(|d| !d.trim().is_empty()),
+            runcomfy_queue_version,
             ca_certs: if args.ca_certs.is_empty() {
                 file.ca_certs.unwrap_or_default()
             } else {
@@ -514,7 +563,7 @@ impl Settings {
         // file is unused on Cloud, not an error.
         self.backend_config().check().map_err(|e| match self.backend {
             BackendKind::Local => ConfigError(format!("comfyui_url: {e}")),
-            BackendKind::ComfyCloud => ConfigError(e.to_string()),
+            BackendKind::ComfyCloud | BackendKind::RunComfy => ConfigError(e.to_string()),
         })?;
         let limits = &self.limits;
         if !(1..=3600).contains(&limits.wait_budget_secs) {
@@ -560,6 +609,14 @@ impl Settings {
                 allow_account_interrupt: self.allow_account_interrupt,
                 ..Default::default()
             },
+            BackendKind::RunComfy => BackendConfig {
+                queue_version: Some(self.runcomfy_queue_version),
+                ..BackendConfig::runcomfy(
+                    self.runcomfy_url.clone(),
+                    self.runcomfy_token.as_ref().map(|k| k.expose().to_owned()).unwrap_or_default(),
+                    self.runcomfy_deployment.clone(),
+                )
+            },
         };
         BackendConfig { ca_certs: self.ca_certs.clone(), ..base }
             .with_comfy_api_key(self.comfy_api_key.as_ref().map(|k| k.expose().to_owned()))
@@ -570,6 +627,7 @@ impl Settings {
         match self.backend {
             BackendKind::Local => &self.comfyui_url,
             BackendKind::ComfyCloud => &self.cloud_url,
+            BackendKind::RunComfy => &self.runcomfy_url,
         }
     }
 
@@ -761,6 +819,45 @@ mod tests {
         assert!(Settings::merge(&a, FileConfig::default()).is_err());
         assert!(FileConfig::parse("unknown_key = 1").is_err());
         assert!(FileConfig::parse("[limits]\nwait_budget_secs = \"x\"").is_err());
+    }
+
+    #[test]
+    fn runcomfy_backend_settings() {
+        let a = args(&[
+            "--backend",
+            "runcomfy",
+            "--comfyui-url",
+            "http://left-over:8188",
+            "--runcomfy-token",
+            "rc-token-123",
+            "--runcomfy-deployment",
+            "dep-1",
+        ]);
+        let s = Settings::merge(&a, FileConfig::default()).unwrap();
+        let b = s.backend_config();
+        assert_eq!((b.kind, b.effective_url()), (BackendKind::RunComfy, "https://api.runcomfy.net"));
+        assert_eq!((b.token.as_deref(), b.deployment.as_deref()), (Some("rc-token-123"), Some("dep-1")));
+        assert_eq!(s.warnings.len(), 1, "the ComfyUI URL is unused: {:?}", s.warnings);
+        let text = s.to_toml();
+        assert!(!text.contains("rc-token-123") && text.contains("runcomfy_token = \"***\""), "{text}");
+        assert!(!format!("{s:?}").contains("rc-token-123"));
+        let file = FileConfig::parse(
+            "backend = \"runcomfy\"\nruncomfy_url = \"http://fake:2\"\nruncomfy_token = \"file-tok\"\n\
+             runcomfy_queue_version = \"v2\"\n",
+        )
+        .unwrap();
+        let s = Settings::merge(&ServerArgs::default(), file).unwrap();
+        let b = s.backend_config();
+        assert_eq!(b.effective_url(), "http://fake:2");
+        assert_eq!(b.queue_version, Some(comfy_core::backend::runcomfy::QueueVersion::V2));
+        let e = Settings::merge(&args(&["--backend", "runcomfy"]), FileConfig::default()).unwrap_err();
+        assert!(e.0.contains("RUNCOMFY_API_TOKEN"), "{e}");
+        let e = Settings::merge(
+            &args(&["--backend", "runcomfy", "--runcomfy-token", "t", "--runcomfy-queue-version", "v9"]),
+            FileConfig::default(),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("v1"), "{e}");
     }
 
     #[test]

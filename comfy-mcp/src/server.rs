@@ -41,7 +41,8 @@ pub struct ComfyMcp {
 impl ComfyMcp {
     /// A server over `state` with the standard tools.
     pub fn new(state: Arc<AppState>) -> Self {
-        ComfyMcp { state, registry: Arc::new(Registry::standard()) }
+        let registry = Arc::new(Registry::for_backend(state.comfy.backend().as_ref()));
+        ComfyMcp { state, registry }
     }
 
     /// A server with a custom registry (embedders adding their own tool groups).

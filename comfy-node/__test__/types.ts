@@ -37,9 +37,12 @@ export async function everything(url: string): Promise<void> {
   const client = new ComfyClient({ url, dataDir: '/tmp/x', workflowsDir: '/tmp/w', maxRunningJobs: 4, comfyApiKey: 'k' })
   const short = new ComfyClient(url)
   const info: ServerInfo = await short.serverInfo()
-  const kind: 'local' | 'comfy_cloud' | 'other' = info.kind
+  const kind: 'local' | 'comfy_cloud' | 'runcomfy' | 'other' = info.kind
   const billing: BillingStatus = await short.billingStatus()
   const credits: number | null = billing.balance_credits
+  const rc = new ComfyClient({ backend: 'runcomfy', runcomfyToken: 't', runcomfyDeployment: 'd', runcomfyQueueVersion: 'v2' })
+  const deployments: Array<Record<string, unknown>> = await rc.listDeployments({ includePayload: true })
+  await rc.updateDeployment({ max_instances: 2 }, String(deployments[0]?.id))
   const found: CqlResult = await short.cql('produces IMAGE | limit 3')
   const firstClass: string | undefined = found.classes?.[0]?.class_type
   const problems: ValidationProblem[] = await client.validate({ 1: { class_type: 'X', inputs: {} } })

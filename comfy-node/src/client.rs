@@ -42,6 +42,12 @@ fn build(options: &ClientOptions) -> comfy_core::Result<Comfy> {
     let url = match kind {
         BackendKind::Local => options.url.clone(),
         BackendKind::ComfyCloud => options.cloud_url.clone().or_else(|| env("COMFY_CLOUD_URL")),
+        BackendKind::RunComfy => options.runcomfy_url.clone().or_else(|| env("RUNCOMFY_API_URL")),
+    };
+    let queue_version = match options.runcomfy_queue_version.clone().or_else(|| env("RUNCOMFY_QUEUE_VERSION"))
+    {
+        Some(v) => Some(v.parse()?),
+        None => None,
     };
     let backend = BackendConfig {
         kind,
@@ -49,6 +55,9 @@ fn build(options: &ClientOptions) -> comfy_core::Result<Comfy> {
         api_key: options.cloud_api_key.clone().or_else(|| env("COMFY_CLOUD_API_KEY")),
         allow_account_interrupt: options.allow_account_interrupt.unwrap_or(false),
         ca_certs: options.ca_cert.iter().map(PathBuf::from).collect(),
+        token: options.runcomfy_token.clone().or_else(|| env("RUNCOMFY_API_TOKEN")),
+        deployment: options.runcomfy_deployment.clone().or_else(|| env("RUNCOMFY_DEPLOYMENT_ID")),
+        queue_version,
         ..BackendConfig::default()
     }
     .with_comfy_api_key(options.comfy_api_key.clone());
@@ -236,6 +245,79 @@ impl Client {
     pub async fn report_session_summary(&self, consent: Option<bool>) -> napi::Result<Value> {
         let receipt = self.comfy.report_session_summary(consent.unwrap_or(false)).await.napi()?;
         comfy_core::json::to_value(&receipt, "feedback receipt").napi()
+    }
+
+    /// RunComfy deployments (only `ids` when given).
+    #[napi(ts_return_type = "Promise<Array<Record<string, unknown>>>")]
+    pub async fn list_deployments(
+        &self,
+        ids: Option<Vec<String>>,
+        include_payload: Option<bool>,
+        include_readme: Option<bool>,
+    ) -> napi::Result<Value> {
+        let rc = self.comfy.runcomfy().napi()?;
+        let ids = ids.unwrap_or_default();
+        let list = rc
+            .list_deployments(&ids, include_payload.unwrap_or(false), include_readme.unwrap_or(false))
+            .await
+            .napi()?;
+        comfy_core::json::to_value(&list, "deployments").napi()
+    }
+
+    /// One RunComfy deployment (default: the configured one).
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub async fn get_deployment(
+        &self,
+        deployment_id: Option<String>,
+        include_payload: Option<bool>,
+        include_readme: Option<bool>,
+    ) -> napi::Result<Value> {
+        let rc = self.comfy.runcomfy().napi()?;
+        let d = rc
+            .get_deployment(
+                deployment_id.as_deref(),
+                include_payload.unwrap_or(false),
+                include_readme.unwrap_or(false),
+            )
+            .await
+            .napi()?;
+        comfy_core::json::to_value(&d, "deployment").napi()
+    }
+
+    /// Creates a RunComfy deployment (`name`, `workflow_id`, `workflow_version`, optional
+    /// `hardware`, `min_instances`, `max_instances`, `queue_size`,
+    /// `keep_warm_duration_in_seconds`).
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub async fn create_deployment(&self, spec: Value) -> napi::Result<Value> {
+        let spec: comfy_core::backend::runcomfy::DeploymentSpec =
+            serde_json::from_value(spec).map_err(|e| invalid_argument("spec", e.to_string()))?;
+        let d = self.comfy.runcomfy().napi()?.create_deployment(&spec).await.napi()?;
+        comfy_core::json::to_value(&d, "deployment").napi()
+    }
+
+    /// Changes a RunComfy deployment (default: the configured one).
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub async fn update_deployment(
+        &self,
+        changes: Value,
+        deployment_id: Option<String>,
+    ) -> napi::Result<Value> {
+        let update: comfy_core::backend::runcomfy::DeploymentUpdate =
+            serde_json::from_value(changes).map_err(|e| invalid_argument("changes", e.to_string()))?;
+        let d = self
+            .comfy
+            .runcomfy()
+            .napi()?
+            .update_deployment(deployment_id.as_deref(), &update)
+            .await
+            .napi()?;
+        comfy_core::json::to_value(&d, "deployment").napi()
+    }
+
+    /// Deletes a RunComfy deployment permanently; RunComfy's answer.
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub async fn delete_deployment(&self, deployment_id: String) -> napi::Result<Value> {
+        self.comfy.runcomfy().napi()?.delete_deployment(&deployment_id).await.napi()
     }
 
     /// The account's balance and subscription where the backend has billing.

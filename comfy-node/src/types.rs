@@ -38,14 +38,25 @@ pub struct ClientOptions {
     /// Base URL of the ComfyUI server, e.g. `http://127.0.0.1:8188` (a path prefix is allowed);
     /// default `http://127.0.0.1:8188`. Unused with `backend: 'comfy-cloud'`.
     pub url: Option<String>,
-    /// `'local'` (the ComfyUI at `url`, the default) or `'comfy-cloud'` (Comfy Cloud at
-    /// `cloudUrl` with `cloudApiKey`).
+    /// `'local'` (the ComfyUI at `url`, the default), `'comfy-cloud'` (Comfy Cloud at
+    /// `cloudUrl` with `cloudApiKey`) or `'runcomfy'` (a RunComfy deployment, with
+    /// `runcomfyToken` and `runcomfyDeployment`).
     pub backend: Option<String>,
     /// The Comfy Cloud URL; default `$COMFY_CLOUD_URL`, else `https://cloud.comfy.org`.
     pub cloud_url: Option<String>,
     /// The Comfy Cloud API key (sent to the Cloud host only; required on Cloud); default
     /// `$COMFY_CLOUD_API_KEY`. Never logged.
     pub cloud_api_key: Option<String>,
+    /// With `backend: 'runcomfy'`: the RunComfy API URL; default `$RUNCOMFY_API_URL`, else
+    /// `https://api.runcomfy.net`.
+    pub runcomfy_url: Option<String>,
+    /// The RunComfy API token (sent to the API host only, never to the output CDN; required
+    /// on RunComfy); default `$RUNCOMFY_API_TOKEN`. Never logged.
+    pub runcomfy_token: Option<String>,
+    /// The RunComfy deployment workflows run on; default `$RUNCOMFY_DEPLOYMENT_ID`.
+    pub runcomfy_deployment: Option<String>,
+    /// RunComfy queue paths: `'v1'` (default) or `'v2'`.
+    pub runcomfy_queue_version: Option<String>,
     /// An extra CA certificate (PEM file) to trust for `https://` and `wss://`.
     pub ca_cert: Option<String>,
     /// Comfy Cloud: allow the account-wide interrupt as a last resort to stop a running job (it

@@ -80,12 +80,22 @@ struct BackendArgs {
     url: String,
     cloud_url: Option<String>,
     cloud_api_key: Option<String>,
+    runcomfy: RunComfyArgs,
     comfy_api_key: Option<String>,
     ca_certs: Vec<PathBuf>,
     allow_account_interrupt: bool,
     keep_outputs: Option<PathBuf>,
     feedback_url: Option<String>,
     allow_partner_spend: bool,
+}
+
+/// The RunComfy keyword arguments (each defaults to its environment variable).
+#[derive(Default)]
+struct RunComfyArgs {
+    url: Option<String>,
+    token: Option<String>,
+    deployment: Option<String>,
+    queue_version: Option<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -104,6 +114,11 @@ fn build(
     let url = match kind {
         BackendKind::Local => Some(args.url),
         BackendKind::ComfyCloud => args.cloud_url.or_else(|| env("COMFY_CLOUD_URL")),
+        BackendKind::RunComfy => args.runcomfy.url.clone().or_else(|| env("RUNCOMFY_API_URL")),
+    };
+    let queue_version = match args.runcomfy.queue_version.clone().or_else(|| env("RUNCOMFY_QUEUE_VERSION")) {
+        Some(v) => Some(v.parse()?),
+        None => None,
     };
     let backend = BackendConfig {
         kind,
@@ -111,6 +126,9 @@ fn build(
         api_key: args.cloud_api_key.or_else(|| env("COMFY_CLOUD_API_KEY")),
         allow_account_interrupt: args.allow_account_interrupt,
         ca_certs: args.ca_certs,
+        token: args.runcomfy.token.or_else(|| env("RUNCOMFY_API_TOKEN")),
+        deployment: args.runcomfy.deployment.or_else(|| env("RUNCOMFY_DEPLOYMENT_ID")),
+        queue_version,
         ..BackendConfig::default()
     }
     .with_comfy_api_key(args.comfy_api_key.or_else(|| env("COMFY_API_KEY")));
@@ -140,7 +158,7 @@ impl Client {
     /// `data_dir/comfy.sqlite3` when `data_dir` is given, in memory otherwise; templates come
     /// from `workflows_dir` (watched) or are the built-ins.
     #[new]
-    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None, feedback_url=None, allow_partner_spend=false))]
+    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None, feedback_url=None, allow_partner_spend=false, runcomfy_url=None, runcomfy_token=None, runcomfy_deployment=None, runcomfy_queue_version=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -158,12 +176,22 @@ impl Client {
         keep_outputs: Option<PathBuf>,
         feedback_url: Option<String>,
         allow_partner_spend: bool,
+        runcomfy_url: Option<String>,
+        runcomfy_token: Option<String>,
+        runcomfy_deployment: Option<String>,
+        runcomfy_queue_version: Option<String>,
     ) -> PyResult<Client> {
         let args = BackendArgs {
             backend: backend.to_owned(),
             url: url.to_owned(),
             cloud_url,
             cloud_api_key,
+            runcomfy: RunComfyArgs {
+                url: runcomfy_url,
+                token: runcomfy_token,
+                deployment: runcomfy_deployment,
+                queue_version: runcomfy_queue_version,
+            },
             comfy_api_key,
             ca_certs: ca_cert.unwrap_or_default(),
             allow_account_interrupt,
@@ -352,6 +380,84 @@ impl Client {
         })
     }
 
+    /// RunComfy deployments (only `ids` when given), as dicts.
+    #[pyo3(signature = (ids=None, include_payload=false, include_readme=false))]
+    fn list_deployments<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Option<Vec<String>>,
+        include_payload: bool,
+        include_readme: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        resolve(py, self.mode, async move {
+            let ids = ids.unwrap_or_default();
+            let list = comfy.runcomfy()?.list_deployments(&ids, include_payload, include_readme).await?;
+            Ok(Json(comfy_core::json::to_value(&list, "deployments")?))
+        })
+    }
+
+    /// One RunComfy deployment (default: the configured one) as a dict.
+    #[pyo3(signature = (deployment_id=None, include_payload=false, include_readme=false))]
+    fn get_deployment<'py>(
+        &self,
+        py: Python<'py>,
+        deployment_id: Option<String>,
+        include_payload: bool,
+        include_readme: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        resolve(py, self.mode, async move {
+            let rc = comfy.runcomfy()?;
+            let d = rc.get_deployment(deployment_id.as_deref(), include_payload, include_readme).await?;
+            Ok(Json(comfy_core::json::to_value(&d, "deployment")?))
+        })
+    }
+
+    /// Creates a RunComfy deployment from a dict (`name`, `workflow_id`, `workflow_version`,
+    /// optional `hardware`, `min_instances`, `max_instances`, `queue_size`,
+    /// `keep_warm_duration_in_seconds`).
+    fn create_deployment<'py>(
+        &self,
+        py: Python<'py>,
+        spec: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (comfy, spec) = (self.comfy.clone(), crate::convert::py_to_json(spec.as_any())?);
+        resolve(py, self.mode, async move {
+            let spec: comfy_core::backend::runcomfy::DeploymentSpec =
+                serde_json::from_value(spec).map_err(|e| bad_dict("spec", e))?;
+            let d = comfy.runcomfy()?.create_deployment(&spec).await?;
+            Ok(Json(comfy_core::json::to_value(&d, "deployment")?))
+        })
+    }
+
+    /// Changes a RunComfy deployment (default: the configured one) with a dict of fields.
+    #[pyo3(signature = (changes, deployment_id=None))]
+    fn update_deployment<'py>(
+        &self,
+        py: Python<'py>,
+        changes: &Bound<'py, PyDict>,
+        deployment_id: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (comfy, changes) = (self.comfy.clone(), crate::convert::py_to_json(changes.as_any())?);
+        resolve(py, self.mode, async move {
+            let update: comfy_core::backend::runcomfy::DeploymentUpdate =
+                serde_json::from_value(changes).map_err(|e| bad_dict("changes", e))?;
+            let d = comfy.runcomfy()?.update_deployment(deployment_id.as_deref(), &update).await?;
+            Ok(Json(comfy_core::json::to_value(&d, "deployment")?))
+        })
+    }
+
+    /// Deletes a RunComfy deployment permanently; RunComfy's answer.
+    fn delete_deployment<'py>(&self, py: Python<'py>, deployment_id: String) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        resolve(
+            py,
+            self.mode,
+            async move { Ok(Json(comfy.runcomfy()?.delete_deployment(&deployment_id).await?)) },
+        )
+    }
+
     /// The account's balance and subscription where the backend has billing, as a dict.
     fn billing_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let comfy = self.comfy.clone();
@@ -537,4 +643,9 @@ async fn submit(comfy: &Comfy, source: Source, mode: Mode) -> Result<Job, Failur
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Client>()?;
     Ok(())
+}
+
+/// The problem with a dict that is not the expected request, named.
+fn bad_dict(what: &str, e: serde_json::Error) -> Error {
+    Error::InvalidArgument { argument: what.into(), message: e.to_string() }
 }

@@ -434,6 +434,8 @@ fn body_message(body: &str) -> (String, Option<String>) {
             .or_else(|| v.get("error").and_then(|e| e.get("type")))
             .and_then(Value::as_str)
             .map(str::to_owned)
+            // RunComfy: a numeric `error_code` (10001 InsufficientFunds, 422001, ...).
+            .or_else(|| v.get("error_code").and_then(Value::as_u64).map(|c| c.to_string()))
     });
     let message = parsed
         .as_ref()
@@ -444,7 +446,14 @@ fn body_message(body: &str) -> (String, Option<String>) {
                 let d = e.get("details").and_then(Value::as_str).unwrap_or("");
                 Some(if d.is_empty() { m.to_owned() } else { format!("{m}: {d}") })
             }
-            _ => v.get("message").and_then(Value::as_str).map(str::to_owned),
+            _ => v.get("message").or_else(|| v.get("error_message")).and_then(Value::as_str).map(|m| match v
+                .get("detail")
+                .filter(|d| !d.is_null())
+            {
+                // RunComfy's validation errors list what is wrong in `detail`.
+                Some(detail) => format!("{m}: {}", crate::json::preview(detail)),
+                None => m.to_owned(),
+            }),
         })
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| if body.trim().is_empty() { "(empty body)".into() } else { snippet(body) });
@@ -473,7 +482,9 @@ pub(crate) fn classify(backend: &str, op: &str, status: u16, after: Option<Durat
             Error::QueueFull { backend, message, retry_after_ms }
         }
         429 => Error::RateLimited { backend, message, retry_after_ms },
-        _ if code.contains("insufficient") => Error::InsufficientCredits { backend, message },
+        _ if code.contains("insufficient") || code == "10001" => {
+            Error::InsufficientCredits { backend, message }
+        }
         _ => Error::Http { backend, operation: op.to_owned(), status, message },
     }
 }

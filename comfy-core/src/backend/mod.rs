@@ -10,6 +10,7 @@ pub mod cloud;
 pub mod credentials;
 pub(crate) mod http;
 pub mod local;
+pub mod runcomfy;
 mod saved;
 pub mod tls;
 mod types;
@@ -78,6 +79,18 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Uploads an input file (image, mask, video, audio) for workflows to use.
     async fn upload(&self, _upload: Upload) -> Result<UploadedFile> {
         Err(self.not_supported("upload"))
+    }
+
+    /// Makes a hosted file (a previous output's URL) an input without moving its bytes, where
+    /// the backend takes URLs as inputs (RunComfy); answers a short input value like
+    /// [`Backend::upload`].
+    async fn upload_url(&self, _url: &str, _filename: &str) -> Result<UploadedFile> {
+        Err(self.not_supported("inputs by URL"))
+    }
+
+    /// This backend as RunComfy, for RunComfy's own operations (deployments, requests by id).
+    fn as_runcomfy(&self) -> Option<&runcomfy::RunComfy> {
+        None
     }
 
     /// Downloads an output as a byte stream with its content type.

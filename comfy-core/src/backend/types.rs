@@ -486,6 +486,9 @@ pub enum BackendKind {
     Local,
     /// Comfy Cloud.
     ComfyCloud,
+    /// RunComfy's Serverless API.
+    #[serde(rename = "runcomfy")]
+    RunComfy,
     /// Any other implementation of the trait.
     Other,
 }

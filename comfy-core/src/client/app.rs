@@ -145,6 +145,16 @@ impl Comfy {
         self.catalog().await?.query(query)
     }
 
+    /// The backend as RunComfy, for RunComfy's own operations (deployments, requests by id);
+    /// on any other backend [`Error::NotSupported`](crate::Error::NotSupported) says why.
+    pub fn runcomfy(&self) -> Result<&crate::backend::runcomfy::RunComfy> {
+        self.inner.backend.as_runcomfy().ok_or_else(|| crate::Error::NotSupported {
+            backend: self.inner.backend.name().to_owned(),
+            operation: "RunComfy deployments and requests",
+            reason: "this server is not configured with the RunComfy backend (--backend runcomfy)".into(),
+        })
+    }
+
     /// Uploads an input file; its name is a valid input value for this client at once, even
     /// though the cached catalogue predates it.
     pub async fn upload(&self, upload: Upload) -> Result<UploadedFile> {

@@ -88,6 +88,21 @@ impl Comfy {
     ) -> Result<Reused> {
         let asset = self.asset(id).await?;
         let invalid = |message: String| Error::InvalidArgument { argument: "asset_id".into(), message };
+        // A hosted output on a backend that takes URLs as inputs (RunComfy): the URL, no bytes.
+        if let (None, Some(url)) = (&asset.file, &asset.url)
+            && matches!(asset.media, MediaKind::Image | MediaKind::Video | MediaKind::Audio)
+        {
+            let filename = url.split(['?', '#']).next().unwrap_or(url).rsplit('/').next().unwrap_or("output");
+            match self.inner.backend.upload_url(url, filename).await {
+                Ok(uploaded) => {
+                    super::lock(&self.inner.known_inputs).insert(uploaded.input_value());
+                    let byte_size = asset.byte_size.unwrap_or(0);
+                    return Ok(Reused { uploaded, byte_size, source: asset });
+                }
+                Err(Error::NotSupported { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let Some(file) = &asset.file else {
             return Err(invalid(format!("{id} is not a file (a {} value)", asset.mime_type)));
         };

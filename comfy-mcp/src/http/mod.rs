@@ -39,7 +39,8 @@ pub struct HttpGuard {
 
 /// The axum app: `/mcp`, `/healthz`, `/readyz`. `shutdown` ends open MCP streams.
 pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
-    router_with(state, Arc::new(Registry::standard()), shutdown)
+    let registry = Arc::new(Registry::for_backend(state.comfy.backend().as_ref()));
+    router_with(state, registry, shutdown)
 }
 
 /// [`router`] with a custom tool registry.

@@ -25,6 +25,7 @@ pub mod inputs;
 pub mod iterate;
 pub mod partner;
 pub mod publish;
+pub mod runcomfy;
 pub mod saved;
 pub mod shared;
 pub mod views;
@@ -196,6 +197,16 @@ impl Registry {
         cql::register(&mut r);
         feedback::register(&mut r);
         partner::register(&mut r);
+        r
+    }
+
+    /// The standard tools plus the backend's own (RunComfy's deployment and request tools,
+    /// listed only on that backend).
+    pub fn for_backend(backend: &dyn comfy_core::backend::Backend) -> Registry {
+        let mut r = Registry::standard();
+        if backend.as_runcomfy().is_some() {
+            runcomfy::register(&mut r);
+        }
         r
     }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypedDict, Union
 
 from . import _native
 from ._native import Asset, Event, JobError, Problem, Template, Workflow
@@ -21,9 +21,18 @@ __all__ = ["AsyncClient", "Client", "AsyncJob", "Job", "WorkflowLike", "FileLike
 
 DEFAULT_URL = "http://127.0.0.1:8188"
 #: The backends a client can use.
-BackendName = Literal["local", "comfy-cloud"]
 #: What a partner (API) node makes.
 MediaTypeName = Literal["image", "video", "audio", "3d"]
+BackendName = Literal["local", "comfy-cloud", "runcomfy"]
+
+
+class RunComfyOptions(TypedDict, total=False):
+    """The RunComfy keyword arguments, passed on to the native client."""
+
+    url: str | None
+    token: str | None
+    deployment: str | None
+    queue_version: str | None
 #: One CA certificate file, or several.
 CaCerts = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]], None]
 """Where a local ComfyUI listens by default."""
@@ -235,7 +244,9 @@ def _native_client(
     keep_outputs: str | os.PathLike[str] | None = None,
     feedback_url: str | None = None,
     allow_partner_spend: bool = False,
+    runcomfy: RunComfyOptions | None = None,
 ) -> _native.Client:
+    rc = runcomfy or {}
     if ca_cert is None:
         certs = None
     elif isinstance(ca_cert, (str, os.PathLike)):
@@ -257,6 +268,10 @@ def _native_client(
         keep_outputs=None if keep_outputs is None else os.path.expanduser(keep_outputs),
         feedback_url=feedback_url,
         allow_partner_spend=allow_partner_spend,
+        runcomfy_url=rc.get("url"),
+        runcomfy_token=rc.get("token"),
+        runcomfy_deployment=rc.get("deployment"),
+        runcomfy_queue_version=rc.get("queue_version"),
     )
 
 
@@ -291,6 +306,13 @@ class AsyncClient:
     :param allow_partner_spend: let :meth:`partner_generate` spend credits without a per-call
         ``max_credits`` (also when the price is unknown); default ``$COMFY_ALLOW_PARTNER_SPEND``
         (``1``/``true``), else off.
+    :param runcomfy_url: with ``backend="runcomfy"``, the RunComfy API URL; default
+        ``$RUNCOMFY_API_URL``, else ``https://api.runcomfy.net``.
+    :param runcomfy_token: the RunComfy API token (sent to the API host only, never to the
+        output CDN); default ``$RUNCOMFY_API_TOKEN``. Required with ``backend="runcomfy"``.
+    :param runcomfy_deployment: the deployment workflows run on; default
+        ``$RUNCOMFY_DEPLOYMENT_ID``.
+    :param runcomfy_queue_version: ``"v1"`` (default) or ``"v2"`` queue paths.
     """
 
     __slots__ = ("_native",)
@@ -311,11 +333,17 @@ class AsyncClient:
         keep_outputs: str | os.PathLike[str] | None = None,
         feedback_url: str | None = None,
         allow_partner_spend: bool = False,
+        runcomfy_url: str | None = None,
+        runcomfy_token: str | None = None,
+        runcomfy_deployment: str | None = None,
+        runcomfy_queue_version: Literal["v1", "v2"] | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, False,
             backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt, keep_outputs,
             feedback_url, allow_partner_spend,
+            {"url": runcomfy_url, "token": runcomfy_token, "deployment": runcomfy_deployment,
+             "queue_version": runcomfy_queue_version},
         )
 
     @property
@@ -520,6 +548,40 @@ class AsyncClient:
         status: dict[str, Any] = await self._native.wait_batch(batch_id, timeout)
         return status
 
+    async def list_deployments(
+        self, ids: list[str] | None = None, *, include_payload: bool = False, include_readme: bool = False
+    ) -> list[dict[str, Any]]:
+        """RunComfy deployments (only ``ids`` when given); ``NotSupported`` on other backends."""
+        deployments: list[dict[str, Any]] = await self._native.list_deployments(ids, include_payload, include_readme)
+        return deployments
+
+    async def get_deployment(
+        self, deployment_id: str | None = None, *, include_payload: bool = False, include_readme: bool = False
+    ) -> dict[str, Any]:
+        """One RunComfy deployment (default: the configured one); ``include_payload`` adds its
+        workflow (``payload.workflow_api_json``)."""
+        deployment: dict[str, Any] = await self._native.get_deployment(deployment_id, include_payload, include_readme)
+        return deployment
+
+    async def create_deployment(self, name: str, workflow_id: str, workflow_version: str, **options: Any) -> dict[str, Any]:
+        """Deploys a Cloud-Saved workflow on RunComfy (billed while instances run). ``options``:
+        ``hardware`` (default ``"AMPERE_48"``), ``min_instances``, ``max_instances``,
+        ``queue_size``, ``keep_warm_duration_in_seconds``."""
+        spec = {"name": name, "workflow_id": workflow_id, "workflow_version": workflow_version, **options}
+        deployment: dict[str, Any] = await self._native.create_deployment(spec)
+        return deployment
+
+    async def update_deployment(self, deployment_id: str | None = None, **changes: Any) -> dict[str, Any]:
+        """Changes a RunComfy deployment (default: the configured one): ``name``,
+        ``workflow_version``, ``hardware``, ``min_instances``, ``max_instances``, ``queue_size``,
+        ``keep_warm_duration_in_seconds``, ``is_enabled``."""
+        deployment: dict[str, Any] = await self._native.update_deployment(changes, deployment_id)
+        return deployment
+
+    async def delete_deployment(self, deployment_id: str) -> Any:
+        """Deletes a RunComfy deployment permanently; RunComfy's answer."""
+        return await self._native.delete_deployment(deployment_id)
+
     async def billing_status(self) -> dict[str, Any]:
         """Balance (``balance_usd``, ``balance_credits``) and ``subscription`` where the backend
         has billing (Comfy Cloud); otherwise raises ``NotSupportedError``."""
@@ -585,6 +647,13 @@ class Client:
     :param allow_partner_spend: let :meth:`partner_generate` spend credits without a per-call
         ``max_credits`` (also when the price is unknown); default ``$COMFY_ALLOW_PARTNER_SPEND``
         (``1``/``true``), else off.
+    :param runcomfy_url: with ``backend="runcomfy"``, the RunComfy API URL; default
+        ``$RUNCOMFY_API_URL``, else ``https://api.runcomfy.net``.
+    :param runcomfy_token: the RunComfy API token (sent to the API host only, never to the
+        output CDN); default ``$RUNCOMFY_API_TOKEN``. Required with ``backend="runcomfy"``.
+    :param runcomfy_deployment: the deployment workflows run on; default
+        ``$RUNCOMFY_DEPLOYMENT_ID``.
+    :param runcomfy_queue_version: ``"v1"`` (default) or ``"v2"`` queue paths.
     """
 
     __slots__ = ("_native",)
@@ -605,11 +674,17 @@ class Client:
         keep_outputs: str | os.PathLike[str] | None = None,
         feedback_url: str | None = None,
         allow_partner_spend: bool = False,
+        runcomfy_url: str | None = None,
+        runcomfy_token: str | None = None,
+        runcomfy_deployment: str | None = None,
+        runcomfy_queue_version: Literal["v1", "v2"] | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, True,
             backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt, keep_outputs,
             feedback_url, allow_partner_spend,
+            {"url": runcomfy_url, "token": runcomfy_token, "deployment": runcomfy_deployment,
+             "queue_version": runcomfy_queue_version},
         )
 
     @property
@@ -811,6 +886,40 @@ class Client:
         status then (``state`` is still ``running`` if the time ran out)."""
         status: dict[str, Any] = self._native.wait_batch(batch_id, timeout)
         return status
+
+    def list_deployments(
+        self, ids: list[str] | None = None, *, include_payload: bool = False, include_readme: bool = False
+    ) -> list[dict[str, Any]]:
+        """RunComfy deployments (only ``ids`` when given); ``NotSupported`` on other backends."""
+        deployments: list[dict[str, Any]] = self._native.list_deployments(ids, include_payload, include_readme)
+        return deployments
+
+    def get_deployment(
+        self, deployment_id: str | None = None, *, include_payload: bool = False, include_readme: bool = False
+    ) -> dict[str, Any]:
+        """One RunComfy deployment (default: the configured one); ``include_payload`` adds its
+        workflow (``payload.workflow_api_json``)."""
+        deployment: dict[str, Any] = self._native.get_deployment(deployment_id, include_payload, include_readme)
+        return deployment
+
+    def create_deployment(self, name: str, workflow_id: str, workflow_version: str, **options: Any) -> dict[str, Any]:
+        """Deploys a Cloud-Saved workflow on RunComfy (billed while instances run). ``options``:
+        ``hardware`` (default ``"AMPERE_48"``), ``min_instances``, ``max_instances``,
+        ``queue_size``, ``keep_warm_duration_in_seconds``."""
+        spec = {"name": name, "workflow_id": workflow_id, "workflow_version": workflow_version, **options}
+        deployment: dict[str, Any] = self._native.create_deployment(spec)
+        return deployment
+
+    def update_deployment(self, deployment_id: str | None = None, **changes: Any) -> dict[str, Any]:
+        """Changes a RunComfy deployment (default: the configured one): ``name``,
+        ``workflow_version``, ``hardware``, ``min_instances``, ``max_instances``, ``queue_size``,
+        ``keep_warm_duration_in_seconds``, ``is_enabled``."""
+        deployment: dict[str, Any] = self._native.update_deployment(changes, deployment_id)
+        return deployment
+
+    def delete_deployment(self, deployment_id: str) -> Any:
+        """Deletes a RunComfy deployment permanently; RunComfy's answer."""
+        return self._native.delete_deployment(deployment_id)
 
     def billing_status(self) -> dict[str, Any]:
         """Balance (``balance_usd``, ``balance_credits``) and ``subscription`` where the backend

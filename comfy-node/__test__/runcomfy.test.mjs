@@ -1,0 +1,63 @@
+// `backend: 'runcomfy'` against the fake RunComfy (`comfy-fake --runcomfy`): the same client, built
+// by the same core function as every other surface, plus the deployment operations.
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+
+import { ComfyClient, ComfyError } from '../index.mjs'
+import { modelFree, startFake } from './helpers.mjs'
+
+const TOKEN = 'rc-fake-token'
+const DEPLOYMENT = '0d3e5a7c-0000-4000-8000-00000000d001'
+let rc
+
+before(async () => {
+  rc = await startFake(['--runcomfy'])
+})
+after(async () => {
+  await rc?.stop()
+})
+
+function client() {
+  return new ComfyClient({ url: 'http://127.0.0.1:1', backend: 'runcomfy', runcomfyUrl: rc.url, runcomfyToken: TOKEN, runcomfyDeployment: DEPLOYMENT })
+}
+
+test('a RunComfy client runs, downloads hosted outputs, and never sends the token to the CDN', async () => {
+  const c = client()
+  const job = await c.run(modelFree('node_rc'), { timeout: 30_000 })
+  assert.equal(job.status, 'succeeded')
+  const assets = await job.assets()
+  assert.equal(assets.length, 1)
+  const bytes = await c.assetBytes(assets[0].id)
+  assert.deepEqual([...bytes.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47])
+  const res = await fetch(`${rc.url}/__fake/cdn-log`)
+  const { requests } = await res.json()
+  assert.ok(requests.length > 0, 'downloads go to the CDN host')
+  for (const r of requests) {
+    assert.equal(r.refused, false)
+    assert.deepEqual(r.headers.filter((h) => ['x-api-key', 'authorization', 'cookie'].includes(h)), [])
+  }
+})
+
+test('deployment operations', async () => {
+  const c = client()
+  assert.deepEqual((await c.listDeployments()).map((d) => d.id), [DEPLOYMENT])
+  const d = await c.getDeployment(undefined, { includePayload: true })
+  assert.equal(d.payload.workflow_api_json['1']._meta.title, 'Canvas')
+  const created = await c.createDeployment({ name: 'node-dep', workflow_id: 'w-1', workflow_version: 'v1', max_instances: 2 })
+  assert.deepEqual(created.hardware, ['AMPERE_48'])
+  await assert.rejects(
+    c.createDeployment({ name: 'bad', workflow_id: 'w', workflow_version: 'v1', hardware: 'H100' }),
+    (e) => e instanceof ComfyError && e.code === 'invalid_argument',
+  )
+  const updated = await c.updateDeployment({ queue_size: 4 }, created.id)
+  assert.equal(updated.name, 'node-dep')
+  assert.equal(updated.queue_size, 4)
+  assert.equal((await c.deleteDeployment(created.id)).deleted, true)
+  assert.deepEqual(await c.listDeployments({ ids: [created.id] }), [])
+  const local = new ComfyClient({ url: 'http://127.0.0.1:1' })
+  await assert.rejects(local.listDeployments(), (e) => e instanceof ComfyError && e.code === 'not_supported')
+  assert.throws(
+    () => new ComfyClient({ backend: 'runcomfy', runcomfyUrl: rc.url, runcomfyToken: '' }),
+    (e) => e instanceof ComfyError && /RUNCOMFY_API_TOKEN/.test(e.message),
+  )
+})

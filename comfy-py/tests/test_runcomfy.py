@@ -1,0 +1,78 @@
+"""`backend="runcomfy"` against the fake RunComfy (`comfy-fake --runcomfy`): the same client, built
+by the same core function as every other surface, plus the deployment operations."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from conftest import CKPT, Fake, image_workflow, png_bytes, start_fake
+
+import comfy_rs
+
+TOKEN = "rc-fake-token"
+DEPLOYMENT = "0d3e5a7c-0000-4000-8000-00000000d001"
+
+
+@pytest.fixture(scope="module")
+def rc() -> Iterator[Fake]:
+    f = start_fake("--runcomfy", "--full-catalog", "--step-delay-ms", "2", "--model-file", f"checkpoints={CKPT}")
+    try:
+        yield f
+    finally:
+        f.stop()
+
+
+async def test_runcomfy_client_runs_uploads_and_downloads_without_leaking_the_token(rc: Fake) -> None:
+    client = comfy_rs.AsyncClient(
+        "http://127.0.0.1:1",  # unused on RunComfy
+        backend="runcomfy",
+        runcomfy_url=rc.url,
+        runcomfy_token=TOKEN,
+        runcomfy_deployment=DEPLOYMENT,
+    )
+    assert client.url == rc.url
+    uploaded = await client.upload(png_bytes(5, 4), filename="py-rc.png")
+    assert uploaded.startswith("runcomfy-input/") and len(uploaded) < 80, uploaded
+    wf = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": uploaded}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "py-rc/loaded"}},
+    }
+    job = await client.submit(wf)
+    await job.wait(timeout=30)
+    assert job.status == "succeeded", job.error
+    assets = await job.assets()
+    assert len(assets) == 1 and assets[0].url is not None and "/output/" in assets[0].url, assets
+    data = await client.asset_bytes(assets[0])
+    assert data[:4] == b"\x89PNG"
+    fetched = await client.asset(assets[0].id)
+    assert (fetched.width, fetched.height) == (5, 4)
+    with urllib.request.urlopen(f"{rc.url}/__fake/cdn-log", timeout=10) as r:
+        log = json.load(r)["requests"]
+    assert log, "downloads go to the CDN host"
+    for request in log:
+        assert not request["refused"] and not {"authorization", "x-api-key", "cookie"} & set(request["headers"]), request
+
+
+def test_deployment_operations(rc: Fake) -> None:
+    client = comfy_rs.Client(backend="runcomfy", runcomfy_url=rc.url, runcomfy_token=TOKEN, runcomfy_deployment=DEPLOYMENT)
+    assert [d["id"] for d in client.list_deployments()] == [DEPLOYMENT]
+    d = client.get_deployment(include_payload=True)
+    assert d["payload"]["workflow_api_json"]["1"]["_meta"]["title"] == "Canvas", d
+    created = client.create_deployment("py-dep", "w-1", "v1", hardware="AMPERE_24", max_instances=2)
+    assert created["hardware"] == ["AMPERE_24"] and created["max_instances"] == 2, created
+    with pytest.raises(comfy_rs.InvalidInput):
+        client.create_deployment("bad", "w-1", "v1", hardware="H100")
+    updated = client.update_deployment(created["id"], queue_size=3)
+    assert (updated["name"], updated["queue_size"]) == ("py-dep", 3), updated
+    assert client.delete_deployment(created["id"])["deleted"] is True
+    assert [d["id"] for d in client.list_deployments([created["id"]])] == []
+    job = client.submit(image_workflow("py-rc/sync")).wait(timeout=30)
+    assert job.status == "succeeded", job.error
+    local = comfy_rs.Client("http://127.0.0.1:1")
+    with pytest.raises(comfy_rs.NotSupported):
+        local.list_deployments()
+    with pytest.raises(comfy_rs.InvalidInput):
+        comfy_rs.Client(backend="runcomfy", runcomfy_url=rc.url)  # no token
