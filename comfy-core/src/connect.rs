@@ -266,6 +266,22 @@ impl fmt::Debug for StoreConfig {
     }
 }
 
+/// The location as [`StoreConfig::parse`] reads it, password masked (`postgres://u:***@h/db`).
+impl fmt::Display for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreConfig::Memory => f.write_str("memory"),
+            StoreConfig::UserData => match self.sqlite_file() {
+                Some(path) => write!(f, "sqlite://{}", path.display()),
+                None => f.write_str("the user data directory"),
+            },
+            StoreConfig::Dir(dir) => write!(f, "{}", dir.display()),
+            StoreConfig::SqliteFile(path) => write!(f, "sqlite://{}", path.display()),
+            StoreConfig::Url(url) => f.write_str(&crate::store::redact_url(url)),
+        }
+    }
+}
+
 impl std::str::FromStr for StoreConfig {
     type Err = Error;
 
@@ -553,6 +569,8 @@ mod tests {
         }
         let shown = format!("{:?}", StoreConfig::parse(url).unwrap());
         assert!(!shown.contains("pw") && shown.contains("comfy:***@db"), "{shown}");
+        assert_eq!(StoreConfig::parse(url).unwrap().to_string(), "postgres://comfy:***@db:5432/comfy");
+        assert_eq!(StoreConfig::SqliteFile("/srv/x.sqlite3".into()).to_string(), "sqlite:///srv/x.sqlite3");
         assert_eq!(StoreConfig::Url(url.into()).data_dir(), None);
         assert_eq!(StoreConfig::SqliteFile("/srv/x.sqlite3".into()).data_dir(), Some("/srv".into()));
     }

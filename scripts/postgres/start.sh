@@ -10,10 +10,18 @@
 # as root, initdb and pg_ctl run as the `postgres` system user when it exists (else `nobody`),
 # and DIR is given to that user. PG_BIN overrides where the server binaries are
 # (default: /usr/lib/postgresql/15/bin, else the newest /usr/lib/postgresql/*/bin, else PATH).
+# When no server is installed and this runs as root on Debian, it installs Debian's `postgresql`
+# package first (a new CI machine has only the client).
 set -Eeuo pipefail
 DIR="${1:?usage: start.sh DIR}"
 mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
+
+if [ -z "${PG_BIN:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null \
+  && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+  echo "start.sh: installing Debian's postgresql (no server binaries found)" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >&2
+fi
 
 if [ -z "${PG_BIN:-}" ]; then
   if [ -x /usr/lib/postgresql/15/bin/initdb ]; then
