@@ -95,6 +95,7 @@ fn env(name: &str) -> Option<String> {
 fn build(
     args: BackendArgs,
     data_dir: Option<PathBuf>,
+    store: Option<String>,
     workflows_dir: Option<PathBuf>,
     max_running_jobs: Option<usize>,
 ) -> Result<(Comfy, String), Error> {
@@ -114,7 +115,14 @@ fn build(
     }
     .with_comfy_api_key(args.comfy_api_key.or_else(|| env("COMFY_API_KEY")));
     let defaults = ClientOptions::default();
+    // `store` (a postgres:// URL, sqlite://PATH or a path) wins over `data_dir`, which then
+    // still keeps feedback.
+    let (store, feedback_dir) = match store {
+        Some(location) => (StoreConfig::parse(&location)?, data_dir.clone()),
+        None => (StoreConfig::dir_or(data_dir, StoreConfig::Memory), None),
+    };
     let options = ClientOptions {
+        feedback_dir,
         max_running_jobs: max_running_jobs.unwrap_or(defaults.max_running_jobs),
         keep_outputs: args.keep_outputs,
         feedback_url: args.feedback_url.or_else(|| env("COMFY_FEEDBACK_URL")),
@@ -122,7 +130,7 @@ fn build(
     };
     let url = backend.effective_url().trim_end_matches('/').to_owned();
     let comfy = ClientConfig::new(backend)
-        .store(StoreConfig::dir_or(data_dir, StoreConfig::Memory))
+        .store(store)
         .workflows_dir(workflows_dir)
         .options(options)
         .connect()?;
@@ -133,10 +141,11 @@ fn build(
 impl Client {
     /// A client of the ComfyUI at `url`, or of Comfy Cloud (`backend="comfy-cloud"`, at
     /// `cloud_url` with `cloud_api_key`). Jobs and assets are recorded in
-    /// `data_dir/comfy.sqlite3` when `data_dir` is given, in memory otherwise; templates come
-    /// from `workflows_dir` (watched) or are the built-ins.
+    /// `data_dir/comfy.sqlite3` when `data_dir` is given, in memory otherwise, or in `store`
+    /// (`postgres://user:password@host/db`, shared by several processes; `sqlite://PATH`);
+    /// templates come from `workflows_dir` (watched) or are the built-ins.
     #[new]
-    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None, feedback_url=None))]
+    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None, feedback_url=None, store=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -153,6 +162,7 @@ impl Client {
         allow_account_interrupt: bool,
         keep_outputs: Option<PathBuf>,
         feedback_url: Option<String>,
+        store: Option<String>,
     ) -> PyResult<Client> {
         let args = BackendArgs {
             backend: backend.to_owned(),
@@ -166,7 +176,7 @@ impl Client {
             feedback_url,
         };
         let (comfy, url) = py
-            .detach(|| build(args, data_dir, workflows_dir, max_running_jobs))
+            .detach(|| build(args, data_dir, store, workflows_dir, max_running_jobs))
             .map_err(|e| to_pyerr(py, e))?;
         Ok(Client { comfy, mode: Mode::new(blocking), url })
     }

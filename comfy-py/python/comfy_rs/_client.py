@@ -232,6 +232,7 @@ def _native_client(
     allow_account_interrupt: bool = False,
     keep_outputs: str | os.PathLike[str] | None = None,
     feedback_url: str | None = None,
+    store: str | None = None,
 ) -> _native.Client:
     if ca_cert is None:
         certs = None
@@ -253,6 +254,7 @@ def _native_client(
         allow_account_interrupt=allow_account_interrupt,
         keep_outputs=None if keep_outputs is None else os.path.expanduser(keep_outputs),
         feedback_url=feedback_url,
+        store=store,
     )
 
 
@@ -284,6 +286,10 @@ class AsyncClient:
         assets are then read from it (Comfy Cloud's signed output URLs expire after about 6 h).
     :param feedback_url: where :meth:`submit_feedback` and :meth:`report_session_summary` also
         POST (no backend credential is sent); default ``$COMFY_FEEDBACK_URL``.
+    :param store: where jobs and assets are recorded instead of ``data_dir``'s SQLite: a
+        PostgreSQL URL (``postgres://user:password@host:5432/db``; several processes and
+        comfy-mcp servers then share the records), ``sqlite:///path/file.sqlite3`` or a path.
+        The database is contacted on the first call that needs it.
     """
 
     __slots__ = ("_native",)
@@ -303,11 +309,12 @@ class AsyncClient:
         allow_account_interrupt: bool = False,
         keep_outputs: str | os.PathLike[str] | None = None,
         feedback_url: str | None = None,
+        store: str | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, False,
             backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt, keep_outputs,
-            feedback_url,
+            feedback_url, store,
         )
 
     @property
@@ -539,6 +546,10 @@ class Client:
         assets are then read from it (Comfy Cloud's signed output URLs expire after about 6 h).
     :param feedback_url: where :meth:`submit_feedback` and :meth:`report_session_summary` also
         POST (no backend credential is sent); default ``$COMFY_FEEDBACK_URL``.
+    :param store: where jobs and assets are recorded instead of ``data_dir``'s SQLite: a
+        PostgreSQL URL (``postgres://user:password@host:5432/db``; several processes and
+        comfy-mcp servers then share the records), ``sqlite:///path/file.sqlite3`` or a path.
+        The database is contacted on the first call that needs it.
     """
 
     __slots__ = ("_native",)
@@ -558,11 +569,12 @@ class Client:
         allow_account_interrupt: bool = False,
         keep_outputs: str | os.PathLike[str] | None = None,
         feedback_url: str | None = None,
+        store: str | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, True,
             backend, cloud_url, cloud_api_key, ca_cert, allow_account_interrupt, keep_outputs,
-            feedback_url,
+            feedback_url, store,
         )
 
     @property

@@ -30,6 +30,7 @@ class Client:
         allow_account_interrupt: bool = False,
         keep_outputs: str | None = None,
         feedback_url: str | None = None,
+        store: str | None = None,
     ) -> Client: ...
     @property
     def url(self) -> str: ...
