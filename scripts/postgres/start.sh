@@ -10,7 +10,8 @@
 # as root, initdb and pg_ctl run as the `postgres` system user when it exists (else `nobody`),
 # and DIR is given to that user. PG_BIN overrides where the server binaries are
 # (default: /usr/lib/postgresql/15/bin, else the newest /usr/lib/postgresql/*/bin, else PATH).
-# When no server is installed and this runs as root on Debian, it installs Debian's `postgresql`
+# PG_SERVER_OPTS adds server options after the defaults (e.g. "-c fsync=on" for measurements;
+# the tests run with fsync off). When no server is installed and this runs as root on Debian, it installs Debian's `postgresql`
 # package first (a new CI machine has only the client).
 set -Eeuo pipefail
 DIR="${1:?usage: start.sh DIR}"
@@ -56,7 +57,7 @@ if [ ! -f "$DIR/data/PG_VERSION" ]; then
 fi
 echo "$port" >"$DIR/port"
 run "$PG_BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 \
-  -o "-c listen_addresses=127.0.0.1 -p $port -k $DIR -c fsync=off -c max_connections=200" start >&2 \
+  -o "-c listen_addresses=127.0.0.1 -p $port -k $DIR -c fsync=off -c max_connections=200 ${PG_SERVER_OPTS:-}" start >&2 \
   || { cat "$DIR/server.log" >&2; exit 1; }
 run "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U comfy comfy_test >&2
 echo "postgres://comfy@127.0.0.1:$port/comfy_test"
