@@ -17,11 +17,11 @@ def test_a_store_file_is_shared_by_two_clients(fake: Fake, tmp_path: Path) -> No
     first = comfy_rs.Client(fake.url, store=location)
     job = first.submit(image_workflow("store"))
     job.wait()
-    recorded = first.assets(job.id)
+    recorded = first.assets(job_id=job.id)
     assert recorded, "the job's outputs are recorded"
     second = comfy_rs.Client(fake.url, store=location)
-    assert [a.id for a in second.assets(job.id)] == [a.id for a in recorded]
-    assert comfy_rs.Client(fake.url).assets(job.id) == [], "a client without the store has none"
+    assert [a.id for a in second.assets(job_id=job.id)] == [a.id for a in recorded]
+    assert comfy_rs.Client(fake.url).assets(job_id=job.id) == [], "a client without the store has none"
     assert (tmp_path / "shared.sqlite3").is_file()
 
 
