@@ -27,7 +27,11 @@ fn job(run: &str, i: usize) -> JobRecord {
         handle: None,
         request: json!({"prompt": {"3": {"class_type": "KSampler", "inputs": {"seed": i, "steps": 20}}}}),
         workflow_hash: format!("{i:064x}"),
-        provenance: Provenance { template: Some("generate_image".into()), params: Some(json!({"seed": i})), owner: None },
+        provenance: Provenance {
+            template: Some("generate_image".into()),
+            params: Some(json!({"seed": i})),
+            owner: None,
+        },
         status: JobStatus::Queued { position: None },
         outputs: Vec::new(),
         created_at: i as i64,

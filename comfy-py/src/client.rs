@@ -129,11 +129,8 @@ fn build(
         ..defaults
     };
     let url = backend.effective_url().trim_end_matches('/').to_owned();
-    let comfy = ClientConfig::new(backend)
-        .store(store)
-        .workflows_dir(workflows_dir)
-        .options(options)
-        .connect()?;
+    let comfy =
+        ClientConfig::new(backend).store(store).workflows_dir(workflows_dir).options(options).connect()?;
     Ok((comfy, url))
 }
 
