@@ -299,3 +299,41 @@ async fn sqlite_data_dir_migrates_into_postgres_once() {
     assert_eq!(pg.list_batches(&all).await.unwrap(), sqlite.list_batches(&all).await.unwrap());
     assert_eq!(count(&url, "SELECT count(*) FROM jobs").await, 150);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_killed_by_the_server_are_replaced_and_nothing_is_lost() {
+    let app = format!("comfy-kill-{}", uuid::Uuid::new_v4().simple());
+    let url = format!("{}&application_name={app}", fresh_schema("kill").await);
+    let store = PostgresStore::open(&url).await.unwrap();
+    let first = job("before-kill", "local", None, 1, JobStatus::Pending);
+    store.put_job(&first).await.unwrap();
+
+    // The server ends every connection of this store (as a restart or a failover would).
+    let killed: i64 = raw(&base_url())
+        .await
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1, "the store's connections were found");
+
+    // A call may fail once (a connection lost mid-call), and then only as a retryable error;
+    // the pool replaces the dead connections and the next attempts succeed.
+    let second = job("after-kill", "local", None, 2, JobStatus::Pending);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match store.put_job(&second).await {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(e.is_retryable(), "a lost connection is retryable: {e}");
+                assert!(attempts < 3, "still failing after {attempts} attempts: {e}");
+            }
+        }
+    }
+    assert_eq!(store.get_job(&first.id).await.unwrap(), Some(first));
+    assert_eq!(store.get_job(&second.id).await.unwrap(), Some(second));
+}
