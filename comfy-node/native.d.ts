@@ -321,6 +321,12 @@ export interface ClientOptions {
   /** Directory for the job and asset records (`comfy.sqlite3`); kept in memory when absent. */
   dataDir?: string
   /**
+   * Where job and asset records are kept instead of `dataDir`'s SQLite: a PostgreSQL URL
+   * (`postgres://user:password@host:5432/db`, shared by several processes and comfy-mcp
+   * servers), `sqlite:///path/file.sqlite3` or a path. Contacted on first use.
+   */
+  store?: string
+  /**
    * Directory of workflow templates (API or editor JSON files, reloaded on change), served
    * beside the built-ins.
    */

@@ -23,6 +23,16 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo test (unit, integration, examples, benches in test mode)"
 cargo test --workspace --all-targets --no-fail-fast
 
+step "PostgreSQL store: a throwaway server (scripts/postgres/start.sh), then the store_postgres tests"
+PG_DIR="$(mktemp -d -t comfy-pg.XXXXXX)"
+pg_cleanup() { scripts/postgres/stop.sh "$PG_DIR" || true; rm -rf "$PG_DIR"; }
+trap pg_cleanup EXIT
+COMFY_TEST_POSTGRES_URL="$(scripts/postgres/start.sh "$PG_DIR")"
+export COMFY_TEST_POSTGRES_URL
+cargo test -p comfy-core --features postgres-tests --test store_postgres
+cargo test -p comfy-mcp --features postgres-tests --test store_postgres
+pg_cleanup; trap - EXIT; unset COMFY_TEST_POSTGRES_URL
+
 step "cargo test --doc"
 cargo test --workspace --doc
 

@@ -294,7 +294,12 @@ fn missing_cloud_key() -> Error {
 }
 
 /// Where jobs and assets are recorded.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Parsed from one string by [`StoreConfig::parse`] (a `--store` flag, a binding option):
+/// `memory`, a `postgres://…` URL, `sqlite:///path/to/file.sqlite3`, or a plain path (an
+/// existing directory holds `comfy.sqlite3`; anything else is the database file itself).
+/// `Debug` masks a URL's password.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreConfig {
     /// In memory: gone when the client is.
@@ -304,19 +309,90 @@ pub enum StoreConfig {
     UserData,
     /// `comfy.sqlite3` in this directory (created if missing).
     Dir(PathBuf),
+    /// This SQLite database file (created if missing, with its parent directories).
+    SqliteFile(PathBuf),
+    /// A database URL: `postgres://user:password@host:port/db` or `postgresql://…` (the
+    /// `postgres` feature). Several servers may share one database.
+    Url(String),
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreConfig::Memory => f.write_str("Memory"),
+            StoreConfig::UserData => f.write_str("UserData"),
+            StoreConfig::Dir(dir) => f.debug_tuple("Dir").field(dir).finish(),
+            StoreConfig::SqliteFile(path) => f.debug_tuple("SqliteFile").field(path).finish(),
+            StoreConfig::Url(url) => f.debug_tuple("Url").field(&crate::store::redact_url(url)).finish(),
+        }
+    }
+}
+
+/// The location as [`StoreConfig::parse`] reads it, password masked (`postgres://u:***@h/db`).
+impl fmt::Display for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreConfig::Memory => f.write_str("memory"),
+            StoreConfig::UserData => match self.sqlite_file() {
+                Some(path) => write!(f, "sqlite://{}", path.display()),
+                None => f.write_str("the user data directory"),
+            },
+            StoreConfig::Dir(dir) => write!(f, "{}", dir.display()),
+            StoreConfig::SqliteFile(path) => write!(f, "sqlite://{}", path.display()),
+            StoreConfig::Url(url) => f.write_str(&crate::store::redact_url(url)),
+        }
+    }
+}
+
+impl std::str::FromStr for StoreConfig {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        StoreConfig::parse(s)
+    }
 }
 
 impl StoreConfig {
+    /// Parses a store location: `memory`; `postgres://…` or `postgresql://…`;
+    /// `sqlite://PATH` (`sqlite:///srv/comfy.sqlite3` is an absolute path); or a plain path:
+    /// an existing directory means `comfy.sqlite3` in it, anything else the database file.
+    pub fn parse(s: &str) -> Result<StoreConfig> {
+        let t = s.trim();
+        let invalid = |message: String| Error::InvalidArgument { argument: "store".into(), message };
+        if t.is_empty() {
+            return Err(invalid("the store location is empty".into()));
+        }
+        if t.eq_ignore_ascii_case("memory") || t.eq_ignore_ascii_case(":memory:") {
+            return Ok(StoreConfig::Memory);
+        }
+        if crate::store::is_postgres_url(t) {
+            return Ok(StoreConfig::Url(t.to_owned()));
+        }
+        if let Some(path) = t.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(invalid("sqlite:// needs a path (sqlite:///srv/comfy/comfy.sqlite3)".into()));
+            }
+            return Ok(StoreConfig::SqliteFile(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = t.split_once("://") {
+            return Err(invalid(format!(
+                "{scheme}:// is not a store: use postgres://…, sqlite://PATH, a path, or memory"
+            )));
+        }
+        let path = PathBuf::from(t);
+        Ok(if path.is_dir() { StoreConfig::Dir(path) } else { StoreConfig::SqliteFile(path) })
+    }
+
     /// The data directory if given, else `fallback`.
     pub fn dir_or(dir: Option<PathBuf>, fallback: StoreConfig) -> StoreConfig {
         dir.map_or(fallback, StoreConfig::Dir)
     }
 
-    /// The data directory this store lives in (`None` in memory, or when the user data
-    /// directory cannot be found).
+    /// The data directory this store lives in (`None` in memory, for a database URL, or when
+    /// the user data directory cannot be found).
     pub fn data_dir(&self) -> Option<PathBuf> {
         match self {
-            StoreConfig::Memory => None,
+            StoreConfig::Memory | StoreConfig::Url(_) => None,
             #[cfg(feature = "sqlite")]
             StoreConfig::UserData => {
                 crate::store::SqliteStore::default_path().ok()?.parent().map(|p| p.to_path_buf())
@@ -324,10 +400,14 @@ impl StoreConfig {
             #[cfg(not(feature = "sqlite"))]
             StoreConfig::UserData => None,
             StoreConfig::Dir(dir) => Some(dir.clone()),
+            StoreConfig::SqliteFile(path) => {
+                path.parent().filter(|p| !p.as_os_str().is_empty()).map(|p| p.to_path_buf())
+            }
         }
     }
 
-    /// Opens the store.
+    /// Opens the store. A database URL is only parsed here: the database is contacted (and its
+    /// schema migrated) on the first call, so a database that is down is not an error yet.
     pub fn open(&self) -> Result<Arc<dyn Store>> {
         match self {
             StoreConfig::Memory => Ok(Arc::new(MemoryStore::default())),
@@ -342,13 +422,66 @@ impl StoreConfig {
                 })?;
                 Ok(Arc::new(crate::store::SqliteStore::open(dir.join("comfy.sqlite3"))?))
             }
+            #[cfg(feature = "sqlite")]
+            StoreConfig::SqliteFile(path) => Ok(Arc::new(crate::store::SqliteStore::open(path)?)),
             #[cfg(not(feature = "sqlite"))]
-            StoreConfig::UserData | StoreConfig::Dir(_) => Err(Error::NotSupported {
-                backend: "store (comfy-core built without the `sqlite` feature)".into(),
-                operation: "a persistent store",
-                reason: "rebuild comfy-core with the `sqlite` feature, or use an in-memory store".into(),
+            StoreConfig::UserData | StoreConfig::Dir(_) | StoreConfig::SqliteFile(_) => {
+                Err(Error::NotSupported {
+                    backend: "store (comfy-core built without the `sqlite` feature)".into(),
+                    operation: "a persistent store",
+                    reason: "rebuild comfy-core with the `sqlite` feature, or use an in-memory store".into(),
+                })
+            }
+            #[cfg(feature = "postgres")]
+            StoreConfig::Url(url) => {
+                Ok(Arc::new(crate::store::PostgresStore::lazy(url, crate::store::PoolOptions::default())?))
+            }
+            #[cfg(not(feature = "postgres"))]
+            StoreConfig::Url(_) => Err(Error::NotSupported {
+                backend: "store (comfy-core built without the `postgres` feature)".into(),
+                operation: "a PostgreSQL store",
+                reason: "rebuild with the `postgres` feature (comfy-mcp has it by default)".into(),
             }),
         }
+    }
+
+    /// The SQLite database file this configuration names, if any.
+    fn sqlite_file(&self) -> Option<PathBuf> {
+        match self {
+            StoreConfig::Dir(dir) => Some(dir.join("comfy.sqlite3")),
+            StoreConfig::SqliteFile(path) => Some(path.clone()),
+            #[cfg(feature = "sqlite")]
+            StoreConfig::UserData => crate::store::SqliteStore::default_path().ok(),
+            _ => None,
+        }
+    }
+
+    /// Copies every job, asset and batch of this store into `to` (e.g. an SQLite data
+    /// directory into PostgreSQL) and says how many were copied, updated or already there;
+    /// running it again copies nothing twice (see [`copy_store`](crate::store::copy_store)).
+    /// The source must exist: an SQLite source that is missing is an error, never created empty.
+    pub async fn migrate_to(&self, to: &StoreConfig) -> Result<crate::store::CopyReport> {
+        if *self == StoreConfig::Memory {
+            return Err(Error::InvalidArgument {
+                argument: "from".into(),
+                message: "an in-memory store holds nothing to migrate".into(),
+            });
+        }
+        if let Some(file) = self.sqlite_file()
+            && !file.is_file()
+        {
+            return Err(Error::InvalidArgument {
+                argument: "from".into(),
+                message: format!("{} does not exist (no SQLite store there)", file.display()),
+            });
+        }
+        let (from_config, to_config) = (self.clone(), to.clone());
+        // Opening an SQLite file is blocking I/O.
+        let (from, to) =
+            tokio::task::spawn_blocking(move || Ok::<_, Error>((from_config.open()?, to_config.open()?)))
+                .await
+                .map_err(|e| Error::store("open", format!("opening the stores did not complete: {e}")))??;
+        crate::store::copy_store(from.as_ref(), to.as_ref()).await
     }
 }
 
@@ -495,6 +628,49 @@ mod tests {
         let e = BackendConfig::local("http://h:1").with_ca_cert("/no/such.pem").check().unwrap_err();
         assert!(e.to_string().contains("/no/such.pem"), "{e}");
         assert!(BackendConfig::comfy_cloud("https://cloud.example", "k").check().is_ok());
+    }
+
+    #[test]
+    fn store_locations_parse() {
+        let dir = std::env::temp_dir();
+        assert_eq!(StoreConfig::parse("memory").unwrap(), StoreConfig::Memory);
+        let url = "postgres://comfy:pw@db:5432/comfy";
+        assert_eq!(StoreConfig::parse(url).unwrap(), StoreConfig::Url(url.into()));
+        assert_eq!(
+            StoreConfig::parse(" postgresql://h/db ").unwrap(),
+            StoreConfig::Url("postgresql://h/db".into())
+        );
+        assert_eq!(
+            StoreConfig::parse("sqlite:///srv/c.sqlite3").unwrap(),
+            StoreConfig::SqliteFile("/srv/c.sqlite3".into())
+        );
+        assert_eq!(StoreConfig::parse(dir.to_str().unwrap()).unwrap(), StoreConfig::Dir(dir.clone()));
+        assert_eq!(
+            StoreConfig::parse("/no/such/dir/x.sqlite3").unwrap(),
+            StoreConfig::SqliteFile("/no/such/dir/x.sqlite3".into())
+        );
+        for bad in ["", "  ", "mysql://h/db", "sqlite://"] {
+            let e = StoreConfig::parse(bad).unwrap_err();
+            assert_eq!(e.code(), "invalid_argument", "{bad:?}");
+        }
+        let shown = format!("{:?}", StoreConfig::parse(url).unwrap());
+        assert!(!shown.contains("pw") && shown.contains("comfy:***@db"), "{shown}");
+        assert_eq!(StoreConfig::parse(url).unwrap().to_string(), "postgres://comfy:***@db:5432/comfy");
+        assert_eq!(StoreConfig::SqliteFile("/srv/x.sqlite3".into()).to_string(), "sqlite:///srv/x.sqlite3");
+        assert_eq!(StoreConfig::Url(url.into()).data_dir(), None);
+        assert_eq!(StoreConfig::SqliteFile("/srv/x.sqlite3".into()).data_dir(), Some("/srv".into()));
+    }
+
+    #[tokio::test]
+    async fn migrating_from_a_missing_sqlite_store_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = StoreConfig::Dir(dir.path().join("nothing-here"));
+        let e = from.migrate_to(&StoreConfig::Memory).await.unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        assert!(!dir.path().join("nothing-here").exists());
+        let e = StoreConfig::Memory.migrate_to(&StoreConfig::Memory).await.unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
     }
 
     #[tokio::test]

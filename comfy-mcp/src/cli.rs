@@ -47,6 +47,9 @@ pub enum Command {
     /// Exit codes: 0 succeeded (or quoted, or submitted without --wait), 1 the job failed,
     /// 2 bad input or no consent (nothing spent), 3 ComfyUI unreachable, 4 gave up waiting.
     Generate(GenerateArgs),
+    /// Manage the job/asset store (`store migrate --from DIR --to postgres://…`).
+    #[command(subcommand)]
+    Store(StoreCommand),
 }
 
 /// Arguments of `comfy-mcp generate`.
@@ -94,6 +97,27 @@ pub struct GenerateArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// `comfy-mcp store …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum StoreCommand {
+    /// Copy every job, asset and batch of one store into another (e.g. an SQLite data
+    /// directory into PostgreSQL). Idempotent: running it again copies nothing twice. Prints
+    /// the counts as JSON. Exit codes: 0 done, 2 bad input, 3 a store failed.
+    Migrate(StoreMigrateArgs),
+}
+
+/// Arguments of `comfy-mcp store migrate`.
+#[derive(Debug, Clone, Args)]
+pub struct StoreMigrateArgs {
+    /// The source: a data directory (holding comfy.sqlite3), an SQLite file
+    /// (`sqlite:///path` or a path), or a postgres:// URL. It must exist.
+    #[arg(long, value_name = "STORE")]
+    pub from: String,
+    /// The target: a postgres:// URL (or another store location); created/migrated if needed.
+    #[arg(long, value_name = "STORE")]
+    pub to: String,
 }
 
 /// A workflow format for `convert --to`.
@@ -240,6 +264,11 @@ pub struct ServerArgs {
     /// Directory of the job/asset database [default: the user data directory].
     #[arg(long, env = "COMFY_MCP_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where jobs, assets and batches are recorded, instead of the data directory:
+    /// `postgres://user:password@host:port/db` (several servers share it), `sqlite:///path`,
+    /// or a path [default: comfy.sqlite3 in the data directory].
+    #[arg(long, env = "COMFY_STORE_URL", value_name = "URL")]
+    pub store: Option<String>,
     /// Keep a local copy of every output in this directory when its job finishes, and serve
     /// assets from it (outputs on Comfy Cloud live at signed URLs that expire after about 6 h).
     #[arg(long, env = "COMFY_MCP_KEEP_OUTPUTS", value_name = "DIR", global = true)]

@@ -21,6 +21,7 @@
 //! listen = "127.0.0.1:9000"
 //! workflows_dir = "/srv/comfy/workflows"
 //! data_dir = "/srv/comfy/data"
+//! store = "postgres://comfy:secret@db.internal/comfy"  # instead of data_dir's SQLite (masked when printed)
 //! publish_dir = "/srv/www/gen"       # unset: public/gen, static/gen or assets/gen if present
 //! keep_outputs = "/srv/comfy/outputs"  # keep a copy of every output (signed URLs expire)
 //! feedback_url = "https://feedback.example/comfy"  # also POST consented feedback here
@@ -104,6 +105,8 @@ pub struct FileConfig {
     pub workflows_dir: Option<PathBuf>,
     /// Store directory.
     pub data_dir: Option<PathBuf>,
+    /// Store location (`postgres://…`, `sqlite:///path`, a path); overrides `data_dir`'s SQLite.
+    pub store: Option<String>,
     /// Publish directory.
     pub publish_dir: Option<PathBuf>,
     /// Directory that keeps a copy of every output.
@@ -258,6 +261,10 @@ pub struct Settings {
     /// Store directory (none: the user data directory).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// Where jobs, assets and batches are recorded when not in the data directory's SQLite
+    /// (a PostgreSQL URL's password is masked when printed).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "show_store")]
+    pub store: Option<StoreConfig>,
     /// Publish directory (none: `public/gen`, `static/gen` or `assets/gen` under the current
     /// directory, when one exists).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -365,6 +372,13 @@ pub struct HttpSettings {
     /// Access tokens (masked when printed).
     #[serde(serialize_with = "mask_tokens")]
     pub tokens: Vec<TokenConfig>,
+}
+
+fn show_store<S: serde::Serializer>(v: &Option<StoreConfig>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(store) => s.serialize_some(&store.to_string()),
+        None => s.serialize_none(),
+    }
 }
 
 fn mask_opt<S: serde::Serializer>(v: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
@@ -499,6 +513,10 @@ impl Settings {
             listen: args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
             workflows_dir: args.workflows_dir.clone().or(file.workflows_dir),
             data_dir: args.data_dir.clone().or(file.data_dir),
+            store: match args.store.clone().or(file.store).filter(|s| !s.trim().is_empty()) {
+                Some(raw) => Some(StoreConfig::parse(&raw).map_err(|e| ConfigError(format!("store: {e}")))?),
+                None => None,
+            },
             publish_dir: args.publish_dir.clone().or(file.publish_dir),
             keep_outputs: args.keep_outputs.clone().or(file.keep_outputs),
             feedback_url: args.feedback_url.clone().or(file.feedback_url),
@@ -636,10 +654,21 @@ impl Settings {
     pub fn client_config(&self) -> ClientConfig {
         let mut defaults = comfy_core::template::ParamDefaults::from_env();
         defaults.config = self.defaults.clone();
+        let store = match &self.store {
+            Some(store) => store.clone(),
+            None => StoreConfig::dir_or(self.data_dir.clone(), StoreConfig::UserData),
+        };
+        // A store without a directory (a database URL) keeps feedback in the data directory.
+        let feedback_dir = match store.data_dir() {
+            Some(_) => None,
+            None if store == StoreConfig::Memory => None,
+            None => self.data_dir.clone().or_else(|| StoreConfig::UserData.data_dir()),
+        };
         ClientConfig::new(self.backend_config())
-            .store(StoreConfig::dir_or(self.data_dir.clone(), StoreConfig::UserData))
+            .store(store)
             .workflows_dir(self.workflows_dir.clone())
             .options(ClientOptions {
+                feedback_dir,
                 max_asset_bytes: self.limits.max_asset_bytes,
                 max_running_jobs: self.limits.max_running_jobs,
                 wait_budget: self.limits.wait_budget(),
@@ -713,6 +742,41 @@ mod tests {
         [defaults]
         steps = 30
     "#;
+
+    #[test]
+    fn the_store_url_is_chosen_and_its_password_masked() {
+        let s = Settings::merge(
+            &args(&["--store", "postgres://comfy:pg-secret@db:5432/comfy", "--data-dir", "/srv/d"]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        let url = "postgres://comfy:pg-secret@db:5432/comfy";
+        assert_eq!(s.store, Some(StoreConfig::Url(url.into())));
+        let printed = s.to_toml();
+        assert!(printed.contains("store = \"postgres://comfy:***@db:5432/comfy\""), "{printed}");
+        assert!(!printed.contains("pg-secret") && !format!("{s:?}").contains("pg-secret"));
+        let client = s.client_config();
+        assert_eq!(client.store, StoreConfig::Url(url.into()));
+        assert_eq!(
+            client.options.feedback_dir,
+            Some(PathBuf::from("/srv/d")),
+            "feedback stays in the data dir"
+        );
+        assert!(!format!("{client:?}").contains("pg-secret"));
+
+        // From the file; a flag wins over it; without either the data directory's SQLite.
+        let file = FileConfig { store: Some("sqlite:///srv/x.sqlite3".into()), ..Default::default() };
+        let s = Settings::merge(&ServerArgs::default(), file.clone()).unwrap();
+        assert_eq!(s.client_config().store, StoreConfig::SqliteFile("/srv/x.sqlite3".into()));
+        let s = Settings::merge(&args(&["--store", url]), file).unwrap();
+        assert_eq!(s.client_config().store, StoreConfig::Url(url.into()));
+        let s = Settings::merge(&args(&["--data-dir", "/srv/d"]), FileConfig::default()).unwrap();
+        assert_eq!(s.client_config().store, StoreConfig::Dir("/srv/d".into()));
+        assert_eq!(s.client_config().options.feedback_dir, None);
+
+        let e = Settings::merge(&args(&["--store", "mysql://h/db"]), FileConfig::default()).unwrap_err();
+        assert!(e.to_string().contains("store"), "{e}");
+    }
 
     #[test]
     fn defaults_apply_when_nothing_is_set() {

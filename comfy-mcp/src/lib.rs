@@ -33,6 +33,7 @@ pub mod prompts;
 pub mod resources;
 pub mod server;
 pub mod state;
+pub mod store_cmd;
 pub mod tasks;
 pub mod tools;
 pub mod verbs;

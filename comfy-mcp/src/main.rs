@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use comfy_mcp::cli::{Cli, Command, Transport};
+use comfy_mcp::cli::{Cli, Command, StoreCommand, Transport};
 use comfy_mcp::config::Settings;
 use comfy_mcp::state::AppState;
 use comfy_mcp::{init_logging, verbs};
@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             Some(Command::Validate(args)) => verbs::validate(settings, args).await,
             Some(Command::Convert(args)) => verbs::convert(settings, args).await,
             Some(Command::Generate(args)) => verbs::generate(settings, args).await,
+            Some(Command::Store(StoreCommand::Migrate(args))) => comfy_mcp::store_cmd::migrate(args).await,
         }
     })
 }

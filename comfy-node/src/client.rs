@@ -70,8 +70,17 @@ fn build(options: &ClientOptions) -> comfy_core::Result<Comfy> {
     tunables.allow_partner_spend = options.allow_partner_spend.unwrap_or_else(|| {
         env("COMFY_ALLOW_PARTNER_SPEND").is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
     });
+    let data_dir = options.data_dir.as_ref().map(PathBuf::from);
+    // `store` wins over `dataDir`, which then still keeps feedback.
+    let store = match &options.store {
+        Some(location) => {
+            tunables.feedback_dir = data_dir;
+            StoreConfig::parse(location)?
+        }
+        None => StoreConfig::dir_or(data_dir, StoreConfig::Memory),
+    };
     ClientConfig::new(backend)
-        .store(StoreConfig::dir_or(options.data_dir.as_ref().map(PathBuf::from), StoreConfig::Memory))
+        .store(store)
         .workflows_dir(options.workflows_dir.as_ref().map(PathBuf::from))
         .options(tunables)
         .connect()

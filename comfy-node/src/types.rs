@@ -70,6 +70,10 @@ pub struct ClientOptions {
     pub feedback_url: Option<String>,
     /// Directory for the job and asset records (`comfy.sqlite3`); kept in memory when absent.
     pub data_dir: Option<String>,
+    /// Where job and asset records are kept instead of `dataDir`'s SQLite: a PostgreSQL URL
+    /// (`postgres://user:password@host:5432/db`, shared by several processes and comfy-mcp
+    /// servers), `sqlite:///path/file.sqlite3` or a path. Contacted on first use.
+    pub store: Option<String>,
     /// Directory of workflow templates (API or editor JSON files, reloaded on change), served
     /// beside the built-ins.
     pub workflows_dir: Option<String>,

@@ -106,6 +106,7 @@ fn env(name: &str) -> Option<String> {
 fn build(
     args: BackendArgs,
     data_dir: Option<PathBuf>,
+    store: Option<String>,
     workflows_dir: Option<PathBuf>,
     max_running_jobs: Option<usize>,
 ) -> Result<(Comfy, String), Error> {
@@ -133,7 +134,14 @@ fn build(
     }
     .with_comfy_api_key(args.comfy_api_key.or_else(|| env("COMFY_API_KEY")));
     let defaults = ClientOptions::default();
+    // `store` (a postgres:// URL, sqlite://PATH or a path) wins over `data_dir`, which then
+    // still keeps feedback.
+    let (store, feedback_dir) = match store {
+        Some(location) => (StoreConfig::parse(&location)?, data_dir.clone()),
+        None => (StoreConfig::dir_or(data_dir, StoreConfig::Memory), None),
+    };
     let options = ClientOptions {
+        feedback_dir,
         max_running_jobs: max_running_jobs.unwrap_or(defaults.max_running_jobs),
         keep_outputs: args.keep_outputs,
         feedback_url: args.feedback_url.or_else(|| env("COMFY_FEEDBACK_URL")),
@@ -143,11 +151,8 @@ fn build(
         ..defaults
     };
     let url = backend.effective_url().trim_end_matches('/').to_owned();
-    let comfy = ClientConfig::new(backend)
-        .store(StoreConfig::dir_or(data_dir, StoreConfig::Memory))
-        .workflows_dir(workflows_dir)
-        .options(options)
-        .connect()?;
+    let comfy =
+        ClientConfig::new(backend).store(store).workflows_dir(workflows_dir).options(options).connect()?;
     Ok((comfy, url))
 }
 
@@ -155,10 +160,11 @@ fn build(
 impl Client {
     /// A client of the ComfyUI at `url`, or of Comfy Cloud (`backend="comfy-cloud"`, at
     /// `cloud_url` with `cloud_api_key`). Jobs and assets are recorded in
-    /// `data_dir/comfy.sqlite3` when `data_dir` is given, in memory otherwise; templates come
-    /// from `workflows_dir` (watched) or are the built-ins.
+    /// `data_dir/comfy.sqlite3` when `data_dir` is given, in memory otherwise, or in `store`
+    /// (`postgres://user:password@host/db`, shared by several processes; `sqlite://PATH`);
+    /// templates come from `workflows_dir` (watched) or are the built-ins.
     #[new]
-    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None, feedback_url=None, allow_partner_spend=false, runcomfy_url=None, runcomfy_token=None, runcomfy_deployment=None, runcomfy_queue_version=None))]
+    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None, feedback_url=None, allow_partner_spend=false, runcomfy_url=None, runcomfy_token=None, runcomfy_deployment=None, runcomfy_queue_version=None, store=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -180,6 +186,7 @@ impl Client {
         runcomfy_token: Option<String>,
         runcomfy_deployment: Option<String>,
         runcomfy_queue_version: Option<String>,
+        store: Option<String>,
     ) -> PyResult<Client> {
         let args = BackendArgs {
             backend: backend.to_owned(),
@@ -200,7 +207,7 @@ impl Client {
             allow_partner_spend,
         };
         let (comfy, url) = py
-            .detach(|| build(args, data_dir, workflows_dir, max_running_jobs))
+            .detach(|| build(args, data_dir, store, workflows_dir, max_running_jobs))
             .map_err(|e| to_pyerr(py, e))?;
         Ok(Client { comfy, mode: Mode::new(blocking), url })
     }

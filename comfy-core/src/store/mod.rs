@@ -2,24 +2,34 @@
 //!
 //! Every output becomes an [`Asset`] with a stable id and full provenance. Jobs are recorded
 //! as [`JobRecord`]s so that after a restart they can be listed and reattached to.
-//! [`MemoryStore`] keeps everything in memory (tests, embedding); [`SqliteStore`] is the
-//! embedded default, in a file under the user's data directory, with versioned migrations.
+//! [`MemoryStore`] keeps everything in memory (tests, embedding); `SqliteStore` is the
+//! embedded default, in a file under the user's data directory, with versioned migrations;
+//! `PostgresStore` (the `postgres` feature) is a database several servers share.
+//! [`copy_store`] copies one store's records into another (e.g. SQLite into PostgreSQL).
 
+mod copy;
 mod memory;
 #[cfg(feature = "sqlite")]
 mod migrations;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod time;
+mod url;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use copy::{CopyCounts, CopyReport, copy_store};
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{CALL_TIMEOUT, PoolOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{DATA_DIR_ENV, SqliteStore};
 pub use time::parse_time;
+pub use url::{is_postgres_url, redact_url};
 
 use crate::error::Result;
 pub use crate::job::Provenance;

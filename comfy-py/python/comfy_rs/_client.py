@@ -245,6 +245,7 @@ def _native_client(
     feedback_url: str | None = None,
     allow_partner_spend: bool = False,
     runcomfy: RunComfyOptions | None = None,
+    store: str | None = None,
 ) -> _native.Client:
     rc = runcomfy or {}
     if ca_cert is None:
@@ -272,6 +273,7 @@ def _native_client(
         runcomfy_token=rc.get("token"),
         runcomfy_deployment=rc.get("deployment"),
         runcomfy_queue_version=rc.get("queue_version"),
+        store=store,
     )
 
 
@@ -313,6 +315,10 @@ class AsyncClient:
     :param runcomfy_deployment: the deployment workflows run on; default
         ``$RUNCOMFY_DEPLOYMENT_ID``.
     :param runcomfy_queue_version: ``"v1"`` (default) or ``"v2"`` queue paths.
+    :param store: where jobs and assets are recorded instead of ``data_dir``'s SQLite: a
+        PostgreSQL URL (``postgres://user:password@host:5432/db``; several processes and
+        comfy-mcp servers then share the records), ``sqlite:///path/file.sqlite3`` or a path.
+        The database is contacted on the first call that needs it.
     """
 
     __slots__ = ("_native",)
@@ -337,6 +343,7 @@ class AsyncClient:
         runcomfy_token: str | None = None,
         runcomfy_deployment: str | None = None,
         runcomfy_queue_version: Literal["v1", "v2"] | None = None,
+        store: str | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, False,
@@ -344,6 +351,7 @@ class AsyncClient:
             feedback_url, allow_partner_spend,
             {"url": runcomfy_url, "token": runcomfy_token, "deployment": runcomfy_deployment,
              "queue_version": runcomfy_queue_version},
+            store,
         )
 
     @property
@@ -654,6 +662,10 @@ class Client:
     :param runcomfy_deployment: the deployment workflows run on; default
         ``$RUNCOMFY_DEPLOYMENT_ID``.
     :param runcomfy_queue_version: ``"v1"`` (default) or ``"v2"`` queue paths.
+    :param store: where jobs and assets are recorded instead of ``data_dir``'s SQLite: a
+        PostgreSQL URL (``postgres://user:password@host:5432/db``; several processes and
+        comfy-mcp servers then share the records), ``sqlite:///path/file.sqlite3`` or a path.
+        The database is contacted on the first call that needs it.
     """
 
     __slots__ = ("_native",)
@@ -678,6 +690,7 @@ class Client:
         runcomfy_token: str | None = None,
         runcomfy_deployment: str | None = None,
         runcomfy_queue_version: Literal["v1", "v2"] | None = None,
+        store: str | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, True,
@@ -685,6 +698,7 @@ class Client:
             feedback_url, allow_partner_spend,
             {"url": runcomfy_url, "token": runcomfy_token, "deployment": runcomfy_deployment,
              "queue_version": runcomfy_queue_version},
+            store,
         )
 
     @property

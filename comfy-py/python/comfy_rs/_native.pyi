@@ -35,6 +35,7 @@ class Client:
         runcomfy_token: str | None = None,
         runcomfy_deployment: str | None = None,
         runcomfy_queue_version: str | None = None,
+        store: str | None = None,
     ) -> Client: ...
     @property
     def url(self) -> str: ...

@@ -133,7 +133,7 @@ class TooManyJobs(ComfyError):
 
 
 class StoreError(ComfyError):
-    """The job/asset store (SQLite in ``data_dir``) failed."""
+    """The job/asset store (SQLite in ``data_dir``, or the ``store`` database) failed."""
 
 
 class JobFailed(ComfyError):

@@ -1,0 +1,55 @@
+//! Two comfy-mcp servers on one PostgreSQL store: a job submitted through one is followed,
+//! and its outputs and assets read, through the other.
+//!
+//! Needs `COMFY_TEST_POSTGRES_URL` and FAILS without it; scripts/test.sh starts a throwaway
+//! server and runs `cargo test -p comfy-mcp --features postgres-tests --test store_postgres`.
+
+mod common;
+
+use std::sync::Arc;
+
+use comfy_core::backend::local::LocalComfyUi;
+use comfy_core::store::PostgresStore;
+use comfy_mcp::AppState;
+use serde_json::json;
+
+async fn fresh_schema_url() -> String {
+    let base = match std::env::var("COMFY_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => panic!("COMFY_TEST_POSTGRES_URL is not set: start a server with scripts/postgres/start.sh DIR"),
+    };
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let schema = format!("t_mcp_{}", uuid::Uuid::new_v4().simple());
+    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-csearch_path%3D{schema}")
+}
+
+async fn server(fake_url: &str, store_url: &str) -> common::Session {
+    let backend = LocalComfyUi::builder(fake_url).retries(0).build().unwrap();
+    let store = PostgresStore::open(store_url).await.unwrap();
+    let state: Arc<AppState> =
+        AppState::new(Arc::new(backend), Arc::new(store), common::settings(fake_url, |_| {})).unwrap();
+    let (client, recorder) = common::connect(state.clone()).await;
+    common::Session { state, client, recorder }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_submitted_through_one_server_is_read_through_another() {
+    let fake = common::fake().await;
+    let url = fresh_schema_url().await;
+    let a = server(&fake.url(), &url).await;
+    let b = server(&fake.url(), &url).await;
+
+    let s = a.ok("submit_workflow", json!({"workflow": common::basic_workflow(), "wait": true})).await;
+    assert_eq!(s["status"], "succeeded", "{s}");
+    let job_id = s["job_id"].as_str().unwrap().to_owned();
+
+    let status = b.ok("get_job_status", json!({"job_id": job_id})).await;
+    assert_eq!(status["status"], "succeeded", "{status}");
+    let out = b.ok("get_output", json!({"job_id": job_id})).await;
+    assert_eq!(out["outputs"], s["outputs"]);
+    let listed = b.ok("list_assets", json!({"job_id": job_id})).await;
+    assert_eq!(listed["assets"].as_array().unwrap().len(), s["outputs"].as_array().unwrap().len());
+}
