@@ -84,6 +84,7 @@ export COMFYUI_E2E_URL COMFYUI_E2E_DATA="$DATA"
 
 step "end-to-end tests against $COMFYUI_E2E_URL"
 cargo test --no-fail-fast --features e2e --test e2e_real_comfyui --test e2e_jobs --test e2e_ui_saved -- --test-threads=1
+cargo test -p comfy-core --no-fail-fast --features e2e-tests --test backend_conformance_real
 
 step "comfy-mcp end to end against $COMFYUI_E2E_URL (generate_image on the tiny checkpoint, the iteration chain)"
 cargo test -p comfy-mcp --no-fail-fast --features e2e --test e2e_real_generate --test e2e_real_chain -- --test-threads=1

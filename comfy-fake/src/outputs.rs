@@ -26,6 +26,12 @@ pub(crate) enum Val {
         w: u32,
         h: u32,
     },
+    /// A latent, by the pixel size it decodes to (ComfyUI's latent is 1/8 of that).
+    Latent {
+        w: u32,
+        h: u32,
+        batch: u32,
+    },
     Int(i64),
     Float(f64),
     Str(String),
@@ -75,6 +81,7 @@ impl Val {
             Val::Bool(b) => if *b { "True" } else { "False" }.into(),
             Val::Image { w, h, batch, .. } => format!("tensor(<IMAGE {batch}x{h}x{w}x3>)"),
             Val::Mask { w, h } => format!("tensor(<MASK 1x{h}x{w}>)"),
+            Val::Latent { .. } => "<LATENT>".into(),
             Val::Other(t) => format!("<{t}>"),
         }
     }
@@ -200,6 +207,23 @@ fn eval_node(node: &Node, catalog: &Catalog, files: &FileStore, values: &Values)
                 vec![mask]
             }
         }
+        "EmptyLatentImage" => {
+            let batch = inp.int("batch_size", 1).clamp(1, 4096) as u32;
+            vec![Val::Latent {
+                w: clamp_dim(inp.int("width", 512)),
+                h: clamp_dim(inp.int("height", 512)),
+                batch,
+            }]
+        }
+        // Sampling keeps the latent's size; decoding gives an image of that size.
+        "KSampler" | "KSamplerAdvanced" => match inp.val("latent_image") {
+            Some(latent @ Val::Latent { .. }) => vec![latent],
+            _ => vec![Val::Other("LATENT".into())],
+        },
+        "VAEDecode" => match inp.val("samples") {
+            Some(Val::Latent { w, h, batch }) => vec![Val::Image { w, h, batch, rgb: [128, 128, 128] }],
+            _ => vec![DEFAULT_IMAGE],
+        },
         "SolidMask" => {
             vec![Val::Mask { w: clamp_dim(inp.int("width", 512)), h: clamp_dim(inp.int("height", 512)) }]
         }

@@ -4,7 +4,7 @@
 use comfy_core::job::{JobFailure, JobStatus, Progress};
 use comfy_core::template::Template;
 use comfy_core::validate::{Problem, Severity};
-use comfy_core::{AssetSummary, Checked, Update};
+use comfy_core::{AssetSummary, Checked, Update, UpdateFields};
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use serde::Serialize;
@@ -292,46 +292,23 @@ pub struct JobEvent {
 
 impl From<Update> for JobEvent {
     fn from(u: Update) -> Self {
-        let mut e = JobEvent {
-            kind: u.kind().into(),
-            fraction: u.fraction(),
-            node_id: None,
-            node_class: None,
-            step: None,
-            max_steps: None,
-            nodes_done: None,
-            nodes_total: None,
-            queue_position: None,
-            preview: None,
-            preview_mime: None,
-            status: None,
-            failure: None,
-        };
-        match u {
-            Update::Queued { position } => e.queue_position = position,
-            Update::Running(p) => {
-                e.node_id = p.node_id;
-                e.node_class = p.class_type;
-                e.step = count(p.step);
-                e.max_steps = count(p.max_steps);
-                e.nodes_done = Some(p.nodes_done);
-                e.nodes_total = Some(p.nodes_total);
-            }
-            Update::Preview(f) => {
-                e.node_id = f.node_id;
-                e.step = count(f.step);
-                e.max_steps = count(f.max_steps);
-                e.preview = Some(Buffer::from(f.data.to_vec()));
-                e.preview_mime = Some(f.mime);
-            }
-            Update::Finished(r) => {
-                e.status = Some(r.status.name().into());
-                if let JobStatus::Failed(f) = &r.status {
-                    e.failure = Some(Failure::from(f));
-                }
-            }
+        let f = UpdateFields::from(u);
+        let (preview, preview_mime) = f.preview.map(|p| (Buffer::from(p.data.to_vec()), p.mime)).unzip();
+        JobEvent {
+            kind: f.kind.into(),
+            fraction: f.fraction,
+            node_id: f.node_id,
+            node_class: f.node_class,
+            step: count(f.step),
+            max_steps: count(f.max_steps),
+            nodes_done: f.nodes_done,
+            nodes_total: f.nodes_total,
+            queue_position: f.queue_position,
+            preview,
+            preview_mime,
+            status: f.status.map(Into::into),
+            failure: f.failure.as_ref().map(Failure::from),
         }
-        e
     }
 }
 

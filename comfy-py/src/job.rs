@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use comfy_core::job::{JobFailure, JobStatus};
-use comfy_core::{Comfy, Follow, Update, Waited};
+use comfy_core::{Comfy, Follow, Update, UpdateFields, Waited};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -201,40 +201,22 @@ pub struct Event {
 
 impl From<Update> for Event {
     fn from(u: Update) -> Self {
-        let mut e = Event {
-            kind: u.kind(),
-            fraction: u.fraction(),
-            node_id: None,
-            node_class: None,
-            step: None,
-            max_steps: None,
-            nodes_done: None,
-            nodes_total: None,
-            queue_position: None,
-            preview: None,
-            preview_mime: None,
-            status: None,
-        };
-        match u {
-            Update::Queued { position } => e.queue_position = position,
-            Update::Running(p) => {
-                e.node_id = p.node_id;
-                e.node_class = p.class_type;
-                e.step = p.step;
-                e.max_steps = p.max_steps;
-                e.nodes_done = Some(p.nodes_done);
-                e.nodes_total = Some(p.nodes_total);
-            }
-            Update::Preview(f) => {
-                e.node_id = f.node_id;
-                e.step = f.step;
-                e.max_steps = f.max_steps;
-                e.preview = Some(f.data);
-                e.preview_mime = Some(f.mime);
-            }
-            Update::Finished(r) => e.status = Some(r.status.name()),
+        let f = UpdateFields::from(u);
+        let (preview, preview_mime) = f.preview.map(|p| (p.data, p.mime)).unzip();
+        Event {
+            kind: f.kind,
+            fraction: f.fraction,
+            node_id: f.node_id,
+            node_class: f.node_class,
+            step: f.step,
+            max_steps: f.max_steps,
+            nodes_done: f.nodes_done,
+            nodes_total: f.nodes_total,
+            queue_position: f.queue_position,
+            preview,
+            preview_mime,
+            status: f.status,
         }
-        e
     }
 }
 

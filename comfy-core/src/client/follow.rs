@@ -6,7 +6,7 @@
 
 use super::job::{Job, JobResult, JobSubscription};
 use crate::backend::JobEvent;
-use crate::job::{JobStatus, PreviewFrame, Progress};
+use crate::job::{JobFailure, JobStatus, PreviewFrame, Progress};
 
 /// One step of a job's life, as [`Job::follow`] reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +23,66 @@ pub enum Update {
     Preview(PreviewFrame),
     /// The job finished (succeeded, failed or cancelled); always the last update.
     Finished(JobResult),
+}
+
+/// An [`Update`] as one flat record, `None` where the update does not say: what an event
+/// object of a binding or a log line carries, built once here so no surface re-derives it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateFields {
+    /// `queued`, `running`, `preview` or `finished`.
+    pub kind: &'static str,
+    /// Overall completion in `0.0..=1.0` (running; 1.0 when finished successfully).
+    pub fraction: Option<f64>,
+    /// The node running, or that sent the preview.
+    pub node_id: Option<String>,
+    /// The running node's class.
+    pub node_class: Option<String>,
+    /// Sampler step (running, preview).
+    pub step: Option<u64>,
+    /// Sampler step count (running, preview).
+    pub max_steps: Option<u64>,
+    /// Nodes finished so far (running).
+    pub nodes_done: Option<u32>,
+    /// Nodes to run (running).
+    pub nodes_total: Option<u32>,
+    /// Place in the queue, 0 = next (queued, when known).
+    pub queue_position: Option<u32>,
+    /// The preview frame (preview).
+    pub preview: Option<PreviewFrame>,
+    /// The final status name: `succeeded`, `failed` or `cancelled` (finished).
+    pub status: Option<&'static str>,
+    /// Why it failed (finished with `failed`).
+    pub failure: Option<JobFailure>,
+}
+
+impl From<Update> for UpdateFields {
+    fn from(u: Update) -> Self {
+        let mut f = UpdateFields { kind: u.kind(), fraction: u.fraction(), ..Default::default() };
+        match u {
+            Update::Queued { position } => f.queue_position = position,
+            Update::Running(p) => {
+                f.node_id = p.node_id;
+                f.node_class = p.class_type;
+                f.step = p.step;
+                f.max_steps = p.max_steps;
+                f.nodes_done = Some(p.nodes_done);
+                f.nodes_total = Some(p.nodes_total);
+            }
+            Update::Preview(frame) => {
+                f.node_id = frame.node_id.clone();
+                f.step = frame.step;
+                f.max_steps = frame.max_steps;
+                f.preview = Some(frame);
+            }
+            Update::Finished(r) => {
+                f.status = Some(r.status.name());
+                if let JobStatus::Failed(failure) = r.status {
+                    f.failure = Some(failure);
+                }
+            }
+        }
+        f
+    }
 }
 
 impl Update {

@@ -31,7 +31,7 @@ pub use batch::{
     BatchState, BatchStatus, MAX_BATCH_ITEMS,
 };
 pub use defaults::{DefaultsLayer, DefaultsSet};
-pub use follow::{Follow, Update, describe_progress};
+pub use follow::{Follow, Update, UpdateFields, describe_progress};
 pub use info::ServerInfo;
 pub use iterate::{Regeneration, Reused};
 pub use job::{Job, JobResult, JobSnapshot, JobSubscription, Waited};
