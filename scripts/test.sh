@@ -47,6 +47,8 @@ COMFY_FAKE_BIN="$PWD/target/debug/comfy-fake"
 export COMFY_MCP_BIN COMFY_FAKE_BIN
 PY="$(scripts/python-env.sh)"
 (cd comfy-mcp/tests/python && "$PY" -m pytest -q)
+step "MCP conformance suite (npm @modelcontextprotocol/conformance, Node 24; cached): the 11 fixture-free scenarios over HTTP"
+scripts/mcp-conformance.sh
 scripts/test-python.sh  # comfy-py: maturin develop, mypy --strict, stubtest, pytest against comfy-fake
 step "comfy-node: npm ci, debug module, tsc --noEmit, node --test against comfy-fake"; bash scripts/test-node.sh
 
