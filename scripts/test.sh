@@ -40,6 +40,9 @@ CARGO_TARGET_DIR="$PWD/target/package-check" cargo check --quiet --manifest-path
 rm -rf "$PKG"
 cargo check -p comfy-core --no-default-features --quiet
 
+step "fuzz targets compile (stable: cargo check; running them needs nightly + cargo-fuzz, see fuzz/README.md)"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" cargo check --manifest-path fuzz/Cargo.toml --bins --locked --quiet
+
 step "pytest: the real comfy-mcp binary through the official Python MCP client (stdio + HTTP)"
 cargo build -p comfy-mcp -p comfy-fake --bins
 COMFY_MCP_BIN="$PWD/target/debug/comfy-mcp"
