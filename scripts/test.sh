@@ -50,6 +50,9 @@ CARGO_TARGET_DIR="$PWD/target/package-check" cargo check --quiet --manifest-path
 rm -rf "$PKG"
 cargo check -p comfy-core --no-default-features --quiet
 
+step "fuzz targets compile (stable: cargo check; running them needs nightly + cargo-fuzz, see fuzz/README.md)"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" cargo check --manifest-path fuzz/Cargo.toml --bins --locked --quiet
+
 step "pytest: the real comfy-mcp binary through the official Python MCP client (stdio + HTTP)"
 cargo build -p comfy-mcp -p comfy-fake --bins
 COMFY_MCP_BIN="$PWD/target/debug/comfy-mcp"
@@ -57,6 +60,8 @@ COMFY_FAKE_BIN="$PWD/target/debug/comfy-fake"
 export COMFY_MCP_BIN COMFY_FAKE_BIN
 PY="$(scripts/python-env.sh)"
 (cd comfy-mcp/tests/python && "$PY" -m pytest -q)
+step "MCP conformance suite (npm @modelcontextprotocol/conformance, Node 24; cached): the 11 fixture-free scenarios over HTTP"
+scripts/mcp-conformance.sh
 scripts/test-python.sh  # comfy-py: maturin develop, mypy --strict, stubtest, pytest against comfy-fake
 step "comfy-node: npm ci, debug module, tsc --noEmit, node --test against comfy-fake"; bash scripts/test-node.sh
 

@@ -10,13 +10,13 @@
 //! - [`preview`]: JPEG, longest side at most `max_dim` (≤ [`PREVIEW_MAX_DIM`]), ladder of
 //!   scales [`PREVIEW_SCALES`] × qualities [`PREVIEW_QUALITIES`], until the base64 text fits
 //!   `max_base64_chars`. JPEG has no alpha: transparent pixels become their colour channels.
-//! - [`web_optimize`]: WebP. The `image` crate's WebP encoder is lossless only, so the ladder
-//!   is over scales ([`WEB_SCALES`]) at full quality, until the file fits `max_bytes`.
+//! - [`web_optimize`]: WebP (libwebp), ladder of scales [`WEB_SCALES`] × (lossless, then lossy
+//!   at [`WEB_QUALITIES`]) until the file fits `max_bytes`: a drawing or screenshot stays
+//!   lossless, a photo or a noisy render goes lossy before it is scaled down.
 
 use std::io::Cursor;
 
 use image::codecs::jpeg::JpegEncoder;
-use image::codecs::webp::WebPEncoder;
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageReader};
 
@@ -34,6 +34,8 @@ pub const PREVIEW_SCALES: [f32; 5] = [1.0, 0.75, 0.5, 0.375, 0.25];
 pub const PREVIEW_QUALITIES: [u8; 4] = [85, 70, 55, 40];
 /// Scales of the original tried by [`web_optimize`], in order.
 pub const WEB_SCALES: [f32; 10] = [1.0, 0.9, 0.75, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15];
+/// Lossy WebP qualities tried by [`web_optimize`] at each scale, after lossless.
+pub const WEB_QUALITIES: [u8; 5] = [90, 80, 65, 50, 35];
 /// Largest image dimension accepted when decoding (decompression-bomb guard).
 pub const MAX_DECODE_DIM: u32 = 16_384;
 /// Largest allocation while decoding.
@@ -59,7 +61,7 @@ pub struct Encoded {
     pub original_width: u32,
     /// Height of the decoded original (orientation applied).
     pub original_height: u32,
-    /// JPEG quality used (`None` for lossless).
+    /// JPEG or lossy WebP quality used (`None` for lossless).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<u8>,
 }
@@ -125,17 +127,37 @@ fn jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn webp(img: &DynamicImage) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let encoder = WebPEncoder::new_lossless(&mut out);
-    let result = if img.color().has_alpha() {
-        img.to_rgba8().write_with_encoder(encoder)
-    } else {
-        img.to_rgb8().write_with_encoder(encoder)
-    };
-    result
-        .map_err(|e| Error::InvalidImage { what: "image".into(), message: format!("WebP encoding: {e}") })?;
-    Ok(out)
+/// Pixels ready for libwebp: RGB, or RGBA when the image has alpha.
+struct Pixels {
+    data: Vec<u8>,
+    alpha: bool,
+    width: u32,
+    height: u32,
+}
+
+impl Pixels {
+    fn of(img: &DynamicImage) -> Pixels {
+        let alpha = img.color().has_alpha();
+        let data = if alpha { img.to_rgba8().into_raw() } else { img.to_rgb8().into_raw() };
+        Pixels { data, alpha, width: img.width(), height: img.height() }
+    }
+
+    /// WebP bytes: lossless (`None`) or lossy at `quality`.
+    fn webp(&self, quality: Option<u8>) -> Result<Vec<u8>> {
+        let encoder = if self.alpha {
+            webp::Encoder::from_rgba(&self.data, self.width, self.height)
+        } else {
+            webp::Encoder::from_rgb(&self.data, self.width, self.height)
+        };
+        let encoded = match quality {
+            None => encoder.encode_simple(true, 75.0),
+            Some(q) => encoder.encode_simple(false, f32::from(q)),
+        };
+        encoded.map(|m| m.to_vec()).map_err(|e| Error::InvalidImage {
+            what: "image".into(),
+            message: format!("WebP encoding: {e:?}"),
+        })
+    }
 }
 
 /// A JPEG preview whose longest side is at most `max_dim` (clamped to 1..=[`PREVIEW_MAX_DIM`])
@@ -180,30 +202,45 @@ pub fn preview_image(img: &DynamicImage, max_dim: u32, max_base64_chars: usize) 
     })
 }
 
-/// A lossless WebP copy at the largest scale of [`WEB_SCALES`] whose file is at most
-/// `max_bytes`. Fails with [`Error::InvalidImage`] for bytes that are not an image and
-/// [`Error::TooLarge`] (with the smallest size reached) if no scale fits.
+/// A WebP copy whose file is at most `max_bytes`: the first step of [`WEB_SCALES`] ×
+/// (lossless, then lossy at each of [`WEB_QUALITIES`]) that fits. Lossless is skipped at a
+/// scale where the previous scale's lossless size, shrunk by the area, is still more than twice
+/// the budget (it cannot fit; encoding it would only cost time). Fails with
+/// [`Error::InvalidImage`] for bytes that are not an image and [`Error::TooLarge`] (with the
+/// smallest size reached) if nothing fits.
 pub fn web_optimize(bytes: &[u8], what: &str, max_bytes: u64) -> Result<Encoded> {
     let img = decode(bytes, what)?;
     let longest = img.width().max(img.height());
     let mut smallest = u64::MAX;
+    let mut last_lossless: Option<(u64, f64)> = None;
     for scale in WEB_SCALES {
         let side = ((longest as f32) * scale).round().max(1.0) as u32;
         let small = resized(&img, side);
-        let data = webp(&small)?;
-        if data.len() as u64 <= max_bytes {
-            return Ok(Encoded {
-                width: small.width(),
-                height: small.height(),
-                original_width: img.width(),
-                original_height: img.height(),
-                data,
-                mime_type: "image/webp",
-                extension: "webp",
-                quality: None,
-            });
+        let pixels = Pixels::of(&small);
+        let area = f64::from(small.width()) * f64::from(small.height());
+        let hopeless = last_lossless
+            .is_some_and(|(size, prev_area)| size as f64 * area / prev_area > 2.0 * max_bytes as f64);
+        let tries = (!hopeless).then_some(None).into_iter().chain(WEB_QUALITIES.map(Some));
+        for quality in tries {
+            let data = pixels.webp(quality)?;
+            let size = data.len() as u64;
+            if quality.is_none() {
+                last_lossless = Some((size, area));
+            }
+            if size <= max_bytes {
+                return Ok(Encoded {
+                    width: small.width(),
+                    height: small.height(),
+                    original_width: img.width(),
+                    original_height: img.height(),
+                    data,
+                    mime_type: "image/webp",
+                    extension: "webp",
+                    quality,
+                });
+            }
+            smallest = smallest.min(size);
         }
-        smallest = smallest.min(data.len() as u64);
     }
     Err(Error::TooLarge {
         what: format!(
@@ -313,6 +350,19 @@ mod tests {
         assert_eq!(e.code(), "too_large");
         // The result decodes back.
         assert_eq!(decode(&fitted.data, "y").unwrap().width(), fitted.width);
+    }
+
+    #[test]
+    fn a_noisy_1024_square_fits_20_kb_as_lossy_webp() {
+        let noisy = png(1024, 1024, true);
+        let fitted = web_optimize(&noisy, "x", 20_000).unwrap();
+        assert!(fitted.data.len() <= 20_000, "{}", fitted.data.len());
+        assert!(fitted.quality.is_some(), "lossy: {fitted:?}");
+        assert_eq!(decode(&fitted.data, "y").unwrap().width(), fitted.width);
+        // A flat image stays lossless at full size.
+        let flat = png(256, 256, false);
+        let kept = web_optimize(&flat, "x", 600_000).unwrap();
+        assert_eq!((kept.width, kept.quality), (256, None));
     }
 
     #[test]

@@ -11,7 +11,11 @@
 //! one session), next to a direct `GET /queue` on the same ComfyUI; (b) HTTP throughput with
 //! many concurrent sessions; (c) time from spawning the binary to an answered `tools/list`;
 //! (d) the server's resident memory (VmRSS) after startup and a few calls, and after the load;
-//! (e) the size of the `tools/list` result. The server binary is `--server PATH`, by default
+//! (e) the size of the `tools/list` result; (f) `get_queue` over streamable HTTP from a plain
+//! keep-alive HTTP/1.1 client (one TCP connection, no pipelining, like Python's `http.client`,
+//! curl with reuse or Go's `net/http`): a server that wrote its answer in several small pieces
+//! without `TCP_NODELAY` made that client wait ~40 ms per call for a delayed ACK (Nagle).
+//! The server binary is `--server PATH`, by default
 //! `comfy-mcp` next to this example's directory (`target/<profile>/comfy-mcp`).
 
 use std::path::{Path, PathBuf};
@@ -127,6 +131,19 @@ async fn main() -> Result<(), BoxError> {
     let over_http = series(args.calls, || get_queue(&one)).await?;
     report("get_queue over streamable HTTP (rmcp client, 1 session)", &over_http);
     one.cancel().await?;
+    let mut plain = PlainClient::connect(&http_server.base).await?;
+    plain.initialize().await?;
+    for _ in 0..50 {
+        plain.get_queue().await?;
+    }
+    let mut over_plain = Vec::with_capacity(args.calls);
+    for _ in 0..args.calls {
+        let t = Instant::now();
+        plain.get_queue().await?;
+        over_plain.push(t.elapsed());
+    }
+    report("get_queue over streamable HTTP (plain keep-alive client)", &over_plain);
+    drop(plain);
     if args.concurrency > 0 {
         let mut clients = Vec::with_capacity(args.concurrency);
         for _ in 0..args.concurrency {
@@ -282,6 +299,109 @@ async fn get_queue(client: &Client) -> Result<(), BoxError> {
         return Err(format!("get_queue failed: {:?}", r.structured_content).into());
     }
     Ok(())
+}
+
+/// A minimal HTTP/1.1 keep-alive client on one TCP connection: writes a request, reads the
+/// whole response (Content-Length or chunked), then the next. Nothing is tuned on its socket.
+struct PlainClient {
+    io: BufReader<tokio::net::TcpStream>,
+    host: String,
+    session: Option<String>,
+    next_id: u64,
+}
+
+impl PlainClient {
+    async fn connect(base: &str) -> Result<PlainClient, BoxError> {
+        let host = base.trim_start_matches("http://").to_owned();
+        let stream = tokio::net::TcpStream::connect(&host).await?;
+        Ok(PlainClient { io: BufReader::new(stream), host, session: None, next_id: 1 })
+    }
+
+    /// `initialize` then `notifications/initialized`, keeping the session id.
+    async fn initialize(&mut self) -> Result<(), BoxError> {
+        let init = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "mcp_load-plain", "version": "0"}}});
+        let (status, headers, body) = self.post(&init.to_string()).await?;
+        if status != 200 || !body.contains("\"result\"") {
+            return Err(format!("initialize: HTTP {status}: {body}").into());
+        }
+        self.session =
+            headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id")).map(|(_, v)| v.clone());
+        let note = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let (status, _, _) = self.post(&note.to_string()).await?;
+        if status / 100 != 2 {
+            return Err(format!("notifications/initialized: HTTP {status}").into());
+        }
+        Ok(())
+    }
+
+    async fn get_queue(&mut self) -> Result<(), BoxError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let call = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "get_queue", "arguments": {}}});
+        let (status, _, body) = self.post(&call.to_string()).await?;
+        if status != 200 || !body.contains("\"result\"") || body.contains("\"isError\":true") {
+            return Err(format!("get_queue: HTTP {status}: {body}").into());
+        }
+        Ok(())
+    }
+
+    async fn post(&mut self, body: &str) -> Result<(u16, Vec<(String, String)>, String), BoxError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut req = format!(
+            "POST /mcp HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+             MCP-Protocol-Version: 2025-11-25\r\nContent-Length: {}\r\n",
+            self.host,
+            body.len()
+        );
+        if let Some(s) = &self.session {
+            req.push_str(&format!("Mcp-Session-Id: {s}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        self.io.get_mut().write_all(req.as_bytes()).await?;
+        let mut line = String::new();
+        self.io.read_line(&mut line).await?;
+        let status: u16 =
+            line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("bad status line")?;
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            if self.io.read_line(&mut line).await? == 0 {
+                return Err("connection closed in the headers".into());
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                headers.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+        }
+        let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+        let mut data = Vec::new();
+        if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            loop {
+                line.clear();
+                self.io.read_line(&mut line).await?;
+                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)?;
+                let mut chunk = vec![0; size + 2];
+                self.io.read_exact(&mut chunk).await?;
+                if size == 0 {
+                    break;
+                }
+                data.extend_from_slice(&chunk[..size]);
+            }
+        } else {
+            let len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            data.resize(len, 0);
+            self.io.read_exact(&mut data).await?;
+        }
+        Ok((status, headers, String::from_utf8_lossy(&data).into_owned()))
+    }
 }
 
 /// Runs `n` calls one after the other (after 50 warm-up calls); returns each latency.

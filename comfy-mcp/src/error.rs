@@ -299,6 +299,14 @@ pub fn task_not_found(task_id: &str) -> ErrorData {
     ErrorData::invalid_params(format!("unknown task {shown:?}"), Some(json!({"taskId": shown})))
 }
 
+/// A JSON-RPC error for a resource, prompt or task outside the HTTP token's scope.
+pub fn forbidden(what: &str) -> ErrorData {
+    ErrorData::invalid_request(
+        format!("this token may not use {what}"),
+        Some(json!({"code": "forbidden", "retryable": false})),
+    )
+}
+
 /// A JSON-RPC error for `prompts/get` (unknown prompt, missing argument).
 pub fn prompt_error(e: ToolError) -> ErrorData {
     ErrorData::invalid_params(

@@ -29,9 +29,12 @@ pub mod config_edit;
 pub mod embed;
 pub mod error;
 pub mod http;
+pub mod logbus;
 pub mod prompts;
 pub mod resources;
+pub mod scopes;
 pub mod server;
+pub mod session;
 pub mod state;
 pub mod store_cmd;
 pub mod tasks;
@@ -48,22 +51,39 @@ pub use state::AppState;
 /// Serves MCP over stdin/stdout until the client goes away. Nothing but JSON-RPC is written
 /// to stdout. When the template set changes (hot reload, catalogue enrichment) the client is
 /// told `notifications/tools/list_changed` (see [`ComfyMcp`]'s `on_initialized`).
+///
+/// A client that closes stdin before `initialize` (it gave up, or `</dev/null`) is a normal
+/// end, not an error.
 pub async fn serve_stdio(state: Arc<AppState>) -> std::io::Result<()> {
+    use rmcp::service::ServerInitializeError;
     let server = ComfyMcp::new(state);
-    let running = server.serve(rmcp::transport::stdio()).await.map_err(std::io::Error::other)?;
+    let running = match server.serve(rmcp::transport::stdio()).await {
+        Ok(r) => r,
+        Err(
+            ServerInitializeError::ConnectionClosed(_)
+            | ServerInitializeError::ExpectedInitializeRequest(None),
+        ) => {
+            tracing::info!("stdin closed before an MCP client initialized; exiting");
+            return Ok(());
+        }
+        Err(e) => return Err(std::io::Error::other(e)),
+    };
     let reason = running.waiting().await.map_err(std::io::Error::other)?;
     tracing::info!(?reason, "stdio session ended");
     Ok(())
 }
 
 /// Sets up logging to stderr (text or JSON lines), filtered by `filter` (e.g. `info`).
+/// The server's own warnings also go to MCP clients ([`logbus`]), whatever the filter.
 pub fn init_logging(format: cli::LogFormat, filter: &str) {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder =
-        tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_ansi(false);
-    let _ = match format {
-        cli::LogFormat::Text => builder.try_init(),
-        cli::LogFormat::Json => builder.json().try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false);
+    let fmt = match format {
+        cli::LogFormat::Text => fmt.boxed(),
+        cli::LogFormat::Json => fmt.json().boxed(),
     };
+    let _ = tracing_subscriber::registry().with(fmt.with_filter(filter)).with(logbus::filtered()).try_init();
 }

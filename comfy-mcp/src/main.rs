@@ -45,6 +45,11 @@ fn main() -> ExitCode {
     })
 }
 
+/// Said once when the stdio server is started from a terminal, where no MCP client is.
+const TERMINAL_HINT: &str = "comfy-mcp: waiting for an MCP client on stdin (JSON-RPC). This is an MCP \
+server for an agent to start; see `comfy-mcp --help`, `comfy-mcp run WORKFLOW` to run a workflow \
+yourself, or `--transport http` to serve over HTTP. Ctrl-C quits.";
+
 async fn serve(settings: Settings) -> ExitCode {
     let transport = settings.transport;
     let state = match AppState::from_settings(settings) {
@@ -57,7 +62,12 @@ async fn serve(settings: Settings) -> ExitCode {
     };
     state.start_background();
     let result = match transport {
-        Transport::Stdio => comfy_mcp::serve_stdio(state).await,
+        Transport::Stdio => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!("{TERMINAL_HINT}");
+            }
+            comfy_mcp::serve_stdio(state).await
+        }
         Transport::Http => {
             let shutdown = CancellationToken::new();
             let on_signal = shutdown.clone();

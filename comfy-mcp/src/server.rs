@@ -4,6 +4,11 @@
 //! by the HTTP token's scope (a [`Principal`] put in the request by [`crate::http::auth`]).
 //! Tool order in `tools/list` is deterministic: the static tools in registration order, then
 //! the templates in library order.
+//!
+//! Logging (`logging/setLevel`, `notifications/message`) and `resources/subscribe` are
+//! deprecated by the 2026-07-28 revision but part of 2025-11-25, which clients still speak.
+
+#![allow(deprecated)]
 
 use std::sync::Arc;
 
@@ -11,15 +16,18 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CancelTaskParams, CreateTaskResult, GetPromptRequestParams,
     GetPromptResponse, GetTaskParams, GetTaskResult, Implementation, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use crate::error::{
-    ToolError, not_found, prompt_error, protocol_error_result, resource_error, task_not_found,
+    ToolError, forbidden, not_found, prompt_error, protocol_error_result, resource_error, task_not_found,
 };
 use crate::http::auth::Principal;
+use crate::scopes;
+use crate::session::Session;
 use crate::state::AppState;
 use crate::tools::{CallCtx, Registry, guarded, workflows};
 
@@ -30,24 +38,25 @@ official templates: search_templates, get_template. Long jobs return a job_id: p
 get_job_status, then get_output. Outputs are assets with comfy://assets/<id> URIs. Use list_models, \
 search_nodes and get_node_info to build valid inputs, validate_workflow before submitting.";
 
-/// The MCP server. Cheap to clone: one per HTTP request or stdio session, all sharing the
-/// same [`AppState`].
+/// The MCP server. Cheap to clone: one per HTTP session (or stateless request) or stdio
+/// session, all sharing the same [`AppState`]; clones share one [`Session`].
 #[derive(Debug, Clone)]
 pub struct ComfyMcp {
     state: Arc<AppState>,
     registry: Arc<Registry>,
+    session: Arc<Session>,
 }
 
 impl ComfyMcp {
     /// A server over `state` with the standard tools.
     pub fn new(state: Arc<AppState>) -> Self {
         let registry = Arc::new(Registry::for_backend(state.comfy.backend().as_ref()));
-        ComfyMcp { state, registry }
+        ComfyMcp::with_registry(state, registry)
     }
 
     /// A server with a custom registry (embedders adding their own tool groups).
     pub fn with_registry(state: Arc<AppState>, registry: Arc<Registry>) -> Self {
-        ComfyMcp { state, registry }
+        ComfyMcp { state, registry, session: Arc::default() }
     }
 
     /// The shared state.
@@ -110,6 +119,15 @@ impl ComfyMcp {
         }
     }
 
+    /// A task is used through the tool it runs: outside the token's scope it is forbidden.
+    fn task_allowed(&self, task_id: &str, ctx: &RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        let Some(principal) = principal(ctx) else { return Ok(()) };
+        match self.state.tasks.tool_of(task_id) {
+            Some(tool) if !principal.may_call(&tool) => Err(forbidden(&format!("task {task_id:?}"))),
+            _ => Ok(()),
+        }
+    }
+
     fn exists(&self, name: &str) -> bool {
         self.registry.get(name).is_some() || self.state.comfy.templates().snapshot().get(name).is_ok()
     }
@@ -147,6 +165,8 @@ impl ServerHandler for ComfyMcp {
             .enable_tools()
             .enable_tool_list_changed()
             .enable_resources()
+            .enable_resources_subscribe()
+            .enable_logging()
             .enable_prompts()
             .enable_tasks()
             .build();
@@ -194,7 +214,7 @@ impl ServerHandler for ComfyMcp {
             let run = Box::pin(async move {
                 this.call(request, call, principal.as_ref()).await.unwrap_or_else(protocol_error_result)
             });
-            let task = self.state.tasks.spawn(ct, run);
+            let task = self.state.tasks.spawn(&name, ct, run);
             tracing::info!(tool = %name, task = %task.task_id, "tools/call as a task");
             return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
         }
@@ -217,6 +237,7 @@ impl ServerHandler for ComfyMcp {
 
     async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
         // Tell this session when the template tools change (hot reload, catalogue enrichment).
+        self.session.forward_logs(ctx.peer.clone());
         let mut changes = self.state.comfy.templates().subscribe();
         changes.mark_unchanged();
         let peer = ctx.peer;
@@ -229,11 +250,47 @@ impl ServerHandler for ComfyMcp {
         });
     }
 
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.session.set_level(request.level);
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let principal = principal(&ctx);
+        let tools = scopes::resource_tools(&request.uri);
+        if !tools.is_empty() && !scopes::allows(principal.as_ref(), tools) {
+            return Err(forbidden(&format!(
+                "resource {:?}",
+                request.uri.chars().take(200).collect::<String>()
+            )));
+        }
+        self.session.subscribe(&self.state, ctx.peer.clone(), request.uri);
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.session.unsubscribe(&request.uri);
+        Ok(())
+    }
+
     async fn get_task(
         &self,
         request: GetTaskParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
+        self.task_allowed(&request.task_id, &ctx)?;
         self.state
             .tasks
             .describe(&request.task_id)
@@ -244,33 +301,44 @@ impl ServerHandler for ComfyMcp {
     async fn cancel_task(
         &self,
         request: CancelTaskParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        self.task_allowed(&request.task_id, &ctx)?;
         if self.state.tasks.cancel(&request.task_id) { Ok(()) } else { Err(task_not_found(&request.task_id)) }
     }
 
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(crate::resources::list(&self.state))
+        let principal = principal(&ctx);
+        let mut list = crate::resources::list(&self.state);
+        list.resources.retain(|r| scopes::allows(principal.as_ref(), scopes::resource_tools(&r.uri)));
+        Ok(list)
     }
 
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(ListResourceTemplatesResult::with_all_items(crate::resources::templates()))
+        let principal = principal(&ctx);
+        let mut templates = crate::resources::templates();
+        templates.retain(|t| scopes::allows(principal.as_ref(), scopes::resource_tools(&t.uri_template)));
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let uri = request.uri;
+        let tools = scopes::resource_tools(&uri);
+        if !tools.is_empty() && !scopes::allows(principal(&ctx).as_ref(), tools) {
+            return Err(forbidden(&format!("resource {:?}", uri.chars().take(200).collect::<String>())));
+        }
         let state = self.state.clone();
         let read =
             async move { crate::resources::read(&state, &uri).await.map_err(|e| resource_error(&uri, e)) };
@@ -283,16 +351,23 @@ impl ServerHandler for ComfyMcp {
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        Ok(ListPromptsResult::with_all_items(crate::prompts::list()))
+        let principal = principal(&ctx);
+        let mut prompts = crate::prompts::list();
+        prompts.retain(|p| scopes::allows(principal.as_ref(), scopes::prompt_tools(&p.name)));
+        Ok(ListPromptsResult::with_all_items(prompts))
     }
 
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        let tools = scopes::prompt_tools(&request.name);
+        if !tools.is_empty() && !scopes::allows(principal(&ctx).as_ref(), tools) {
+            return Err(forbidden(&format!("prompt {:?}", request.name)));
+        }
         let args = request.arguments.unwrap_or_default();
         crate::prompts::get(&request.name, &args).map(GetPromptResponse::from).map_err(prompt_error)
     }

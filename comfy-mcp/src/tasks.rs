@@ -32,6 +32,7 @@ pub fn runs_as_task(tool: &str, is_template: bool) -> bool {
 
 #[derive(Debug)]
 struct Entry {
+    tool: String,
     created: Millis,
     updated: Millis,
     result: Option<CallToolResult>,
@@ -46,9 +47,10 @@ pub struct Tasks {
 }
 
 impl Tasks {
-    /// Starts `run` in the background as a new task; returns its description.
+    /// Starts `run` (a call of `tool`) in the background as a new task; returns its description.
     pub fn spawn(
         self: &Arc<Self>,
+        tool: &str,
         cancel: CancellationToken,
         run: BoxFuture<'static, CallToolResult>,
     ) -> Task {
@@ -71,7 +73,14 @@ impl Tasks {
             }
             entries.insert(
                 id.clone(),
-                Entry { created: now, updated: now, result: None, cancelled: false, cancel: cancel.clone() },
+                Entry {
+                    tool: tool.to_owned(),
+                    created: now,
+                    updated: now,
+                    result: None,
+                    cancelled: false,
+                    cancel: cancel.clone(),
+                },
             );
         }
         let tasks = Arc::downgrade(self);
@@ -89,6 +98,11 @@ impl Tasks {
         self.describe(&id)
             .map(|d| d.task)
             .unwrap_or_else(|| Task::new(id, TaskStatus::Working, iso(now), iso(now)))
+    }
+
+    /// The tool whose call a task runs (token scopes apply to the task through it).
+    pub fn tool_of(&self, id: &str) -> Option<String> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).get(id).map(|e| e.tool.clone())
     }
 
     /// The task's current state and, once done, its result.
@@ -159,7 +173,11 @@ mod tests {
     #[tokio::test]
     async fn tasks_complete_and_cancel() {
         let tasks = Arc::new(Tasks::default());
-        let t = tasks.spawn(CancellationToken::new(), Box::pin(async { CallToolResult::success(vec![]) }));
+        let t = tasks.spawn(
+            "run_workflow",
+            CancellationToken::new(),
+            Box::pin(async { CallToolResult::success(vec![]) }),
+        );
         assert_eq!(t.status, TaskStatus::Working);
         assert!(t.task_id.starts_with("task-") && t.task_id.len() == 37);
         for _ in 0..100 {
@@ -171,7 +189,9 @@ mod tests {
         assert_eq!(tasks.describe(&t.task_id).unwrap().status(), TaskStatus::Completed);
         let ct = CancellationToken::new();
         let waiting = ct.clone();
+        assert_eq!(tasks.tool_of(&t.task_id).as_deref(), Some("run_workflow"));
         let t2 = tasks.spawn(
+            "submit_workflow",
             ct,
             Box::pin(async move {
                 waiting.cancelled().await;

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 struct Server {
     base: String,
+    state: Arc<comfy_mcp::AppState>,
     _fake: comfy_fake::FakeComfyUi,
     shutdown: CancellationToken,
 }
@@ -36,18 +37,23 @@ async fn serve_with(backend_url: Option<String>, tweak: impl FnOnce(&mut Setting
                 token: "reader-secret".into(),
                 tools: Some(vec!["get_*".into(), "list_workflows".into()]),
             },
+            TokenConfig {
+                name: Some("status".into()),
+                token: "status-secret".into(),
+                tools: Some(vec!["get_job_status".into()]),
+            },
         ];
         tweak(s);
     });
     let shutdown = CancellationToken::new();
-    let app = comfy_mcp::http::router(state, shutdown.clone());
+    let app = comfy_mcp::http::router(state.clone(), shutdown.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let ct = shutdown.clone();
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).with_graceful_shutdown(async move { ct.cancelled().await }).await;
     });
-    Server { base: format!("http://{addr}"), _fake: fake, shutdown }
+    Server { base: format!("http://{addr}"), state, _fake: fake, shutdown }
 }
 
 async fn serve() -> Server {
@@ -230,4 +236,109 @@ async fn the_stateless_2026_07_28_protocol_works_with_scopes() {
     );
     let _ = admin.cancel().await;
     let _ = reader.cancel().await;
+}
+
+#[tokio::test]
+async fn x_api_key_is_checked_beside_a_non_bearer_authorization() {
+    let s = serve().await;
+    // A proxy's Basic credentials do not hide the API key.
+    let basic = ("authorization", "Basic dXNlcjpwYXNz");
+    assert_eq!(post(&s.base, &[basic, ("x-api-key", "admin-secret")], &initialize()).await.status(), 200);
+    assert_eq!(post(&s.base, &[basic, ("x-api-key", "wrong")], &initialize()).await.status(), 401);
+    assert_eq!(post(&s.base, &[basic], &initialize()).await.status(), 401);
+    // A Bearer token is what counts when one is sent.
+    let bearer = ("authorization", "Bearer wrong");
+    assert_eq!(post(&s.base, &[bearer, ("x-api-key", "admin-secret")], &initialize()).await.status(), 401);
+}
+
+/// A client that declares the tasks extension (tasks/get and tasks/cancel need it).
+async fn task_client(
+    base: &str,
+    token: &str,
+) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig> {
+    use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
+    let t = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(token.to_owned()),
+    );
+    let config = ClientConfig::new(
+        ClientCapabilities::builder().enable_tasks().build(),
+        Implementation::new("t", "0"),
+    );
+    config.serve(t).await.expect("HTTP client connects")
+}
+
+fn forbidden(e: rmcp::ServiceError) -> bool {
+    matches!(&e, rmcp::ServiceError::McpError(d) if d.data.as_ref().is_some_and(|v| v["code"] == "forbidden"))
+}
+
+#[tokio::test]
+#[allow(deprecated)]
+async fn scopes_hold_on_resources_prompts_and_tasks() {
+    use rmcp::model::{
+        CancelTaskParams, GetPromptRequestParams, GetTaskParams, ReadResourceRequestParams,
+        SubscribeRequestParams,
+    };
+    let s = serve().await;
+    let admin = client(&s.base, "admin-secret").await;
+    let status = client(&s.base, "status-secret").await;
+
+    // An asset and a job made by the admin.
+    let args = json!({"workflow": common::image_workflow("scoped"), "wait": true});
+    let r = admin
+        .call_tool(
+            CallToolRequestParams::new("submit_workflow").with_arguments(args.as_object().cloned().unwrap()),
+        )
+        .await
+        .unwrap();
+    let done = r.structured_content.unwrap();
+    let job_uri = format!("comfy://jobs/{}", done["job_id"].as_str().unwrap());
+    let asset_uri = done["outputs"][0]["uri"].as_str().expect("an asset URI").to_owned();
+    assert!(asset_uri.starts_with("comfy://assets/"), "{asset_uri}");
+    let read = |uri: &str| ReadResourceRequestParams::new(uri.to_owned());
+    admin.read_resource(read(&asset_uri)).await.expect("the admin reads the bytes");
+
+    // The status token reads the job, not the asset's bytes.
+    status.read_resource(read(&job_uri)).await.expect("job status is in scope");
+    assert!(forbidden(status.read_resource(read(&asset_uri)).await.unwrap_err()));
+    assert!(forbidden(status.read_resource(read("comfy://workflows/txt2img")).await.unwrap_err()));
+    assert!(forbidden(status.read_resource(read("comfy://models/checkpoints")).await.unwrap_err()));
+    assert!(forbidden(status.subscribe(SubscribeRequestParams::new(asset_uri.clone())).await.unwrap_err()));
+    status.subscribe(SubscribeRequestParams::new(job_uri.clone())).await.expect("job subscription in scope");
+
+    // Lists show only what the token may use.
+    let templates = status.list_all_resource_templates().await.unwrap();
+    let uris: Vec<&str> = templates.iter().map(|t| t.uri_template.as_str()).collect();
+    assert_eq!(uris, ["comfy://jobs/{job_id}", "comfy://jobs/{job_id}/preview"]);
+    assert_eq!(admin.list_all_resource_templates().await.unwrap().len(), 5);
+    assert!(status.list_all_resources().await.unwrap().is_empty());
+    assert!(!admin.list_all_resources().await.unwrap().is_empty());
+    assert!(status.list_all_prompts().await.unwrap().is_empty());
+    assert_eq!(admin.list_all_prompts().await.unwrap().len(), 3);
+    let prompt = GetPromptRequestParams::new("find_model")
+        .with_arguments(json!({"query": "v1"}).as_object().cloned().unwrap());
+    assert!(forbidden(status.get_prompt(prompt.clone()).await.unwrap_err()));
+    admin.get_prompt(prompt).await.expect("the admin gets the prompt");
+
+    // A task runs a tool: outside the scope it can be neither read nor cancelled.
+    let ct = CancellationToken::new();
+    let waiting = ct.clone();
+    let task = s.state.tasks.spawn(
+        "submit_workflow",
+        ct,
+        Box::pin(async move {
+            waiting.cancelled().await;
+            rmcp::model::CallToolResult::success(vec![])
+        }),
+    );
+    let id = task.task_id.clone();
+    let (admin_t, status_t) =
+        (task_client(&s.base, "admin-secret").await, task_client(&s.base, "status-secret").await);
+    assert!(forbidden(status_t.get_task(GetTaskParams::new(id.clone())).await.unwrap_err()));
+    assert!(forbidden(status_t.cancel_task(CancelTaskParams::new(id.clone())).await.unwrap_err()));
+    admin_t.get_task(GetTaskParams::new(id.clone())).await.expect("the admin reads the task");
+    admin_t.cancel_task(CancelTaskParams::new(id)).await.expect("the admin cancels the task");
+    let _ = admin_t.cancel().await;
+    let _ = status_t.cancel().await;
+    let _ = admin.cancel().await;
+    let _ = status.cancel().await;
 }

@@ -135,3 +135,62 @@ async fn rmcp_client_drives_the_binary_and_a_down_backend_keeps_it_up() {
     assert_ne!(r.is_error, Some(true));
     client.cancel().await.unwrap();
 }
+
+/// A client that closes stdin before `initialize` (or `</dev/null`) is a normal end: exit 0,
+/// no ERROR line, and no hint meant for a person at a terminal.
+#[tokio::test]
+async fn stdin_closed_before_initialize_exits_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let out = command("http://127.0.0.1:9", data.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+    assert!(!stderr.contains("waiting for an MCP client"), "{stderr}");
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// Started from a terminal, the server says once what it is waiting for and where to go.
+#[tokio::test]
+async fn a_terminal_gets_one_line_pointing_at_help_run_and_http() {
+    let data = tempfile::tempdir().unwrap();
+    // `script` gives the server a pseudo-terminal as stdin/stdout; closing its input ends it.
+    let inner = format!("{BIN} --log-level error");
+    let mut c = Command::new("script");
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("COMFYUI_URL", "http://127.0.0.1:9")
+        .env("COMFY_MCP_DATA_DIR", data.path())
+        .args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = c.spawn().expect("the script(1) command");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut line = String::new();
+        while stdout.read_line(&mut line).await.unwrap_or(0) > 0 {
+            seen.push_str(&line);
+            if line.contains("waiting for an MCP client") {
+                return Some(line.clone());
+            }
+            line.clear();
+        }
+        None
+    })
+    .await
+    .expect("the hint within 30 s")
+    .unwrap_or_else(|| panic!("no hint in {seen:?}"));
+    for word in ["--help", "run", "--transport http"] {
+        assert!(found.contains(word), "{found}");
+    }
+    assert_eq!(found.trim_end().lines().count(), 1);
+    let _ = child.kill().await;
+}

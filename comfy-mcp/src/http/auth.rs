@@ -83,15 +83,15 @@ impl TokenSet {
     }
 }
 
-/// The token from `Authorization: Bearer …` or `X-API-Key: …`.
+/// The token from `Authorization: Bearer …`, else from `X-API-Key: …`. An `Authorization`
+/// header of another scheme (a proxy's Basic credentials, say) does not hide the API key.
 fn presented_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let v = v.trim();
-        let (scheme, rest) = v.split_once(' ')?;
-        if scheme.eq_ignore_ascii_case("bearer") && !rest.trim().is_empty() {
-            return Some(rest.trim().to_owned());
-        }
-        return None;
+    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some((scheme, rest)) = v.trim().split_once(' ')
+        && scheme.eq_ignore_ascii_case("bearer")
+        && !rest.trim().is_empty()
+    {
+        return Some(rest.trim().to_owned());
     }
     headers
         .get("x-api-key")
@@ -126,5 +126,8 @@ mod tests {
         assert_eq!(set.authenticate(&headers("authorization", "Bearer nope")), Err(AuthFailure::Invalid));
         assert_eq!(set.authenticate(&headers("authorization", "Basic a-secret")), Err(AuthFailure::Missing));
         assert_eq!(set.authenticate(&headers("x-api-key", "a-secre")), Err(AuthFailure::Invalid));
+        let mut both = headers("authorization", "Basic dXNlcjpwYXNz");
+        both.insert("x-api-key", "b-secret".parse().unwrap());
+        assert_eq!(set.authenticate(&both).unwrap().name, "token2");
     }
 }

@@ -89,7 +89,24 @@ pub async fn serve_listener(
     let local = listener.local_addr()?;
     tracing::info!(address = %local, endpoint = %format!("http://{local}/mcp"), tokens = state.settings.http.tokens.len(), "serving MCP over HTTP");
     let app = router(state, shutdown.clone());
-    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+    axum::serve(no_delay(listener), app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+/// The listener with `TCP_NODELAY` on every accepted socket. An MCP answer over streamable
+/// HTTP goes out in several small writes (headers, SSE event, end of stream); with Nagle's
+/// algorithm the last of them waits for the client's delayed ACK, ~40 ms per call for any
+/// keep-alive client that does not send its next request at once.
+pub fn no_delay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    })
 }
 
 async fn healthz() -> Response {
@@ -176,8 +193,15 @@ async fn guard_mcp(State(guard): State<Arc<HttpGuard>>, request: Request, next: 
     } else {
         body
     };
+    let delete = parts.method == Method::DELETE;
     parts.extensions.insert(principal);
-    next.run(Request::from_parts(parts, body)).await
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    // rmcp answers a session's DELETE with 202; the official clients expect 200 or 204 (the
+    // Python SDK logs "Session termination failed: 202"). The session is gone either way.
+    if delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    response
 }
 
 /// The tool names of every `tools/call` in a JSON-RPC message or batch.

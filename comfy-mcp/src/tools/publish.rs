@@ -1,6 +1,6 @@
 //! Publishing into a web project: publish_asset, get_publish_info.
 
-use comfy_core::preview::WEB_SCALES;
+use comfy_core::preview::{WEB_QUALITIES, WEB_SCALES};
 use comfy_core::publish::{AUTO_DIRS, DEFAULT_MAX_BYTES};
 use comfy_core::store::AssetId;
 use comfy_core::{PublishOptions, PublishedAsset};
@@ -100,7 +100,7 @@ pub struct PublishInfo {
     pub manifest_entries: usize,
     /// Default max_bytes with web_optimize.
     pub default_max_bytes: u64,
-    /// How web_optimize encodes (lossless WebP over a ladder of scales).
+    /// How web_optimize encodes (WebP: lossless, then lossy qualities, over a ladder of scales).
     pub web_optimize: String,
     /// Where auto-detection looks, in order.
     pub auto_dirs: Vec<String>,
@@ -117,7 +117,11 @@ async fn get_publish_info(ctx: CallCtx, _: NoArgs) -> ToolResult<PublishInfo> {
         auto_detected: false,
         manifest_entries: 0,
         default_max_bytes: DEFAULT_MAX_BYTES,
-        web_optimize: format!("lossless WebP, scales tried in order: {}", scales.join(", ")),
+        web_optimize: format!(
+            "WebP; at each scale ({}) lossless, then lossy at quality {}, until it fits",
+            scales.join(", "),
+            WEB_QUALITIES.map(|q| q.to_string()).join(", ")
+        ),
         auto_dirs: AUTO_DIRS.iter().map(|s| s.to_string()).collect(),
         hint: None,
     };

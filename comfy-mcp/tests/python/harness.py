@@ -145,15 +145,17 @@ def start_http(comfyui_url: str, *args: str) -> HttpServer:
 
 @contextlib.asynccontextmanager
 async def http_session(
-    server: HttpServer, token: str | None = TOKEN, statuses: list[int] | None = None
+    server: HttpServer, token: str | None = TOKEN, statuses: list[int] | None = None, methods: list[str] | None = None
 ) -> AsyncIterator[ClientSession]:
     """A streamable-HTTP session (mcp.client.streamable_http) with a bearer token, initialized.
-    `statuses` collects the HTTP status of every response."""
+    `statuses` collects the HTTP status of every response, `methods` its request's method."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def record(response: httpx2.Response) -> None:
         if statuses is not None:
             statuses.append(response.status_code)
+        if methods is not None:
+            methods.append(response.request.method)
 
     hooks = {"response": [record]}
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60.0), event_hooks=hooks) as client:

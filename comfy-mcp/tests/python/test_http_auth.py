@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 from harness import HttpServer, http_session
@@ -40,4 +42,21 @@ async def test_the_mcp_client_without_a_token_is_refused(http_server: HttpServer
     statuses.clear()
     async with http_session(http_server, statuses=statuses) as session:
         assert (await session.send_ping()) is not None
-    assert statuses and all(s in (200, 202) for s in statuses), statuses
+    assert statuses and all(s in (200, 202, 204) for s in statuses), statuses
+
+
+@pytest.mark.anyio
+async def test_closing_a_session_is_a_clean_delete(http_server: HttpServer, caplog: pytest.LogCaptureFixture) -> None:
+    """The client ends its session with DELETE /mcp; the answer is one it accepts (200 or 204),
+    so it logs no "Session termination failed", and the session is gone afterwards."""
+    statuses: list[int] = []
+    methods: list[str] = []
+
+    caplog.set_level(logging.DEBUG, logger="mcp")
+    async with http_session(http_server, statuses=statuses, methods=methods) as session:
+        assert (await session.send_ping()) is not None
+    assert "DELETE" in methods, methods
+    delete_status = statuses[methods.index("DELETE")]
+    assert delete_status in (200, 204), delete_status
+    failures = [r.getMessage() for r in caplog.records if "Session termination failed" in r.getMessage()]
+    assert not failures, failures
