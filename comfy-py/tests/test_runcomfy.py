@@ -78,6 +78,7 @@ def test_deployment_operations(rc: Fake) -> None:
     assert req.status == "succeeded", req.error
     (asset,) = req.assets()
     assert asset.url is not None and "/output/" in asset.url, asset
+    assert client.asset_bytes(asset)[:4] == b"\x89PNG"
     assert (client.asset(asset.id).width, client.job(req.id).status) == (20, "succeeded")
     local = comfy_rs.Client("http://127.0.0.1:1")
     with pytest.raises(comfy_rs.NotSupported):
