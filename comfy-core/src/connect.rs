@@ -493,14 +493,20 @@ mod tests {
         assert!(comfy.backend().name().starts_with("runcomfy:"), "{}", comfy.backend().name());
         assert!(comfy.backend().as_runcomfy().is_some());
         let config = comfy.runcomfy().unwrap().config();
-        assert_eq!((config.max_inline_bytes, config.poll_interval), (8 << 20, std::time::Duration::from_secs(3)));
+        assert_eq!(
+            (config.max_inline_bytes, config.poll_interval),
+            (8 << 20, std::time::Duration::from_secs(3))
+        );
         let tuned: BackendConfig = serde_json::from_str(
             r#"{"kind":"runcomfy","token":"t","max_inline_bytes":1024,"poll_interval_ms":250}"#,
         )
         .unwrap();
         let comfy = ClientConfig::new(tuned.clone()).connect().unwrap();
         let config = comfy.runcomfy().unwrap().config();
-        assert_eq!((config.max_inline_bytes, config.poll_interval), (1024, std::time::Duration::from_millis(250)));
+        assert_eq!(
+            (config.max_inline_bytes, config.poll_interval),
+            (1024, std::time::Duration::from_millis(250))
+        );
         let e = BackendConfig { poll_interval_ms: Some(0), ..tuned }.check().unwrap_err();
         assert!(e.to_string().contains("runcomfy_poll_interval_ms"), "{e}");
     }

@@ -543,7 +543,8 @@ async fn a_submitted_request_is_a_job_on_any_deployment_and_survives_a_restart()
     drop((held, job, comfy));
     let comfy = open(Arc::new(SqliteStore::open(&path).unwrap()));
     let jobs = comfy.reattach().await.unwrap();
-    assert_eq!(jobs.iter().map(|j| j.id().clone()).collect::<Vec<_>>(), [held_id.clone()]);
+    let ids: Vec<_> = jobs.iter().map(|j| j.id()).collect();
+    assert_eq!(ids, [&held_id]);
     assert!(!comfy.request_status(None, held_id.as_str()).await.unwrap().finished);
     fake.engine().release();
     let r = finished(&jobs[0]).await;

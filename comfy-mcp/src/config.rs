@@ -876,8 +876,10 @@ mod tests {
         let b = s.backend_config();
         assert_eq!((b.max_inline_bytes, b.poll_interval_ms), (Some(1024), Some(500)));
         assert!(s.to_toml().contains("runcomfy_poll_interval_ms = 500"), "{}", s.to_toml());
-        let file = FileConfig::parse("backend = \"runcomfy\"\nruncomfy_token = \"t\"\nruncomfy_poll_interval_ms = 0\n")
-            .unwrap();
+        let file = FileConfig::parse(
+            "backend = \"runcomfy\"\nruncomfy_token = \"t\"\nruncomfy_poll_interval_ms = 0\n",
+        )
+        .unwrap();
         let e = Settings::merge(&ServerArgs::default(), file).unwrap_err();
         assert!(e.0.contains("runcomfy_poll_interval_ms"), "{e}");
         let e = Settings::merge(&args(&["--backend", "runcomfy"]), FileConfig::default()).unwrap_err();
