@@ -405,19 +405,25 @@ impl RunComfy {
             }
             (overrides, None) => {
                 let overrides = overrides.clone().unwrap_or_default();
-                let checked = if overrides.is_empty() && !want_workflow {
+                let checked = if overrides.is_empty() {
+                    // Nothing to check: the deployment's workflow is read for the record only.
+                    if want_workflow {
+                        match self.get_deployment(Some(&deployment_id), true, false).await {
+                            Ok(d) => graph = d.workflow_api_json().cloned(),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "the deployment's workflow is not recorded")
+                            }
+                        }
+                    }
                     Map::new()
                 } else {
                     let deployment = self.get_deployment(Some(&deployment_id), true, false).await?;
-                    let catalog = match overrides.is_empty() {
-                        true => None,
-                        false => match self.deployment_catalog(&deployment).await {
-                            Ok(c) => Some(c),
-                            Err(e) => {
-                                tracing::debug!(error = %e, "overrides checked without a node schema");
-                                None
-                            }
-                        },
+                    let catalog = match self.deployment_catalog(&deployment).await {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "overrides checked without a node schema");
+                            None
+                        }
                     };
                     let checked =
                         check_overrides(deployment.workflow_api_json(), catalog.as_deref(), &overrides)?;
