@@ -228,3 +228,28 @@ async fn a_submitted_request_is_a_job_for_every_job_tool_and_publishes_without_t
         );
     }
 }
+
+#[tokio::test]
+async fn a_request_on_another_deployment_is_followed_and_regenerated_there() {
+    let (fake, s) = session().await;
+    let c = s
+        .ok("create_deployment", json!({"name": "second", "workflow_id": "w", "workflow_version": "v1"}))
+        .await;
+    let other = c["deployment"]["id"].as_str().unwrap().to_owned();
+    let r = s.ok("submit_request", json!({"deployment_id": other, "overrides": {"Canvas.width": 14}})).await;
+    let rid = r["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(r["deployment_id"], other.as_str(), "{r}");
+    let w = s.ok("wait_for_job", json!({"job_id": rid})).await;
+    assert_eq!(w["status"], "succeeded", "{w}");
+    // Found on its own deployment without being told which.
+    let st = s.ok("get_request_status", json!({"request_id": rid})).await;
+    assert_eq!(st["finished"], true, "{st}");
+    let asset = s.ok("get_output", json!({"job_id": rid})).await["outputs"][0]["asset_id"].clone();
+    let before = fake.calls().iter().filter(|c| c.contains(&other) && c.ends_with("/inference")).count();
+    let g = s.ok("regenerate", json!({"asset_id": asset, "overrides": {"1.width": 10}})).await;
+    assert_eq!(g["status"], "succeeded", "{g}");
+    let after = fake.calls().iter().filter(|c| c.contains(&other) && c.ends_with("/inference")).count();
+    assert_eq!(after, before + 1, "regenerated on the deployment the output came from");
+    let v = s.ok("view_image", json!({"asset_id": g["outputs"][0]["asset_id"]})).await;
+    assert_eq!(v["original_width"], 10, "{v}");
+}

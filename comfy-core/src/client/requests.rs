@@ -44,6 +44,36 @@ impl Comfy {
     /// reattached after a restart. Never retried once it may have reached RunComfy. Runs under
     /// the running-jobs cap. On another backend: [`Error::NotSupported`].
     pub async fn submit_request(&self, spec: &RequestSpec) -> Result<Job> {
+        self.submit_request_with(spec, Default::default()).await
+    }
+
+    /// Submits a regeneration ([`Comfy::prepare_regenerate`]): on RunComfy, on the deployment
+    /// the source output was made on (when that is not the configured one); elsewhere, like
+    /// [`submit`](Self::submit).
+    pub async fn submit_regeneration(&self, regeneration: super::Regeneration) -> Result<Job> {
+        let Some(rc) = self.inner.backend.as_runcomfy() else {
+            return self.submit(regeneration.prepared.into_request()).await;
+        };
+        let configured = rc.config().deployment_id.clone();
+        match self.recorded_request(regeneration.source.job_id.as_str()).await {
+            Ok(Some((_, handle))) if configured.as_deref() != Some(handle.deployment_id.as_str()) => {
+                let prepared = regeneration.prepared;
+                let spec = RequestSpec {
+                    deployment_id: Some(handle.deployment_id),
+                    workflow_api_json: Some(prepared.workflow.to_value()),
+                    ..Default::default()
+                };
+                self.submit_request_with(&spec, prepared.provenance).await
+            }
+            _ => self.submit(regeneration.prepared.into_request()).await,
+        }
+    }
+
+    async fn submit_request_with(
+        &self,
+        spec: &RequestSpec,
+        provenance: crate::job::Provenance,
+    ) -> Result<Job> {
         let rc = self.runcomfy()?.clone();
         let outgoing = rc.prepare_request(spec, true).await?;
         let workflow = match &outgoing.graph {
@@ -54,6 +84,7 @@ impl Comfy {
             None => Workflow::default(),
         };
         let mut request = JobRequest::new(workflow);
+        request.provenance = provenance;
         request.extra_data = spec.extra_data.clone().unwrap_or_default();
         for key in SECRET_EXTRA {
             request.extra_data.remove(key);
