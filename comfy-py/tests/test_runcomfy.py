@@ -74,7 +74,8 @@ def test_deployment_operations(rc: Fake) -> None:
     with pytest.raises(comfy_rs.InvalidInput):
         client.submit_request({"Canvas.widht": 20})
     # A request with overrides is a job: recorded, its outputs assets with their hosted URLs.
-    req = client.submit_request({"Canvas.width": 20}).wait(timeout=30)
+    req = client.submit_request({"Canvas.width": 20}, webhook_url="https://hooks.example/py", webhook_intermediate_status=False)
+    req = req.wait(timeout=30)
     assert req.status == "succeeded", req.error
     (asset,) = req.assets()
     assert asset.url is not None and "/output/" in asset.url, asset

@@ -590,6 +590,7 @@ class AsyncClient:
         workflow_api_json: dict[str, Any] | None = None,
         extra_data: dict[str, Any] | None = None,
         webhook_url: str | None = None,
+        webhook_intermediate_status: bool | None = None,
     ) -> AsyncJob:
         """Runs a RunComfy deployment (billed) as a job: ``overrides`` of its saved workflow
         (``{"<node title or id>.<input>": value}`` or node-keyed ``{"6": {"inputs": {...}}}``),
@@ -597,7 +598,8 @@ class AsyncClient:
         defaults to the configured one. The job is recorded like any other (its outputs are
         assets; it is reattached after a restart). ``NotSupported`` on other backends."""
         spec = {"overrides": overrides, "deployment_id": deployment_id, "workflow_api_json": workflow_api_json,
-                "extra_data": extra_data, "webhook_url": webhook_url}
+                "extra_data": extra_data, "webhook_url": webhook_url,
+                "webhook_intermediate_status": webhook_intermediate_status}
         return AsyncJob(await self._native.submit_request({k: v for k, v in spec.items() if v is not None}))
 
     async def billing_status(self) -> dict[str, Any]:
@@ -947,6 +949,7 @@ class Client:
         workflow_api_json: dict[str, Any] | None = None,
         extra_data: dict[str, Any] | None = None,
         webhook_url: str | None = None,
+        webhook_intermediate_status: bool | None = None,
     ) -> Job:
         """Runs a RunComfy deployment (billed) as a job: ``overrides`` of its saved workflow
         (``{"<node title or id>.<input>": value}`` or node-keyed ``{"6": {"inputs": {...}}}``),
@@ -954,7 +957,8 @@ class Client:
         defaults to the configured one. The job is recorded like any other (its outputs are
         assets; it is reattached after a restart). ``NotSupported`` on other backends."""
         spec = {"overrides": overrides, "deployment_id": deployment_id, "workflow_api_json": workflow_api_json,
-                "extra_data": extra_data, "webhook_url": webhook_url}
+                "extra_data": extra_data, "webhook_url": webhook_url,
+                "webhook_intermediate_status": webhook_intermediate_status}
         return Job(self._native.submit_request({k: v for k, v in spec.items() if v is not None}))
 
     def billing_status(self) -> dict[str, Any]:
