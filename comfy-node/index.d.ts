@@ -293,6 +293,20 @@ export declare class ComfyClient {
   ): Promise<Record<string, unknown>>
   /** Deletes a RunComfy deployment permanently; RunComfy's answer. */
   deleteDeployment(deploymentId: string): Promise<unknown>
+  /**
+   * Runs a RunComfy deployment (billed) as a job: `overrides` of its saved workflow
+   * (`{"<node title or id>.<input>": value}` or node-keyed `{"6": {"inputs": {...}}}`), checked
+   * before anything is sent, or a whole `workflow_api_json`; `deployment_id` defaults to the
+   * configured one. Recorded like any other job (outputs are assets; reattached after a restart).
+   */
+  submitRequest(spec: {
+    overrides?: Record<string, unknown>
+    deployment_id?: string
+    workflow_api_json?: Record<string, unknown>
+    extra_data?: Record<string, unknown>
+    webhook_url?: string
+    webhook_intermediate_status?: boolean
+  }): Promise<Job>
   /** Balance and subscription where the backend has billing (Comfy Cloud); else `not_supported`. */
   billingStatus(): Promise<BillingStatus>
   /**

@@ -515,6 +515,11 @@ class ComfyClient {
     return call(() => this.#native.deleteDeployment(deploymentId))
   }
 
+  /** Runs a RunComfy deployment as a job (overrides checked first); see index.d.ts. */
+  async submitRequest(spec) {
+    return new Job(await call(() => this.#native.submitRequest(spec ?? {})))
+  }
+
   /** Balance and subscription where the backend has billing (Comfy Cloud); else NotSupported. */
   async billingStatus() {
     return call(() => this.#native.billingStatus())

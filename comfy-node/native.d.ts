@@ -99,6 +99,12 @@ export declare class NativeClient {
   updateDeployment(changes: any, deploymentId?: string | undefined | null): Promise<Record<string, unknown>>
   /** Deletes a RunComfy deployment permanently; RunComfy's answer. */
   deleteDeployment(deploymentId: string): Promise<unknown>
+  /**
+   * Submits a request to a RunComfy deployment (`overrides` of its saved workflow, checked
+   * first, or `workflow_api_json`; optional `deployment_id`, `extra_data`, `webhook_url`,
+   * `webhook_intermediate_status`) as a job: recorded, its outputs assets, reattached.
+   */
+  submitRequest(spec: any): Promise<JobHandle>
   /** The account's balance and subscription where the backend has billing. */
   billingStatus(): Promise<Record<string, unknown>>
   /**

@@ -130,6 +130,12 @@ pub struct BackendConfig {
     pub deployment: Option<String>,
     /// RunComfy: the queue path version (`v1` default, or `v2`).
     pub queue_version: Option<QueueVersion>,
+    /// RunComfy: the largest uploaded file sent inline as a data URI (RunComfy has no upload
+    /// endpoint); `None` is 8 MiB.
+    pub max_inline_bytes: Option<u64>,
+    /// RunComfy: poll a request's status no more often than this many milliseconds; `None` is
+    /// 3000.
+    pub poll_interval_ms: Option<u64>,
 }
 
 impl fmt::Debug for BackendConfig {
@@ -145,6 +151,8 @@ impl fmt::Debug for BackendConfig {
             .field("token", &mask(&self.token))
             .field("deployment", &self.deployment)
             .field("queue_version", &self.queue_version)
+            .field("max_inline_bytes", &self.max_inline_bytes)
+            .field("poll_interval_ms", &self.poll_interval_ms)
             .finish()
     }
 }
@@ -211,6 +219,12 @@ impl BackendConfig {
                 if self.token.as_deref().is_none_or(|k| k.trim().is_empty()) {
                     return Err(missing_runcomfy_token());
                 }
+                if self.poll_interval_ms == Some(0) {
+                    return Err(Error::InvalidArgument {
+                        argument: "runcomfy_poll_interval_ms".into(),
+                        message: "must be at least 1 ms (RunComfy's own clients poll every 3 s)".into(),
+                    });
+                }
             }
         }
         for path in &self.ca_certs {
@@ -262,6 +276,12 @@ impl BackendConfig {
                     RunComfy::builder(url).token(token).queue_version(self.queue_version.unwrap_or_default());
                 if let Some(d) = self.deployment.clone().filter(|d| !d.trim().is_empty()) {
                     b = b.deployment(d);
+                }
+                if let Some(n) = self.max_inline_bytes {
+                    b = b.max_inline_bytes(n);
+                }
+                if let Some(ms) = self.poll_interval_ms {
+                    b = b.poll_interval(std::time::Duration::from_millis(ms));
                 }
                 if let Some(key) = partner_key {
                     b = b.partner_api_key(key);
@@ -605,6 +625,23 @@ mod tests {
         let comfy = ClientConfig::new(c).connect().unwrap();
         assert!(comfy.backend().name().starts_with("runcomfy:"), "{}", comfy.backend().name());
         assert!(comfy.backend().as_runcomfy().is_some());
+        let config = comfy.runcomfy().unwrap().config();
+        assert_eq!(
+            (config.max_inline_bytes, config.poll_interval),
+            (8 << 20, std::time::Duration::from_secs(3))
+        );
+        let tuned: BackendConfig = serde_json::from_str(
+            r#"{"kind":"runcomfy","token":"t","max_inline_bytes":1024,"poll_interval_ms":250}"#,
+        )
+        .unwrap();
+        let comfy = ClientConfig::new(tuned.clone()).connect().unwrap();
+        let config = comfy.runcomfy().unwrap().config();
+        assert_eq!(
+            (config.max_inline_bytes, config.poll_interval),
+            (1024, std::time::Duration::from_millis(250))
+        );
+        let e = BackendConfig { poll_interval_ms: Some(0), ..tuned }.check().unwrap_err();
+        assert!(e.to_string().contains("runcomfy_poll_interval_ms"), "{e}");
     }
 
     #[test]

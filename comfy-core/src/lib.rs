@@ -86,7 +86,7 @@ pub use client::{
     BatchCounts, BatchItemOutputs, BatchItemState, BatchItemStatus, BatchItems, BatchOutputs, BatchRequest,
     BatchState, BatchStatus, ClientOptions, Comfy, ComfyBuilder, DefaultsLayer, DefaultsSet, FetchedAsset,
     Follow, Job, JobResult, JobSnapshot, JobSubscription, MAX_BATCH_ITEMS, ModelHit, Origin, PublishOptions,
-    PublishedAsset, Regeneration, Reused, ServerInfo, Source, Update, UpdateFields, Waited,
+    PublishedAsset, Regeneration, Reused, ServerInfo, Source, SubmittedRequest, Update, UpdateFields, Waited,
     describe_progress, override_workflow, rerender, rerender_request,
 };
 pub use connect::{BackendConfig, BackendKind, ClientConfig, StoreConfig};

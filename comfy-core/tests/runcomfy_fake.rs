@@ -468,3 +468,118 @@ async fn keep_outputs_copies_hosted_outputs_without_the_token() {
     assert_eq!(&std::fs::read(&copy).unwrap()[..4], b"\x89PNG");
     assert!(fake.cdn_requests().iter().all(|c| !c.refused), "{:?}", fake.cdn_requests());
 }
+
+#[tokio::test]
+async fn a_submitted_request_is_a_job_on_any_deployment_and_survives_a_restart() {
+    use comfy_core::store::{SqliteStore, Store};
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.sqlite");
+    let open = |store: Arc<dyn Store>| {
+        Comfy::builder(Arc::new(backend(&fake, QueueVersion::V2)))
+            .store(store)
+            .options(ClientOptions { poll_interval: Duration::from_millis(50), ..Default::default() })
+            .build()
+            .unwrap()
+    };
+    let comfy = open(Arc::new(SqliteStore::open(&path).unwrap()));
+    // Another deployment than the configured one.
+    let spec: DeploymentSpec =
+        serde_json::from_value(json!({"name": "second", "workflow_id": "w-2", "workflow_version": "v1"}))
+            .unwrap();
+    let other = comfy.runcomfy().unwrap().create_deployment(&spec).await.unwrap();
+    // A typo is refused before anything is billed, and no job is recorded.
+    let bad = RequestSpec {
+        deployment_id: Some(other.id.clone()),
+        overrides: Some(map(json!({"Canvas.widht": 20}))),
+        ..Default::default()
+    };
+    assert_eq!(comfy.submit_request(&bad).await.unwrap_err().code(), "invalid_override");
+    assert!(fake.inference_bodies().is_empty());
+    let all = comfy_core::store::JobQuery { limit: 100, ..Default::default() };
+    assert!(comfy.jobs(&all).await.unwrap().is_empty());
+    let spec = RequestSpec {
+        deployment_id: Some(other.id.clone()),
+        overrides: Some(map(json!({"Canvas.width": 20}))),
+        extra_data: Some(map(json!({"api_key_comfy_org": "comfyui-secret-key"}))),
+        ..Default::default()
+    };
+    let job = comfy.submit_request(&spec).await.unwrap();
+    let sent = fake.inference_bodies().pop().unwrap();
+    assert_eq!(sent["overrides"], json!({"1": {"inputs": {"width": 20}}}));
+    assert!(
+        fake.calls().iter().any(|c| c.contains(&other.id) && c.ends_with("/inference")),
+        "on its deployment"
+    );
+    let record = job.record();
+    assert_eq!(record.handle.as_ref().unwrap()["deployment_id"], other.id.as_str());
+    assert_eq!(record.request["workflow"]["1"]["inputs"]["width"], 20, "the graph that runs is recorded");
+    assert!(!record.request.to_string().contains("comfyui-secret-key"), "{}", record.request);
+    // The request id is the job id; the job finishes with its outputs recorded as assets.
+    let r = finished(&job).await;
+    assert_eq!(r.status, JobStatus::Succeeded, "{:?}", r.status);
+    let asset = comfy.asset(&r.assets[0]).await.unwrap();
+    let url = asset.url.clone().unwrap();
+    assert!(url.starts_with(&fake.cdn_url()) && asset.expires_at.is_some(), "{asset:?}");
+    assert_eq!(comfy.fetch_asset(&r.assets[0]).await.unwrap().asset.width, Some(20));
+    // The request tools find it on its own deployment without being told.
+    let id = job.id().as_str().to_owned();
+    let result = comfy.request_result(None, &id).await.unwrap();
+    assert_eq!((result.status.as_str(), result.output_urls[0].url.as_str()), ("succeeded", url.as_str()));
+    assert!(comfy.request_status(None, &id).await.unwrap().finished);
+    assert_eq!(comfy.cancel_request(None, &id).await.unwrap().outcome, "not_cancellable");
+    // The backend alone, on the default deployment, does not know it.
+    assert_eq!(
+        comfy.runcomfy().unwrap().request_status(None, &id).await.unwrap_err().code(),
+        "job_not_found"
+    );
+    // A long request, then a restart: reattached from the store, followed to its end.
+    fake.engine().hold();
+    let held = comfy
+        .submit_request(&RequestSpec { deployment_id: Some(other.id.clone()), ..Default::default() })
+        .await
+        .unwrap();
+    let held_id = held.id().clone();
+    drop((held, job, comfy));
+    let comfy = open(Arc::new(SqliteStore::open(&path).unwrap()));
+    let jobs = comfy.reattach().await.unwrap();
+    let ids: Vec<_> = jobs.iter().map(|j| j.id()).collect();
+    assert_eq!(ids, [&held_id]);
+    assert!(!comfy.request_status(None, held_id.as_str()).await.unwrap().finished);
+    fake.engine().release();
+    let r = finished(&jobs[0]).await;
+    assert_eq!(r.status, JobStatus::Succeeded, "{:?}", r.status);
+    let result = comfy.request_result(None, held_id.as_str()).await.unwrap();
+    assert_eq!(result.output_urls.len(), 1);
+    assert_eq!(
+        comfy.asset(&r.assets[0]).await.unwrap().url.as_deref(),
+        Some(result.output_urls[0].url.as_str())
+    );
+    // A request this client never recorded is asked of RunComfy directly.
+    let foreign = comfy.runcomfy().unwrap().submit_request(&RequestSpec::default()).await.unwrap();
+    let direct = loop {
+        let s = comfy.request_status(None, &foreign.request_id).await.unwrap();
+        if s.finished {
+            break comfy.request_result(None, &foreign.request_id).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!((direct.status.as_str(), direct.output_urls.len()), ("succeeded", 1));
+    // Not on another backend.
+    let local = comfy_core::backend::local::LocalComfyUi::builder("http://127.0.0.1:9").build().unwrap();
+    let lc = Comfy::builder(Arc::new(local)).build().unwrap();
+    assert_eq!(lc.submit_request(&RequestSpec::default()).await.unwrap_err().code(), "not_supported");
+}
+
+#[tokio::test]
+async fn a_submitted_request_is_cancelled_through_its_record() {
+    let fake = fake().await;
+    let comfy = client(backend(&fake, QueueVersion::V1));
+    fake.engine().hold();
+    let job = comfy.submit_request(&RequestSpec::default()).await.unwrap();
+    let c = comfy.cancel_request(None, job.id().as_str()).await.unwrap();
+    assert_eq!(c.outcome, "cancelled", "{c:?}");
+    assert_eq!(finished(&job).await.status, JobStatus::Cancelled);
+    assert_eq!(comfy.request_result(None, job.id().as_str()).await.unwrap().status, "cancelled");
+    fake.engine().release();
+}

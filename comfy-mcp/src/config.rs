@@ -16,6 +16,8 @@
 //! runcomfy_token = "..."             # RunComfy API token (masked by --print-config)
 //! runcomfy_deployment = "a1b2c3d4-..."  # the deployment workflows run on
 //! runcomfy_queue_version = "v1"      # or "v2"
+//! runcomfy_inline_limit = 8388608    # largest upload sent inline as a data URI (bytes)
+//! runcomfy_poll_interval_ms = 3000   # poll a RunComfy request no more often than this
 //! ca_certs = ["/etc/ssl/private-ca.pem"]  # extra CAs for https:// and wss://
 //! transport = "http"                 # or "stdio"
 //! listen = "127.0.0.1:9000"
@@ -95,6 +97,10 @@ pub struct FileConfig {
     pub runcomfy_deployment: Option<String>,
     /// RunComfy queue path version.
     pub runcomfy_queue_version: Option<String>,
+    /// RunComfy: largest upload sent inline as a data URI, in bytes.
+    pub runcomfy_inline_limit: Option<u64>,
+    /// RunComfy: poll a request no more often than this, in milliseconds.
+    pub runcomfy_poll_interval_ms: Option<u64>,
     /// Extra CA certificate files.
     pub ca_certs: Option<Vec<PathBuf>>,
     /// Transport.
@@ -249,6 +255,12 @@ pub struct Settings {
     pub runcomfy_deployment: Option<String>,
     /// RunComfy queue path version.
     pub runcomfy_queue_version: comfy_core::backend::runcomfy::QueueVersion,
+    /// RunComfy: largest upload sent inline as a data URI, in bytes (unset: 8 MiB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runcomfy_inline_limit: Option<u64>,
+    /// RunComfy: poll a request no more often than this, in ms (unset: 3000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runcomfy_poll_interval_ms: Option<u64>,
     /// Extra CA certificate files.
     pub ca_certs: Vec<PathBuf>,
     /// Transport.
@@ -499,6 +511,8 @@ impl Settings {
                 .or(file.runcomfy_deployment)
                 .filter(|d| !d.trim().is_empty()),
             runcomfy_queue_version,
+            runcomfy_inline_limit: file.runcomfy_inline_limit,
+            runcomfy_poll_interval_ms: file.runcomfy_poll_interval_ms,
             ca_certs: if args.ca_certs.is_empty() {
                 file.ca_certs.unwrap_or_default()
             } else {
@@ -629,6 +643,8 @@ impl Settings {
             },
             BackendKind::RunComfy => BackendConfig {
                 queue_version: Some(self.runcomfy_queue_version),
+                max_inline_bytes: self.runcomfy_inline_limit,
+                poll_interval_ms: self.runcomfy_poll_interval_ms,
                 ..BackendConfig::runcomfy(
                     self.runcomfy_url.clone(),
                     self.runcomfy_token.as_ref().map(|k| k.expose().to_owned()).unwrap_or_default(),
@@ -914,6 +930,22 @@ mod tests {
         let b = s.backend_config();
         assert_eq!(b.effective_url(), "http://fake:2");
         assert_eq!(b.queue_version, Some(comfy_core::backend::runcomfy::QueueVersion::V2));
+        assert_eq!((b.max_inline_bytes, b.poll_interval_ms), (None, None));
+        let file = FileConfig::parse(
+            "backend = \"runcomfy\"\nruncomfy_token = \"t\"\nruncomfy_inline_limit = 1024\n\
+             runcomfy_poll_interval_ms = 500\n",
+        )
+        .unwrap();
+        let s = Settings::merge(&ServerArgs::default(), file).unwrap();
+        let b = s.backend_config();
+        assert_eq!((b.max_inline_bytes, b.poll_interval_ms), (Some(1024), Some(500)));
+        assert!(s.to_toml().contains("runcomfy_poll_interval_ms = 500"), "{}", s.to_toml());
+        let file = FileConfig::parse(
+            "backend = \"runcomfy\"\nruncomfy_token = \"t\"\nruncomfy_poll_interval_ms = 0\n",
+        )
+        .unwrap();
+        let e = Settings::merge(&ServerArgs::default(), file).unwrap_err();
+        assert!(e.0.contains("runcomfy_poll_interval_ms"), "{e}");
         let e = Settings::merge(&args(&["--backend", "runcomfy"]), FileConfig::default()).unwrap_err();
         assert!(e.0.contains("RUNCOMFY_API_TOKEN"), "{e}");
         let e = Settings::merge(

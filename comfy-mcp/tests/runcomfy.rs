@@ -16,6 +16,10 @@ use serde_json::json;
 const TOKEN: &str = "rc-mcp-test-token";
 
 async fn session() -> (FakeRunComfy, Session) {
+    session_with(|_| {}).await
+}
+
+async fn session_with(tweak: impl FnOnce(&mut comfy_mcp::config::Settings)) -> (FakeRunComfy, Session) {
     let fake = FakeRunComfy::builder()
         .token(TOKEN)
         .engine(|e| e.step_delay(Duration::from_millis(2)))
@@ -29,7 +33,7 @@ async fn session() -> (FakeRunComfy, Session) {
         .build()
         .unwrap();
     let state =
-        AppState::new(Arc::new(backend), Arc::new(MemoryStore::default()), settings(&fake.url(), |_| {}))
+        AppState::new(Arc::new(backend), Arc::new(MemoryStore::default()), settings(&fake.url(), tweak))
             .unwrap();
     let (client, recorder) = connect(state.clone()).await;
     (fake, Session { state, client, recorder })
@@ -160,4 +164,92 @@ async fn generic_tools_run_on_the_deployment_and_queue_shows_in_flight_requests(
     let e = s.err("list_models", json!({"folder": "checkpoints"})).await;
     assert_eq!(e["code"], "not_supported", "{e}");
     assert!(e["message"].as_str().unwrap().contains("RunComfy"), "{e}");
+}
+
+#[tokio::test]
+async fn a_submitted_request_is_a_job_for_every_job_tool_and_publishes_without_the_token() {
+    let web = tempfile::tempdir().unwrap();
+    let dir = web.path().to_path_buf();
+    let (fake, s) = session_with(|st| st.publish_dir = Some(dir)).await;
+    let r = s
+        .ok(
+            "submit_request",
+            json!({"overrides": {"Canvas.width": 20, "Canvas.batch_size": 2}, "wait": true}),
+        )
+        .await;
+    let rid = r["request_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (r["job_id"].as_str(), r["result"]["status"].as_str()),
+        (Some(rid.as_str()), Some("succeeded")),
+        "{r}"
+    );
+    // The job tools know it.
+    let st = s.ok("get_job_status", json!({"job_id": rid})).await;
+    assert_eq!(st["status"], "succeeded", "{st}");
+    let out = s.ok("get_output", json!({"job_id": rid})).await;
+    let outputs = out["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 2, "{out}");
+    let mut urls: Vec<&str> = outputs.iter().map(|o| o["url"].as_str().unwrap()).collect();
+    let mut result_urls: Vec<&str> =
+        r["result"]["output_urls"].as_array().unwrap().iter().map(|o| o["url"].as_str().unwrap()).collect();
+    urls.sort();
+    result_urls.sort();
+    assert_eq!(urls, result_urls, "the same URLs as the request's result");
+    let assets = s.ok("list_assets", json!({"job_id": rid})).await;
+    assert_eq!(assets["assets"].as_array().map(Vec::len), Some(2), "{assets}");
+    let asset = outputs[0]["asset_id"].as_str().unwrap().to_owned();
+    let v = s.ok("view_image", json!({"asset_id": asset})).await;
+    assert_eq!((v["original_width"].as_u64(), v["original_height"].as_u64()), (Some(20), Some(8)), "{v}");
+    // The request tools answer from the same record.
+    let res = s.ok("get_request_result", json!({"request_id": rid})).await;
+    assert_eq!(res["output_urls"], r["result"]["output_urls"], "{res}");
+    assert_eq!(s.ok("cancel_job", json!({"job_id": rid})).await["outcome"], "already_finished");
+    // Its output chains into the next request, and it regenerates with a changed input.
+    let prev = s.ok("use_previous_output", json!({"asset_id": asset})).await;
+    assert_eq!(prev["source_job_id"], rid.as_str(), "{prev}");
+    let g = s.ok("regenerate", json!({"asset_id": asset, "overrides": {"1.width": 12}})).await;
+    assert_eq!(g["status"], "succeeded", "{g}");
+    let again = s.ok("view_image", json!({"asset_id": g["outputs"][0]["asset_id"]})).await;
+    assert_eq!(again["original_width"], 12, "{again}");
+    // Published to the web directory from its hosted URL, the token never sent to the CDN.
+    let p = s.ok("publish_asset", json!({"asset_id": asset, "target_filename": "rc.png"})).await;
+    assert_eq!(p["relative_path"], "rc.png", "{p}");
+    let written = std::fs::read(web.path().join("rc.png")).unwrap();
+    assert_eq!(&written[..4], b"\x89PNG");
+    let named = s.ok("publish_asset", json!({"asset_id": outputs[1]["asset_id"]})).await;
+    let name = named["relative_path"].as_str().unwrap();
+    assert!(name.ends_with(".png") && web.path().join(name).is_file(), "named after its URL: {named}");
+    let cdn = fake.cdn_requests();
+    assert!(cdn.iter().any(|c| c.path.starts_with("/output/")), "{cdn:?}");
+    for c in &cdn {
+        assert!(
+            !c.refused && !c.headers.iter().any(|h| h == "authorization"),
+            "the token reached the CDN: {c:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_on_another_deployment_is_followed_and_regenerated_there() {
+    let (fake, s) = session().await;
+    let c = s
+        .ok("create_deployment", json!({"name": "second", "workflow_id": "w", "workflow_version": "v1"}))
+        .await;
+    let other = c["deployment"]["id"].as_str().unwrap().to_owned();
+    let r = s.ok("submit_request", json!({"deployment_id": other, "overrides": {"Canvas.width": 14}})).await;
+    let rid = r["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(r["deployment_id"], other.as_str(), "{r}");
+    let w = s.ok("wait_for_job", json!({"job_id": rid})).await;
+    assert_eq!(w["status"], "succeeded", "{w}");
+    // Found on its own deployment without being told which.
+    let st = s.ok("get_request_status", json!({"request_id": rid})).await;
+    assert_eq!(st["finished"], true, "{st}");
+    let asset = s.ok("get_output", json!({"job_id": rid})).await["outputs"][0]["asset_id"].clone();
+    let before = fake.calls().iter().filter(|c| c.contains(&other) && c.ends_with("/inference")).count();
+    let g = s.ok("regenerate", json!({"asset_id": asset, "overrides": {"1.width": 10}})).await;
+    assert_eq!(g["status"], "succeeded", "{g}");
+    let after = fake.calls().iter().filter(|c| c.contains(&other) && c.ends_with("/inference")).count();
+    assert_eq!(after, before + 1, "regenerated on the deployment the output came from");
+    let v = s.ok("view_image", json!({"asset_id": g["outputs"][0]["asset_id"]})).await;
+    assert_eq!(v["original_width"], 10, "{v}");
 }

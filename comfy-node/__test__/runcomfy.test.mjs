@@ -54,6 +54,17 @@ test('deployment operations', async () => {
   assert.equal(updated.queue_size, 4)
   assert.equal((await c.deleteDeployment(created.id)).deleted, true)
   assert.deepEqual(await c.listDeployments({ ids: [created.id] }), [])
+  await assert.rejects(
+    c.submitRequest({ overrides: { 'Canvas.widht': 20 } }),
+    (e) => e instanceof ComfyError && e.code === 'invalid_override',
+  )
+  const req = await (await c.submitRequest({ overrides: { 'Canvas.width': 20 } })).wait({ timeout: 30_000 })
+  assert.equal(req.status, 'succeeded')
+  const reqAssets = await req.assets()
+  assert.equal(reqAssets.length, 1)
+  const reqBytes = await c.assetBytes(reqAssets[0].id)
+  assert.deepEqual([...reqBytes.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47])
+  assert.equal((await c.job(req.id)).status, 'succeeded')
   const local = new ComfyClient({ url: 'http://127.0.0.1:1' })
   await assert.rejects(local.listDeployments(), (e) => e instanceof ComfyError && e.code === 'not_supported')
   assert.throws(

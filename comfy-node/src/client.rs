@@ -329,6 +329,17 @@ impl Client {
         self.comfy.runcomfy().napi()?.delete_deployment(&deployment_id).await.napi()
     }
 
+    /// Submits a request to a RunComfy deployment (`overrides` of its saved workflow, checked
+    /// first, or `workflow_api_json`; optional `deployment_id`, `extra_data`, `webhook_url`,
+    /// `webhook_intermediate_status`) as a job: recorded, its outputs assets, reattached.
+    #[napi]
+    pub async fn submit_request(&self, spec: Value) -> napi::Result<JobHandle> {
+        let spec: comfy_core::backend::runcomfy::RequestSpec =
+            serde_json::from_value(spec).map_err(|e| invalid_argument("spec", e.to_string()))?;
+        let job = self.comfy.submit_request(&spec).await.napi()?;
+        Ok(JobHandle::new(job, self.comfy.clone()))
+    }
+
     /// The account's balance and subscription where the backend has billing.
     #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
     pub async fn billing_status(&self) -> napi::Result<Value> {

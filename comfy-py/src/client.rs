@@ -465,6 +465,20 @@ impl Client {
         )
     }
 
+    /// Submits a request to a RunComfy deployment from a dict (`overrides` of its saved
+    /// workflow, checked first, or `workflow_api_json`; optional `deployment_id`, `extra_data`,
+    /// `webhook_url`, `webhook_intermediate_status`) as a job (recorded, reattached); answers
+    /// the job at once.
+    fn submit_request<'py>(&self, py: Python<'py>, spec: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+        let (comfy, spec, mode) = (self.comfy.clone(), crate::convert::py_to_json(spec.as_any())?, self.mode);
+        resolve(py, self.mode, async move {
+            let spec: comfy_core::backend::runcomfy::RequestSpec =
+                serde_json::from_value(spec).map_err(|e| bad_dict("spec", e))?;
+            let job = comfy.submit_request(&spec).await?;
+            Ok(Job::new(job, comfy, mode))
+        })
+    }
+
     /// The account's balance and subscription where the backend has billing, as a dict.
     fn billing_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let comfy = self.comfy.clone();

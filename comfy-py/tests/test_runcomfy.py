@@ -71,6 +71,16 @@ def test_deployment_operations(rc: Fake) -> None:
     assert [d["id"] for d in client.list_deployments([created["id"]])] == []
     job = client.submit(image_workflow("py-rc/sync")).wait(timeout=30)
     assert job.status == "succeeded", job.error
+    with pytest.raises(comfy_rs.InvalidInput):
+        client.submit_request({"Canvas.widht": 20})
+    # A request with overrides is a job: recorded, its outputs assets with their hosted URLs.
+    req = client.submit_request({"Canvas.width": 20}, webhook_url="https://hooks.example/py", webhook_intermediate_status=False)
+    req = req.wait(timeout=30)
+    assert req.status == "succeeded", req.error
+    (asset,) = req.assets()
+    assert asset.url is not None and "/output/" in asset.url, asset
+    assert client.asset_bytes(asset)[:4] == b"\x89PNG"
+    assert (client.asset(asset.id).width, client.job(req.id).status) == (20, "succeeded")
     local = comfy_rs.Client("http://127.0.0.1:1")
     with pytest.raises(comfy_rs.NotSupported):
         local.list_deployments()

@@ -17,12 +17,15 @@ mod job;
 mod models;
 mod publish;
 mod regenerate;
+mod requests;
 mod tracker;
 mod workflows;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use serde_json::Value;
 
 pub use app::Source;
 pub use assets::FetchedAsset;
@@ -38,6 +41,7 @@ pub use job::{Job, JobResult, JobSnapshot, JobSubscription, Waited};
 pub use models::ModelHit;
 pub use publish::{PublishOptions, PublishedAsset};
 pub use regenerate::{Origin, override_workflow, rerender, rerender_request};
+pub use requests::SubmittedRequest;
 
 use self::job::JobShared;
 use crate::backend::{Backend, JobEvent, JobRequest, QueueSnapshot};
@@ -45,6 +49,9 @@ use crate::error::{Error, Result};
 use crate::job::{JobId, JobOutput, JobStatus};
 use crate::store::{Asset, AssetQuery, JobQuery, JobRecord, MemoryStore, Store, now_millis};
 use crate::template::{ParamDefaults, TemplateSet};
+
+/// A submit that does not go through [`Backend::submit`] (a RunComfy request with overrides).
+pub(crate) type Via<'a> = futures::future::BoxFuture<'a, Result<crate::backend::Submitted>>;
 
 /// Tunables of a [`Comfy`] client.
 #[derive(Debug, Clone)]
@@ -266,7 +273,14 @@ impl Comfy {
     /// Refused with the retryable [`Error::TooManyJobs`] when the client already runs
     /// [`ClientOptions::max_running_jobs`] jobs.
     pub async fn submit(&self, request: JobRequest) -> Result<Job> {
-        let submitted = self.submit_inner(request).await;
+        self.submit_via(request, None).await
+    }
+
+    /// [`submit`](Self::submit), or, with `via`, the job recorded for `request` (its graph and
+    /// extra data) is sent by `via` instead of [`Backend::submit`]; its JSON note is recorded
+    /// with the request.
+    pub(crate) async fn submit_via(&self, request: JobRequest, via: Option<(Via<'_>, Value)>) -> Result<Job> {
+        let submitted = self.submit_inner(request, via).await;
         match &submitted {
             Ok(_) => crate::feedback::Activity::bump(&self.inner.activity.submitted),
             Err(e) => self.inner.activity.error(e.code()),
@@ -274,7 +288,7 @@ impl Comfy {
         submitted
     }
 
-    async fn submit_inner(&self, mut request: JobRequest) -> Result<Job> {
+    async fn submit_inner(&self, mut request: JobRequest, via: Option<(Via<'_>, Value)>) -> Result<Job> {
         let permit = self.inner.gate.admit()?;
         let backend = &self.inner.backend;
         let id = request.job_id.get_or_insert_with(|| JobId(uuid::Uuid::new_v4().to_string())).clone();
@@ -283,11 +297,19 @@ impl Comfy {
             None => request.workflow.len(),
         } as u32;
         let now = now_millis();
+        let (via, note) = match via {
+            Some((via, note)) => (Some(via), Some(note)),
+            None => (None, None),
+        };
+        let mut recorded = request.to_record();
+        if let (Some(note), Some(fields)) = (note, recorded.as_object_mut()) {
+            fields.insert("via".into(), note);
+        }
         let record = JobRecord {
             id: id.clone(),
             backend: backend.name().to_owned(),
             handle: None,
-            request: request.to_record(),
+            request: recorded,
             workflow_hash: request.workflow.canonical_hash(),
             provenance: request.provenance.clone(),
             status: JobStatus::Pending,
@@ -297,7 +319,11 @@ impl Comfy {
         };
         let shared = JobShared::new(record, nodes_total);
         lock(&self.inner.jobs).insert(id.clone(), shared.clone());
-        let submitted = match backend.submit(&request).await {
+        let sent = match via {
+            Some(via) => via.await,
+            None => backend.submit(&request).await,
+        };
+        let submitted = match sent {
             Ok(s) => s,
             Err(e) => {
                 lock(&self.inner.jobs).remove(&id);

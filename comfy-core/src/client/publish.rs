@@ -59,13 +59,21 @@ impl Comfy {
         options: PublishOptions,
     ) -> Result<PublishedAsset> {
         let asset = self.asset(id).await?;
-        let Some(file) = asset.file.clone() else {
-            return Err(invalid("asset_id", format!("{id} is not a file (a {} value)", asset.mime_type)));
+        // A file on the server, or a hosted output (its name is the URL's last segment).
+        let default_name = match (&asset.file, &asset.url) {
+            (Some(file), _) => file.filename.clone(),
+            (None, Some(url)) => {
+                let path = url.split(['?', '#']).next().unwrap_or(url);
+                path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("output").to_owned()
+            }
+            (None, None) => {
+                return Err(invalid("asset_id", format!("{id} is not a file (a {} value)", asset.mime_type)));
+            }
         };
         if options.web_optimize && asset.media != MediaKind::Image {
             return Err(invalid("web_optimize", format!("{id} is not an image ({})", asset.mime_type)));
         }
-        let mut filename = options.target_filename.clone().unwrap_or_else(|| file.filename.clone());
+        let mut filename = options.target_filename.clone().unwrap_or(default_name);
         crate::paths::check_file_name(&filename, "target_filename")?;
         let fetched = self.fetch_asset(id).await?;
         let (data, mime_type, width, height) = if options.web_optimize {

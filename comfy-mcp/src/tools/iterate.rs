@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::shared::{InputView, asset_id_schema, upload_error, yes};
-use super::views::{JobView, submit_and_report};
+use super::views::{JobView, report_submitted};
 use super::{CallCtx, Output, Registry, ToolDef, ToolResult};
 use crate::error::ToolError;
 
@@ -88,8 +88,10 @@ async fn regenerate(ctx: CallCtx, args: RegenerateArgs) -> ToolResult<Regenerate
                 false => ToolError::from(e).map_field(|f| f.replacen("params.", "overrides.", 1)),
             }
         })?;
-    let out = submit_and_report(&ctx, regeneration.prepared.into_request(), args.wait).await?;
-    let view = RegenerateView { job: out.value, source_asset_id: id.0, template: regeneration.template };
+    let template = regeneration.template.clone();
+    let job = ctx.state.comfy.submit_regeneration(regeneration).await?;
+    let out = report_submitted(&ctx, &job, args.wait).await?;
+    let view = RegenerateView { job: out.value, source_asset_id: id.0, template };
     Ok(Output { value: view, content: out.content })
 }
 

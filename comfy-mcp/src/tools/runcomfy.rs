@@ -3,9 +3,10 @@
 //! status, result, cancel), plus the instance proxy. Each is one call into
 //! [`comfy_core::backend::runcomfy::RunComfy`].
 
+use comfy_core::SubmittedRequest;
 use comfy_core::backend::runcomfy::{
-    Deployment, DeploymentSpec, DeploymentUpdate, PayloadSummary, RequestCancel, RequestHandle,
-    RequestResult, RequestSpec, RequestStatus,
+    Deployment, DeploymentSpec, DeploymentUpdate, PayloadSummary, RequestCancel, RequestResult, RequestSpec,
+    RequestStatus,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -69,7 +70,8 @@ pub(crate) fn register(r: &mut Registry) {
             "submit_request",
             "Submit request",
             "Run a deployment (billed): overrides of its saved workflow, checked first, or a whole \
-             workflow_api_json. wait=true waits up to the wait budget for the result.",
+             workflow_api_json. Recorded as a job (job_id = request_id): the job tools, assets and regenerate \
+             work on it. wait=true waits up to the wait budget for the result.",
         ),
         submit_request,
     );
@@ -244,32 +246,9 @@ pub struct SubmitArgs {
     pub wait: bool,
 }
 
-/// A submitted request, with its status and result when waited for.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Submitted {
-    /// Where to find it (request_id for the other request tools).
-    #[serde(flatten)]
-    pub handle: RequestHandle,
-    /// Its status, when waited for.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<RequestStatus>,
-    /// Its result, when it finished within the wait.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<RequestResult>,
-}
-
-async fn submit_request(ctx: CallCtx, a: SubmitArgs) -> ToolResult<Submitted> {
-    let rc = runcomfy(&ctx)?;
-    let handle = rc.submit_request(&a.request).await?;
-    let (status, result) = match a.wait {
-        true => {
-            let (s, r) =
-                rc.wait_request(Some(&handle.deployment_id), &handle.request_id, ctx.wait_budget).await?;
-            (Some(s), r)
-        }
-        false => (None, None),
-    };
-    Ok(Submitted { handle, status, result }.into())
+async fn submit_request(ctx: CallCtx, a: SubmitArgs) -> ToolResult<SubmittedRequest> {
+    let wait = a.wait.then_some(ctx.wait_budget);
+    Ok(ctx.state.comfy.run_request(&a.request, wait).await?.into())
 }
 
 /// A request by id.
@@ -279,21 +258,22 @@ pub struct RequestArgs {
     /// The deployment (default: the configured one).
     #[serde(default)]
     pub deployment_id: Option<String>,
-    /// The request id from submit_request (or a job id of this backend).
+    /// The request id from submit_request (or a job id of this backend). A request recorded
+    /// here is found on its own deployment; another one on deployment_id.
     #[schemars(length(min = 1, max = 200))]
     pub request_id: String,
 }
 
 async fn get_request_status(ctx: CallCtx, a: RequestArgs) -> ToolResult<RequestStatus> {
-    Ok(runcomfy(&ctx)?.request_status(a.deployment_id.as_deref(), &a.request_id).await?.into())
+    Ok(ctx.state.comfy.request_status(a.deployment_id.as_deref(), &a.request_id).await?.into())
 }
 
 async fn get_request_result(ctx: CallCtx, a: RequestArgs) -> ToolResult<RequestResult> {
-    Ok(runcomfy(&ctx)?.request_result(a.deployment_id.as_deref(), &a.request_id).await?.into())
+    Ok(ctx.state.comfy.request_result(a.deployment_id.as_deref(), &a.request_id).await?.into())
 }
 
 async fn cancel_request(ctx: CallCtx, a: RequestArgs) -> ToolResult<RequestCancel> {
-    Ok(runcomfy(&ctx)?.cancel_request(a.deployment_id.as_deref(), &a.request_id).await?.into())
+    Ok(ctx.state.comfy.cancel_request(a.deployment_id.as_deref(), &a.request_id).await?.into())
 }
 
 /// Paths of ComfyUI's API that only read.

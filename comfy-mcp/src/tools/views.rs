@@ -133,10 +133,15 @@ pub async fn job_view(ctx: &CallCtx, job: &Job) -> Result<JobView, ToolError> {
 /// it within the call's wait budget.
 pub async fn submit_and_report(ctx: &CallCtx, request: JobRequest, wait: bool) -> ToolResult<JobView> {
     let job = ctx.state.comfy.submit(request).await?;
+    report_submitted(ctx, &job, wait).await
+}
+
+/// A job just submitted: waited for within the budget (with `wait`) or its view with a hint.
+pub async fn report_submitted(ctx: &CallCtx, job: &Job, wait: bool) -> ToolResult<JobView> {
     if wait {
-        return Ok(wait_job(ctx, &job).await?.into_output());
+        return Ok(wait_job(ctx, job).await?.into_output());
     }
-    Ok(job_view(ctx, &job)
+    Ok(job_view(ctx, job)
         .await?
         .with_hint("queued: poll get_job_status with this job_id, then get_output")
         .into_output())

@@ -1,7 +1,8 @@
 """`comfy-mcp --backend runcomfy` against the fake RunComfy (`comfy-fake --runcomfy`), through the
 official Python MCP client: every output with its hosted URL, upload → use, chaining an output
 into the next request, cancel in each outcome (both answer shapes), reattach after `kill -9`
-(request id and URLs persisted), RunComfy's own tools, and no token ever reaching the CDN."""
+(request id and URLs persisted, also for submit_request), RunComfy's own tools, and no token
+ever reaching the CDN."""
 
 from __future__ import annotations
 
@@ -245,6 +246,42 @@ async def test_reattach_after_kill_9(rc: harness.Fake) -> None:
                 assert len(out["outputs"]) == 1 and out["outputs"][0]["url"], out
                 v = structured(await session.call_tool("view_image", {"asset_id": out["outputs"][0]["asset_id"]}))
                 assert v["original_width"] > 0 and v["original_height"] > 0, v
+        finally:
+            second.stop()
+
+
+async def test_submit_request_survives_kill_9(rc: harness.Fake) -> None:
+    with tempfile.TemporaryDirectory() as data:
+        first = start_rc_http(rc.url, data)
+        hook(rc, "/__fake/script", {"hold": True})
+        try:
+            async with harness.http_session(first) as session:
+                s = structured(await session.call_tool("submit_request", {"overrides": {"Canvas.width": 20, "Canvas.batch_size": 2}}))
+                request_id = s["request_id"]
+                assert s["job_id"] == request_id, s
+                st = structured(await session.call_tool("get_job_status", {"job_id": request_id}))
+                assert st["status"] in {"queued", "running"}, st
+        finally:
+            first.process.send_signal(signal.SIGKILL)
+            first.process.wait()
+            hook(rc, "/__fake/script", {"hold": False})
+        with contextlib.closing(sqlite3.connect(pathlib.Path(data) / "comfy.sqlite3")) as db:
+            (handle,) = db.execute("SELECT handle FROM jobs WHERE id = ?", (request_id,)).fetchone()
+        assert json.loads(handle)["deployment_id"] == DEPLOYMENT, handle
+        second = start_rc_http(rc.url, data)
+        try:
+            async with harness.http_session(second) as session:
+                st = await wait_status(session, request_id, {"succeeded", "failed", "cancelled"}, timeout=60)
+                assert st["status"] == "succeeded", st
+                res = structured(await session.call_tool("get_request_result", {"request_id": request_id}))
+                assert res["status"] == "succeeded" and len(res["output_urls"]) == 2, res
+                out = structured(await session.call_tool("get_output", {"job_id": request_id}))
+                assert len(out["outputs"]) == 2, out
+                assert sorted(o["url"] for o in out["outputs"]) == sorted(u["url"] for u in res["output_urls"]), (out, res)
+                for o in out["outputs"]:
+                    assert o["url"].startswith("http://") and "/output/" in o["url"], o
+                    v = structured(await session.call_tool("view_image", {"asset_id": o["asset_id"]}))
+                    assert (v["original_width"], v["original_height"]) == (20, 8), v
         finally:
             second.stop()
 

@@ -590,6 +590,26 @@ class AsyncClient:
         """Deletes a RunComfy deployment permanently; RunComfy's answer."""
         return await self._native.delete_deployment(deployment_id)
 
+    async def submit_request(
+        self,
+        overrides: dict[str, Any] | None = None,
+        *,
+        deployment_id: str | None = None,
+        workflow_api_json: dict[str, Any] | None = None,
+        extra_data: dict[str, Any] | None = None,
+        webhook_url: str | None = None,
+        webhook_intermediate_status: bool | None = None,
+    ) -> AsyncJob:
+        """Runs a RunComfy deployment (billed) as a job: ``overrides`` of its saved workflow
+        (``{"<node title or id>.<input>": value}`` or node-keyed ``{"6": {"inputs": {...}}}``),
+        checked before anything is sent, or a whole ``workflow_api_json``; ``deployment_id``
+        defaults to the configured one. The job is recorded like any other (its outputs are
+        assets; it is reattached after a restart). ``NotSupported`` on other backends."""
+        spec = {"overrides": overrides, "deployment_id": deployment_id, "workflow_api_json": workflow_api_json,
+                "extra_data": extra_data, "webhook_url": webhook_url,
+                "webhook_intermediate_status": webhook_intermediate_status}
+        return AsyncJob(await self._native.submit_request({k: v for k, v in spec.items() if v is not None}))
+
     async def billing_status(self) -> dict[str, Any]:
         """Balance (``balance_usd``, ``balance_credits``) and ``subscription`` where the backend
         has billing (Comfy Cloud); otherwise raises ``NotSupportedError``."""
@@ -934,6 +954,26 @@ class Client:
     def delete_deployment(self, deployment_id: str) -> Any:
         """Deletes a RunComfy deployment permanently; RunComfy's answer."""
         return self._native.delete_deployment(deployment_id)
+
+    def submit_request(
+        self,
+        overrides: dict[str, Any] | None = None,
+        *,
+        deployment_id: str | None = None,
+        workflow_api_json: dict[str, Any] | None = None,
+        extra_data: dict[str, Any] | None = None,
+        webhook_url: str | None = None,
+        webhook_intermediate_status: bool | None = None,
+    ) -> Job:
+        """Runs a RunComfy deployment (billed) as a job: ``overrides`` of its saved workflow
+        (``{"<node title or id>.<input>": value}`` or node-keyed ``{"6": {"inputs": {...}}}``),
+        checked before anything is sent, or a whole ``workflow_api_json``; ``deployment_id``
+        defaults to the configured one. The job is recorded like any other (its outputs are
+        assets; it is reattached after a restart). ``NotSupported`` on other backends."""
+        spec = {"overrides": overrides, "deployment_id": deployment_id, "workflow_api_json": workflow_api_json,
+                "extra_data": extra_data, "webhook_url": webhook_url,
+                "webhook_intermediate_status": webhook_intermediate_status}
+        return Job(self._native.submit_request({k: v for k, v in spec.items() if v is not None}))
 
     def billing_status(self) -> dict[str, Any]:
         """Balance (``balance_usd``, ``balance_credits``) and ``subscription`` where the backend

@@ -71,6 +71,19 @@ struct Inner {
     catalog: RwLock<Option<Arc<Catalog>>>,
 }
 
+/// A checked request to a deployment, ready to post.
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing {
+    /// The deployment it goes to.
+    pub(crate) deployment_id: String,
+    body: Value,
+    webhook: Option<String>,
+    intermediate: bool,
+    /// The graph that runs: the deployment's workflow with the overrides set, or the inline
+    /// workflow (upload references not expanded); `None` when the deployment publishes none.
+    pub(crate) graph: Option<Value>,
+}
+
 /// A RunComfy account (and its default deployment).
 ///
 /// ```no_run
@@ -362,10 +375,21 @@ impl RunComfy {
 
     /// Submits to a deployment: node-keyed overrides (checked first against the deployment's
     /// workflow and node schema) or an inline workflow. Never retried once it may have reached
-    /// RunComfy (every submit is billable).
+    /// RunComfy (every submit is billable). This records nothing:
+    /// [`Comfy::submit_request`](crate::Comfy::submit_request) submits the same request as a
+    /// job (recorded, followed, its outputs assets).
     pub async fn submit_request(&self, spec: &RequestSpec) -> Result<RequestHandle> {
+        let outgoing = self.prepare_request(spec, false).await?;
+        self.send_request(&outgoing).await
+    }
+
+    /// Checks a request and builds what [`send_request`](Self::send_request) posts; with
+    /// `want_workflow`, also the graph that will run (the deployment's workflow is read even
+    /// without overrides).
+    pub(crate) async fn prepare_request(&self, spec: &RequestSpec, want_workflow: bool) -> Result<Outgoing> {
         let deployment_id = self.deployment_id(spec.deployment_id.as_deref())?;
         let mut body = Map::new();
+        let mut graph = None;
         match (&spec.overrides, &spec.workflow_api_json) {
             (Some(o), Some(_)) if !o.is_empty() => {
                 return Err(Error::InvalidArgument {
@@ -375,12 +399,22 @@ impl RunComfy {
             }
             (_, Some(workflow)) => {
                 let mut workflow = crate::workflow::Workflow::from_value(workflow.clone())?.to_value();
+                graph = Some(workflow.clone());
                 self.inner.inputs.expand(&mut workflow)?;
                 body.insert("workflow_api_json".into(), workflow);
             }
             (overrides, None) => {
                 let overrides = overrides.clone().unwrap_or_default();
                 let checked = if overrides.is_empty() {
+                    // Nothing to check: the deployment's workflow is read for the record only.
+                    if want_workflow {
+                        match self.get_deployment(Some(&deployment_id), true, false).await {
+                            Ok(d) => graph = d.workflow_api_json().cloned(),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "the deployment's workflow is not recorded")
+                            }
+                        }
+                    }
                     Map::new()
                 } else {
                     let deployment = self.get_deployment(Some(&deployment_id), true, false).await?;
@@ -391,7 +425,10 @@ impl RunComfy {
                             None
                         }
                     };
-                    check_overrides(deployment.workflow_api_json(), catalog.as_deref(), &overrides)?
+                    let checked =
+                        check_overrides(deployment.workflow_api_json(), catalog.as_deref(), &overrides)?;
+                    graph = deployment.workflow_api_json().map(|w| requests::overridden(w, &checked));
+                    checked
                 };
                 let mut value = Value::Object(checked);
                 let mut wrapped = json!({"n": {"inputs": {}}});
@@ -414,7 +451,18 @@ impl RunComfy {
         let webhook = spec.webhook_url.clone().or_else(|| self.inner.config.webhook.clone());
         let intermediate =
             spec.webhook_intermediate_status.unwrap_or(self.inner.config.webhook_intermediate_status);
-        self.post_inference(&deployment_id, &Value::Object(body), webhook.as_deref(), intermediate).await
+        Ok(Outgoing { deployment_id, body: Value::Object(body), webhook, intermediate, graph })
+    }
+
+    /// Posts a prepared request (once: never retried after it may have reached RunComfy).
+    pub(crate) async fn send_request(&self, outgoing: &Outgoing) -> Result<RequestHandle> {
+        self.post_inference(
+            &outgoing.deployment_id,
+            &outgoing.body,
+            outgoing.webhook.as_deref(),
+            outgoing.intermediate,
+        )
+        .await
     }
 
     fn extra_data(&self, mut extra: Map<String, Value>) -> Map<String, Value> {
@@ -461,9 +509,13 @@ impl RunComfy {
         deployment_id: Option<&str>,
         request_id: &str,
     ) -> Result<RequestStatus> {
-        let handle = self.adhoc_handle(deployment_id, request_id)?;
-        let v = self.status_answer(&handle).await?;
-        Ok(RequestStatus::from_answer(request_id, &v))
+        self.status_by(&self.adhoc_handle(deployment_id, request_id)?).await
+    }
+
+    /// A request's status, found by its handle.
+    pub(crate) async fn status_by(&self, handle: &RequestHandle) -> Result<RequestStatus> {
+        let v = self.status_answer(handle).await?;
+        Ok(RequestStatus::from_answer(&handle.request_id, &v))
     }
 
     /// A request's result: every hosted output with its URL, or why it failed.
@@ -472,10 +524,14 @@ impl RunComfy {
         deployment_id: Option<&str>,
         request_id: &str,
     ) -> Result<RequestResult> {
-        let handle = self.adhoc_handle(deployment_id, request_id)?;
-        let v = self.result_answer(&handle).await?;
+        self.result_by(&self.adhoc_handle(deployment_id, request_id)?).await
+    }
+
+    /// A request's result, found by its handle.
+    pub(crate) async fn result_by(&self, handle: &RequestHandle) -> Result<RequestResult> {
+        let v = self.result_answer(handle).await?;
         let outputs = result::outputs(v.get("outputs"), self.expiry(&v));
-        Ok(RequestResult::from_answer(request_id, &v, &outputs))
+        Ok(RequestResult::from_answer(&handle.request_id, &v, &outputs))
     }
 
     /// Cancels a request: `cancelled`, `cancel_requested` (poll until it ends) or
@@ -485,9 +541,13 @@ impl RunComfy {
         deployment_id: Option<&str>,
         request_id: &str,
     ) -> Result<RequestCancel> {
-        let handle = self.adhoc_handle(deployment_id, request_id)?;
-        let v = self.cancel_answer(&handle).await?;
-        Ok(RequestCancel::from_answer(request_id, v))
+        self.cancel_by(&self.adhoc_handle(deployment_id, request_id)?).await
+    }
+
+    /// Cancels a request found by its handle.
+    pub(crate) async fn cancel_by(&self, handle: &RequestHandle) -> Result<RequestCancel> {
+        let v = self.cancel_answer(handle).await?;
+        Ok(RequestCancel::from_answer(&handle.request_id, v))
     }
 
     /// Polls a request (at the configured interval) until it finishes or `timeout` passes;
@@ -513,7 +573,12 @@ impl RunComfy {
         }
     }
 
-    fn adhoc_handle(&self, deployment_id: Option<&str>, request_id: &str) -> Result<RequestHandle> {
+    /// The handle of a request known by id only.
+    pub(crate) fn adhoc_handle(
+        &self,
+        deployment_id: Option<&str>,
+        request_id: &str,
+    ) -> Result<RequestHandle> {
         if request_id.trim().is_empty() {
             return Err(Error::InvalidArgument { argument: "request_id".into(), message: "is empty".into() });
         }

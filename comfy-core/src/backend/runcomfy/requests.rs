@@ -194,6 +194,21 @@ impl RequestResult {
     }
 }
 
+impl RequestResult {
+    /// The result of a finished job as recorded: its outputs, and why it failed.
+    pub(crate) fn from_record(
+        request_id: &str,
+        status: &crate::job::JobStatus,
+        outputs: &[JobOutput],
+    ) -> RequestResult {
+        let mut result = RequestResult::from_answer(request_id, &json!({"status": status.name()}), outputs);
+        if let crate::job::JobStatus::Failed(failure) = status {
+            result.error = Some(failure.clone());
+        }
+        result
+    }
+}
+
 /// What a cancel did, with RunComfy's answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
@@ -296,6 +311,22 @@ pub fn check_overrides(
     Ok(out)
 }
 
+/// A workflow with checked node-keyed overrides (from [`check_overrides`]) set on it.
+pub(crate) fn overridden(workflow: &Value, checked: &Map<String, Value>) -> Value {
+    let mut graph = workflow.clone();
+    for (node_id, node) in checked {
+        let Some(inputs) = node.get("inputs").and_then(Value::as_object) else { continue };
+        let Some(target) = graph.get_mut(node_id).and_then(Value::as_object_mut) else { continue };
+        let slot = target.entry("inputs").or_insert_with(|| json!({}));
+        if let Some(slot) = slot.as_object_mut() {
+            for (input, value) in inputs {
+                slot.insert(input.clone(), value.clone());
+            }
+        }
+    }
+    graph
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +342,12 @@ mod tests {
     fn overrides_in_both_forms_become_node_keyed() {
         let o = json!({"Prompt.text": "a cat", "31": {"inputs": {"seed": 7}}});
         let out = check_overrides(Some(&workflow()), None, o.as_object().unwrap()).unwrap();
+        let graph = overridden(&workflow(), &out);
+        assert_eq!(
+            (graph["6"]["inputs"]["text"].clone(), graph["31"]["inputs"]["seed"].clone()),
+            (json!("a cat"), json!(7))
+        );
+        assert_eq!(graph["6"]["inputs"]["clip"], json!(["4", 1]));
         assert_eq!(
             Value::Object(out),
             json!({"6": {"inputs": {"text": "a cat"}}, "31": {"inputs": {"seed": 7}}})
