@@ -288,6 +288,13 @@ pub struct ServerArgs {
     /// Repeatable; in the environment, separate tokens with commas.
     #[arg(long = "token", env = "COMFY_MCP_TOKENS", value_delimiter = ',', value_name = "TOKEN[:TOOLS]")]
     pub tokens: Vec<String>,
+    /// OAuth 2.1: accept JWT access tokens from this issuer (its `iss`); needs --oauth-resource.
+    #[arg(long, env = "COMFY_MCP_OAUTH_ISSUER", value_name = "URL")]
+    pub oauth_issuer: Option<String>,
+    /// OAuth 2.1: this server's canonical URL (e.g. `https://comfy.example/mcp`), the audience
+    /// tokens must name and the `resource` of its protected-resource metadata.
+    #[arg(long, env = "COMFY_MCP_OAUTH_RESOURCE", value_name = "URL")]
+    pub oauth_resource: Option<String>,
     /// Comfy API key for partner (paid API) nodes, sent with each job (on Comfy Cloud it
     /// replaces the Cloud API key for partner nodes).
     #[arg(long, env = "COMFY_API_KEY", value_name = "KEY", global = true, hide_env_values = true)]

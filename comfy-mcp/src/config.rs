@@ -53,6 +53,10 @@
 //! token = "s3cret"
 //! tools = ["get_job_status", "get_output"]   # omit for every tool
 //!
+//! [http.oauth]                       # JWT access tokens (see crate::http::oauth::settings)
+//! issuer = "https://auth.example.org"
+//! resource = "https://comfy.example.org/mcp"
+//!
 //! [defaults]                         # template parameter defaults (config-file layer)
 //! steps = 30
 //! ```
@@ -179,6 +183,8 @@ pub struct FileHttp {
     pub allowed_origins: Option<Vec<String>>,
     /// Access tokens.
     pub tokens: Option<Vec<TokenConfig>>,
+    /// OAuth 2.1 resource server: the issuer whose JWT access tokens are accepted.
+    pub oauth: Option<crate::http::oauth::FileOAuth>,
 }
 
 /// One HTTP access token (`Debug` masks the token).
@@ -384,6 +390,8 @@ pub struct HttpSettings {
     /// Access tokens (masked when printed).
     #[serde(serialize_with = "mask_tokens")]
     pub tokens: Vec<TokenConfig>,
+    /// OAuth 2.1: the issuer whose JWT access tokens are accepted (`None` = static tokens only).
+    pub oauth: Option<crate::http::oauth::OAuthSettings>,
 }
 
 fn show_store<S: serde::Serializer>(v: &Option<StoreConfig>, s: S) -> Result<S::Ok, S::Error> {
@@ -582,6 +590,11 @@ impl Settings {
                 allowed_hosts: list(&args.allowed_hosts, file.http.allowed_hosts),
                 allowed_origins: list(&args.allowed_origins, file.http.allowed_origins),
                 tokens,
+                oauth: crate::http::oauth::OAuthSettings::merge(
+                    args.oauth_issuer.as_deref(),
+                    args.oauth_resource.as_deref(),
+                    file.http.oauth,
+                )?,
             },
             defaults: file.defaults,
         };
@@ -618,12 +631,16 @@ impl Settings {
                 return Err(ConfigError(format!("token {} is empty", t.label(i))));
             }
         }
+        if let Some(oauth) = &self.http.oauth {
+            oauth.check()?;
+        }
         if self.transport == Transport::Http {
             let addr = self.listen_addr()?;
-            if !addr.ip().is_loopback() && self.http.tokens.is_empty() {
+            if !addr.ip().is_loopback() && self.http.tokens.is_empty() && self.http.oauth.is_none() {
                 return Err(ConfigError(format!(
                     "refusing to listen on {addr} (not loopback) without an access token: \
-                     set --token (or COMFY_MCP_TOKENS, or [[http.tokens]] in the config file)"
+                     set --token (or COMFY_MCP_TOKENS, or [[http.tokens]] in the config file), \
+                     or OAuth (--oauth-issuer and --oauth-resource, or [http.oauth])"
                 )));
             }
         }

@@ -85,7 +85,7 @@ impl TokenSet {
 
 /// The token from `Authorization: Bearer …`, else from `X-API-Key: …`. An `Authorization`
 /// header of another scheme (a proxy's Basic credentials, say) does not hide the API key.
-fn presented_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn presented_token(headers: &HeaderMap) -> Option<String> {
     if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok())
         && let Some((scheme, rest)) = v.trim().split_once(' ')
         && scheme.eq_ignore_ascii_case("bearer")

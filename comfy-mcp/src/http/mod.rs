@@ -1,12 +1,14 @@
 //! Streamable HTTP on axum: `/mcp` (MCP, behind auth, rate limit, body limit and tool scopes),
 //! `/healthz` (the process is up) and `/readyz` (ComfyUI answers). The two probes need no
-//! token and say nothing but a status word.
+//! token and say nothing but a status word; neither does the OAuth protected-resource metadata
+//! (`/.well-known/oauth-protected-resource`, see [`oauth`]) when OAuth is configured.
 //!
 //! Host and Origin checks (DNS-rebinding protection) and the body limit are also enforced by
 //! rmcp's [`StreamableHttpService`] with the configured lists.
 
 pub mod auth;
 pub mod limits;
+pub mod oauth;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +25,8 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use self::auth::{AuthFailure, Principal, TokenSet};
+use self::auth::TokenSet;
+use self::oauth::OAuth;
 use self::limits::RateLimiter;
 use crate::server::ComfyMcp;
 use crate::state::AppState;
@@ -33,6 +36,7 @@ use crate::tools::Registry;
 #[derive(Debug)]
 pub struct HttpGuard {
     tokens: TokenSet,
+    oauth: Option<Arc<OAuth>>,
     limiter: RateLimiter,
     max_body: usize,
 }
@@ -59,18 +63,24 @@ pub fn router_with(state: Arc<AppState>, registry: Arc<Registry>, shutdown: Canc
         Arc::new(LocalSessionManager::default()),
         config,
     );
+    let oauth = settings.http.oauth.clone().map(|o| Arc::new(OAuth::new(o, &settings.ca_certs)));
     let guard = Arc::new(HttpGuard {
         tokens: TokenSet::new(&settings.http.tokens),
+        oauth: oauth.clone(),
         limiter: RateLimiter::new(settings.limits.rate_limit_per_minute),
         max_body: settings.limits.max_body_bytes,
     });
     let mcp_routes =
         Router::new().nest_service("/mcp", mcp).layer(axum::middleware::from_fn_with_state(guard, guard_mcp));
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
-        .merge(mcp_routes)
+        .merge(mcp_routes);
+    match &oauth {
+        Some(oauth) => app.merge(oauth.metadata_routes()),
+        None => app,
+    }
 }
 
 /// Serves HTTP on the configured address until `shutdown` is cancelled.
@@ -128,25 +138,11 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// Authenticates, rate-limits, bounds the body and enforces tool scopes for `/mcp`.
 async fn guard_mcp(State(guard): State<Arc<HttpGuard>>, request: Request, next: Next) -> Response {
-    let principal = if guard.tokens.is_empty() {
-        Principal::anonymous()
-    } else {
-        match guard.tokens.authenticate(request.headers()) {
-            Ok(p) => p,
-            Err(failure) => {
-                let (code, message) = match failure {
-                    AuthFailure::Missing => {
-                        ("unauthorized", "send Authorization: Bearer <token> or X-API-Key: <token>")
-                    }
-                    AuthFailure::Invalid => ("unauthorized", "the token is not valid"),
-                };
-                let mut r = error_response(StatusCode::UNAUTHORIZED, code, message);
-                r.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"comfy-mcp\""));
-                return r;
-            }
-        }
+    let caller = match oauth::authenticate(&guard.tokens, guard.oauth.as_deref(), request.headers()).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
     };
+    let principal = caller.principal;
     if let Err(wait) = guard.limiter.check(&principal.name) {
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
         tracing::warn!(principal = %principal.name, retry_after_s = secs, "rate limit exceeded");
@@ -187,7 +183,13 @@ async fn guard_mcp(State(guard): State<Arc<HttpGuard>>, request: Request, next: 
             && let Some(tool) = called_tools(&message).into_iter().find(|t| !principal.may_call(t))
         {
             tracing::warn!(principal = %principal.name, tool = %tool.chars().take(128).collect::<String>(), "tool outside the token's scope");
-            return error_response(StatusCode::FORBIDDEN, "forbidden", "this token may not call that tool");
+            let mut r = error_response(StatusCode::FORBIDDEN, "forbidden", "this token may not call that tool");
+            if caller.via_oauth
+                && let Some(oauth) = &guard.oauth
+            {
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, oauth.insufficient_scope(&tool));
+            }
+            return r;
         }
         Body::from(bytes)
     } else {
