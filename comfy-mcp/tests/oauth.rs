@@ -326,7 +326,10 @@ async fn valid_tokens_work_and_their_scopes_choose_the_tools() {
     let r = post(&s.base, Some(&scoped), &call("submit_workflow")).await;
     assert_eq!(r.status(), 403);
     let c = challenge(&r);
-    assert!(c.contains("error=\"insufficient_scope\"") && c.contains("scope=\"comfy:tools:submit_workflow\""), "{c}");
+    assert!(
+        c.contains("error=\"insufficient_scope\"") && c.contains("scope=\"comfy:tools:submit_workflow\""),
+        "{c}"
+    );
 
     // A scope that maps to nothing: authenticated, but no tools.
     let nothing = sign(&k1, &s.claims(&iss.url(), "openid profile"));
@@ -352,7 +355,11 @@ async fn bad_tokens_are_refused() {
     iss.publish_raw(json!({"kty": "oct", "kid": "hs", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}));
     let s = serve(oauth_for(&iss.url()), vec![]).await;
     let good = s.claims(&iss.url(), "comfy:all");
-    assert_eq!(post(&s.base, Some(&sign(&k1, &good)), &initialize()).await.status(), 200, "the control token");
+    assert_eq!(
+        post(&s.base, Some(&sign(&k1, &good)), &initialize()).await.status(),
+        200,
+        "the control token"
+    );
 
     let with = |patch: Value| {
         let mut c = good.clone();
@@ -369,7 +376,8 @@ async fn bad_tokens_are_refused() {
     let hs = {
         let mut h = Header::new(Algorithm::HS256);
         h.kid = Some("hs".into());
-        jsonwebtoken::encode(&h, &good, &EncodingKey::from_secret(b"secret-secret-secret-secret").unwrap()).unwrap()
+        jsonwebtoken::encode(&h, &good, &EncodingKey::from_secret(b"secret-secret-secret-secret").unwrap())
+            .unwrap()
     };
     let none = {
         use base64::Engine;
@@ -461,7 +469,10 @@ async fn a_configured_jwks_url_and_a_jwt_shaped_static_token() {
         vec![TokenConfig { name: Some("dotted".into()), token: "aaa.bbb.ccc".into(), tools: None }],
     )
     .await;
-    assert_eq!(post(&s.base, Some(&sign(&k1, &s.claims(issuer_url, "comfy:all"))), &initialize()).await.status(), 200);
+    assert_eq!(
+        post(&s.base, Some(&sign(&k1, &s.claims(issuer_url, "comfy:all"))), &initialize()).await.status(),
+        200
+    );
     assert_eq!(post(&s.base, Some("aaa.bbb.ccc"), &initialize()).await.status(), 200, "static first");
 }
 
@@ -481,13 +492,17 @@ fn configuration_flags_file_and_the_listen_rule() {
     let public = args(&["--transport", "http", "--listen", "0.0.0.0:9000"]);
     let s = Settings::merge(&public, file.clone()).unwrap();
     let o = s.http.oauth.as_ref().unwrap();
-    assert_eq!((o.issuer.as_str(), o.audience.as_str()), ("https://auth.example", "https://comfy.example/mcp"));
+    assert_eq!(
+        (o.issuer.as_str(), o.audience.as_str()),
+        ("https://auth.example", "https://comfy.example/mcp")
+    );
     let text = s.to_toml();
     assert!(text.contains("[http.oauth]") && text.contains("issuer = \"https://auth.example\""), "{text}");
     let e = Settings::merge(&public, FileConfig::default()).unwrap_err();
     assert!(e.0.contains("without an access token") && e.0.contains("--oauth-issuer"), "{e}");
     // Flags override the file.
-    let flagged = args(&["--oauth-issuer", "https://flag.example", "--oauth-resource", "https://r.example/mcp"]);
+    let flagged =
+        args(&["--oauth-issuer", "https://flag.example", "--oauth-resource", "https://r.example/mcp"]);
     let s = Settings::merge(&flagged, file).unwrap();
     assert_eq!(s.http.oauth.as_ref().unwrap().issuer, "https://flag.example");
     assert_eq!(s.http.oauth.as_ref().unwrap().scopes.len(), 1, "the file's scope table stays");
@@ -498,4 +513,40 @@ fn configuration_flags_file_and_the_listen_rule() {
     let e = Settings::merge(&bad, FileConfig::default()).unwrap_err();
     assert!(e.0.contains("issuer") && e.0.contains("https://"), "{e}");
     assert!(FileConfig::parse("[http.oauth]\nisuer = \"x\"\n").is_err(), "unknown keys are refused");
+}
+
+#[tokio::test]
+async fn the_binary_takes_oauth_from_the_environment() {
+    let run = |env: &[(&str, &str)]| {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_comfy-mcp"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .args(["--transport", "http", "--listen", "0.0.0.0:9000", "--print-config"])
+            .kill_on_drop(true);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output()
+    };
+    let out = run(&[
+        ("COMFY_MCP_OAUTH_ISSUER", "https://auth.example"),
+        ("COMFY_MCP_OAUTH_RESOURCE", "https://comfy.example/mcp"),
+    ])
+    .await
+    .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        printed.contains("[http.oauth]") && printed.contains("audience = \"https://comfy.example/mcp\""),
+        "{printed}"
+    );
+    assert!(printed.contains("admin_scope = \"comfy:all\""), "{printed}");
+
+    let out = run(&[("COMFY_MCP_OAUTH_ISSUER", "https://auth.example")]).await.unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--oauth-resource"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

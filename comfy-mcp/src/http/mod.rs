@@ -26,8 +26,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use self::auth::TokenSet;
-use self::oauth::OAuth;
 use self::limits::RateLimiter;
+use self::oauth::OAuth;
 use crate::server::ComfyMcp;
 use crate::state::AppState;
 use crate::tools::Registry;
@@ -183,7 +183,8 @@ async fn guard_mcp(State(guard): State<Arc<HttpGuard>>, request: Request, next: 
             && let Some(tool) = called_tools(&message).into_iter().find(|t| !principal.may_call(t))
         {
             tracing::warn!(principal = %principal.name, tool = %tool.chars().take(128).collect::<String>(), "tool outside the token's scope");
-            let mut r = error_response(StatusCode::FORBIDDEN, "forbidden", "this token may not call that tool");
+            let mut r =
+                error_response(StatusCode::FORBIDDEN, "forbidden", "this token may not call that tool");
             if caller.via_oauth
                 && let Some(oauth) = &guard.oauth
             {

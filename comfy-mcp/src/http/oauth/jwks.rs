@@ -207,7 +207,11 @@ async fn get_json(client: &reqwest::Client, url: &Url) -> Result<Value, FetchErr
 /// array is an error.
 pub fn parse_jwks(doc: &Value) -> Result<Vec<Key>, String> {
     let keys = doc.get("keys").and_then(Value::as_array).ok_or("no \"keys\" array")?;
-    Ok(keys.iter().filter_map(|k| serde_json::from_value::<Jwk>(k.clone()).ok()).filter_map(|jwk| key(&jwk)).collect())
+    Ok(keys
+        .iter()
+        .filter_map(|k| serde_json::from_value::<Jwk>(k.clone()).ok())
+        .filter_map(|jwk| key(&jwk))
+        .collect())
 }
 
 fn key(jwk: &Jwk) -> Option<Key> {
@@ -256,7 +260,8 @@ mod tests {
 
     #[test]
     fn discovery_urls_follow_the_spec_order() {
-        let u = |s: &str| discovery_urls(&Url::parse(s).unwrap()).iter().map(Url::to_string).collect::<Vec<_>>();
+        let u =
+            |s: &str| discovery_urls(&Url::parse(s).unwrap()).iter().map(Url::to_string).collect::<Vec<_>>();
         assert_eq!(
             u("https://auth.example"),
             vec![

@@ -78,7 +78,10 @@ mod tests {
             metadata_url("https://comfy.example/mcp"),
             "https://comfy.example/.well-known/oauth-protected-resource/mcp"
         );
-        assert_eq!(metadata_url("https://comfy.example/"), "https://comfy.example/.well-known/oauth-protected-resource");
+        assert_eq!(
+            metadata_url("https://comfy.example/"),
+            "https://comfy.example/.well-known/oauth-protected-resource"
+        );
         assert_eq!(
             metadata_url("http://127.0.0.1:9000/a/mcp/"),
             "http://127.0.0.1:9000/.well-known/oauth-protected-resource/a/mcp"
@@ -95,6 +98,8 @@ mod tests {
         let v = www_authenticate(url, Challenge::InvalidToken);
         assert!(v.to_str().unwrap().ends_with(", error=\"invalid_token\""));
         let v = www_authenticate(url, Challenge::InsufficientScope(Some("comfy:tools:cancel_job")));
-        assert!(v.to_str().unwrap().ends_with("error=\"insufficient_scope\", scope=\"comfy:tools:cancel_job\""));
+        assert!(
+            v.to_str().unwrap().ends_with("error=\"insufficient_scope\", scope=\"comfy:tools:cancel_job\"")
+        );
     }
 }

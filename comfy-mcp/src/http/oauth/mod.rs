@@ -27,10 +27,10 @@ use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
 use serde::Deserialize;
 use serde_json::json;
 
-pub use self::settings::{FileOAuth, OAuthSettings};
 use self::jwks::Jwks;
 use self::metadata::{Challenge, WELL_KNOWN};
 use self::settings::TOOL_SCOPE_PREFIX;
+pub use self::settings::{FileOAuth, OAuthSettings};
 use super::auth::{AuthFailure, Principal, TokenSet, presented_token};
 
 /// Seconds of clock skew allowed on `exp` and `nbf`.
@@ -130,11 +130,18 @@ impl OAuth {
         if !ACCEPTED.contains(&header.alg) {
             return Err(TokenError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
         }
-        let keys =
-            self.jwks.candidates(header.kid.as_deref(), header.alg).await.map_err(|e| TokenError::Unavailable(e.0))?;
+        let keys = self
+            .jwks
+            .candidates(header.kid.as_deref(), header.alg)
+            .await
+            .map_err(|e| TokenError::Unavailable(e.0))?;
         if keys.is_empty() {
             return Err(TokenError::Invalid(match &header.kid {
-                Some(kid) => format!("no {:?} key with kid {:?} at the issuer", header.alg, kid.chars().take(64).collect::<String>()),
+                Some(kid) => format!(
+                    "no {:?} key with kid {:?} at the issuer",
+                    header.alg,
+                    kid.chars().take(64).collect::<String>()
+                ),
                 None => format!("no {:?} key at the issuer", header.alg),
             }));
         }
@@ -157,7 +164,8 @@ impl OAuth {
     /// The principal of verified claims: named by `sub`, its tools granted by its scopes.
     /// The one place an OAuth principal is made.
     fn principal(&self, claims: &Claims) -> Principal {
-        let scopes: Vec<&str> = claims.scope.iter().chain(claims.scp.iter()).flat_map(ScopeClaim::scopes).collect();
+        let scopes: Vec<&str> =
+            claims.scope.iter().chain(claims.scp.iter()).flat_map(ScopeClaim::scopes).collect();
         Principal { name: claims.sub.clone(), tools: self.tools_for(&scopes).map(Arc::new) }
     }
 
@@ -180,7 +188,8 @@ impl OAuth {
 
     /// The `WWW-Authenticate` value of a 403 for `tool`, naming the scope that grants it.
     pub fn insufficient_scope(&self, tool: &str) -> HeaderValue {
-        let plain = !tool.is_empty() && tool.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let plain =
+            !tool.is_empty() && tool.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         let scope = plain.then(|| format!("{TOOL_SCOPE_PREFIX}{tool}"));
         metadata::www_authenticate(&self.metadata_url, Challenge::InsufficientScope(scope.as_deref()))
     }
@@ -198,7 +207,9 @@ impl OAuth {
                 r
             }
         };
-        Router::new().route(WELL_KNOWN, get(handler.clone())).route(&format!("{WELL_KNOWN}/{{*path}}"), get(handler))
+        Router::new()
+            .route(WELL_KNOWN, get(handler.clone()))
+            .route(&format!("{WELL_KNOWN}/{{*path}}"), get(handler))
     }
 }
 
@@ -223,7 +234,11 @@ pub fn is_jwt_shaped(token: &str) -> bool {
 /// Authenticates a request: anonymous when neither static tokens nor OAuth are configured;
 /// else the static tokens first (compared in constant time, as always), then, with OAuth
 /// configured, a JWT-shaped bearer as an access token. The error is the response to send.
-pub async fn authenticate(tokens: &TokenSet, oauth: Option<&OAuth>, headers: &HeaderMap) -> Result<Caller, Response> {
+pub async fn authenticate(
+    tokens: &TokenSet,
+    oauth: Option<&OAuth>,
+    headers: &HeaderMap,
+) -> Result<Caller, Response> {
     if tokens.is_empty() && oauth.is_none() {
         return Ok(Caller { principal: Principal::anonymous(), via_oauth: false });
     }
@@ -264,10 +279,12 @@ fn unauthorized(oauth: Option<&OAuth>, failure: AuthFailure) -> Response {
     let challenge = match (oauth, failure) {
         (None, _) => HeaderValue::from_static("Bearer realm=\"comfy-mcp\""),
         (Some(o), AuthFailure::Missing) => metadata::www_authenticate(o.metadata_url(), Challenge::Missing),
-        (Some(o), AuthFailure::Invalid) => metadata::www_authenticate(o.metadata_url(), Challenge::InvalidToken),
+        (Some(o), AuthFailure::Invalid) => {
+            metadata::www_authenticate(o.metadata_url(), Challenge::InvalidToken)
+        }
     };
-    let mut r =
-        (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "unauthorized", "message": message}))).into_response();
+    let mut r = (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "unauthorized", "message": message})))
+        .into_response();
     r.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
     r
 }
@@ -298,7 +315,10 @@ mod tests {
     fn scopes_map_to_tools() {
         let o = oauth();
         assert_eq!(o.tools_for(&["openid", "comfy:all"]), None);
-        assert_eq!(o.tools_for(&["comfy:tools:get_*", "images:read"]).unwrap(), vec!["get_*", "get_output", "list_assets"]);
+        assert_eq!(
+            o.tools_for(&["comfy:tools:get_*", "images:read"]).unwrap(),
+            vec!["get_*", "get_output", "list_assets"]
+        );
         assert_eq!(o.tools_for(&["openid", "comfy:tools:"]).unwrap(), Vec::<String>::new());
         let claims: Claims = serde_json::from_value(json!({"sub": "u1", "scp": ["images:read"]})).unwrap();
         let p = o.principal(&claims);

@@ -107,7 +107,10 @@ impl OAuthSettings {
             issuer,
             resource,
             jwks_url: file.jwks_url.map(|u| u.trim().to_owned()),
-            admin_scope: file.admin_scope.map(|s| s.trim().to_owned()).unwrap_or_else(|| DEFAULT_ADMIN_SCOPE.into()),
+            admin_scope: file
+                .admin_scope
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_else(|| DEFAULT_ADMIN_SCOPE.into()),
             scopes: file.scopes.unwrap_or_default(),
         };
         settings.check()?;
@@ -122,7 +125,10 @@ impl OAuthSettings {
         }
         let resource = checked_url("resource", &self.resource)?;
         if resource.query().is_some() {
-            return Err(ConfigError(format!("OAuth resource {:?}: a resource URL has no query", self.resource)));
+            return Err(ConfigError(format!(
+                "OAuth resource {:?}: a resource URL has no query",
+                self.resource
+            )));
         }
         if let Some(jwks) = &self.jwks_url {
             checked_url("jwks_url", jwks)?;
@@ -219,17 +225,22 @@ mod tests {
         assert!(e.0.contains("no resource"), "{e}");
         let e = OAuthSettings::merge(None, Some("https://r.example"), None).unwrap_err();
         assert!(e.0.contains("no issuer"), "{e}");
-        let e = OAuthSettings::merge(Some("http://auth.example"), Some("https://r.example"), None).unwrap_err();
+        let e =
+            OAuthSettings::merge(Some("http://auth.example"), Some("https://r.example"), None).unwrap_err();
         assert!(e.0.contains("issuer") && e.0.contains("https://"), "{e}");
-        assert!(OAuthSettings::merge(Some("http://127.0.0.1:8080"), Some("http://localhost:9/mcp"), None).is_ok());
+        assert!(
+            OAuthSettings::merge(Some("http://127.0.0.1:8080"), Some("http://localhost:9/mcp"), None).is_ok()
+        );
         let e = OAuthSettings::merge(Some("https://a.example"), Some("not a url"), None).unwrap_err();
         assert!(e.0.contains("resource"), "{e}");
         let f = file("[scopes]\n\"bad scope\" = [\"x\"]\n");
-        let e = OAuthSettings::merge(Some("https://a.example"), Some("https://r.example"), Some(f)).unwrap_err();
+        let e =
+            OAuthSettings::merge(Some("https://a.example"), Some("https://r.example"), Some(f)).unwrap_err();
         assert!(e.0.contains("bad scope"), "{e}");
         let f = file("[scopes]\n\"empty\" = []\n");
         assert!(OAuthSettings::merge(Some("https://a.example"), Some("https://r.example"), Some(f)).is_err());
-        let e = OAuthSettings::merge(None, None, Some(file("jwks_url = \"https://a.example/k\"\n"))).unwrap_err();
+        let e =
+            OAuthSettings::merge(None, None, Some(file("jwks_url = \"https://a.example/k\"\n"))).unwrap_err();
         assert!(e.0.contains("needs `issuer`"), "{e}");
     }
 }
