@@ -9,7 +9,9 @@ use comfy_core::backend::Backend;
 use comfy_core::backend::local::LocalComfyUi;
 use comfy_core::publish::PublishDir;
 use comfy_core::store::{AssetQuery, JobQuery, MemoryStore};
-use comfy_core::{BatchItems, BatchRequest, Caller, ClientOptions, Comfy, Error, PublishOptions, Source, Waited};
+use comfy_core::{
+    BatchItems, BatchRequest, Caller, ClientOptions, Comfy, Error, PublishOptions, Source, Waited,
+};
 use comfy_fake::FakeComfyUi;
 use serde_json::{Value, json};
 

@@ -62,8 +62,12 @@ impl Comfy {
     /// An asset by id. One the caller may not see ([`Caller`](crate::Caller)) is
     /// [`Error::AssetNotFound`], like a missing id.
     pub async fn asset(&self, id: &AssetId) -> Result<Asset> {
-        let asset =
-            self.inner.store.get_asset(id).await?.ok_or_else(|| Error::AssetNotFound { asset_id: id.0.clone() })?;
+        let asset = self
+            .inner
+            .store
+            .get_asset(id)
+            .await?
+            .ok_or_else(|| Error::AssetNotFound { asset_id: id.0.clone() })?;
         self.visible_asset(asset)
     }
 

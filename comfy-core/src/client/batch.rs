@@ -404,8 +404,11 @@ impl Comfy {
         let wanted = crate::store::effective_limit(limit);
         // Batches record their owner on their items: a caller's own are picked from the newest.
         let fetch = if self.caller.sees_all() { limit } else { wanted.saturating_mul(20).max(1000) };
-        let query =
-            BatchQuery { limit: fetch, backend: Some(self.inner.backend.name().to_owned()), ..Default::default() };
+        let query = BatchQuery {
+            limit: fetch,
+            backend: Some(self.inner.backend.name().to_owned()),
+            ..Default::default()
+        };
         let mut batches = self.inner.store.list_batches(&query).await?;
         batches.retain(|b| self.sees_batch(b));
         batches.truncate(wanted);

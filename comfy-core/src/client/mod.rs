@@ -236,7 +236,11 @@ pub(crate) struct WeakComfy {
 impl WeakComfy {
     /// The client, while some caller still holds it.
     pub(crate) fn upgrade(&self) -> Option<Comfy> {
-        Some(Comfy { inner: self.inner.upgrade()?, _router: self.router.upgrade()?, caller: self.caller.clone() })
+        Some(Comfy {
+            inner: self.inner.upgrade()?,
+            _router: self.router.upgrade()?,
+            caller: self.caller.clone(),
+        })
     }
 }
 

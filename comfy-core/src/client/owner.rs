@@ -61,6 +61,7 @@ impl Comfy {
     /// Whether the caller may see a batch: its items carry its owner.
     pub(super) fn sees_batch(&self, batch: &BatchRecord) -> bool {
         self.caller.sees_all()
-            || (!batch.items.is_empty() && batch.items.iter().all(|i| self.caller.may_see_provenance(&i.provenance)))
+            || (!batch.items.is_empty()
+                && batch.items.iter().all(|i| self.caller.may_see_provenance(&i.provenance)))
     }
 }

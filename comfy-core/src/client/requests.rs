@@ -202,7 +202,8 @@ impl Comfy {
         };
         // A caller that does not see everything reaches only its own recorded requests: no other
         // owner's, and nothing asked of RunComfy directly.
-        if !self.caller.sees_all() && !record.as_ref().is_some_and(|r| self.caller.may_see_provenance(&r.provenance))
+        if !self.caller.sees_all()
+            && !record.as_ref().is_some_and(|r| self.caller.may_see_provenance(&r.provenance))
         {
             return Err(self.job_not_found(&id));
         }
