@@ -58,6 +58,7 @@
 struct ReadmeDoctests;
 
 pub mod backend;
+mod caller;
 pub mod catalog;
 mod client;
 pub mod connect;
@@ -81,6 +82,7 @@ pub mod ui;
 pub mod validate;
 pub mod workflow;
 
+pub use caller::Caller;
 pub use catalog::Catalog;
 pub use client::{
     BatchCounts, BatchItemOutputs, BatchItemState, BatchItemStatus, BatchItems, BatchOutputs, BatchRequest,

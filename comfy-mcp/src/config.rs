@@ -191,7 +191,8 @@ pub struct FileHttp {
 #[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
-    /// A label for logs and rate limiting (never the token itself).
+    /// A label for logs and rate limiting (never the token itself), and the owner of the jobs
+    /// created through the token.
     #[serde(default)]
     pub name: Option<String>,
     /// The secret.
@@ -199,6 +200,10 @@ pub struct TokenConfig {
     /// The tools it may call; `None` = every tool.
     #[serde(default)]
     pub tools: Option<Vec<String>>,
+    /// Sees and acts on every token's jobs, assets and batches (a token otherwise sees only
+    /// those created through it, owned by its `name`). Config file only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
 }
 
 impl std::fmt::Debug for TokenConfig {
@@ -207,6 +212,7 @@ impl std::fmt::Debug for TokenConfig {
             .field("name", &self.name)
             .field("token", &Secret::new(""))
             .field("tools", &self.tools)
+            .field("admin", &self.admin)
             .finish()
     }
 }
@@ -226,10 +232,16 @@ impl TokenConfig {
         if token.is_empty() {
             return Err(ConfigError(format!("token #{} is empty", index + 1)));
         }
-        Ok(TokenConfig { name: Some(format!("token{}", index + 1)), token: token.to_owned(), tools })
+        Ok(TokenConfig {
+            name: Some(format!("token{}", index + 1)),
+            token: token.to_owned(),
+            tools,
+            admin: false,
+        })
     }
 
-    /// The label used in logs.
+    /// The label used in logs, and the owner of what the token creates: its `name`, else
+    /// `token<N>` by position (name tokens to keep ownership stable when the list changes).
     pub fn label(&self, index: usize) -> String {
         self.name.clone().unwrap_or_else(|| format!("token{}", index + 1))
     }
@@ -412,7 +424,12 @@ fn mask_tokens<S: serde::Serializer>(v: &[TokenConfig], s: S) -> Result<S::Ok, S
     let masked: Vec<TokenConfig> = v
         .iter()
         .enumerate()
-        .map(|(i, t)| TokenConfig { name: Some(t.label(i)), token: "***".into(), tools: t.tools.clone() })
+        .map(|(i, t)| TokenConfig {
+            name: Some(t.label(i)),
+            token: "***".into(),
+            tools: t.tools.clone(),
+            admin: t.admin,
+        })
         .collect();
     masked.serialize(s)
 }

@@ -56,7 +56,9 @@ pub fn settings(transport: Transport, listen: &str, token: Option<String>) -> Re
     settings.transport = transport;
     settings.listen = listen.to_owned();
     if let Some(token) = token {
-        settings.http.tokens = vec![TokenConfig { name: Some("embedded".into()), token, tools: None }];
+        // The program's one user: its token sees everything the program's own client made.
+        settings.http.tokens =
+            vec![TokenConfig { name: Some("embedded".into()), token, tools: None, admin: true }];
     }
     settings.check().map_err(|e| StartError(e.0))?;
     Ok(settings)

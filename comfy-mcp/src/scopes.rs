@@ -41,7 +41,11 @@ mod tests {
 
     #[test]
     fn a_job_status_token_reads_jobs_not_assets() {
-        let p = Principal { name: "t".into(), tools: Some(Arc::new(vec!["get_job_status".into()])) };
+        let p = Principal {
+            name: "t".into(),
+            tools: Some(Arc::new(vec!["get_job_status".into()])),
+            admin: false,
+        };
         assert!(allows(Some(&p), resource_tools("comfy://jobs/j1")));
         assert!(allows(Some(&p), resource_tools("comfy://jobs/{job_id}/preview")));
         assert!(!allows(Some(&p), resource_tools("comfy://assets/a1")));

@@ -122,7 +122,7 @@ impl ComfyMcp {
     /// A task is used through the tool it runs: outside the token's scope it is forbidden.
     fn task_allowed(&self, task_id: &str, ctx: &RequestContext<RoleServer>) -> Result<(), ErrorData> {
         let Some(principal) = principal(ctx) else { return Ok(()) };
-        match self.state.tasks.tool_of(task_id) {
+        match self.state.tasks.tool_of(task_id, &principal.caller()) {
             Some(tool) if !principal.may_call(&tool) => Err(forbidden(&format!("task {task_id:?}"))),
             _ => Ok(()),
         }
@@ -149,9 +149,15 @@ fn principal(ctx: &RequestContext<RoleServer>) -> Option<Principal> {
     ctx.extensions.get::<http::request::Parts>().and_then(|p| p.extensions.get::<Principal>()).cloned()
 }
 
+/// Whom the request acts for (ownership of jobs, assets, batches, tasks): the single local user
+/// on stdio.
+fn caller(ctx: &RequestContext<RoleServer>) -> comfy_core::Caller {
+    principal(ctx).map_or_else(comfy_core::Caller::local, |p| p.caller())
+}
+
 fn call_ctx(state: &Arc<AppState>, ctx: &RequestContext<RoleServer>) -> CallCtx {
     CallCtx {
-        state: state.clone(),
+        state: state.acting_for(caller(ctx)),
         progress: ctx.meta.get_progress_token(),
         peer: Some(ctx.peer.clone()),
         ct: ctx.ct.clone(),
@@ -214,7 +220,7 @@ impl ServerHandler for ComfyMcp {
             let run = Box::pin(async move {
                 this.call(request, call, principal.as_ref()).await.unwrap_or_else(protocol_error_result)
             });
-            let task = self.state.tasks.spawn(&name, ct, run);
+            let task = self.state.tasks.spawn(&name, &caller(&ctx), ct, run);
             tracing::info!(tool = %name, task = %task.task_id, "tools/call as a task");
             return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
         }
@@ -272,7 +278,7 @@ impl ServerHandler for ComfyMcp {
                 request.uri.chars().take(200).collect::<String>()
             )));
         }
-        self.session.subscribe(&self.state, ctx.peer.clone(), request.uri);
+        self.session.subscribe(&self.state.acting_for(caller(&ctx)), ctx.peer.clone(), request.uri);
         Ok(())
     }
 
@@ -293,7 +299,7 @@ impl ServerHandler for ComfyMcp {
         self.task_allowed(&request.task_id, &ctx)?;
         self.state
             .tasks
-            .describe(&request.task_id)
+            .describe(&request.task_id, &caller(&ctx))
             .map(GetTaskResult::new)
             .ok_or_else(|| task_not_found(&request.task_id))
     }
@@ -304,7 +310,11 @@ impl ServerHandler for ComfyMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         self.task_allowed(&request.task_id, &ctx)?;
-        if self.state.tasks.cancel(&request.task_id) { Ok(()) } else { Err(task_not_found(&request.task_id)) }
+        if self.state.tasks.cancel(&request.task_id, &caller(&ctx)) {
+            Ok(())
+        } else {
+            Err(task_not_found(&request.task_id))
+        }
     }
 
     async fn list_resources(
@@ -339,7 +349,7 @@ impl ServerHandler for ComfyMcp {
         if !tools.is_empty() && !scopes::allows(principal(&ctx).as_ref(), tools) {
             return Err(forbidden(&format!("resource {:?}", uri.chars().take(200).collect::<String>())));
         }
-        let state = self.state.clone();
+        let state = self.state.acting_for(caller(&ctx));
         let read =
             async move { crate::resources::read(&state, &uri).await.map_err(|e| resource_error(&uri, e)) };
         match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(read)).await {

@@ -63,6 +63,16 @@ impl AppState {
         Arc::new(AppState { comfy, settings: Arc::new(settings), tasks: Arc::default() })
     }
 
+    /// The same state with the core client acting for `caller` (one per request): every tool,
+    /// resource and subscription reached through it applies the caller's ownership rule.
+    pub fn acting_for(&self, caller: comfy_core::Caller) -> Arc<AppState> {
+        Arc::new(AppState {
+            comfy: self.comfy.acting_for(caller),
+            settings: self.settings.clone(),
+            tasks: self.tasks.clone(),
+        })
+    }
+
     /// Starts background work: fetching the node catalogue (retrying until the backend
     /// answers) to enrich templates, and reattaching jobs left unfinished by a previous run.
     pub fn start_background(self: &Arc<Self>) {

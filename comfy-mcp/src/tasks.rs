@@ -6,11 +6,15 @@
 //! polls `tasks/get` for the result or stops it with `tasks/cancel` (which cancels the job).
 //! Tasks live in memory for [`TASK_TTL`]; the jobs themselves are in the durable store, and
 //! every result carries the `job_id`.
+//!
+//! A task belongs to the caller that created it: another token's `tasks/get` and
+//! `tasks/cancel` find no such task (an admin token and the single local user see all).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use comfy_core::Caller;
 use comfy_core::store::{Millis, now_millis};
 use futures::future::BoxFuture;
 use rmcp::model::{CallToolResult, DetailedTask, JsonObject, Task, TaskPayload, TaskStatus};
@@ -33,6 +37,7 @@ pub fn runs_as_task(tool: &str, is_template: bool) -> bool {
 #[derive(Debug)]
 struct Entry {
     tool: String,
+    owner: Option<String>,
     created: Millis,
     updated: Millis,
     result: Option<CallToolResult>,
@@ -47,10 +52,12 @@ pub struct Tasks {
 }
 
 impl Tasks {
-    /// Starts `run` (a call of `tool`) in the background as a new task; returns its description.
+    /// Starts `run` (a call of `tool` by `caller`) in the background as a new task; returns its
+    /// description.
     pub fn spawn(
         self: &Arc<Self>,
         tool: &str,
+        caller: &Caller,
         cancel: CancellationToken,
         run: BoxFuture<'static, CallToolResult>,
     ) -> Task {
@@ -75,6 +82,7 @@ impl Tasks {
                 id.clone(),
                 Entry {
                     tool: tool.to_owned(),
+                    owner: caller.owner().map(str::to_owned),
                     created: now,
                     updated: now,
                     result: None,
@@ -95,20 +103,23 @@ impl Tasks {
                 }
             }
         });
-        self.describe(&id)
+        self.describe(&id, caller)
             .map(|d| d.task)
             .unwrap_or_else(|| Task::new(id, TaskStatus::Working, iso(now), iso(now)))
     }
 
-    /// The tool whose call a task runs (token scopes apply to the task through it).
-    pub fn tool_of(&self, id: &str) -> Option<String> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner).get(id).map(|e| e.tool.clone())
+    /// The tool whose call a task runs (token scopes apply to the task through it), if `caller`
+    /// may see the task.
+    pub fn tool_of(&self, id: &str, caller: &Caller) -> Option<String> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.get(id).filter(|e| caller.may_see(e.owner.as_deref())).map(|e| e.tool.clone())
     }
 
-    /// The task's current state and, once done, its result.
-    pub fn describe(&self, id: &str) -> Option<DetailedTask> {
+    /// The task's current state and, once done, its result; `None` for an unknown task or one
+    /// `caller` may not see.
+    pub fn describe(&self, id: &str, caller: &Caller) -> Option<DetailedTask> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let e = entries.get(id)?;
+        let e = entries.get(id).filter(|e| caller.may_see(e.owner.as_deref()))?;
         let payload = match (&e.result, e.cancelled) {
             (_, true) => TaskPayload::Cancelled,
             (Some(r), false) => match serde_json::to_value(r) {
@@ -123,10 +134,11 @@ impl Tasks {
         Some(DetailedTask::new(task, payload))
     }
 
-    /// Cancels a task (and so its job). Returns false for an unknown task.
-    pub fn cancel(&self, id: &str) -> bool {
+    /// Cancels a task (and so its job). Returns false for an unknown task or one `caller` may
+    /// not see.
+    pub fn cancel(&self, id: &str, caller: &Caller) -> bool {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        match entries.get_mut(id) {
+        match entries.get_mut(id).filter(|e| caller.may_see(e.owner.as_deref())) {
             Some(e) => {
                 if e.result.is_none() {
                     e.cancelled = true;
@@ -173,34 +185,43 @@ mod tests {
     #[tokio::test]
     async fn tasks_complete_and_cancel() {
         let tasks = Arc::new(Tasks::default());
+        let local = Caller::local();
         let t = tasks.spawn(
             "run_workflow",
+            &local,
             CancellationToken::new(),
             Box::pin(async { CallToolResult::success(vec![]) }),
         );
         assert_eq!(t.status, TaskStatus::Working);
         assert!(t.task_id.starts_with("task-") && t.task_id.len() == 37);
         for _ in 0..100 {
-            if tasks.describe(&t.task_id).unwrap().status() == TaskStatus::Completed {
+            if tasks.describe(&t.task_id, &local).unwrap().status() == TaskStatus::Completed {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert_eq!(tasks.describe(&t.task_id).unwrap().status(), TaskStatus::Completed);
+        assert_eq!(tasks.describe(&t.task_id, &local).unwrap().status(), TaskStatus::Completed);
         let ct = CancellationToken::new();
         let waiting = ct.clone();
-        assert_eq!(tasks.tool_of(&t.task_id).as_deref(), Some("run_workflow"));
+        assert_eq!(tasks.tool_of(&t.task_id, &local).as_deref(), Some("run_workflow"));
         let t2 = tasks.spawn(
             "submit_workflow",
+            &Caller::user("a"),
             ct,
             Box::pin(async move {
                 waiting.cancelled().await;
                 CallToolResult::success(vec![])
             }),
         );
-        assert!(tasks.cancel(&t2.task_id));
-        assert_eq!(tasks.describe(&t2.task_id).unwrap().status(), TaskStatus::Cancelled);
-        assert!(!tasks.cancel("task-nope"));
-        assert!(tasks.describe("task-nope").is_none());
+        // Another user finds no such task; its owner and the admin do.
+        let b = Caller::user("b");
+        assert!(tasks.describe(&t2.task_id, &b).is_none() && tasks.tool_of(&t2.task_id, &b).is_none());
+        assert!(!tasks.cancel(&t2.task_id, &b));
+        assert!(tasks.describe(&t.task_id, &b).is_none(), "an unowned task is not a user's");
+        assert_eq!(tasks.describe(&t2.task_id, &Caller::user("a")).unwrap().status(), TaskStatus::Working);
+        assert!(tasks.cancel(&t2.task_id, &Caller::admin("root")));
+        assert_eq!(tasks.describe(&t2.task_id, &Caller::user("a")).unwrap().status(), TaskStatus::Cancelled);
+        assert!(!tasks.cancel("task-nope", &local));
+        assert!(tasks.describe("task-nope", &local).is_none());
     }
 }

@@ -31,16 +31,24 @@ async fn serve_with(backend_url: Option<String>, tweak: impl FnOnce(&mut Setting
     let url = backend_url.unwrap_or_else(|| fake.url());
     let state = common::state_for(&url, |s| {
         s.http.tokens = vec![
-            TokenConfig { name: Some("admin".into()), token: "admin-secret".into(), tools: None },
+            TokenConfig {
+                name: Some("admin".into()),
+                token: "admin-secret".into(),
+                tools: None,
+                admin: true,
+            },
             TokenConfig {
                 name: Some("reader".into()),
                 token: "reader-secret".into(),
                 tools: Some(vec!["get_*".into(), "list_workflows".into()]),
+                admin: false,
             },
+            // Sees every owner's jobs (ownership), within a one-tool scope.
             TokenConfig {
                 name: Some("status".into()),
                 token: "status-secret".into(),
                 tools: Some(vec!["get_job_status".into()]),
+                admin: true,
             },
         ];
         tweak(s);
@@ -324,6 +332,7 @@ async fn scopes_hold_on_resources_prompts_and_tasks() {
     let waiting = ct.clone();
     let task = s.state.tasks.spawn(
         "submit_workflow",
+        &comfy_core::Caller::local(),
         ct,
         Box::pin(async move {
             waiting.cancelled().await;

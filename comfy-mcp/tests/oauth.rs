@@ -213,7 +213,7 @@ fn oauth_for(issuer: &str) -> impl FnOnce(&str) -> Option<OAuthSettings> {
 }
 
 fn static_admin() -> Vec<TokenConfig> {
-    vec![TokenConfig { name: Some("admin".into()), token: "admin-secret".into(), tools: None }]
+    vec![TokenConfig { name: Some("admin".into()), token: "admin-secret".into(), tools: None, admin: false }]
 }
 
 fn initialize() -> Value {
@@ -466,7 +466,12 @@ async fn a_configured_jwks_url_and_a_jwt_shaped_static_token() {
             o.jwks_url = Some(jwks_url);
             Some(o)
         },
-        vec![TokenConfig { name: Some("dotted".into()), token: "aaa.bbb.ccc".into(), tools: None }],
+        vec![TokenConfig {
+            name: Some("dotted".into()),
+            token: "aaa.bbb.ccc".into(),
+            tools: None,
+            admin: false,
+        }],
     )
     .await;
     assert_eq!(

@@ -59,9 +59,16 @@ impl Comfy {
         Ok(written)
     }
 
-    /// An asset by id.
+    /// An asset by id. One the caller may not see ([`Caller`](crate::Caller)) is
+    /// [`Error::AssetNotFound`], like a missing id.
     pub async fn asset(&self, id: &AssetId) -> Result<Asset> {
-        self.inner.store.get_asset(id).await?.ok_or_else(|| Error::AssetNotFound { asset_id: id.0.clone() })
+        let asset = self
+            .inner
+            .store
+            .get_asset(id)
+            .await?
+            .ok_or_else(|| Error::AssetNotFound { asset_id: id.0.clone() })?;
+        self.visible_asset(asset)
     }
 
     /// Streams an asset's bytes from the backend. An asset known only by a signed URL whose

@@ -281,6 +281,7 @@ impl Comfy {
             let item = |e: Error| Error::BatchItem { index, source: Box::new(e) };
             let prepared = self.prepare(source).await.map_err(item)?;
             let mut request = prepared.into_request();
+            self.caller.stamp(&mut request.provenance);
             if let Some(seed) = seed {
                 set_seeds(&mut request.workflow, seed).map_err(item)?;
             }
@@ -397,11 +398,21 @@ impl Comfy {
         }
     }
 
-    /// Recorded batches of this client's backend, newest first.
+    /// Recorded batches of this client's backend, newest first (only the caller's own,
+    /// unless it sees everything).
     pub async fn batches(&self, limit: usize) -> Result<Vec<BatchRecord>> {
-        let query =
-            BatchQuery { limit, backend: Some(self.inner.backend.name().to_owned()), ..Default::default() };
-        self.inner.store.list_batches(&query).await
+        let wanted = crate::store::effective_limit(limit);
+        // Batches record their owner on their items: a caller's own are picked from the newest.
+        let fetch = if self.caller.sees_all() { limit } else { wanted.saturating_mul(20).max(1000) };
+        let query = BatchQuery {
+            limit: fetch,
+            backend: Some(self.inner.backend.name().to_owned()),
+            ..Default::default()
+        };
+        let mut batches = self.inner.store.list_batches(&query).await?;
+        batches.retain(|b| self.sees_batch(b));
+        batches.truncate(wanted);
+        Ok(batches)
     }
 
     /// Continues every recorded batch of this backend that has items still to submit (after a
@@ -414,6 +425,9 @@ impl Comfy {
         };
         let mut ids = Vec::new();
         for record in self.inner.store.list_batches(&query).await? {
+            if !self.sees_batch(&record) {
+                continue;
+            }
             self.pump_batch(&record.id).await?;
             ids.push(record.id);
         }
@@ -487,6 +501,7 @@ impl Comfy {
             .store
             .get_batch(batch_id)
             .await?
+            .filter(|b| self.sees_batch(b))
             .ok_or_else(|| Error::BatchNotFound { batch_id: batch_id.to_owned() })?;
         if record.backend != self.inner.backend.name() {
             // Another backend's batch: what is recorded is all we know; never submitted here.

@@ -15,6 +15,7 @@ mod info;
 mod iterate;
 mod job;
 mod models;
+mod owner;
 mod publish;
 mod regenerate;
 mod requests;
@@ -45,6 +46,7 @@ pub use requests::SubmittedRequest;
 
 use self::job::JobShared;
 use crate::backend::{Backend, JobEvent, JobRequest, QueueSnapshot};
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::job::{JobId, JobOutput, JobStatus};
 use crate::store::{Asset, AssetQuery, JobQuery, JobRecord, MemoryStore, Store, now_millis};
@@ -199,7 +201,7 @@ impl ComfyBuilder {
             activity: Default::default(),
         });
         let task = handle.spawn(tracker::route(Arc::downgrade(&inner), inner.backend.events()));
-        Ok(Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())) })
+        Ok(Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())), caller: Caller::local() })
     }
 }
 
@@ -213,10 +215,14 @@ impl Drop for AbortOnDrop {
 }
 
 /// A client of one backend: submit workflows, follow jobs, find assets. Cheap to clone.
+///
+/// A handle acts for one [`Caller`] (the single local user unless
+/// [`acting_for`](Comfy::acting_for) says otherwise), whose ownership rule every method applies.
 #[derive(Debug, Clone)]
 pub struct Comfy {
     inner: Arc<ClientInner>,
     _router: Arc<AbortOnDrop>,
+    caller: Caller,
 }
 
 /// A [`Comfy`] that does not keep the client alive (background tasks hold this).
@@ -224,12 +230,17 @@ pub struct Comfy {
 pub(crate) struct WeakComfy {
     inner: std::sync::Weak<ClientInner>,
     router: std::sync::Weak<AbortOnDrop>,
+    caller: Caller,
 }
 
 impl WeakComfy {
     /// The client, while some caller still holds it.
     pub(crate) fn upgrade(&self) -> Option<Comfy> {
-        Some(Comfy { inner: self.inner.upgrade()?, _router: self.router.upgrade()? })
+        Some(Comfy {
+            inner: self.inner.upgrade()?,
+            _router: self.router.upgrade()?,
+            caller: self.caller.clone(),
+        })
     }
 }
 
@@ -261,7 +272,11 @@ impl Comfy {
     }
 
     pub(crate) fn downgrade(&self) -> WeakComfy {
-        WeakComfy { inner: Arc::downgrade(&self.inner), router: Arc::downgrade(&self._router) }
+        WeakComfy {
+            inner: Arc::downgrade(&self.inner),
+            router: Arc::downgrade(&self._router),
+            caller: self.caller.clone(),
+        }
     }
 
     fn job_handle(&self, shared: Arc<JobShared>) -> Job {
@@ -290,6 +305,7 @@ impl Comfy {
 
     async fn submit_inner(&self, mut request: JobRequest, via: Option<(Via<'_>, Value)>) -> Result<Job> {
         let permit = self.inner.gate.admit()?;
+        self.caller.stamp(&mut request.provenance);
         let backend = &self.inner.backend;
         let id = request.job_id.get_or_insert_with(|| JobId(uuid::Uuid::new_v4().to_string())).clone();
         let nodes_total = match &request.outputs {
@@ -374,7 +390,17 @@ impl Comfy {
     }
 
     /// A job by id: tracked here, recorded in the store (reattached), or known to the backend.
+    /// Whatever the caller may not see ([`Caller`]) is [`Error::JobNotFound`], like a missing
+    /// id; a caller that does not see everything adopts no job from the backend.
     pub async fn job(&self, id: &JobId) -> Result<Job> {
+        if self.caller.sees_all() {
+            return self.find_job(id).await;
+        }
+        self.owned_job(id).await
+    }
+
+    /// [`job`](Self::job) for a caller that sees everything.
+    async fn find_job(&self, id: &JobId) -> Result<Job> {
         if let Some(shared) = lock(&self.inner.jobs).get(id).cloned() {
             return Ok(self.job_handle(shared));
         }
@@ -445,15 +471,17 @@ impl Comfy {
             .await?;
         let mut jobs = Vec::with_capacity(records.len());
         for r in records {
-            jobs.push(self.job(&r.id).await?);
+            // Everyone's jobs: reattaching is the client's own work, not a caller's.
+            jobs.push(self.find_job(&r.id).await?);
         }
         self.resume_batches().await?;
         Ok(jobs)
     }
 
-    /// Jobs recorded in the store.
+    /// Jobs recorded in the store (only the caller's own, unless it sees everything).
     pub async fn jobs(&self, query: &JobQuery) -> Result<Vec<JobRecord>> {
-        self.inner.store.list_jobs(query).await
+        let query = JobQuery { owner: self.caller.narrow(query.owner.clone()), ..query.clone() };
+        self.inner.store.list_jobs(&query).await
     }
 
     /// The backend's queue.
@@ -461,9 +489,11 @@ impl Comfy {
         self.inner.backend.queue().await
     }
 
-    /// Assets recorded in the store, newest first.
+    /// Assets recorded in the store, newest first (only the caller's own, unless it sees
+    /// everything).
     pub async fn assets(&self, query: &AssetQuery) -> Result<Vec<Asset>> {
-        self.inner.store.list_assets(query).await
+        let query = AssetQuery { owner: self.caller.narrow(query.owner.clone()), ..query.clone() };
+        self.inner.store.list_assets(&query).await
     }
 }
 

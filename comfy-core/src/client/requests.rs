@@ -200,6 +200,13 @@ impl Comfy {
             Some(r) => Some(r),
             None => self.inner.store.get_job(&id).await?,
         };
+        // A caller that does not see everything reaches only its own recorded requests: no other
+        // owner's, and nothing asked of RunComfy directly.
+        if !self.caller.sees_all()
+            && !record.as_ref().is_some_and(|r| self.caller.may_see_provenance(&r.provenance))
+        {
+            return Err(self.job_not_found(&id));
+        }
         Ok(record
             .filter(|r| r.backend == self.inner.backend.name())
             .and_then(|r| handle_in(&r).map(|h| (r, h))))

@@ -3,25 +3,42 @@
 
 use std::sync::Arc;
 
+use comfy_core::Caller;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{TokenConfig, pattern_matches};
 
-/// Who is calling: the token's label and the tools it may call (`None` = every tool).
+/// Who is calling: the token's label, the tools it may call (`None` = every tool) and whether
+/// it sees everyone's jobs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// The token's label (never the token).
+    /// The token's label (never the token): the owner of the jobs it creates.
     pub name: String,
     /// Tool scope; `None` means unrestricted.
     pub tools: Option<Arc<Vec<String>>>,
+    /// Sees and acts on every owner's jobs, assets and batches.
+    pub admin: bool,
 }
 
 impl Principal {
-    /// The caller of a server without tokens (loopback only).
+    /// The caller of a server without tokens (loopback only): the single user, who sees
+    /// everything.
     pub fn anonymous() -> Principal {
-        Principal { name: "anonymous".into(), tools: None }
+        Principal { name: "anonymous".into(), tools: None, admin: true }
+    }
+
+    /// The core identity this principal acts as: a token owns what it creates and sees only
+    /// that, an admin token sees everything, and the token-less caller is the single local user.
+    pub fn caller(&self) -> Caller {
+        if *self == Principal::anonymous() {
+            Caller::local()
+        } else if self.admin {
+            Caller::admin(self.name.clone())
+        } else {
+            Caller::user(self.name.clone())
+        }
     }
 
     /// Whether this caller may call `tool`.
@@ -56,7 +73,8 @@ impl TokenSet {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                (digest(&t.token), Principal { name: t.label(i), tools: t.tools.clone().map(Arc::new) })
+                let tools = t.tools.clone().map(Arc::new);
+                (digest(&t.token), Principal { name: t.label(i), tools, admin: t.admin })
             })
             .collect();
         TokenSet { entries }
@@ -113,14 +131,22 @@ mod tests {
     #[test]
     fn bearer_and_api_key_with_scopes() {
         let set = TokenSet::new(&[
-            TokenConfig { name: Some("admin".into()), token: "a-secret".into(), tools: None },
-            TokenConfig { name: None, token: "b-secret".into(), tools: Some(vec!["get_*".into()]) },
+            TokenConfig { name: Some("admin".into()), token: "a-secret".into(), tools: None, admin: true },
+            TokenConfig {
+                name: None,
+                token: "b-secret".into(),
+                tools: Some(vec!["get_*".into()]),
+                admin: false,
+            },
         ]);
         let admin = set.authenticate(&headers("authorization", "Bearer a-secret")).unwrap();
         assert_eq!(admin.name, "admin");
+        assert_eq!(admin.caller(), Caller::admin("admin"));
         assert!(admin.may_call("cancel_job"));
         let reader = set.authenticate(&headers("x-api-key", "b-secret")).unwrap();
         assert_eq!(reader.name, "token2");
+        assert_eq!(reader.caller(), Caller::user("token2"));
+        assert_eq!(Principal::anonymous().caller(), Caller::local());
         assert!(reader.may_call("get_output") && !reader.may_call("submit_workflow"));
         assert_eq!(set.authenticate(&HeaderMap::new()), Err(AuthFailure::Missing));
         assert_eq!(set.authenticate(&headers("authorization", "Bearer nope")), Err(AuthFailure::Invalid));

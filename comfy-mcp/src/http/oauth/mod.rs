@@ -161,12 +161,17 @@ impl OAuth {
         Err(TokenError::Invalid(last))
     }
 
-    /// The principal of verified claims: named by `sub`, its tools granted by its scopes.
-    /// The one place an OAuth principal is made.
+    /// The principal of verified claims: named `oauth:<sub>` (so a `sub` can never take over a
+    /// static token's label, rate-limit bucket or owned work), its tools granted by its scopes,
+    /// never an admin. The one place an OAuth principal is made.
     fn principal(&self, claims: &Claims) -> Principal {
         let scopes: Vec<&str> =
             claims.scope.iter().chain(claims.scp.iter()).flat_map(ScopeClaim::scopes).collect();
-        Principal { name: claims.sub.clone(), tools: self.tools_for(&scopes).map(Arc::new) }
+        Principal {
+            name: format!("oauth:{}", claims.sub),
+            tools: self.tools_for(&scopes).map(Arc::new),
+            admin: false,
+        }
     }
 
     /// The tool patterns `scopes` grant; `None` = every tool (the admin scope).
