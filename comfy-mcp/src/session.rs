@@ -2,7 +2,8 @@
 //! subscriptions (`resources/subscribe`). A subscription to `comfy://jobs/{id}` or
 //! `comfy://jobs/{id}/preview` watches that job and sends `notifications/resources/updated`
 //! as it progresses (status, node, step, outputs) or sends a new preview frame; any other URI
-//! is accepted and never notified.
+//! is accepted and never notified. New assets (any session's jobs) send
+//! `notifications/resources/list_changed`, debounced.
 
 #![allow(deprecated)] // MCP logging is deprecated in 2026-07-28 but still part of 2025-11-25.
 
@@ -25,7 +26,12 @@ pub struct Session {
     /// The chosen level's rank + 1; 0 until the client chose one (then `info`).
     level: AtomicU8,
     subscriptions: Mutex<HashMap<String, CancellationToken>>,
+    /// Cancelled when the session ends (its server is dropped): stops its forwarders.
+    ended: CancellationToken,
 }
+
+/// How long a burst of new assets is gathered into one `resources/list_changed`.
+pub const LIST_CHANGED_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The rank of an MCP level (debug = 0 … emergency = 7).
 pub fn rank(level: LoggingLevel) -> u8 {
@@ -104,6 +110,32 @@ impl Session {
         });
     }
 
+    /// Sends `notifications/resources/list_changed` to `peer` when finished jobs record new
+    /// assets (from any session or transport), at most once per [`LIST_CHANGED_DEBOUNCE`]:
+    /// a burst of assets is one notification. Stops when the session ends.
+    pub fn forward_asset_changes(&self, state: &Arc<AppState>, peer: Peer<RoleServer>) {
+        let mut changes = state.comfy.subscribe_assets();
+        changes.mark_unchanged();
+        let ended = self.ended.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = ended.cancelled() => return,
+                    changed = changes.changed() => if changed.is_err() { return },
+                }
+                // Let the rest of the burst (the other outputs, other jobs) land first.
+                tokio::select! {
+                    _ = ended.cancelled() => return,
+                    _ = tokio::time::sleep(LIST_CHANGED_DEBOUNCE) => {}
+                }
+                changes.mark_unchanged();
+                if peer.is_transport_closed() || peer.notify_resource_list_changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
     /// Subscribes to `uri`; a job URI starts a watcher that notifies `peer`.
     pub fn subscribe(&self, state: &Arc<AppState>, peer: Peer<RoleServer>, uri: String) {
         let ct = CancellationToken::new();
@@ -134,6 +166,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        self.ended.cancel();
         for ct in self.subscriptions.get_mut().unwrap_or_else(PoisonError::into_inner).values() {
             ct.cancel();
         }
