@@ -4,8 +4,8 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use comfy_mcp::ComfyMcp;
@@ -116,10 +116,14 @@ async fn new_assets_notify_every_session_once_per_burst() {
     assert!(until(|| watcher_seen.seen() > before).await, "no notification for the second job");
     assert_eq!(asset_uris(&watcher).await.len(), 6);
     // Never one per asset: at most one per finished job (6 assets, 2 jobs).
-    assert!(watcher_seen.seen() <= 2 && runner_seen.seen() <= 2, "{} {}", watcher_seen.seen(), runner_seen.seen());
+    assert!(
+        watcher_seen.seen() <= 2 && runner_seen.seen() <= 2,
+        "{} {}",
+        watcher_seen.seen(),
+        runner_seen.seen()
+    );
 
     watcher.cancel().await.unwrap();
     runner.cancel().await.unwrap();
     shutdown.cancel();
 }
-

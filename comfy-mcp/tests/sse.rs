@@ -33,7 +33,11 @@ async fn serve_with(tweak: impl FnOnce(&mut Settings)) -> Server {
     let state = common::state_for(&fake.url(), |s| {
         s.http.tokens = vec![
             TokenConfig { name: Some("admin".into()), token: ADMIN.into(), tools: None },
-            TokenConfig { name: Some("reader".into()), token: READER.into(), tools: Some(vec!["get_*".into()]) },
+            TokenConfig {
+                name: Some("reader".into()),
+                token: READER.into(),
+                tools: Some(vec!["get_*".into()]),
+            },
         ];
         tweak(s);
     });
@@ -138,8 +142,9 @@ async fn session(base: &str, token: &str) -> (Stream, String) {
     let init = stream.answer(1).await;
     assert_eq!(init["result"]["protocolVersion"], "2024-11-05", "{init}");
     assert_eq!(init["result"]["serverInfo"]["name"], "comfy-mcp");
-    let r = post(base, &endpoint, Some(token), &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-        .await;
+    let r =
+        post(base, &endpoint, Some(token), &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     (stream, endpoint)
 }
@@ -149,7 +154,9 @@ async fn a_session_lists_and_calls_tools_over_sse() {
     let s = serve_with(|_| {}).await;
     let (mut stream, endpoint) = session(&s.base, ADMIN).await;
 
-    let r = post(&s.base, &endpoint, Some(ADMIN), &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})).await;
+    let r =
+        post(&s.base, &endpoint, Some(ADMIN), &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+            .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let tools = stream.answer(2).await;
     let names: Vec<&str> =
@@ -207,7 +214,12 @@ async fn sse_has_the_same_auth_and_limits_as_mcp() {
     let ping = json!({"jsonrpc": "2.0", "id": 9, "method": "ping"});
     assert_eq!(post(&s.base, "/messages?sessionId=x", None, &ping).await.status(), StatusCode::UNAUTHORIZED);
     // X-API-Key works too.
-    let r = reqwest::Client::new().get(format!("{}/sse", s.base)).header("x-api-key", ADMIN).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/sse", s.base))
+        .header("x-api-key", ADMIN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     drop(r);
 

@@ -133,10 +133,11 @@ impl Drop for Closing {
 }
 
 async fn open(State(sessions): State<Arc<SseSessions>>, request: Request) -> Response {
-    if let Err(r) = check_host_origin(request.headers(), &sessions) {
-        return r;
+    if let Some(refusal) = refuse_host_origin(request.headers(), &sessions) {
+        return refusal;
     }
-    let owner = request.extensions().get::<Principal>().map_or_else(|| "anonymous".to_owned(), |p| p.name.clone());
+    let owner =
+        request.extensions().get::<Principal>().map_or_else(|| "anonymous".to_owned(), |p| p.name.clone());
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (inbox_tx, inbox_rx) = mpsc::channel(QUEUE);
     let (outbox_tx, outbox_rx) = mpsc::channel::<ServerJsonRpcMessage>(QUEUE);
@@ -161,7 +162,9 @@ async fn open(State(sessions): State<Arc<SseSessions>>, request: Request) -> Res
             Ok(running) => {
                 let _ = running.waiting().await;
             }
-            Err(e) => tracing::debug!(session = %session_id, error = %e, "SSE session ended before initialize"),
+            Err(e) => {
+                tracing::debug!(session = %session_id, error = %e, "SSE session ended before initialize")
+            }
         }
     });
     tracing::info!(session = %id, principal = %owner, "SSE session opened");
@@ -203,8 +206,8 @@ async fn message(
     Query(query): Query<SessionQuery>,
     request: Request,
 ) -> Response {
-    if let Err(r) = check_host_origin(request.headers(), &sessions) {
-        return r;
+    if let Some(refusal) = refuse_host_origin(request.headers(), &sessions) {
+        return refusal;
     }
     let Some(id) = query.session_id.filter(|s| !s.is_empty()) else {
         return error_response(
@@ -227,7 +230,11 @@ async fn message(
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(e) => {
-            return error_response(StatusCode::BAD_REQUEST, "invalid_request", &format!("cannot read the body: {e}"));
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("cannot read the body: {e}"),
+            );
         }
     };
     let messages = match parse_messages(&bytes) {
@@ -273,19 +280,25 @@ fn parse_messages(bytes: &[u8]) -> Result<Vec<ClientJsonRpcMessage>, String> {
     }
 }
 
-/// Refuses a `Host` not in the allowed hosts (DNS rebinding) and, when allowed origins are
-/// configured, an `Origin` not among them: the checks the streamable transport makes.
-fn check_host_origin(headers: &HeaderMap, sessions: &SseSessions) -> Result<(), Response> {
-    let forbidden = |m: &str| error_response(StatusCode::FORBIDDEN, "forbidden", m);
+/// The refusal of a `Host` not in the allowed hosts (DNS rebinding) and, when allowed origins
+/// are configured, of an `Origin` not among them: the checks the streamable transport makes.
+fn refuse_host_origin(headers: &HeaderMap, sessions: &SseSessions) -> Option<Response> {
+    let forbidden = |m: &str| Some(error_response(StatusCode::FORBIDDEN, "forbidden", m));
     if !sessions.allowed_hosts.is_empty() {
         let host = headers
             .get(axum::http::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .and_then(|h| axum::http::uri::Authority::try_from(h).ok())
-            .ok_or_else(|| error_response(StatusCode::BAD_REQUEST, "invalid_request", "missing or invalid Host header"))?;
+            .and_then(|h| axum::http::uri::Authority::try_from(h).ok());
+        let Some(host) = host else {
+            return Some(error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "missing or invalid Host header",
+            ));
+        };
         if !host_allowed(host.host(), host.port_u16(), &sessions.allowed_hosts) {
             tracing::warn!(host = %host, "SSE request with a disallowed Host header");
-            return Err(forbidden("the Host header is not allowed"));
+            return forbidden("the Host header is not allowed");
         }
     }
     if !sessions.allowed_origins.is_empty()
@@ -294,10 +307,10 @@ fn check_host_origin(headers: &HeaderMap, sessions: &SseSessions) -> Result<(), 
         let allowed = origin.to_str().ok().is_some_and(|o| origin_allowed(o, &sessions.allowed_origins));
         if !allowed {
             tracing::warn!(origin = ?origin, "SSE request with a disallowed Origin header");
-            return Err(forbidden("the Origin header is not allowed"));
+            return forbidden("the Origin header is not allowed");
         }
     }
-    Ok(())
+    None
 }
 
 fn bare(host: &str) -> String {
@@ -350,7 +363,12 @@ mod tests {
 
     #[test]
     fn hosts_and_origins() {
-        let hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned(), "example.com:8080".to_owned()];
+        let hosts = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+            "example.com:8080".to_owned(),
+        ];
         assert!(host_allowed("localhost", Some(3000), &hosts));
         assert!(host_allowed("[::1]", Some(1), &hosts));
         assert!(host_allowed("EXAMPLE.com", Some(8080), &hosts));
