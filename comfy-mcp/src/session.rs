@@ -116,24 +116,10 @@ impl Session {
     pub fn forward_asset_changes(&self, state: &Arc<AppState>, peer: Peer<RoleServer>) {
         let mut changes = state.comfy.subscribe_assets();
         changes.mark_unchanged();
-        let ended = self.ended.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = ended.cancelled() => return,
-                    changed = changes.changed() => if changed.is_err() { return },
-                }
-                // Let the rest of the burst (the other outputs, other jobs) land first.
-                tokio::select! {
-                    _ = ended.cancelled() => return,
-                    _ = tokio::time::sleep(LIST_CHANGED_DEBOUNCE) => {}
-                }
-                changes.mark_unchanged();
-                if peer.is_transport_closed() || peer.notify_resource_list_changed().await.is_err() {
-                    return;
-                }
-            }
-        });
+        tokio::spawn(debounced(changes, self.ended.clone(), move || {
+            let peer = peer.clone();
+            async move { !peer.is_transport_closed() && peer.notify_resource_list_changed().await.is_ok() }
+        }));
     }
 
     /// Subscribes to `uri`; a job URI starts a watcher that notifies `peer`.
@@ -214,9 +200,67 @@ async fn watch_job(
     }
 }
 
+/// Calls `notify` once per burst of `changes`: [`LIST_CHANGED_DEBOUNCE`] after the first change
+/// of a burst, whatever came meanwhile. Stops when `notify` says false, the sender is gone or
+/// `ended` is cancelled.
+async fn debounced<F, Fut>(
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    ended: CancellationToken,
+    mut notify: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    loop {
+        tokio::select! {
+            _ = ended.cancelled() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        // Let the rest of the burst (the other outputs, other jobs) land first.
+        tokio::select! {
+            _ = ended.cancelled() => return,
+            _ = tokio::time::sleep(LIST_CHANGED_DEBOUNCE) => {}
+        }
+        changes.mark_unchanged();
+        if !notify().await {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On Tokio's paused clock (deterministic): five changes 20 ms apart are one notification,
+    /// a later change another; cancelling ends the forwarder.
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_changes_is_one_notification() {
+        use std::sync::atomic::AtomicU32;
+        use std::time::Duration;
+        let (tx, rx) = tokio::sync::watch::channel(0u64);
+        let calls = Arc::new(AtomicU32::new(0));
+        let ended = CancellationToken::new();
+        let counted = calls.clone();
+        let task = tokio::spawn(debounced(rx, ended.clone(), move || {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                true
+            }
+        }));
+        for _ in 0..5 {
+            tx.send_modify(|v| *v += 1);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        tx.send_modify(|v| *v += 1);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        ended.cancel();
+        task.await.unwrap();
+    }
 
     #[test]
     fn job_uris_and_levels() {
