@@ -3,7 +3,11 @@ GET /sse, then JSON-RPC POSTs to the endpoint it names, answers on the event str
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio
 import httpx
+import mcp_types as types
 import pytest
 from harness import TOKEN, HttpServer, image_workflow, structured
 from mcp.client.session import ClientSession
@@ -13,8 +17,14 @@ from mcp.client.sse import sse_client
 @pytest.mark.anyio
 async def test_the_official_sse_client_lists_and_calls_tools(http_server: HttpServer) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}"}
+    list_changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ResourceListChangedNotification):
+            list_changed.set()
+
     async with sse_client(f"{http_server.base}/sse", headers=headers) as (read, write):
-        async with ClientSession(read, write) as session:
+        async with ClientSession(read, write, message_handler=on_message) as session:
             init = await session.initialize()
             assert init.server_info.name == "comfy-mcp"
             names = {t.name for t in (await session.list_tools()).tools}
@@ -25,6 +35,9 @@ async def test_the_official_sse_client_lists_and_calls_tools(http_server: HttpSe
                 await session.call_tool("submit_workflow", {"workflow": image_workflow("sse"), "wait": True})
             )
             assert done["status"] == "succeeded", done
+            # The new asset is announced (notifications/resources/list_changed) and listed.
+            with anyio.fail_after(20):
+                await list_changed.wait()
             resources = await session.list_resources()
             assert any(str(r.uri).startswith("comfy://assets/") for r in resources.resources)
 
