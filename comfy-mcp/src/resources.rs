@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use comfy_core::job::JobId;
-use comfy_core::store::AssetId;
+use comfy_core::store::{Asset, AssetId, AssetQuery};
 use rmcp::model::{ListResourcesResult, ReadResourceResult, Resource, ResourceContents, ResourceTemplate};
 use serde_json::json;
 
@@ -41,10 +41,15 @@ pub fn templates() -> Vec<ResourceTemplate> {
     ]
 }
 
-/// The listed resources: every workflow template (assets and jobs are reached by URI).
-pub fn list(state: &AppState) -> ListResourcesResult {
+/// How many of the newest assets `resources/list` shows.
+pub const LISTED_ASSETS: usize = 50;
+
+/// The listed resources: every workflow template, then the newest [`LISTED_ASSETS`] assets
+/// (others, and jobs, are reached by URI). The list grows as jobs finish: sessions are told
+/// with `notifications/resources/list_changed`.
+pub async fn list(state: &AppState) -> ListResourcesResult {
     let lib = state.comfy.templates().snapshot();
-    let items = lib
+    let mut items: Vec<Resource> = lib
         .list()
         .iter()
         .map(|t| {
@@ -53,7 +58,23 @@ pub fn list(state: &AppState) -> ListResourcesResult {
                 .with_mime_type("application/json")
         })
         .collect();
+    let query = AssetQuery { limit: LISTED_ASSETS, ..Default::default() };
+    match state.comfy.assets(&query).await {
+        Ok(assets) => items.extend(assets.iter().map(asset_resource)),
+        Err(e) => tracing::warn!(error = %e, "cannot list assets for resources/list"),
+    }
     ListResourcesResult::with_all_items(items)
+}
+
+fn asset_resource(a: &Asset) -> Resource {
+    let name = a
+        .file
+        .as_ref()
+        .map(|f| f.filename.clone())
+        .unwrap_or_else(|| format!("{}[{}] of node {}", a.key, a.index, a.node_id));
+    Resource::new(format!("comfy://assets/{}", a.id), name)
+        .with_description(format!("output of job {} (node {})", a.job_id, a.node_id))
+        .with_mime_type(a.mime_type.clone())
 }
 
 /// One path segment of a URI: not empty, not too long, no separators.

@@ -172,6 +172,7 @@ impl ServerHandler for ComfyMcp {
             .enable_tool_list_changed()
             .enable_resources()
             .enable_resources_subscribe()
+            .enable_resources_list_changed()
             .enable_logging()
             .enable_prompts()
             .enable_tasks()
@@ -244,6 +245,7 @@ impl ServerHandler for ComfyMcp {
     async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
         // Tell this session when the template tools change (hot reload, catalogue enrichment).
         self.session.forward_logs(ctx.peer.clone());
+        self.session.forward_asset_changes(&self.state, ctx.peer.clone());
         let mut changes = self.state.comfy.templates().subscribe();
         changes.mark_unchanged();
         let peer = ctx.peer;
@@ -323,7 +325,7 @@ impl ServerHandler for ComfyMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let principal = principal(&ctx);
-        let mut list = crate::resources::list(&self.state);
+        let mut list = crate::resources::list(&self.state.acting_for(caller(&ctx))).await;
         list.resources.retain(|r| scopes::allows(principal.as_ref(), scopes::resource_tools(&r.uri)));
         Ok(list)
     }

@@ -2,7 +2,8 @@
 //! subscriptions (`resources/subscribe`). A subscription to `comfy://jobs/{id}` or
 //! `comfy://jobs/{id}/preview` watches that job and sends `notifications/resources/updated`
 //! as it progresses (status, node, step, outputs) or sends a new preview frame; any other URI
-//! is accepted and never notified.
+//! is accepted and never notified. New assets (any session's jobs) send
+//! `notifications/resources/list_changed`, debounced.
 
 #![allow(deprecated)] // MCP logging is deprecated in 2026-07-28 but still part of 2025-11-25.
 
@@ -25,7 +26,12 @@ pub struct Session {
     /// The chosen level's rank + 1; 0 until the client chose one (then `info`).
     level: AtomicU8,
     subscriptions: Mutex<HashMap<String, CancellationToken>>,
+    /// Cancelled when the session ends (its server is dropped): stops its forwarders.
+    ended: CancellationToken,
 }
+
+/// How long a burst of new assets is gathered into one `resources/list_changed`.
+pub const LIST_CHANGED_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The rank of an MCP level (debug = 0 … emergency = 7).
 pub fn rank(level: LoggingLevel) -> u8 {
@@ -104,6 +110,18 @@ impl Session {
         });
     }
 
+    /// Sends `notifications/resources/list_changed` to `peer` when finished jobs record new
+    /// assets (from any session or transport), at most once per [`LIST_CHANGED_DEBOUNCE`]:
+    /// a burst of assets is one notification. Stops when the session ends.
+    pub fn forward_asset_changes(&self, state: &Arc<AppState>, peer: Peer<RoleServer>) {
+        let mut changes = state.comfy.subscribe_assets();
+        changes.mark_unchanged();
+        tokio::spawn(debounced(changes, self.ended.clone(), move || {
+            let peer = peer.clone();
+            async move { !peer.is_transport_closed() && peer.notify_resource_list_changed().await.is_ok() }
+        }));
+    }
+
     /// Subscribes to `uri`; a job URI starts a watcher that notifies `peer`.
     pub fn subscribe(&self, state: &Arc<AppState>, peer: Peer<RoleServer>, uri: String) {
         let ct = CancellationToken::new();
@@ -134,6 +152,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        self.ended.cancel();
         for ct in self.subscriptions.get_mut().unwrap_or_else(PoisonError::into_inner).values() {
             ct.cancel();
         }
@@ -181,9 +200,67 @@ async fn watch_job(
     }
 }
 
+/// Calls `notify` once per burst of `changes`: [`LIST_CHANGED_DEBOUNCE`] after the first change
+/// of a burst, whatever came meanwhile. Stops when `notify` says false, the sender is gone or
+/// `ended` is cancelled.
+async fn debounced<F, Fut>(
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    ended: CancellationToken,
+    mut notify: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    loop {
+        tokio::select! {
+            _ = ended.cancelled() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        // Let the rest of the burst (the other outputs, other jobs) land first.
+        tokio::select! {
+            _ = ended.cancelled() => return,
+            _ = tokio::time::sleep(LIST_CHANGED_DEBOUNCE) => {}
+        }
+        changes.mark_unchanged();
+        if !notify().await {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On Tokio's paused clock (deterministic): five changes 20 ms apart are one notification,
+    /// a later change another; cancelling ends the forwarder.
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_changes_is_one_notification() {
+        use std::sync::atomic::AtomicU32;
+        use std::time::Duration;
+        let (tx, rx) = tokio::sync::watch::channel(0u64);
+        let calls = Arc::new(AtomicU32::new(0));
+        let ended = CancellationToken::new();
+        let counted = calls.clone();
+        let task = tokio::spawn(debounced(rx, ended.clone(), move || {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                true
+            }
+        }));
+        for _ in 0..5 {
+            tx.send_modify(|v| *v += 1);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        tx.send_modify(|v| *v += 1);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        ended.cancel();
+        task.await.unwrap();
+    }
 
     #[test]
     fn job_uris_and_levels() {

@@ -182,6 +182,9 @@ async fn a_token_sees_and_acts_on_only_its_own_jobs_and_assets_unless_admin() {
     assert_eq!(asset_ids(&alice, json!({})).await, vec![asset.as_str()]);
     assert_eq!(err(&alice, "get_job_status", json!({"job_id": bob_job})).await["code"], "job_not_found");
     alice.read_resource(read(&format!("comfy://assets/{asset}"))).await.expect("alice reads her bytes");
+    let alices = alice.list_all_resources().await.unwrap();
+    assert!(alices.iter().any(|r| r.uri.contains(&asset)), "resources/list shows the caller's own assets");
+    assert!(alices.iter().all(|r| !r.uri.contains(&bob_asset)), "and not another token's");
     ok(&alice, "publish_asset", json!({"asset_id": asset, "target_filename": "mine.png"})).await;
 
     // The admin sees and acts on everyone's.

@@ -139,6 +139,8 @@ pub(crate) struct ClientInner {
     pub(crate) pumping: Mutex<HashSet<String>>,
     /// In-process activity counts for [`Comfy::session_summary`].
     pub(crate) activity: crate::feedback::Activity,
+    /// Bumped whenever finished jobs record new assets ([`Comfy::subscribe_assets`]).
+    pub(crate) assets_version: tokio::sync::watch::Sender<u64>,
 }
 
 /// Builder for [`Comfy`].
@@ -199,6 +201,7 @@ impl ComfyBuilder {
             batch_lock: tokio::sync::Mutex::new(()),
             pumping: Mutex::new(HashSet::new()),
             activity: Default::default(),
+            assets_version: tokio::sync::watch::Sender::new(0),
         });
         let task = handle.spawn(tracker::route(Arc::downgrade(&inner), inner.backend.events()));
         Ok(Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())), caller: Caller::local() })
@@ -495,6 +498,13 @@ impl Comfy {
         let query = AssetQuery { owner: self.caller.narrow(query.owner.clone()), ..query.clone() };
         self.inner.store.list_assets(&query).await
     }
+
+    /// Changes whenever a finished job of this client has recorded new assets (the value counts
+    /// such changes). A receiver sees one change for any burst it has not read yet, so a
+    /// subscriber that debounces gets one wake-up per burst, not one per asset.
+    pub fn subscribe_assets(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.assets_version.subscribe()
+    }
 }
 
 impl ClientInner {
@@ -520,7 +530,12 @@ impl ClientInner {
         // Assets first: a crash in between leaves an unfinished job that is reconciled again.
         for attempt in 0..3 {
             match self.store.put_assets(&assets).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    if !assets.is_empty() {
+                        self.assets_version.send_modify(|v| *v = v.wrapping_add(1));
+                    }
+                    break;
+                }
                 Err(e) => tracing::error!(job = %record.id, attempt, error = %e, "could not record assets"),
             }
         }

@@ -32,7 +32,11 @@ impl NodeState {
         let Some(i) = self.layout.iter().position(|w| w.name == name && w.role == Role::Value) else {
             return false;
         };
-        self.layout.get(i + 1).is_some_and(|w| w.role == Role::Control)
+        // The control follows the value, after a remote combo's toggle and refresh button.
+        self.layout[i + 1..]
+            .iter()
+            .take_while(|w| !matches!(w.role, Role::Value | Role::Computed))
+            .any(|w| w.role == Role::Control)
     }
 }
 

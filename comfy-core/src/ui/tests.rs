@@ -601,6 +601,33 @@ fn upload_combos_from_other_folders_are_annotated() {
     assert_eq!(c.workflow.node("1").unwrap().inputs["image"].to_json(), json!("render.png [output]"));
 }
 
+/// A remote combo with `refresh_button` (LoadImageOutput in the real 0.3.64 `/object_info`):
+/// the editor (1.27.10 `useComboWidget.ts` / `useRemoteWidget.ts`) adds the "Auto-refresh after
+/// generation" toggle (`options.serialize: false`: saved, not sent) and the `refresh` button
+/// (`addWidget('button', 'refresh', 'refresh')`: saved and sent as `"refresh": "refresh"`),
+/// then the injected upload button (saved, not sent). No captured pair has this node; the
+/// expected prompt follows the frontend source.
+#[test]
+fn a_remote_combo_sends_its_refresh_button() {
+    let remote = catalog().node("LoadImageOutput").unwrap();
+    assert!(remote.raw["input"]["required"]["image"][1]["remote"]["refresh_button"] == json!(true));
+    let saved = json!(["render.png", false, "refresh", "image"]);
+    let ui = json!({"nodes": [node(1, "LoadImageOutput", json!([]), image_out(json!([])), saved.clone())], "links": []});
+    let c = convert(&ui).unwrap();
+    let inputs = &c.workflow.node("1").unwrap().inputs;
+    let sent: Vec<(&str, Value)> = inputs.iter().map(|(k, v)| (k.as_str(), v.to_json())).collect();
+    assert_eq!(sent, [("image", json!("render.png [output]")), ("refresh", json!("refresh"))]);
+    // Back to the editor: the same slots, in the same order.
+    let u = to_ui(&c.workflow, catalog()).unwrap();
+    let n = u["nodes"].as_array().unwrap().iter().find(|n| n["type"] == "LoadImageOutput").unwrap();
+    assert_eq!(n["widgets_values"], json!(["render.png [output]", false, "refresh", "image"]));
+    // A node without a remote combo is unchanged: LoadImage sends only its image.
+    let ui = json!({"nodes": [node(1, "LoadImage", json!([]), image_out(json!([])), json!(["example.png", "image"]))], "links": []});
+    let c = convert(&ui).unwrap();
+    let keys: Vec<&str> = c.workflow.node("1").unwrap().inputs.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["image"]);
+}
+
 #[test]
 fn to_ui_lays_nodes_out_by_depth_with_editor_slots() {
     let (ui, _) = golden("default_graph");

@@ -8,7 +8,10 @@
 //!
 //! - `INT`: the value, then a `control_after_generate` combo when the input asks for one — or,
 //!   when it does not say, when it is named `seed`/`noise_seed` (`useIntWidget.ts`);
-//! - `COMBO`: the value, then `control_after_generate` and `control_filter_list` when asked;
+//! - `COMBO`: the value; for a `remote` combo the auto-refresh toggle and, with
+//!   `refresh_button`, a `refresh` button whose value `"refresh"` *is* sent in the prompt (as
+//!   the 3D loader's buttons are); then `control_after_generate` and `control_filter_list` when
+//!   asked;
 //! - the upload button of `image_upload`/`video_upload`/`animated_image_upload` combos
 //!   (`IMAGEUPLOAD`, value `"image"`) and of `audio_upload` (`AUDIOUPLOAD`, value `""`), injected
 //!   as an `upload` input by `uploadImage.ts`/`uploadAudio.ts`;
@@ -17,7 +20,8 @@
 //!   queueing; `PREVIEW_3D` on Preview3D/SaveGLB), the webcam and the audio recorder;
 //!
 //! and `nodeCreated` hooks add PreviewAny's `preview` text (not saved, sent as `""`) and the
-//! webcam's capture button. Control widgets and buttons never reach the prompt.
+//! webcam's capture button. Control widgets never reach the prompt; buttons do (their value
+//! is their label) unless they opt out, as the upload and webcam buttons do.
 //!
 //! Saving writes `widgets_values[i]` by widget index (unsaved widgets leave holes); loading
 //! assigns the values *sequentially* to the widgets that are saved (`LGraphNode.configure`),
@@ -250,6 +254,9 @@ fn declared_widgets(out: &mut Vec<Widget>, index: usize, input: &InputDef) {
             }
             out.push(w);
             let multiselect = matches!(input.kind, InputKind::Combo { multiselect: true, .. });
+            if !multiselect && let Some(remote) = input.options.raw.get("remote").filter(|r| truthy(r)) {
+                remote_widgets(out, remote);
+            }
             if !multiselect && input.options.raw.get("control_after_generate").is_some_and(truthy) {
                 out.push(control_widget(input));
                 out.push(Widget::new(
@@ -269,6 +276,20 @@ fn declared_widgets(out: &mut Vec<Widget>, index: usize, input: &InputDef) {
         _ => out.push(value(Role::Value, default_value(input))),
     }
 }
+
+/// What `useRemoteWidget.ts` adds after a remote combo: the "Auto-refresh after generation"
+/// toggle (saved as `false`, `options.serialize: false` keeps it out of the prompt) and, with
+/// `refresh_button`, the `refresh` button (`node.addWidget('button', 'refresh', 'refresh')`):
+/// a plain widget, so its value `"refresh"` is saved *and* sent as the input `refresh`.
+fn remote_widgets(out: &mut Vec<Widget>, remote: &Value) {
+    out.push(Widget::new(AUTO_REFRESH, Role::Ui, true, false, Some(Value::Bool(false))));
+    if remote.get("refresh_button").is_some_and(truthy) {
+        out.push(Widget::new("refresh", Role::Ui, true, true, Some(Value::String("refresh".into()))));
+    }
+}
+
+/// The name of the toggle every remote combo gets.
+const AUTO_REFRESH: &str = "Auto-refresh after generation";
 
 /// The name of a control widget: `control_after_generate`, or the string the input gives.
 fn control_name(input: &InputDef) -> &str {

@@ -1,7 +1,8 @@
 //! Streamable HTTP on axum: `/mcp` (MCP, behind auth, rate limit, body limit and tool scopes),
 //! `/healthz` (the process is up) and `/readyz` (ComfyUI answers). The two probes need no
 //! token and say nothing but a status word; neither does the OAuth protected-resource metadata
-//! (`/.well-known/oauth-protected-resource`, see [`oauth`]) when OAuth is configured.
+//! (`/.well-known/oauth-protected-resource`, see [`oauth`]) when OAuth is configured. The legacy
+//! HTTP+SSE transport (`/sse` and `/messages`, [`sse`]) sits behind the same guard as `/mcp`.
 //!
 //! Host and Origin checks (DNS-rebinding protection) and the body limit are also enforced by
 //! rmcp's [`StreamableHttpService`] with the configured lists.
@@ -9,6 +10,7 @@
 pub mod auth;
 pub mod limits;
 pub mod oauth;
+pub mod sse;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +43,8 @@ pub struct HttpGuard {
     max_body: usize,
 }
 
-/// The axum app: `/mcp`, `/healthz`, `/readyz`. `shutdown` ends open MCP streams.
+/// The axum app: `/mcp`, `/sse` + `/messages` (legacy HTTP+SSE), `/healthz`, `/readyz`.
+/// `shutdown` ends open MCP streams.
 pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
     let registry = Arc::new(Registry::for_backend(state.comfy.backend().as_ref()));
     router_with(state, registry, shutdown)
@@ -53,11 +56,12 @@ pub fn router_with(state: Arc<AppState>, registry: Arc<Registry>, shutdown: Canc
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(settings.effective_allowed_hosts())
         .with_max_request_body_bytes(settings.limits.max_body_bytes)
-        .with_cancellation_token(shutdown);
+        .with_cancellation_token(shutdown.clone());
     if !settings.http.allowed_origins.is_empty() {
         config = config.with_allowed_origins(settings.http.allowed_origins.clone());
     }
     let factory_state = state.clone();
+    let legacy = sse::routes(state.clone(), registry.clone(), shutdown);
     let mcp = StreamableHttpService::new(
         move || Ok(ComfyMcp::with_registry(factory_state.clone(), registry.clone())),
         Arc::new(LocalSessionManager::default()),
@@ -70,8 +74,10 @@ pub fn router_with(state: Arc<AppState>, registry: Arc<Registry>, shutdown: Canc
         limiter: RateLimiter::new(settings.limits.rate_limit_per_minute),
         max_body: settings.limits.max_body_bytes,
     });
-    let mcp_routes =
-        Router::new().nest_service("/mcp", mcp).layer(axum::middleware::from_fn_with_state(guard, guard_mcp));
+    let mcp_routes = Router::new()
+        .nest_service("/mcp", mcp)
+        .merge(legacy)
+        .layer(axum::middleware::from_fn_with_state(guard, guard_mcp));
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
