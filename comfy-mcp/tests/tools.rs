@@ -106,6 +106,8 @@ async fn tools_list_is_complete_annotated_and_small() {
     // Deterministic order.
     let again = h.client.list_all_tools().await.unwrap();
     assert_eq!(tools, again);
+    let instructions = h.client.peer_info().and_then(|i| i.instructions.clone()).unwrap_or_default();
+    assert!(instructions.contains("Arguments: job_id comes from"), "{instructions}");
     let bytes = measure("local default", &tools);
     for t in &tools {
         let i = serde_json::to_string(&t.input_schema).unwrap().len();
@@ -192,6 +194,12 @@ async fn tools_list_sizes_per_backend_and_profile() {
     assert_eq!(names, want);
     let bytes = measure("minimal profile", &tools);
     assert!(bytes <= 2_048, "minimal tools/list is {bytes} bytes");
+    // The instructions speak of the profile's tools and explain the shared arguments once.
+    let instructions = client.peer_info().and_then(|i| i.instructions.clone()).unwrap_or_default();
+    assert!(
+        instructions.contains("list_workflows shows") && instructions.contains("job_id comes from"),
+        "{instructions}"
+    );
     // A tool outside the profile is unknown; one inside still works.
     let call = rmcp::model::CallToolRequestParams::new("get_queue");
     assert!(client.call_tool(call).await.is_err(), "get_queue is not in the minimal profile");
