@@ -9,7 +9,9 @@
 //!   still checks all of these against the full schema, with an error naming the field), the
 //!   descriptions of the argument names in [`SHARED_ARGS`] and [`TEMPLATE_PARAMS`] (the server
 //!   `instructions` explain them once), and `$defs` used once (inlined; a `oneOf` of constants
-//!   becomes an `enum`). The listed schema accepts everything the server accepts.
+//!   becomes an `enum`). An optional argument is listed without its `null` alternative (left
+//!   out means the same; the server still takes an explicit null). Otherwise the listed schema
+//!   accepts everything the server accepts.
 //! * Tools declare no output schema (MCP makes it optional): every result is still a JSON
 //!   object in `structuredContent`, mirrored as JSON text in `content`, and the tool
 //!   descriptions name the fields that matter. Declared schemas cost about 300 bytes a tool.
@@ -71,13 +73,12 @@ const SCHEMA_ONE: &[&str] = &[
 /// Keywords whose value is a list of schemas.
 const SCHEMA_LISTS: &[&str] = &["anyOf", "oneOf", "allOf", "prefixItems"];
 
+/// What [`walk`] calls on each schema: the schema and its property name, if it is one.
+type Visit<'a> = dyn FnMut(&mut Map<String, Value>, Option<&str>) + 'a;
+
 /// Calls `f` on `schema` and then on every subschema below it (never on data such as `enum`,
 /// `const` or `default` values). `f` gets the property name when the schema is one.
-fn walk(
-    schema: &mut Map<String, Value>,
-    property: Option<&str>,
-    f: &mut dyn FnMut(&mut Map<String, Value>, Option<&str>),
-) {
+fn walk(schema: &mut Map<String, Value>, property: Option<&str>, f: &mut Visit<'_>) {
     f(schema, property);
     for (key, child) in schema.iter_mut() {
         let key = key.as_str();
@@ -116,8 +117,8 @@ const DROPPED: &[&str] = &[
     "examples",
 ];
 
-/// The input schema as listed (see the module docs). Accepts everything the full schema
-/// accepts; `template` is true for a workflow template's tool ([`TEMPLATE_PARAMS`]).
+/// The input schema as listed (see the module docs); `template` is true for a workflow
+/// template's tool ([`TEMPLATE_PARAMS`]).
 pub fn input_schema(mut schema: JsonObject, template: bool) -> JsonObject {
     schema.remove("$schema");
     inline_single_use_defs(&mut schema);

@@ -225,8 +225,8 @@ impl Registry {
         F: Fn(CallCtx, In) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ToolResult<Out>> + Send + 'static,
     {
-        // Arguments are checked against the full schema; clients see the compact one, which
-        // accepts the same arguments (see [`compact`]).
+        // Arguments are checked against the full schema; clients see the compact one (see
+        // [`compact`]), which names the same arguments and types.
         let input_schema = match schema_for_input::<In>() {
             Ok(s) => s,
             Err(e) => {
