@@ -29,16 +29,16 @@ pub const FEEDBACK_POST_TIMEOUT: std::time::Duration = std::time::Duration::from
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Feedback {
-    /// Must be `true`: the user agreed to send this feedback.
+    /// true: the user agreed to send it.
     #[serde(default)]
     pub consent: bool,
     /// 1 (bad) to 5 (great).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<u8>,
-    /// e.g. `bug`, `idea`, `praise` (letters, digits, `-`, `_`; at most 32).
+    /// e.g. `bug`, `idea`, `praise`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
-    /// The feedback (at most 2,000 characters; no paths, URLs or e-mail addresses).
+    /// At most 2,000 characters.
     pub message: String,
 }
 

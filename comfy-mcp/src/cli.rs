@@ -299,6 +299,10 @@ pub struct ServerArgs {
     /// replaces the Cloud API key for partner nodes).
     #[arg(long, env = "COMFY_API_KEY", value_name = "KEY", global = true, hide_env_values = true)]
     pub comfy_api_key: Option<String>,
+    /// Which tools are listed: `full` (every tool) or `minimal` (a handful of general tools in
+    /// about 2 KB); allow/deny lists apply on top [default: full].
+    #[arg(long, env = "COMFY_MCP_TOOL_PROFILE", value_enum)]
+    pub tool_profile: Option<crate::tools::profile::ToolProfile>,
     /// Only these tools are served (comma-separated; `*` allowed at the end of a name).
     #[arg(long, env = "COMFY_MCP_ALLOW_TOOLS", value_delimiter = ',', value_name = "TOOLS")]
     pub allow_tools: Vec<String>,

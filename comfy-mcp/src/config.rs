@@ -31,6 +31,7 @@
 //! comfy_api_key = "..."              # partner nodes
 //! log_format = "text"                # or "json"
 //! log_level = "info"
+//! tool_profile = "full"              # or "minimal": a handful of general tools
 //!
 //! [tools]
 //! allow = []                         # empty = every tool
@@ -131,6 +132,8 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     /// Log filter.
     pub log_level: Option<String>,
+    /// Tool profile (`full` or `minimal`).
+    pub tool_profile: Option<crate::tools::profile::ToolProfile>,
     /// Tool allow/deny lists.
     #[serde(default)]
     pub tools: FileTools,
@@ -317,6 +320,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Log filter.
     pub log_level: String,
+    /// Which tools are listed before the allow/deny lists apply.
+    pub tool_profile: crate::tools::profile::ToolProfile,
     /// Tool lists.
     pub tools: ToolFilter,
     /// Limits.
@@ -573,6 +578,7 @@ impl Settings {
                 .map(Secret::new),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             log_level: args.log_level.clone().or(file.log_level).unwrap_or_else(|| "info".into()),
+            tool_profile: args.tool_profile.or(file.tool_profile).unwrap_or_default(),
             tools: ToolFilter {
                 allow: list(&args.allow_tools, file.tools.allow),
                 deny: list(&args.deny_tools, file.tools.deny),
@@ -735,6 +741,12 @@ impl Settings {
         self.listen.parse::<SocketAddr>().map_err(|e| {
             ConfigError(format!("listen address {:?}: {e} (expected e.g. 127.0.0.1:9000)", self.listen))
         })
+    }
+
+    /// Whether the tool `name` is served: listed by the tool profile, then allowed by the
+    /// `[tools]` allow/deny lists (token scopes narrow this further per caller).
+    pub fn serves_tool(&self, name: &str) -> bool {
+        self.tool_profile.includes(name) && self.tools.allows(name)
     }
 
     /// The effective configuration as TOML, secrets masked.
@@ -1052,5 +1064,31 @@ mod tests {
         };
         assert!(f.allows("get_output") && f.allows("submit_workflow"));
         assert!(!f.allows("get_queue") && !f.allows("cancel_job"));
+    }
+
+    #[test]
+    fn the_tool_profile_comes_first_then_allow_and_deny() {
+        use crate::tools::profile::ToolProfile;
+        let s = Settings::merge(&ServerArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(s.tool_profile, ToolProfile::Full);
+        assert!(s.serves_tool("cancel_job") && s.serves_tool("generate_image"));
+        assert!(s.to_toml().contains("tool_profile = \"full\""), "{}", s.to_toml());
+
+        let file =
+            FileConfig::parse("tool_profile = \"minimal\"\n[tools]\ndeny = [\"upload_file\"]\n").unwrap();
+        let s = Settings::merge(&ServerArgs::default(), file.clone()).unwrap();
+        assert_eq!(s.tool_profile, ToolProfile::Minimal);
+        assert!(s.to_toml().contains("tool_profile = \"minimal\""), "{}", s.to_toml());
+        assert!(s.serves_tool("run_workflow"));
+        assert!(!s.serves_tool("upload_file"), "denied");
+        assert!(!s.serves_tool("cancel_job") && !s.serves_tool("generate_image"), "not in the profile");
+        // An allow list cannot bring back a tool the profile leaves out.
+        let s = Settings::merge(&args(&["--allow-tools", "cancel_job,run_*"]), file.clone()).unwrap();
+        assert!(!s.serves_tool("cancel_job") && s.serves_tool("run_workflow"));
+        // The flag beats the file.
+        let s = Settings::merge(&args(&["--tool-profile", "full"]), file).unwrap();
+        assert!(s.serves_tool("cancel_job") && !s.serves_tool("upload_file"));
+        let e = FileConfig::parse("tool_profile = \"tiny\"\n").unwrap_err();
+        assert!(e.to_string().contains("tiny") || e.to_string().contains("tool_profile"), "{e}");
     }
 }

@@ -65,7 +65,7 @@ impl ComfyMcp {
     }
 
     fn served(&self, name: &str, principal: Option<&Principal>) -> bool {
-        self.state.settings.tools.allows(name) && principal.is_none_or(|p| p.may_call(name))
+        self.state.settings.serves_tool(name) && principal.is_none_or(|p| p.may_call(name))
     }
 
     /// Every tool this caller may see, in a fixed order.
@@ -179,7 +179,10 @@ impl ServerHandler for ComfyMcp {
             .build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("comfy-mcp", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+            .with_instructions(crate::tools::profile::instructions(
+                self.state.settings.tool_profile,
+                INSTRUCTIONS,
+            ))
     }
 
     async fn list_tools(

@@ -64,9 +64,14 @@ async fn on_a_local_comfyui_the_partner_key_is_needed_before_anything_is_submitt
     let fake = comfy_fake::FakeComfyUi::builder().start().await.unwrap();
     let no_key = state_for(&fake.url(), |s| s.allow_partner_spend = true);
     let (client, _r) = connect(no_key).await;
-    let e = err(&client, "partner_generate", json!({"type": "video", "model": "T2V-01", "prompt": "waves"}))
-        .await;
-    assert_eq!(e["code"], "partner_key_missing", "{e}");
+    // Without a partner key the tool is not listed (nor callable) on a local ComfyUI.
+    let names: Vec<String> =
+        client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    assert!(!names.iter().any(|n| n == "partner_generate"), "{names:?}");
+    let args = json!({"type": "video", "model": "T2V-01", "prompt": "waves"});
+    let call = rmcp::model::CallToolRequestParams::new("partner_generate")
+        .with_arguments(args.as_object().unwrap().clone());
+    assert!(client.call_tool(call).await.is_err(), "an unknown tool is a protocol error");
 
     let backend = LocalComfyUi::builder(&fake.url()).comfy_api_key("comfyui-test-key").build().unwrap();
     let mut settings = settings(&fake.url(), |_| {});

@@ -182,6 +182,18 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         BackendIdentity::default()
     }
 
+    /// Whether [`Backend::billing`] answers (the backend has an account with a balance).
+    /// Tool servers list billing tools only where it does.
+    fn has_billing(&self) -> bool {
+        false
+    }
+
+    /// Whether a key for partner (paid API) nodes is configured, so partner node workflows can
+    /// run (the same as [`BackendIdentity::partner_nodes_key`], known without a request).
+    fn has_partner_key(&self) -> bool {
+        false
+    }
+
     /// The account's balance and subscription, where the backend has billing.
     async fn billing(&self) -> Result<BillingStatus> {
         Err(self.not_supported("billing status"))

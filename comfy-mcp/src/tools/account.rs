@@ -11,8 +11,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "get_server_info",
             "Server info",
-            "The backend: kind, versions, reachable or not, credential state (accepted, rejected, ...; never \
-             the secret), account status and capabilities.",
+            "The backend: kind, versions, reachability, credential state, capabilities.",
         ),
         get_server_info,
     );
@@ -20,8 +19,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "get_billing_status",
             "Billing status",
-            "Account balance (USD and credits) and subscription, where the backend has billing (Comfy Cloud); \
-             elsewhere not_supported.",
+            "Account balance (USD, credits) and subscription.",
         ),
         get_billing_status,
     );

@@ -15,8 +15,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "list_assets",
             "List assets",
-            "Recorded outputs, newest first; filter by job_id, workflow (template name) or since (ISO 8601 \
-             time or ms since the epoch).",
+            "Recorded outputs, newest first, by job_id, workflow (template) or since.",
         ),
         list_assets,
     );
@@ -24,8 +23,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "get_asset_metadata",
             "Asset metadata",
-            "Everything recorded about one asset: job, node, type, size, dimensions, SHA-256, template and \
-             parameters.",
+            "An asset's job, node, type, size, dimensions, SHA-256, parameters.",
         ),
         get_asset_metadata,
     );
@@ -47,8 +45,7 @@ pub struct ListAssetsArgs {
     #[serde(default)]
     #[schemars(length(min = 1, max = 128))]
     pub workflow: Option<String>,
-    /// Only outputs recorded at or after this time: ISO 8601 (`2026-11-05T12:00:00Z`) or
-    /// milliseconds since the Unix epoch.
+    /// ISO 8601 time or Unix milliseconds.
     #[serde(default)]
     #[schemars(schema_with = "since_schema")]
     pub since: Option<Value>,

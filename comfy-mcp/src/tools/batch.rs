@@ -15,9 +15,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::write(
             "submit_batch",
             "Submit batch",
-            "Run one workflow or template N times: give exactly one of param_sets (template params), \
-             overrides ({\"KSampler.steps\": 20} per item), seeds, or count (random seeds). Every item is \
-             checked first; returns a batch_id.",
+            "Run a workflow or template N times: exactly one of param_sets, overrides, seeds or count. Returns a batch_id.",
         ),
         submit_batch,
     );
@@ -25,7 +23,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "get_batch_status",
             "Batch status",
-            "A batch's state, counts per state, fraction and each item's job_id and state.",
+            "A batch's state, counts and each item's job_id and state.",
         ),
         get_batch_status,
     );
@@ -33,7 +31,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "get_batch_output",
             "Batch outputs",
-            "Every output of a batch, per item in order, with comfy://assets/ URIs for the bytes.",
+            "A batch's outputs per item, with comfy://assets/ URIs.",
         ),
         get_batch_output,
     );
@@ -41,8 +39,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "wait_for_batch",
             "Wait for batch",
-            "Wait (with progress) until every item of a batch finishes or `timeout` seconds pass (capped by \
-             the server's wait budget); returns its status.",
+            "Wait (with progress) until a batch finishes or timeout; returns its status.",
         ),
         wait_for_batch,
     );
@@ -56,22 +53,22 @@ pub struct SubmitBatchArgs {
     #[serde(default)]
     #[schemars(schema_with = "optional_workflow_schema")]
     pub workflow: Option<Value>,
-    /// Template name (list_workflows).
+    /// Or a template name.
     #[schemars(length(min = 1, max = 128))]
     pub template: Option<String>,
-    /// Template params shared by all items.
+    /// Params for every item.
     #[serde(default)]
     pub params: Map<String, Value>,
-    /// One item per template params set.
+    /// One item per params set.
     #[schemars(length(min = 1, max = 1000))]
     pub param_sets: Option<Vec<Map<String, Value>>>,
-    /// One item per `{"<node>.<input>": value}` set.
+    /// One item per overrides set.
     #[schemars(length(min = 1, max = 1000))]
     pub overrides: Option<Vec<Map<String, Value>>>,
     /// One item per seed.
     #[schemars(length(min = 1, max = 1000))]
     pub seeds: Option<Vec<u64>>,
-    /// N items with random seeds.
+    /// Items with random seeds.
     #[schemars(range(min = 1, max = 1000))]
     pub count: Option<u32>,
 }

@@ -11,10 +11,9 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "cql",
             "Catalogue query",
-            "Typed structural questions about the node classes. Source, then |-separated stages: \
-             `produces IMAGE | NOT deprecated | sort connections | limit 10`, `(produces VIDEO OR accepts \
-             LATENT) AND NOT api`, `upstream KSampler`, `downstream VAEDecode | output`, `path MODEL -> IMAGE \
-             depth 3`. Filters: produces/accepts T, category C, name S, deprecated, experimental, api, output.",
+            "Query node classes: a source, then |-separated stages, e.g. `produces IMAGE | NOT deprecated | limit \
+             10`, `upstream KSampler`, `path MODEL -> IMAGE depth 3`. Filters: produces/accepts T, category C, \
+             name S, deprecated, experimental, api, output; AND, OR, NOT.",
         ),
         cql,
     );

@@ -18,7 +18,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "get_defaults",
             "Get defaults",
-            "Template parameter defaults with their source: runtime > config > env > template.",
+            "Template parameter defaults and where each comes from.",
         ),
         get_defaults,
     );
@@ -28,8 +28,7 @@ pub(crate) fn register(r: &mut Registry) {
             ..ToolDef::write(
                 "set_defaults",
                 "Set defaults",
-                "Set template parameter defaults for later calls (null removes one), checked against the \
-                 templates; persist=true writes them to the config file's [defaults].",
+                "Set template parameter defaults (null removes one); persist=true saves them.",
             )
         },
         set_defaults,
@@ -84,10 +83,10 @@ fn values_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetDefaultsArgs {
-    /// Parameter defaults to set.
+    /// Name to value.
     #[schemars(schema_with = "values_schema")]
     pub values: Map<String, Value>,
-    /// Also write them into the config file's `[defaults]` (default false: this server run only).
+    /// Also write them to the config file.
     #[serde(default)]
     pub persist: bool,
 }

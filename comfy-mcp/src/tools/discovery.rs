@@ -13,19 +13,16 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "list_models",
             "List models",
-            "Model files in one folder (checkpoints, loras, vae, ...); without a folder, the folder names.",
+            "Model files in a folder (checkpoints, loras, vae, ...), or the folders.",
         ),
         list_models,
     );
-    r.add(
-        ToolDef::read("search_models", "Search models", "Find model files by name, in every folder or one."),
-        search_models,
-    );
+    r.add(ToolDef::read("search_models", "Search models", "Find model files by name."), search_models);
     r.add(
         ToolDef::read(
             "search_nodes",
             "Search nodes",
-            "Find node classes by words and by input type, output type or category.",
+            "Find node classes by words, input/output type or category.",
         ),
         search_nodes,
     );
@@ -33,7 +30,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "get_node_info",
             "Node info",
-            "Inputs (type, default, bounds, choices) and outputs of one node class.",
+            "A node class's inputs (type, default, bounds, choices) and outputs.",
         ),
         get_node_info,
     );
@@ -43,7 +40,7 @@ pub(crate) fn register(r: &mut Registry) {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListModelsArgs {
-    /// Model folder, e.g. `checkpoints`, `loras`, `vae`.
+    /// e.g. `checkpoints`.
     #[serde(default)]
     #[schemars(length(min = 1, max = 128))]
     pub folder: Option<String>,
@@ -134,15 +131,15 @@ pub struct SearchNodesArgs {
     /// filter is given.
     #[schemars(length(max = 200))]
     pub query: String,
-    /// Only nodes with an input of this type (`IMAGE`, `LATENT`, `MODEL`, ...).
+    /// e.g. `IMAGE`, `LATENT`, `MODEL`.
     #[serde(default)]
     #[schemars(length(min = 1, max = 64))]
     pub input_type: Option<String>,
-    /// Only nodes with an output of this type.
+    /// e.g. `LATENT`.
     #[serde(default)]
     #[schemars(length(min = 1, max = 64))]
     pub output_type: Option<String>,
-    /// Only nodes whose category starts with this (`sampling`, `image/upscaling`, ...).
+    /// Category prefix, e.g. `sampling`.
     #[serde(default)]
     #[schemars(length(min = 1, max = 128))]
     pub category: Option<String>,
@@ -175,7 +172,7 @@ async fn search_nodes(ctx: CallCtx, args: SearchNodesArgs) -> ToolResult<NodeHit
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeInfoArgs {
-    /// The class name, e.g. `KSampler`.
+    /// e.g. `KSampler`.
     #[schemars(length(min = 1, max = 200))]
     pub class_type: String,
 }

@@ -19,9 +19,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::write(
             "submit_workflow",
             "Submit workflow",
-            "Queue a ComfyUI workflow (API or editor format). Returns {job_id, status}. With wait=true, waits (with \
-             progress) up to the server's wait budget and returns the outputs, or the job handle if it is \
-             still running.",
+            "Queue a workflow (API or editor format); returns job_id, or outputs with wait=true.",
         ),
         submit_workflow,
     );
@@ -29,8 +27,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "get_job_status",
             "Job status",
-            "Status of a job: queued (with position), running (with progress), succeeded, failed (with the \
-             error) or cancelled. preview=true adds the newest sampler preview as image content.",
+            "A job's status, queue position, progress or error. preview=true adds the latest preview image.",
         ),
         get_job_status,
     );
@@ -38,8 +35,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "wait_for_job",
             "Wait for job",
-            "Wait (with progress) until a job finishes or `timeout` seconds pass (capped by the server's wait \
-             budget); returns its outputs, or its status if still going. Cancelling the wait leaves the job running.",
+            "Wait (with progress) until a job finishes or timeout; returns outputs or status.",
         ),
         wait_for_job,
     );
@@ -47,8 +43,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "get_output",
             "Job outputs",
-            "Outputs of a finished job: one entry per image, video, audio or text, with asset_id and a \
-             comfy://assets/ URI for the bytes.",
+            "A finished job's outputs: asset_id and comfy://assets/ URI of each.",
         ),
         get_output,
     );
@@ -56,20 +51,20 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef {
             destructive: true,
             idempotent: true,
-            ..ToolDef::write("cancel_job", "Cancel job", "Cancel one job: removed from the queue if waiting, interrupted if running. Other jobs are never touched.")
+            ..ToolDef::write(
+                "cancel_job",
+                "Cancel job",
+                "Cancel one job: dequeued if waiting, interrupted if running.",
+            )
         },
         cancel_job,
     );
-    r.add(
-        ToolDef::read("get_queue", "Queue", "ComfyUI's queue: running and pending jobs, in run order."),
-        get_queue,
-    );
+    r.add(ToolDef::read("get_queue", "Queue", "The queue: running and pending jobs in order."), get_queue);
     r.add(
         ToolDef::read(
             "validate_workflow",
             "Validate workflow",
-            "Check a workflow (API or editor format) against the server's nodes without running it. \
-             Returns every problem with node, input, code, message and suggestions.",
+            "Check a workflow against the server's nodes without running it; lists every problem.",
         ),
         validate_workflow,
     );
@@ -103,7 +98,7 @@ pub struct StatusArgs {
     /// The job handle.
     #[schemars(schema_with = "job_id_schema")]
     pub job_id: String,
-    /// Also return the newest sampler preview as a JPEG (≤512 px), if the job sent one.
+    /// Add the latest preview image.
     #[serde(default)]
     pub preview: bool,
 }

@@ -12,7 +12,7 @@ use crate::tools::ToolResult;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryArgs {
-    /// Must be `true`: the user agreed to send the summary.
+    /// true: the user agreed to send it.
     pub consent: bool,
 }
 
@@ -21,8 +21,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::write(
             "submit_feedback",
             "Submit feedback",
-            "Send the user's feedback about this server. Only with their consent (consent: true); no paths, \
-             URLs or personal data. Stored locally, posted if a feedback URL is set.",
+            "Send the user's feedback on this server, only with their consent; no personal data.",
         ),
         submit_feedback,
     );
@@ -30,8 +29,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::write(
             "report_session_summary",
             "Report session summary",
-            "Send this session's counts (jobs by outcome, error codes, uptime; no prompts or ids), only with \
-             the user's consent. Stored locally, posted if a feedback URL is set.",
+            "Send this session's counts (jobs, errors, uptime), only with the user's consent.",
         ),
         report_session_summary,
     );

@@ -13,7 +13,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "search_templates",
             "Search templates",
-            "Search the official ComfyUI workflow templates by words, tag, media type or model; best first.",
+            "Search the official ComfyUI templates by words, tag, media type or model.",
         ),
         search_templates,
     );
@@ -21,8 +21,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "get_template",
             "Template",
-            "An official template's description, tags and editable inputs (keys for run_saved_workflow \
-             with template=true).",
+            "An official template's description, tags and editable inputs.",
         ),
         get_template,
     );
@@ -36,7 +35,7 @@ pub struct SearchArgs {
     #[serde(default)]
     #[schemars(length(max = 200))]
     pub query: Option<String>,
-    /// Tag or category, e.g. "Text to Image", "Video".
+    /// e.g. "Text to Image".
     #[serde(default)]
     #[schemars(length(max = 100))]
     pub tag: Option<String>,
@@ -44,7 +43,7 @@ pub struct SearchArgs {
     #[serde(default)]
     #[schemars(length(max = 20))]
     pub media_type: Option<String>,
-    /// Part of a model name, e.g. "flux".
+    /// e.g. "flux".
     #[serde(default)]
     #[schemars(length(max = 100))]
     pub model: Option<String>,

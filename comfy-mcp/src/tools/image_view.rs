@@ -17,8 +17,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "view_image",
             "View image",
-            "See an image asset: a JPEG preview (longest side ≤ max_dim, default 512, max 1024; under 100 000 \
-             base64 chars) as image content, plus its size.",
+            "See an image asset as a JPEG preview (longest side max_dim, default 512).",
         ),
         view_image,
     );
@@ -31,7 +30,7 @@ pub struct ViewImageArgs {
     /// The image asset.
     #[schemars(schema_with = "asset_id_schema")]
     pub asset_id: String,
-    /// Longest side of the preview in pixels (default 512).
+    /// Longest side in pixels.
     #[serde(default)]
     #[schemars(range(min = 16, max = 1024))]
     pub max_dim: Option<u32>,

@@ -17,8 +17,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::write(
             "upload_file",
             "Upload file",
-            "Upload an input image or mask to ComfyUI from base64/data-URI `data`, or a `path` inside the \
-             server's upload dirs. Returns input_name for LoadImage.",
+            "Upload an input image or mask; returns its input_name.",
         ),
         upload_file,
     );
@@ -39,27 +38,27 @@ pub enum UploadKindArg {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadArgs {
-    /// File name to store (no path).
+    /// Stored file name.
     #[schemars(length(min = 1, max = 200))]
     pub filename: String,
-    /// The bytes: base64, or a data URI (`data:image/png;base64,...`).
+    /// Base64 or a data URI.
     #[serde(default)]
     pub data: Option<String>,
-    /// A file inside the server's upload directories (instead of data).
+    /// Or a file in the server's upload dirs.
     #[serde(default)]
     #[schemars(length(min = 1, max = 4096))]
     pub path: Option<String>,
-    /// Sub-folder of ComfyUI's input folder.
+    /// In the input folder.
     #[serde(default)]
     #[schemars(length(max = 200))]
     pub subfolder: Option<String>,
     /// Replace a file of the same name (default false: ComfyUI picks a free name).
     #[serde(default)]
     pub overwrite: bool,
-    /// image (default) or mask.
+    /// `image` or `mask`.
     #[serde(default)]
     pub kind: UploadKindArg,
-    /// For a mask: the input name of the image it belongs to.
+    /// For a mask: its image's input_name.
     #[serde(default)]
     #[schemars(length(min = 1, max = 400))]
     pub original: Option<String>,

@@ -16,9 +16,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::write(
             "regenerate",
             "Regenerate",
-            "Make an asset again: its template re-rendered with the stored parameters plus overrides (param \
-             names) and seed; for a raw workflow, the stored graph with overrides as \"node_id.input\". \
-             Returns the new job like run_workflow.",
+            "Make an asset again from its stored parameters plus overrides (template params, or \"node_id.input\") and seed.",
         ),
         regenerate,
     );
@@ -28,8 +26,7 @@ pub(crate) fn register(r: &mut Registry) {
             ..ToolDef::write(
                 "use_previous_output",
                 "Use previous output",
-                "Upload an earlier output (via ComfyUI, works remotely) as an input file; returns input_name \
-                 for LoadImage's image input.",
+                "Make an earlier output an input file; returns input_name.",
             )
         },
         use_previous_output,
@@ -55,7 +52,7 @@ pub struct RegenerateArgs {
     #[serde(default)]
     #[schemars(schema_with = "overrides_schema")]
     pub overrides: Map<String, Value>,
-    /// New value of the template's seed parameter (templates only).
+    /// New seed (templates).
     #[serde(default)]
     #[schemars(range(min = 0, max = 9_007_199_254_740_991u64))]
     pub seed: Option<u64>,
@@ -102,7 +99,7 @@ pub struct PreviousOutputArgs {
     /// The output to reuse.
     #[schemars(schema_with = "asset_id_schema")]
     pub asset_id: String,
-    /// Sub-folder of ComfyUI's input folder (default: none).
+    /// In ComfyUI's input folder.
     #[serde(default)]
     #[schemars(length(max = 200))]
     pub subfolder: Option<String>,

@@ -14,6 +14,7 @@ pub mod account;
 pub mod args;
 pub mod assets;
 pub mod batch;
+pub mod compact;
 pub mod cql;
 pub mod defaults;
 pub mod discovery;
@@ -24,6 +25,7 @@ pub mod image_view;
 pub mod inputs;
 pub mod iterate;
 pub mod partner;
+pub mod profile;
 pub mod publish;
 pub mod runcomfy;
 pub mod saved;
@@ -37,13 +39,13 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use rmcp::handler::server::tool::{schema_for_input, schema_for_output};
+use rmcp::handler::server::tool::schema_for_input;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ProgressToken, Tool, ToolAnnotations};
 use rmcp::{Peer, RoleServer};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ToolError;
@@ -105,7 +107,8 @@ pub type Handler = Arc<dyn Fn(CallCtx, JsonObject) -> BoxFuture<'static, CallToo
 pub struct ToolDef {
     /// Name (fixed, part of the public interface).
     pub name: &'static str,
-    /// Human title.
+    /// Human title (for documentation and logs; not listed, to keep `tools/list` small: the
+    /// name says it).
     pub title: &'static str,
     /// Short, precise description for the model.
     pub description: &'static str,
@@ -146,13 +149,10 @@ impl ToolDef {
         }
     }
 
-    /// The annotations.
+    /// The annotations as listed: the hints that differ from MCP's defaults
+    /// ([`compact::annotations`]).
     pub fn annotations(&self) -> ToolAnnotations {
-        ToolAnnotations::with_title(self.title)
-            .read_only(self.read_only)
-            .destructive(self.destructive)
-            .idempotent(self.idempotent)
-            .open_world(self.open_world)
+        compact::annotations(self.read_only, self.destructive, self.idempotent, self.open_world)
     }
 }
 
@@ -200,10 +200,17 @@ impl Registry {
         r
     }
 
-    /// The standard tools plus the backend's own (RunComfy's deployment and request tools,
-    /// listed only on that backend).
+    /// The standard tools this backend can serve plus its own: RunComfy's deployment and
+    /// request tools only on RunComfy, get_billing_status only where the backend has billing
+    /// (Comfy Cloud, RunComfy), partner_generate only where a partner-node key is configured.
     pub fn for_backend(backend: &dyn comfy_core::backend::Backend) -> Registry {
         let mut r = Registry::standard();
+        if !backend.has_billing() {
+            r.entries.retain(|e| e.tool.name != "get_billing_status");
+        }
+        if !backend.has_partner_key() {
+            r.entries.retain(|e| e.tool.name != "partner_generate");
+        }
         if backend.as_runcomfy().is_some() {
             runcomfy::register(&mut r);
         }
@@ -214,22 +221,22 @@ impl Registry {
     pub fn add<In, Out, F, Fut>(&mut self, def: ToolDef, handler: F)
     where
         In: DeserializeOwned + JsonSchema + Send + 'static,
-        Out: Serialize + JsonSchema + 'static,
+        Out: Serialize + 'static,
         F: Fn(CallCtx, In) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ToolResult<Out>> + Send + 'static,
     {
+        // Arguments are checked against the full schema; clients see the compact one (see
+        // [`compact`]), which names the same arguments and types.
         let input_schema = match schema_for_input::<In>() {
-            Ok(s) => Arc::new(slim_schema(s.as_ref().clone())),
+            Ok(s) => s,
             Err(e) => {
                 // A programming error in a schema type: keep serving the other tools.
                 tracing::error!(tool = def.name, error = %e, "tool not registered: bad input schema");
                 return;
             }
         };
-        let tool = Tool::new(def.name, def.description, input_schema.clone())
-            .with_title(def.title)
-            .with_raw_output_schema(compact_output_schema::<Out>())
-            .with_annotations(def.annotations());
+        let listed = Arc::new(compact::input_schema(input_schema.as_ref().clone(), false));
+        let tool = Tool::new(def.name, def.description, listed).with_annotations(def.annotations());
         let handler = Arc::new(handler);
         let erased: Handler = Arc::new(move |ctx: CallCtx, args: JsonObject| {
             let handler = handler.clone();
@@ -273,109 +280,6 @@ impl Registry {
     pub fn get(&self, name: &str) -> Option<&ToolEntry> {
         self.entries.iter().find(|e| e.tool.name == name)
     }
-}
-
-/// The output schema of `T`, shallow: no `description`/`title`/`format` keywords, nested types
-/// (`$ref`) reduced to their JSON type (`{"type": "object"}` for structs, `{"type": "string",
-/// "enum": [...]}` for unit enums). Clients validate results against it and models read the
-/// input schemas, so this keeps `tools/list` small without losing what matters.
-pub fn compact_output_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
-    fn strip(v: &mut Value, defs: &Map<String, Value>) {
-        match v {
-            Value::Object(m) => {
-                if let Some(reference) = m.get("$ref").and_then(Value::as_str) {
-                    let shallow = shallow_ref(reference, defs);
-                    *m = shallow;
-                    return;
-                }
-                m.remove("$defs");
-                m.remove("format");
-                // `properties` maps names to schemas: a property may itself be called "description".
-                for (k, child) in m.iter_mut() {
-                    if k == "properties" || k == "$defs" {
-                        if let Value::Object(props) = child {
-                            props.values_mut().for_each(|p| strip(p, defs));
-                        }
-                    } else {
-                        strip(child, defs);
-                    }
-                }
-                m.remove("description");
-                m.remove("title");
-            }
-            Value::Array(a) => a.iter_mut().for_each(|c| strip(c, defs)),
-            _ => {}
-        }
-    }
-    let full = schema_for_output::<T>();
-    let defs = full.get("$defs").and_then(Value::as_object).cloned().unwrap_or_default();
-    let mut v = Value::Object(full.as_ref().clone());
-    strip(&mut v, &defs);
-    match v {
-        Value::Object(m) => Arc::new(slim_schema(m)),
-        _ => full,
-    }
-}
-
-/// Drops what tells a client nothing: `$schema` (MCP's default dialect is already 2020-12) and
-/// `"default": null` on optional fields (absent already means null). Saves about 4 KB of
-/// `tools/list`; validation is unchanged.
-pub fn slim_schema(mut schema: JsonObject) -> JsonObject {
-    fn walk(m: &mut Map<String, Value>) {
-        if m.get("default").is_some_and(Value::is_null) {
-            m.remove("default");
-        }
-        for (k, child) in m.iter_mut() {
-            match child {
-                // `properties` and `$defs` map names to schemas; a name may be "default".
-                Value::Object(named) if k == "properties" || k == "$defs" => {
-                    named.values_mut().filter_map(Value::as_object_mut).for_each(walk);
-                }
-                Value::Object(sub) => walk(sub),
-                Value::Array(items) => items.iter_mut().filter_map(Value::as_object_mut).for_each(walk),
-                _ => {}
-            }
-        }
-    }
-    schema.remove("$schema");
-    walk(&mut schema);
-    schema
-}
-
-/// The shallow schema standing for a `$ref`: the referenced definition's JSON type (with the
-/// values of a unit enum), or no constraint when it has no single type.
-fn shallow_ref(reference: &str, defs: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = Map::new();
-    let Some(def) = reference.strip_prefix("#/$defs/").and_then(|name| defs.get(name)) else {
-        return out;
-    };
-    let variants = def.get("oneOf").or_else(|| def.get("anyOf")).and_then(Value::as_array);
-    let consts: Option<Vec<Value>> = match (def.get("enum"), variants) {
-        (Some(Value::Array(values)), _) => Some(values.clone()),
-        (None, Some(variants)) => variants.iter().map(|v| v.get("const").cloned()).collect(),
-        _ => None,
-    };
-    let json_type = |v: &Value| match v {
-        Value::String(_) => Some("string"),
-        Value::Number(n) if n.is_f64() => Some("number"),
-        Value::Number(_) => Some("integer"),
-        Value::Bool(_) => Some("boolean"),
-        _ => None,
-    };
-    if let Some(t) = def.get("type") {
-        out.insert("type".into(), t.clone());
-    } else if let Some(values) = &consts
-        && let Some(first) = values.first().and_then(json_type)
-        && values.iter().all(|v| json_type(v) == Some(first))
-    {
-        out.insert("type".into(), Value::String(first.into()));
-    }
-    if let Some(values) = consts
-        && !values.is_empty()
-    {
-        out.insert("enum".into(), Value::Array(values));
-    }
-    out
 }
 
 /// Serializes a successful output (structured content plus its JSON text mirror, then the
@@ -430,56 +334,4 @@ pub fn job_id_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "maxLength": 200,
         "description": "A job_id returned by submit_workflow, run_workflow or a workflow tool."
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::{Value, json};
-
-    use super::views::JobView;
-    use super::{compact_output_schema, slim_schema};
-
-    #[test]
-    fn slim_schemas_drop_the_dialect_and_null_defaults_only() {
-        let schema = json!({
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "type": "object",
-            "properties": {
-                "default": {"type": ["string", "null"], "default": null},
-                "steps": {"type": "integer", "default": 20},
-                "kind": {"$ref": "#/$defs/Kind", "default": "image"}
-            },
-            "$defs": {"Kind": {"oneOf": [{"const": "image", "default": null}]}}
-        });
-        let Value::Object(m) = schema else { unreachable!() };
-        let slim = Value::Object(slim_schema(m));
-        assert_eq!(
-            slim,
-            json!({
-                "type": "object",
-                "properties": {
-                    "default": {"type": ["string", "null"]},
-                    "steps": {"type": "integer", "default": 20},
-                    "kind": {"$ref": "#/$defs/Kind", "default": "image"}
-                },
-                "$defs": {"Kind": {"oneOf": [{"const": "image"}]}}
-            })
-        );
-    }
-
-    #[test]
-    fn compact_output_schemas_keep_the_json_type_of_referenced_enums_and_structs() {
-        let schema = compact_output_schema::<JobView>();
-        let props = &schema["properties"];
-        // A unit enum is a string, not an object: clients validate results against this.
-        assert_eq!(
-            props["status"],
-            json!({"type": "string", "enum": ["pending", "queued", "running", "succeeded", "failed", "cancelled"]})
-        );
-        assert_eq!(props["job_id"], json!({"type": "string"}));
-        let progress = serde_json::to_string(&props["progress"]).unwrap();
-        assert!(progress.contains(r#"{"type":"object"}"#) && !progress.contains("$ref"), "{progress}");
-        assert!(schema.get("$defs").is_none());
-        assert!(!serde_json::to_string(&*schema).unwrap().contains("description"));
-    }
 }

@@ -13,9 +13,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::write(
             "partner_generate",
             "Partner generate",
-            "Generate with a partner (paid API) model of the server's catalogue: builds node + save workflow, \
-             prices it (USD, credits: $1 = 211, or unknown). Runs only if max_credits covers the price or the \
-             server allows partner spending; dry_run quotes only. media: names from upload_file.",
+            "Generate with a partner (paid API) model: builds and prices the workflow (credits: $1 = 211); runs only if max_credits covers the price or spending is allowed. dry_run quotes.",
         ),
         partner_generate,
     );

@@ -16,8 +16,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::write(
             "publish_asset",
             "Publish asset",
-            "Copy an asset into the web publish dir (optionally as WebP under max_bytes), record it in \
-             manifest.json {key: filename} and publish_log.jsonl. Returns the relative path.",
+            "Copy an asset into the web publish dir (optionally as WebP) and record it in manifest.json.",
         ),
         publish_asset,
     );
@@ -25,7 +24,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "get_publish_info",
             "Publish info",
-            "The publish directory (relative name), whether auto-detected, manifest entries, size budget.",
+            "The publish dir, manifest entries and size budget.",
         ),
         get_publish_info,
     );
@@ -38,18 +37,18 @@ pub struct PublishArgs {
     /// The asset to publish.
     #[schemars(schema_with = "asset_id_schema")]
     pub asset_id: String,
-    /// File name in the publish dir (default: the asset's; `.webp` when web_optimize).
+    /// Default: the asset's file name.
     #[serde(default)]
     #[schemars(length(min = 1, max = 200))]
     pub target_filename: Option<String>,
-    /// manifest.json key (default: the file name without extension).
+    /// Default: the file name without extension.
     #[serde(default)]
     #[schemars(length(min = 1, max = 200))]
     pub manifest_key: Option<String>,
-    /// Convert to WebP, scaled down until it fits max_bytes.
+    /// WebP, scaled to fit max_bytes.
     #[serde(default)]
     pub web_optimize: bool,
-    /// Size budget in bytes (default 600000 with web_optimize; else only checked when given).
+    /// Size budget (default 600000 with web_optimize).
     #[serde(default)]
     #[schemars(range(min = 1024, max = 104_857_600))]
     pub max_bytes: Option<u64>,

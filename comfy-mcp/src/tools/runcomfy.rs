@@ -28,8 +28,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "get_deployment",
             "Get deployment",
-            "One deployment (default: the configured one); include_payload adds its workflow and a summary \
-             of the nodes and inputs submit_request can override.",
+            "One deployment (default: the configured one); include_payload adds its workflow and overridable inputs.",
         ),
         get_deployment,
     );
@@ -37,8 +36,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::write(
             "create_deployment",
             "Create deployment",
-            "Deploy a Cloud-Saved workflow on a GPU. Billed per second while instances run (min_instances > 0 \
-             bills while idle).",
+            "Deploy a Cloud-Saved workflow on a GPU. Billed per second while instances run (min_instances > 0 bills while idle).",
         ),
         create_deployment,
     );
@@ -60,7 +58,7 @@ pub(crate) fn register(r: &mut Registry) {
             ..ToolDef::write(
                 "delete_deployment",
                 "Delete deployment",
-                "Delete a deployment permanently. Refused unless confirm repeats its id.",
+                "Delete a deployment permanently; confirm must repeat its id.",
             )
         },
         delete_deployment,
@@ -87,7 +85,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "get_request_result",
             "Request result",
-            "A request's outputs (every file as a hosted URL, kept 7 days), texts, or why it failed.",
+            "A request's outputs (hosted URLs, kept 7 days), texts, or why it failed.",
         ),
         get_request_result,
     );
@@ -98,7 +96,7 @@ pub(crate) fn register(r: &mut Registry) {
             ..ToolDef::write(
                 "cancel_request",
                 "Cancel request",
-                "Cancel a request: cancelled, cancel_requested (poll its status) or not_cancellable.",
+                "Cancel a request: cancelled, cancel_requested or not_cancellable.",
             )
         },
         cancel_request,
@@ -258,8 +256,7 @@ pub struct RequestArgs {
     /// The deployment (default: the configured one).
     #[serde(default)]
     pub deployment_id: Option<String>,
-    /// The request id from submit_request (or a job id of this backend). A request recorded
-    /// here is found on its own deployment; another one on deployment_id.
+    /// From submit_request (or a job_id of this backend).
     #[schemars(length(min = 1, max = 200))]
     pub request_id: String,
 }

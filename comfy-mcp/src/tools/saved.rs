@@ -14,19 +14,14 @@ use super::{CallCtx, Registry, ToolDef, ToolResult, workflow_schema, workflow_va
 
 pub(crate) fn register(r: &mut Registry) {
     r.add(
-        ToolDef::read(
-            "list_saved_workflows",
-            "Saved workflows",
-            "Workflows saved in the ComfyUI editor (user data).",
-        ),
+        ToolDef::read("list_saved_workflows", "Saved workflows", "Workflows saved in the ComfyUI editor."),
         list_saved_workflows,
     );
     r.add(
         ToolDef::read(
             "get_saved_workflow",
             "Saved workflow",
-            "A saved workflow's nodes (title, class) and every editable input as \"<title or id>.<input>\" \
-             with type and current value: the keys run_saved_workflow takes as overrides.",
+            "A saved workflow's nodes and editable inputs (the override keys of run_saved_workflow).",
         ),
         get_saved_workflow,
     );
@@ -36,8 +31,7 @@ pub(crate) fn register(r: &mut Registry) {
             ..ToolDef::write(
                 "save_workflow",
                 "Save workflow",
-                "Save a workflow (API or editor format) to the editor's workflows; API format is converted so \
-                 it opens in the editor. overwrite=false refuses an existing name.",
+                "Save a workflow (API or editor format) to the editor's workflows.",
             )
         },
         save_workflow,
@@ -46,8 +40,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::write(
             "run_saved_workflow",
             "Run saved workflow",
-            "Run a saved workflow (or, with template=true, an official template) with overrides \
-             {\"<title or id>.<input>\": value}. Waits up to the wait budget unless wait=false.",
+            "Run a saved workflow (or official template, template=true) with overrides.",
         ),
         run_saved_workflow,
     );
@@ -97,10 +90,10 @@ pub struct RunSavedArgs {
     /// Saved workflow name, or official template name with template=true.
     #[schemars(length(min = 1, max = 255))]
     pub name: String,
-    /// Input values by `"<node title or id>.<input>"` (see get_saved_workflow / get_template).
+    /// `{"<title or id>.<input>": value}`.
     #[serde(default)]
     pub overrides: Map<String, Value>,
-    /// name is an official template (search_templates), not a saved workflow.
+    /// name is an official template.
     #[serde(default)]
     pub template: bool,
     /// Wait for the result (default true, up to the server's wait budget).

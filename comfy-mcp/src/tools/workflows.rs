@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use comfy_core::Source;
 use comfy_core::template::{Template, TemplateInfo};
-use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, JsonObject, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -21,7 +21,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::read(
             "list_workflows",
             "List workflows",
-            "Workflow templates (each is also its own tool): name, description and parameters.",
+            "Workflow templates (each also a tool) and their parameters.",
         ),
         list_workflows,
     );
@@ -29,8 +29,7 @@ pub(crate) fn register(r: &mut Registry) {
         ToolDef::write(
             "run_workflow",
             "Run workflow",
-            "Run a workflow template by name with parameters (see list_workflows). Waits up to the server's \
-             wait budget unless wait=false; returns outputs or the job handle.",
+            "Run a workflow template by name with params (see list_workflows).",
         ),
         run_workflow,
     );
@@ -83,7 +82,7 @@ pub struct RunArgs {
     /// Template name (see list_workflows).
     #[schemars(length(min = 1, max = 128))]
     pub name: String,
-    /// Parameter values by name.
+    /// By name.
     #[serde(default)]
     pub params: Map<String, Value>,
     /// Wait for the result (default true, up to the server's wait budget).
@@ -93,8 +92,7 @@ pub struct RunArgs {
 
 async fn run_workflow(ctx: CallCtx, args: RunArgs) -> ToolResult<JobView> {
     let template = ctx.state.comfy.template(&args.name).await?;
-    let tool = template_tool(&template);
-    if let Err(mut e) = args::check(&tool.input_schema, &Value::Object(args.params.clone())) {
+    if let Err(mut e) = args::check(&template_schema(&template), &Value::Object(args.params.clone())) {
         e.field = e.field.map(|f| if f == "arguments" { "params".to_owned() } else { format!("params.{f}") });
         return Err(e);
     }
@@ -113,30 +111,36 @@ async fn run_template(
     submit_and_report(ctx, prepared.into_request(), wait).await
 }
 
-/// The tool of one template.
-pub fn template_tool(t: &Template) -> Tool {
-    let mut schema = match t.json_schema() {
+/// The full input schema of a template's tool (what its arguments are checked against).
+pub fn template_schema(t: &Template) -> JsonObject {
+    match t.json_schema() {
         Value::Object(m) => m,
         _ => JsonObject::new(),
-    };
-    schema.remove("title");
-    schema.remove("description");
-    let schema = super::slim_schema(schema);
-    let mut description: String = t.description.chars().take(400).collect();
-    if description.trim().is_empty() {
-        description = format!("Run the {} workflow.", t.name);
     }
-    description.push_str(" Waits up to the server's wait budget; returns outputs or the job handle.");
+}
+
+/// The tool of one template: its description's first clause (list_workflows has the whole
+/// text), its parameters as the input schema. It waits like `wait=true` (the instructions say
+/// so once).
+pub fn template_tool(t: &Template) -> Tool {
+    let schema = super::compact::input_schema(template_schema(t), true);
+    let mut description = first_clause(&t.description, 160);
+    if description.is_empty() {
+        description = format!("Run the {} workflow", t.name);
+    }
+    description.push('.');
     Tool::new(t.name.clone(), description, Arc::new(schema))
-        .with_title(format!("Workflow: {}", t.name))
-        .with_raw_output_schema(super::compact_output_schema::<JobView>())
-        .with_annotations(
-            ToolAnnotations::with_title(format!("Workflow: {}", t.name))
-                .read_only(false)
-                .destructive(false)
-                .idempotent(false)
-                .open_world(false),
-        )
+        .with_annotations(super::compact::annotations(false, false, false, false))
+}
+
+/// `text` up to its first `:` or sentence end, at most `max` characters, without the final
+/// punctuation.
+fn first_clause(text: &str, max: usize) -> String {
+    let text = text.trim();
+    let end =
+        [text.find(": "), text.find(". "), text.find('\n')].into_iter().flatten().min().unwrap_or(text.len());
+    let clause: String = text[..end].chars().take(max).collect();
+    clause.trim_end_matches(['.', ' ']).to_owned()
 }
 
 /// Calls the tool of template `name` with `arguments` (its parameters).
@@ -145,8 +149,7 @@ pub async fn call_template(ctx: CallCtx, name: String, arguments: JsonObject) ->
         Ok(t) => t,
         Err(e) => return ToolError::from(e).into_result(),
     };
-    let tool = template_tool(&template);
-    if let Err(e) = args::check(&tool.input_schema, &Value::Object(arguments.clone())) {
+    if let Err(e) = args::check(&template_schema(&template), &Value::Object(arguments.clone())) {
         return e.into_result();
     }
     match run_template(&ctx, &name, arguments, true).await {

@@ -16,8 +16,7 @@ EXPECTED_TOOLS = {
     "submit_workflow", "get_job_status", "get_output", "cancel_job", "get_queue", "validate_workflow",
     "list_workflows", "run_workflow", "list_assets", "get_asset_metadata", "list_models", "search_models",
     "search_nodes", "get_node_info", "generate_image", "image_to_image", "inpaint", "upscale",
-    "wait_for_job", "get_server_info", "get_billing_status", "cql", "submit_feedback", "report_session_summary",
-    "partner_generate",
+    "wait_for_job", "get_server_info", "cql", "submit_feedback", "report_session_summary",
 }
 
 
@@ -32,15 +31,20 @@ async def test_initialize_and_tools_list(connect) -> None:
         for t in tools:
             assert t.description, t.name
             assert t.input_schema.get("type") == "object", t.name
-            assert t.output_schema and t.output_schema.get("type") == "object", t.name
+            # No output schemas (optional in MCP, and ~300 bytes a tool): results are objects in
+            # structuredContent all the same.
+            assert t.output_schema is None, t.name
             a = t.annotations
             assert a is not None, t.name
-            assert None not in (a.read_only_hint, a.destructive_hint, a.idempotent_hint), t.name
+            # Hints equal to MCP's defaults are left out (readOnly false, destructive true,
+            # idempotent false); every tool says it is not open-world.
             assert a.open_world_hint is False, t.name
         by_name = {t.name: t for t in tools}
         assert by_name["get_queue"].annotations.read_only_hint is True
-        assert by_name["cancel_job"].annotations.destructive_hint is True
-        assert by_name["submit_workflow"].annotations.read_only_hint is False
+        cancel = by_name["cancel_job"].annotations
+        assert not cancel.read_only_hint and cancel.destructive_hint in (None, True), cancel
+        submit = by_name["submit_workflow"].annotations
+        assert not submit.read_only_hint and submit.destructive_hint is False, submit
         assert "workflow" in by_name["submit_workflow"].input_schema["required"]
         assert "job_id" in by_name["get_job_status"].input_schema["properties"]
 
@@ -110,8 +114,9 @@ async def test_wait_for_job_server_info_billing_and_cql(connect) -> None:
         assert s["outputs"] and [c for c in r.content if c.type == "resource_link"], s
         info = structured(await session.call_tool("get_server_info", {}))
         assert info["kind"] == "local" and info["reachable"] is True, info
-        billing = await session.call_tool("get_billing_status", {})
-        assert billing.is_error is True and billing.structured_content["code"] == "not_supported", billing
+        # A local ComfyUI has no account: no billing tool (nor partner_generate without a key).
+        names = {t.name for t in (await session.list_tools()).tools}
+        assert "get_billing_status" not in names and "partner_generate" not in names, names
         found = structured(await session.call_tool("cql", {"query": "produces IMAGE | NOT api | sort name | limit 5"}))
         assert len(found["classes"]) == 5 and found["total"] > 5, found
         bad = await session.call_tool("cql", {"query": "produces IMAGE | sort size"})

@@ -442,7 +442,7 @@ impl Backend for ComfyCloud {
             kind: super::BackendKind::ComfyCloud,
             auth: super::AuthState::NotConfigured,
             account_status: None,
-            partner_nodes_key: config.partner_credentials && config.credentials.is_some(),
+            partner_nodes_key: self.has_partner_key(),
         };
         if config.credentials.is_none() {
             return identity;
@@ -458,6 +458,14 @@ impl Backend for ComfyCloud {
             Err(_) => super::AuthState::Configured,
         };
         identity
+    }
+
+    fn has_billing(&self) -> bool {
+        true
+    }
+
+    fn has_partner_key(&self) -> bool {
+        self.inner.config.partner_credentials && self.inner.config.credentials.is_some()
     }
 
     async fn billing(&self) -> Result<super::BillingStatus> {

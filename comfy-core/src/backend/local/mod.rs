@@ -458,8 +458,12 @@ impl Backend for LocalComfyUi {
                 None => super::AuthState::NotConfigured,
             },
             account_status: None,
-            partner_nodes_key: config.comfy_api_key.is_some(),
+            partner_nodes_key: self.has_partner_key(),
         }
+    }
+
+    fn has_partner_key(&self) -> bool {
+        self.config().comfy_api_key.is_some()
     }
 
     async fn list_saved_workflows(&self) -> Result<Vec<super::SavedWorkflowInfo>> {

@@ -961,8 +961,16 @@ impl Backend for RunComfy {
             kind: super::BackendKind::RunComfy,
             auth,
             account_status: None,
-            partner_nodes_key: self.inner.config.partner_api_key.is_some(),
+            partner_nodes_key: self.has_partner_key(),
         }
+    }
+
+    fn has_billing(&self) -> bool {
+        true
+    }
+
+    fn has_partner_key(&self) -> bool {
+        self.inner.config.partner_api_key.is_some()
     }
 
     async fn billing(&self) -> Result<super::BillingStatus> {
