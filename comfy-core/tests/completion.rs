@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use comfy_core::backend::{
-    Backend, BackendEvent, CancelOutcome, CancelScope, Capabilities, Download, Health, JobEvent,
-    JobRequest, RemoteJob, Submitted,
+    Backend, BackendEvent, CancelOutcome, CancelScope, Capabilities, Download, Health, JobEvent, JobRequest,
+    RemoteJob, Submitted,
 };
 use comfy_core::job::{FileRef, JobId, JobStatus};
 use comfy_core::store::{MemoryStore, Store};
@@ -138,7 +138,10 @@ impl Store for CountingStore {
     async fn get_job(&self, id: &JobId) -> Result<Option<comfy_core::store::JobRecord>> {
         self.inner.get_job(id).await
     }
-    async fn list_jobs(&self, query: &comfy_core::store::JobQuery) -> Result<Vec<comfy_core::store::JobRecord>> {
+    async fn list_jobs(
+        &self,
+        query: &comfy_core::store::JobQuery,
+    ) -> Result<Vec<comfy_core::store::JobRecord>> {
         self.inner.list_jobs(query).await
     }
     async fn put_assets(&self, assets: &[comfy_core::store::Asset]) -> Result<()> {
@@ -157,7 +160,10 @@ impl Store for CountingStore {
     async fn get_asset(&self, id: &comfy_core::store::AssetId) -> Result<Option<comfy_core::store::Asset>> {
         self.inner.get_asset(id).await
     }
-    async fn list_assets(&self, query: &comfy_core::store::AssetQuery) -> Result<Vec<comfy_core::store::Asset>> {
+    async fn list_assets(
+        &self,
+        query: &comfy_core::store::AssetQuery,
+    ) -> Result<Vec<comfy_core::store::Asset>> {
         self.inner.list_assets(query).await
     }
     async fn set_asset_content(

@@ -456,8 +456,7 @@ fn write_job(tx: &rusqlite::Transaction<'_>, row: &JobRow) -> rusqlite::Result<(
          status_name = excluded.status_name, outputs = excluded.outputs, \
          created_at = excluded.created_at, updated_at = excluded.updated_at, \
          handle = excluded.handle",
-    )
-    ?
+    )?
     .execute(params![
         row.id,
         row.backend,
@@ -472,8 +471,7 @@ fn write_job(tx: &rusqlite::Transaction<'_>, row: &JobRow) -> rusqlite::Result<(
         row.created_at,
         row.updated_at,
         row.handle,
-    ])
-    ?;
+    ])?;
     Ok(())
 }
 
@@ -481,39 +479,36 @@ fn write_job(tx: &rusqlite::Transaction<'_>, row: &JobRow) -> rusqlite::Result<(
 fn write_assets(tx: &rusqlite::Transaction<'_>, rows: &[AssetRow]) -> rusqlite::Result<()> {
     // ON CONFLICT (id) DO NOTHING rather than INSERT OR IGNORE: only an existing id is
     // skipped; any other constraint violation is still an error.
-    let mut stmt = tx
-            .prepare_cached(&format!(
-                "INSERT INTO assets ({ASSET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-                 ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) \
-                 ON CONFLICT (id) DO NOTHING"
-            ))
-            ?;
-        for row in rows {
-            stmt.execute(params![
-                row.id,
-                row.job_id,
-                row.backend,
-                row.node_id,
-                row.key,
-                row.index,
-                row.template,
-                row.params,
-                row.owner,
-                row.workflow_hash,
-                row.file,
-                row.url,
-                row.text,
-                row.media,
-                row.mime_type,
-                row.byte_size,
-                row.width,
-                row.height,
-                row.sha256,
-                row.created_at,
-                row.expires_at,
-            ])
-            ?;
-        }
+    let mut stmt = tx.prepare_cached(&format!(
+        "INSERT INTO assets ({ASSET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) \
+         ON CONFLICT (id) DO NOTHING"
+    ))?;
+    for row in rows {
+        stmt.execute(params![
+            row.id,
+            row.job_id,
+            row.backend,
+            row.node_id,
+            row.key,
+            row.index,
+            row.template,
+            row.params,
+            row.owner,
+            row.workflow_hash,
+            row.file,
+            row.url,
+            row.text,
+            row.media,
+            row.mime_type,
+            row.byte_size,
+            row.width,
+            row.height,
+            row.sha256,
+            row.created_at,
+            row.expires_at,
+        ])?;
+    }
     Ok(())
 }
 
