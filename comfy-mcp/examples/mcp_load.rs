@@ -15,6 +15,12 @@
 //! keep-alive HTTP/1.1 client (one TCP connection, no pipelining, like Python's `http.client`,
 //! curl with reuse or Go's `net/http`): a server that wrote its answer in several small pieces
 //! without `TCP_NODELAY` made that client wait ~40 ms per call for a delayed ACK (Nagle).
+//! (g) completion latency (`--mode completion`, or part of `all`): the time from ComfyUI's
+//! `execution_success` to the `submit_workflow` (`wait: true`) result for a model-free job
+//! (`EmptyImage` → `SaveImage`), over stdio and over HTTP, next to a direct client that submits
+//! to `/prompt` and reads its own WebSocket. The `execution_success` time is the `timestamp`
+//! ComfyUI writes into that message (milliseconds, read back from `/history`), so every series
+//! carries the same rounding.
 //! The server binary is `--server PATH`, by default
 //! `comfy-mcp` next to this example's directory (`target/<profile>/comfy-mcp`).
 
@@ -57,6 +63,20 @@ struct Args {
     /// Spawns for the time-to-first-tools/list median.
     #[arg(long, default_value_t = 10)]
     spawns: usize,
+    /// What to measure: everything, only the light-call series (with memory), or only the
+    /// completion latency.
+    #[arg(long, value_enum, default_value_t = Mode::All)]
+    mode: Mode,
+    /// Model-free jobs per completion series.
+    #[arg(long, default_value_t = 40)]
+    jobs: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    All,
+    Light,
+    Completion,
 }
 
 #[tokio::main]
@@ -89,6 +109,9 @@ async fn main() -> Result<(), BoxError> {
         server.display(),
         if args.comfyui_url.is_none() { " (in-process comfy-fake)" } else { "" }
     );
+    if args.mode == Mode::Completion {
+        return completion(&args, &server, &url, data.path()).await;
+    }
     println!("{} calls per latency series; times in microseconds\n", args.calls);
 
     // (a) direct GET /queue.
@@ -182,6 +205,18 @@ async fn main() -> Result<(), BoxError> {
     }
     let http_rss_after = rss_kib(http_server.pid);
     http_server.stop().await;
+    let kib = |v: Option<u64>| v.map_or("n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    if args.mode == Mode::Light {
+        println!("{:<58} {:>8}", "server VmRSS, stdio, after startup + 5 calls", kib(stdio_rss_idle));
+        println!(
+            "{:<58} {:>8}",
+            format!("server VmRSS, stdio, after {} calls", args.calls + 5),
+            kib(stdio_rss_after)
+        );
+        println!("{:<58} {:>8}", "server VmRSS, HTTP, after startup + 5 calls", kib(http_rss_idle));
+        println!("{:<58} {:>8}", "server VmRSS, HTTP, after the load", kib(http_rss_after));
+        return Ok(());
+    }
 
     // (c) spawn -> initialize -> tools/list answered.
     let mut startup = Vec::new();
@@ -205,7 +240,6 @@ async fn main() -> Result<(), BoxError> {
         startup.len()
     );
     println!("{:<58} {:>8} bytes ({} tools)", "tools/list result size", list_bytes, tools.len());
-    let kib = |v: Option<u64>| v.map_or("n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
     println!("{:<58} {:>8}", "server VmRSS, stdio, after startup + 5 calls", kib(stdio_rss_idle));
     println!(
         "{:<58} {:>8}",
@@ -214,7 +248,179 @@ async fn main() -> Result<(), BoxError> {
     );
     println!("{:<58} {:>8}", "server VmRSS, HTTP, after startup + 5 calls", kib(http_rss_idle));
     println!("{:<58} {:>8}", "server VmRSS, HTTP, after the load", kib(http_rss_after));
+    println!();
+    completion(&args, &server, &url, data.path()).await
+}
+
+/// (g): `execution_success` → result, direct and through the server.
+async fn completion(args: &Args, server: &Path, url: &str, data: &Path) -> Result<(), BoxError> {
+    println!(
+        "{} model-free jobs per completion series; times in milliseconds (from `execution_success`)\n",
+        args.jobs
+    );
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+    // Distinct colours: ComfyUI would answer a repeated prompt from its cache.
+    let mut colour = (std::process::id() % 100_000) as u64 * 1000;
+    let mut next_workflow = || {
+        colour += 1;
+        serde_json::json!({
+            "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": colour % 16_777_216}},
+            "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "mcp_load"}}
+        })
+    };
+
+    let mut direct = DirectClient::connect(url).await?;
+    let (mut seen, mut with_history) = (Vec::new(), Vec::new());
+    for i in 0..args.jobs + 5 {
+        let (success_ms, seen_at, history_at) = direct.run(&http, url, next_workflow()).await?;
+        if i >= 5 {
+            seen.push(seen_at - success_ms);
+            with_history.push(history_at - success_ms);
+        }
+    }
+    report_ms("direct WebSocket client: execution_success seen", &seen);
+    report_ms("direct client: execution_success -> /history read", &with_history);
+
+    let (stdio, _) = spawn_stdio(server, url, data).await?;
+    let over_stdio = completion_series(&stdio, &http, url, args.jobs, &mut next_workflow).await?;
+    report_ms("submit_workflow wait=true over stdio: -> result", &over_stdio);
+    stdio.cancel().await?;
+
+    let mut http_server = HttpServer::spawn(server, url, data).await?;
+    let one = http_client(&http_server.base).await?;
+    let over_http = completion_series(&one, &http, url, args.jobs, &mut next_workflow).await?;
+    report_ms("submit_workflow wait=true over HTTP: -> result", &over_http);
+    one.cancel().await?;
+    http_server.stop().await;
     Ok(())
+}
+
+/// `jobs` waited-for submissions (after 5 warm-up jobs): ms from `execution_success` to the result.
+async fn completion_series(
+    client: &Client,
+    http: &reqwest::Client,
+    url: &str,
+    jobs: usize,
+    next_workflow: &mut impl FnMut() -> serde_json::Value,
+) -> Result<Vec<f64>, BoxError> {
+    let mut out = Vec::with_capacity(jobs);
+    for i in 0..jobs + 5 {
+        let mut args = serde_json::Map::new();
+        args.insert("workflow".into(), next_workflow());
+        args.insert("wait".into(), serde_json::Value::Bool(true));
+        let r = client.call_tool(CallToolRequestParams::new("submit_workflow").with_arguments(args)).await?;
+        let done_at = epoch_ms();
+        let view = r.structured_content.unwrap_or_default();
+        if r.is_error == Some(true) || view.get("status").and_then(|s| s.as_str()) != Some("succeeded") {
+            return Err(format!("submit_workflow did not succeed: {view}").into());
+        }
+        let job_id = view.get("job_id").and_then(|j| j.as_str()).ok_or("no job_id in the result")?;
+        if i >= 5 {
+            out.push(done_at - success_timestamp(http, url, job_id).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// The `timestamp` of the job's `execution_success`, from its history entry.
+async fn success_timestamp(http: &reqwest::Client, url: &str, job_id: &str) -> Result<f64, BoxError> {
+    let history: serde_json::Value = http.get(format!("{url}/history/{job_id}")).send().await?.json().await?;
+    let messages = history
+        .pointer(&format!("/{job_id}/status/messages"))
+        .and_then(|m| m.as_array())
+        .ok_or_else(|| format!("no status messages in the history of {job_id}"))?;
+    messages
+        .iter()
+        .find(|m| m.get(0).and_then(|k| k.as_str()) == Some("execution_success"))
+        .and_then(|m| m.pointer("/1/timestamp"))
+        .and_then(|t| t.as_f64())
+        .ok_or_else(|| format!("no execution_success timestamp for {job_id}").into())
+}
+
+/// A client of ComfyUI itself: its own WebSocket, `POST /prompt`, `GET /history/{id}`.
+struct DirectClient {
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    client_id: String,
+}
+
+impl DirectClient {
+    async fn connect(url: &str) -> Result<DirectClient, BoxError> {
+        let client_id = format!("mcp-load-{}", std::process::id());
+        let ws_url = format!("{}/ws?clientId={client_id}", url.replacen("http", "ws", 1));
+        let (ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
+        Ok(DirectClient { ws, client_id })
+    }
+
+    /// Runs one job: (execution_success timestamp, when the socket delivered it, when its
+    /// history entry was read), all in ms since the epoch.
+    async fn run(
+        &mut self,
+        http: &reqwest::Client,
+        url: &str,
+        workflow: serde_json::Value,
+    ) -> Result<(f64, f64, f64), BoxError> {
+        use futures::StreamExt;
+        let body = serde_json::json!({"prompt": workflow, "client_id": self.client_id});
+        let answer: serde_json::Value =
+            http.post(format!("{url}/prompt")).json(&body).send().await?.json().await?;
+        let prompt_id = answer
+            .get("prompt_id")
+            .and_then(|p| p.as_str())
+            .ok_or_else(|| format!("POST /prompt: {answer}"))?;
+        let mut success: Option<(f64, f64)> = None;
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(60), self.ws.next())
+                .await
+                .map_err(|_| "the job did not finish within 60 s")?
+                .ok_or("the WebSocket closed")??;
+            let tokio_tungstenite::tungstenite::Message::Text(text) = msg else { continue };
+            let seen_at = epoch_ms();
+            let v: serde_json::Value = serde_json::from_str(&text)?;
+            if v.pointer("/data/prompt_id").and_then(|p| p.as_str()) != Some(prompt_id) {
+                continue;
+            }
+            match v.get("type").and_then(|t| t.as_str()) {
+                Some("execution_success") => {
+                    let ts = v.pointer("/data/timestamp").and_then(|t| t.as_f64()).ok_or("no timestamp")?;
+                    success = Some((ts, seen_at));
+                }
+                // `executing {node: null}`: ComfyUI has written the history entry.
+                Some("executing") if v.pointer("/data/node").is_some_and(|n| n.is_null()) => {
+                    let (ts, seen) = success.ok_or("the job closed without execution_success")?;
+                    let h: serde_json::Value =
+                        http.get(format!("{url}/history/{prompt_id}")).send().await?.json().await?;
+                    if h.get(prompt_id).is_none() {
+                        return Err(format!("no history entry for {prompt_id}").into());
+                    }
+                    return Ok((ts, seen, epoch_ms()));
+                }
+                Some("execution_error" | "execution_interrupted") => {
+                    return Err(format!("job failed: {text}").into());
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn epoch_ms() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+fn report_ms(what: &str, v: &[f64]) {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return;
+    }
+    let pct = |p: f64| v[((v.len() as f64 * p).ceil() as usize).saturating_sub(1).min(v.len() - 1)];
+    println!(
+        "{what:<58} p50 {:>7.2}  p99 {:>7.2}  max {:>7.2}  (n={})",
+        pct(0.50),
+        pct(0.99),
+        v[v.len() - 1],
+        v.len()
+    );
 }
 
 fn default_server() -> Result<PathBuf, BoxError> {

@@ -30,6 +30,7 @@ pub mod embed;
 pub mod error;
 pub mod http;
 pub mod logbus;
+pub mod memory;
 pub mod prompts;
 pub mod resources;
 pub mod scopes;
@@ -57,7 +58,10 @@ pub use state::AppState;
 pub async fn serve_stdio(state: Arc<AppState>) -> std::io::Result<()> {
     use rmcp::service::ServerInitializeError;
     let server = ComfyMcp::new(state);
-    let running = match server.serve(rmcp::transport::stdio()).await {
+    // Pipes (how MCP clients start a server) are read and written on the IO reactor, each on its
+    // own non-blocking open file description; anything else uses Tokio's blocking stdio. Saves
+    // a hand-off to a blocking-pool thread for every message in each direction.
+    let running = match server.serve(rmcp::transport::stdio_pipes()).await {
         Ok(r) => r,
         Err(
             ServerInitializeError::ConnectionClosed(_)

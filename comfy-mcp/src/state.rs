@@ -96,6 +96,8 @@ impl AppState {
                 match state.comfy.catalog().await {
                     Ok(_) => {
                         tracing::info!("node catalogue loaded; templates enriched");
+                        // Parsing it left megabytes of freed pages behind.
+                        crate::memory::release_free_heap();
                         if reattached {
                             return;
                         }

@@ -61,6 +61,10 @@ pub(crate) struct JobShared {
     pub(crate) foreign: std::sync::atomic::AtomicBool,
     /// The newest preview frame, if the backend sent any.
     pub(crate) latest_preview: Mutex<Option<PreviewFrame>>,
+    /// Signalled when the backend closes the job's run (ComfyUI's `executing {node: null}`,
+    /// sent after it wrote the history entry): a finalizer waiting for that entry reads again
+    /// at once instead of at its next retry.
+    pub(crate) closed: tokio::sync::Notify,
 }
 
 impl JobShared {
@@ -83,6 +87,7 @@ impl JobShared {
             created: std::time::Instant::now(),
             foreign: std::sync::atomic::AtomicBool::new(false),
             latest_preview: Mutex::new(None),
+            closed: tokio::sync::Notify::new(),
         })
     }
 

@@ -527,21 +527,17 @@ impl ClientInner {
             r.clone()
         };
         let assets: Vec<Asset> = record.outputs.iter().map(|o| Asset::from_output(&record, o, now)).collect();
-        // Assets first: a crash in between leaves an unfinished job that is reconciled again.
+        // One write for the job and its assets (one commit where the store can: no sync to disk
+        // per asset). A store that writes them apart writes the assets first: a crash in between
+        // leaves an unfinished job that is reconciled again.
         for attempt in 0..3 {
-            match self.store.put_assets(&assets).await {
+            match self.store.put_job_with_assets(&record, &assets).await {
                 Ok(()) => {
                     if !assets.is_empty() {
                         self.assets_version.send_modify(|v| *v = v.wrapping_add(1));
                     }
                     break;
                 }
-                Err(e) => tracing::error!(job = %record.id, attempt, error = %e, "could not record assets"),
-            }
-        }
-        for attempt in 0..3 {
-            match self.store.put_job(&record).await {
-                Ok(()) => break,
                 Err(e) => {
                     tracing::error!(job = %record.id, attempt, error = %e, "could not record a finished job")
                 }

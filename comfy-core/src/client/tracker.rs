@@ -133,6 +133,9 @@ impl ClientInner {
                 });
             }
             JobEvent::Succeeded | JobEvent::Failed(_) | JobEvent::Interrupted | JobEvent::Done => {
+                if matches!(event, JobEvent::Done) {
+                    shared.closed.notify_one();
+                }
                 self.clone().spawn_finalize(shared.clone());
             }
             JobEvent::Preview { node_id, mime, data } => {
@@ -203,7 +206,10 @@ impl ClientInner {
             return;
         }
         tokio::spawn(async move {
-            // The terminal message can arrive just before the history entry is written.
+            // The terminal message can arrive just before the history entry is written (ComfyUI
+            // sends `execution_success`, then writes the history, then `executing {node: null}`):
+            // read again when the run is closed, or after a growing delay for backends that never
+            // say so.
             let mut delay = Duration::from_millis(25);
             for _ in 0..12 {
                 match self.backend.status_of(&shared.job_ref()).await {
@@ -214,7 +220,10 @@ impl ClientInner {
                     Ok(_) => {}
                     Err(e) => tracing::debug!(job = %shared.id, error = %e, "final status not readable yet"),
                 }
-                tokio::time::sleep(delay).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shared.closed.notified() => {}
+                }
                 delay = (delay * 2).min(Duration::from_secs(1));
             }
             // Leave it to the periodic reconciliation.

@@ -274,6 +274,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_jobs(&self, query: &JobQuery) -> Result<Vec<JobRecord>>;
     /// Inserts assets; an asset whose id is already stored is left as it is (idempotent).
     async fn put_assets(&self, assets: &[Asset]) -> Result<()>;
+    /// Records a job and its assets together, as a finished job is recorded: the assets as
+    /// [`put_assets`](Store::put_assets) does, then the job as [`put_job`](Store::put_job).
+    /// Durable when it returns, like every write. A store that can do both in one transaction
+    /// (one commit, so one sync to disk instead of two) overrides it; the default writes the
+    /// assets first, so a failure in between leaves an unfinished job to reconcile again.
+    async fn put_job_with_assets(&self, job: &JobRecord, assets: &[Asset]) -> Result<()> {
+        self.put_assets(assets).await?;
+        self.put_job(job).await
+    }
     /// An asset by id.
     async fn get_asset(&self, id: &AssetId) -> Result<Option<Asset>>;
     /// Assets, newest first.

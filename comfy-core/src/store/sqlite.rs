@@ -444,6 +444,74 @@ fn with_conditions(mut sql: String, conditions: &[String]) -> String {
     sql
 }
 
+/// Inserts or replaces one job row (inside the caller's transaction).
+fn write_job(tx: &rusqlite::Transaction<'_>, row: &JobRow) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO jobs (id, backend, request, workflow_hash, template, params, owner, status, \
+         status_name, outputs, created_at, updated_at, handle) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+         ON CONFLICT (id) DO UPDATE SET backend = excluded.backend, request = excluded.request, \
+         workflow_hash = excluded.workflow_hash, template = excluded.template, \
+         params = excluded.params, owner = excluded.owner, status = excluded.status, \
+         status_name = excluded.status_name, outputs = excluded.outputs, \
+         created_at = excluded.created_at, updated_at = excluded.updated_at, \
+         handle = excluded.handle",
+    )?
+    .execute(params![
+        row.id,
+        row.backend,
+        row.request,
+        row.workflow_hash,
+        row.template,
+        row.params,
+        row.owner,
+        row.status,
+        row.status_name,
+        row.outputs,
+        row.created_at,
+        row.updated_at,
+        row.handle,
+    ])?;
+    Ok(())
+}
+
+/// Inserts asset rows, leaving ids already stored as they are (inside the caller's transaction).
+fn write_assets(tx: &rusqlite::Transaction<'_>, rows: &[AssetRow]) -> rusqlite::Result<()> {
+    // ON CONFLICT (id) DO NOTHING rather than INSERT OR IGNORE: only an existing id is
+    // skipped; any other constraint violation is still an error.
+    let mut stmt = tx.prepare_cached(&format!(
+        "INSERT INTO assets ({ASSET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) \
+         ON CONFLICT (id) DO NOTHING"
+    ))?;
+    for row in rows {
+        stmt.execute(params![
+            row.id,
+            row.job_id,
+            row.backend,
+            row.node_id,
+            row.key,
+            row.index,
+            row.template,
+            row.params,
+            row.owner,
+            row.workflow_hash,
+            row.file,
+            row.url,
+            row.text,
+            row.media,
+            row.mime_type,
+            row.byte_size,
+            row.width,
+            row.height,
+            row.sha256,
+            row.created_at,
+            row.expires_at,
+        ])?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn put_job(&self, job: &JobRecord) -> Result<()> {
@@ -452,34 +520,7 @@ impl Store for SqliteStore {
         self.run(OP, move |conn| {
             let err = |e: rusqlite::Error| sql_error(OP, &e);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
-            tx.prepare_cached(
-                "INSERT INTO jobs (id, backend, request, workflow_hash, template, params, owner, status, \
-                 status_name, outputs, created_at, updated_at, handle) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-                 ON CONFLICT (id) DO UPDATE SET backend = excluded.backend, request = excluded.request, \
-                 workflow_hash = excluded.workflow_hash, template = excluded.template, \
-                 params = excluded.params, owner = excluded.owner, status = excluded.status, \
-                 status_name = excluded.status_name, outputs = excluded.outputs, \
-                 created_at = excluded.created_at, updated_at = excluded.updated_at, \
-                 handle = excluded.handle",
-            )
-            .map_err(err)?
-            .execute(params![
-                row.id,
-                row.backend,
-                row.request,
-                row.workflow_hash,
-                row.template,
-                row.params,
-                row.owner,
-                row.status,
-                row.status_name,
-                row.outputs,
-                row.created_at,
-                row.updated_at,
-                row.handle,
-            ])
-            .map_err(err)?;
+            write_job(&tx, &row).map_err(err)?;
             tx.commit().map_err(err)
         })
         .await
@@ -526,43 +567,22 @@ impl Store for SqliteStore {
         self.run(OP, move |conn| {
             let err = |e: rusqlite::Error| sql_error(OP, &e);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
-            {
-                // ON CONFLICT (id) DO NOTHING rather than INSERT OR IGNORE: only an existing id is
-                // skipped; any other constraint violation is still an error.
-                let mut stmt = tx
-                    .prepare_cached(&format!(
-                        "INSERT INTO assets ({ASSET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-                         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) \
-                         ON CONFLICT (id) DO NOTHING"
-                    ))
-                    .map_err(err)?;
-                for row in &rows {
-                    stmt.execute(params![
-                        row.id,
-                        row.job_id,
-                        row.backend,
-                        row.node_id,
-                        row.key,
-                        row.index,
-                        row.template,
-                        row.params,
-                        row.owner,
-                        row.workflow_hash,
-                        row.file,
-                        row.url,
-                        row.text,
-                        row.media,
-                        row.mime_type,
-                        row.byte_size,
-                        row.width,
-                        row.height,
-                        row.sha256,
-                        row.created_at,
-                        row.expires_at,
-                    ])
-                    .map_err(err)?;
-                }
-            }
+            write_assets(&tx, &rows).map_err(err)?;
+            tx.commit().map_err(err)
+        })
+        .await
+    }
+
+    /// One transaction, so one commit (one WAL sync) for a finished job and all its assets.
+    async fn put_job_with_assets(&self, job: &JobRecord, assets: &[Asset]) -> Result<()> {
+        const OP: &str = "put_job_with_assets";
+        let row = JobRow::encode(job)?;
+        let rows = assets.iter().map(AssetRow::encode).collect::<Result<Vec<_>>>()?;
+        self.run(OP, move |conn| {
+            let err = |e: rusqlite::Error| sql_error(OP, &e);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+            write_job(&tx, &row).map_err(err)?;
+            write_assets(&tx, &rows).map_err(err)?;
             tx.commit().map_err(err)
         })
         .await

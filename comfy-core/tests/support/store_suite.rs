@@ -83,6 +83,8 @@ pub async fn conformance(store: &dyn Store) {
     expired_assets_are_purged(store).await;
     unicode_and_huge_strings_survive(store).await;
     batches_round_trip_and_filter(store).await;
+    // Last: its assets would show in the unfiltered listings above.
+    job_with_assets_in_one_write(store).await;
 }
 
 pub fn batch(id: &str, backend: &str, created_at: i64, submitted: &[Option<&str>]) -> BatchRecord {
@@ -210,6 +212,28 @@ async fn put_job_upserts(store: &dyn Store) {
     assert_eq!(store.list_jobs(&all).await.unwrap(), [j.clone()], "no duplicate row");
     let carol = JobQuery { owner: Some("carol".into()), ..Default::default() };
     assert!(store.list_jobs(&carol).await.unwrap().is_empty(), "owner column follows the update");
+}
+
+/// How a finished job is recorded: the job (upserted) and its assets (an id already stored is
+/// left as it is) in one call.
+async fn job_with_assets_in_one_write(store: &dyn Store) {
+    let mut j = job("j-fin", "finish", Some("fay"), 11_000, JobStatus::Running(Default::default()));
+    store.put_job(&j).await.unwrap();
+    j.status = JobStatus::Succeeded;
+    j.outputs = vec![file_output("9", 0, "fin_0.png"), file_output("9", 1, "fin_1.png")];
+    j.updated_at = 11_500;
+    let assets: Vec<Asset> = j.outputs.iter().map(|o| Asset::from_output(&j, o, 11_500)).collect();
+    let mut known = assets[0].clone();
+    known.mime_type = "already/stored".into();
+    store.put_assets(std::slice::from_ref(&known)).await.unwrap();
+    store.put_job_with_assets(&j, &assets).await.unwrap();
+    assert_eq!(store.get_job(&j.id).await.unwrap(), Some(j.clone()));
+    assert_eq!(store.get_asset(&assets[0].id).await.unwrap(), Some(known), "a stored asset is kept");
+    assert_eq!(store.get_asset(&assets[1].id).await.unwrap().as_ref(), Some(&assets[1]));
+    // No assets: just the job.
+    j.updated_at = 11_600;
+    store.put_job_with_assets(&j, &[]).await.unwrap();
+    assert_eq!(store.get_job(&j.id).await.unwrap(), Some(j));
 }
 
 async fn default_limit_is_100(store: &dyn Store) {

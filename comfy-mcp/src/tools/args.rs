@@ -14,8 +14,13 @@ const MAX_DEPTH: usize = 64;
 
 /// Checks `value` against `schema` (the root, which holds `$defs`).
 pub fn check(schema: &Map<String, Value>, value: &Value) -> Result<(), ToolError> {
-    let root = Value::Object(schema.clone());
-    check_at(&root, &root, value, "", 0)
+    check_with(&Value::Object(schema.clone()), value)
+}
+
+/// [`check`] against a schema already held as a JSON value (the registry keeps one per tool,
+/// so a call does not copy its schema).
+pub fn check_with(schema: &Value, value: &Value) -> Result<(), ToolError> {
+    check_at(schema, schema, value, "", 0)
 }
 
 fn join(path: &str, key: &str) -> String {

@@ -238,14 +238,17 @@ impl Registry {
         let listed = Arc::new(compact::input_schema(input_schema.as_ref().clone(), false));
         let tool = Tool::new(def.name, def.description, listed).with_annotations(def.annotations());
         let handler = Arc::new(handler);
+        // Checked against on every call: built once, not copied per call.
+        let schema = Arc::new(Value::Object(input_schema.as_ref().clone()));
         let erased: Handler = Arc::new(move |ctx: CallCtx, args: JsonObject| {
             let handler = handler.clone();
-            let schema = input_schema.clone();
+            let schema = schema.clone();
             async move {
-                if let Err(e) = args::check(&schema, &Value::Object(args.clone())) {
+                let args = Value::Object(args);
+                if let Err(e) = args::check_with(&schema, &args) {
                     return e.into_result();
                 }
-                let input: In = match serde_json::from_value(Value::Object(args)) {
+                let input: In = match serde_json::from_value(args) {
                     Ok(i) => i,
                     Err(e) => {
                         return ToolError::invalid("arguments", format!("invalid arguments: {e}"))
