@@ -53,15 +53,8 @@ async fn serve_with(backend_url: Option<String>, tweak: impl FnOnce(&mut Setting
         ];
         tweak(s);
     });
-    let shutdown = CancellationToken::new();
-    let app = comfy_mcp::http::router(state.clone(), shutdown.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let ct = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { ct.cancelled().await }).await;
-    });
-    Server { base: format!("http://{addr}"), state, _fake: fake, shutdown }
+    let (base, shutdown) = common::serve_http(state.clone()).await;
+    Server { base, state, _fake: fake, shutdown }
 }
 
 async fn serve() -> Server {

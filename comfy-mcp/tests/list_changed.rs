@@ -14,7 +14,6 @@ use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Default)]
 struct Counter {
@@ -81,20 +80,13 @@ async fn asset_uris(client: &RunningService<RoleClient, Counter>) -> Vec<String>
 async fn new_assets_notify_every_session_once_per_burst() {
     let fake = common::fake().await;
     let state = common::state_for(&fake.url(), |_| {});
-    let shutdown = CancellationToken::new();
-    let app = comfy_mcp::http::router(state.clone(), shutdown.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let ct = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { ct.cancelled().await }).await;
-    });
+    let (base, shutdown) = common::serve_http(state.clone()).await;
 
     let (runner, runner_seen) = over_stdio(state.clone()).await;
     let watcher_seen = Counter::default();
     let watcher = watcher_seen
         .clone()
-        .serve(StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp")))
+        .serve(StreamableHttpClientTransport::from_uri(format!("{base}/mcp")))
         .await
         .expect("HTTP client connects");
     let caps = watcher.peer_info().unwrap().capabilities.clone();

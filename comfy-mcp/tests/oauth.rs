@@ -187,12 +187,7 @@ async fn serve(oauth: impl FnOnce(&str) -> Option<OAuthSettings>, tokens: Vec<To
         s.http.tokens = tokens;
         s.http.oauth = oauth;
     });
-    let shutdown = CancellationToken::new();
-    let app = comfy_mcp::http::router(state, shutdown.clone());
-    let ct = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { ct.cancelled().await }).await;
-    });
+    let (_, shutdown) = common::serve_http_on(state, listener).await;
     Server { base, _fake: fake, shutdown }
 }
 

@@ -49,15 +49,8 @@ async fn serve(with_tokens: bool) -> Server {
         }
         s.publish_dir = Some(dir);
     });
-    let shutdown = CancellationToken::new();
-    let app = comfy_mcp::http::router(state.clone(), shutdown.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let ct = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { ct.cancelled().await }).await;
-    });
-    Server { base: format!("http://{addr}"), state, fake, shutdown, _publish: publish }
+    let (base, shutdown) = common::serve_http(state.clone()).await;
+    Server { base, state, fake, shutdown, _publish: publish }
 }
 
 fn transport(base: &str, name: Option<&str>) -> StreamableHttpClientTransport<reqwest::Client> {

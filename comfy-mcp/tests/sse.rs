@@ -42,15 +42,8 @@ async fn serve_with(tweak: impl FnOnce(&mut Settings)) -> Server {
         ];
         tweak(s);
     });
-    let shutdown = CancellationToken::new();
-    let app = comfy_mcp::http::router(state.clone(), shutdown.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let ct = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { ct.cancelled().await }).await;
-    });
-    Server { base: format!("http://{addr}"), _state: state, _fake: fake, shutdown }
+    let (base, shutdown) = common::serve_http(state.clone()).await;
+    Server { base, _state: state, _fake: fake, shutdown }
 }
 
 /// An open `GET /sse` stream, read event by event.

@@ -180,3 +180,25 @@ pub fn strictly_increasing(progress: &[ProgressNotificationParam]) -> bool {
     values.sort_by(f64::total_cmp);
     values.windows(2).all(|w| w[1] > w[0])
 }
+
+/// Serves the HTTP router of `state` on a loopback port; returns its base URL
+/// (`http://127.0.0.1:<port>`) and the token that shuts it down.
+pub async fn serve_http(state: Arc<AppState>) -> (String, tokio_util::sync::CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_http_on(state, listener).await
+}
+
+/// [`serve_http`] on a listener the test bound already (when the URL must be known first).
+pub async fn serve_http_on(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+) -> (String, tokio_util::sync::CancellationToken) {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let app = comfy_mcp::http::router(state, shutdown.clone());
+    let addr = listener.local_addr().unwrap();
+    let ct = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { ct.cancelled().await }).await;
+    });
+    (format!("http://{addr}"), shutdown)
+}
