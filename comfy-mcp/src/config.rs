@@ -19,6 +19,8 @@
 //! runcomfy_inline_limit = 8388608    # largest upload sent inline as a data URI (bytes)
 //! runcomfy_poll_interval_ms = 3000   # poll a RunComfy request no more often than this
 //! ca_certs = ["/etc/ssl/private-ca.pem"]  # extra CAs for https:// and wss://
+//! allow_private_urls = false        # hosted output URLs may reach loopback/private addresses
+//! allowed_url_hosts = ["minio.internal:9000"]  # ... or only these hosts
 //! transport = "http"                 # or "stdio"
 //! listen = "127.0.0.1:9000"
 //! workflows_dir = "/srv/comfy/workflows"
@@ -103,6 +105,10 @@ pub struct FileConfig {
     pub runcomfy_poll_interval_ms: Option<u64>,
     /// Extra CA certificate files.
     pub ca_certs: Option<Vec<PathBuf>>,
+    /// URLs a backend answers may reach loopback and private addresses.
+    pub allow_private_urls: Option<bool>,
+    /// Hosts URLs a backend answers may reach whatever their address.
+    pub allowed_url_hosts: Option<Vec<String>>,
     /// Transport.
     pub transport: Option<Transport>,
     /// HTTP listen address.
@@ -263,6 +269,11 @@ pub struct Settings {
     pub runcomfy_poll_interval_ms: Option<u64>,
     /// Extra CA certificate files.
     pub ca_certs: Vec<PathBuf>,
+    /// URLs a backend answers (hosted outputs, storage redirects) may reach loopback, private
+    /// and link-local addresses (default false: public addresses only).
+    pub allow_private_urls: bool,
+    /// Hosts such URLs may reach whatever their address (`name`, `name:port`, an IP).
+    pub allowed_url_hosts: Vec<String>,
     /// Transport.
     pub transport: Transport,
     /// HTTP listen address.
@@ -493,6 +504,8 @@ impl Settings {
             allow_account_interrupt: args.allow_account_interrupt
                 || file.allow_account_interrupt.unwrap_or(false),
             allow_partner_spend: args.allow_partner_spend || file.allow_partner_spend.unwrap_or(false),
+            allow_private_urls: args.allow_private_urls || file.allow_private_urls.unwrap_or(false),
+            allowed_url_hosts: file.allowed_url_hosts.unwrap_or_default(),
             runcomfy_url: args
                 .runcomfy_url
                 .clone()
@@ -652,7 +665,12 @@ impl Settings {
                 )
             },
         };
-        BackendConfig { ca_certs: self.ca_certs.clone(), ..base }
+        BackendConfig {
+            ca_certs: self.ca_certs.clone(),
+            allow_private_urls: self.allow_private_urls,
+            allowed_url_hosts: self.allowed_url_hosts.clone(),
+            ..base
+        }
             .with_comfy_api_key(self.comfy_api_key.as_ref().map(|k| k.expose().to_owned()))
     }
 
