@@ -43,6 +43,7 @@
 //! max_running_jobs = 8
 //! rate_limit_per_minute = 120
 //! max_body_bytes = 4194304
+//! body_timeout_secs = 30            # a request body must arrive within this (slow clients get 408)
 //! max_asset_bytes = 67108864
 //! max_upload_bytes = 33554432
 //!
@@ -169,6 +170,8 @@ pub struct FileLimits {
     pub rate_limit_per_minute: Option<u32>,
     /// Request body limit.
     pub max_body_bytes: Option<usize>,
+    /// Time limit to receive a request body, in seconds.
+    pub body_timeout_secs: Option<u64>,
     /// Asset size limit.
     pub max_asset_bytes: Option<u64>,
     /// Upload size limit.
@@ -359,6 +362,9 @@ pub struct Limits {
     pub rate_limit_per_minute: u32,
     /// Largest HTTP request body.
     pub max_body_bytes: usize,
+    /// Longest an HTTP request body may take to arrive (a client that trickles it or never
+    /// finishes gets 408 and the connection is closed).
+    pub body_timeout_secs: u64,
     /// Largest asset served as a resource (and read by view_image, publish_asset, ...).
     pub max_asset_bytes: u64,
     /// Largest file sent to ComfyUI by upload_file / use_previous_output.
@@ -372,6 +378,7 @@ impl Default for Limits {
             max_running_jobs: 8,
             rate_limit_per_minute: 120,
             max_body_bytes: 4 * 1024 * 1024,
+            body_timeout_secs: 30,
             max_asset_bytes: 64 * 1024 * 1024,
             max_upload_bytes: 32 * 1024 * 1024,
         }
@@ -582,6 +589,7 @@ impl Settings {
                     .max_body_bytes
                     .or(file.limits.max_body_bytes)
                     .unwrap_or(d.max_body_bytes),
+                body_timeout_secs: file.limits.body_timeout_secs.unwrap_or(d.body_timeout_secs).max(1),
                 max_asset_bytes: args
                     .max_asset_bytes
                     .or(file.limits.max_asset_bytes)
