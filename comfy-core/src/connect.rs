@@ -290,8 +290,7 @@ impl BackendConfig {
             BackendKind::RunComfy => {
                 let token =
                     self.token.clone().filter(|k| !k.trim().is_empty()).ok_or_else(missing_runcomfy_token)?;
-                let mut b =
-                    RunComfy::builder(url)
+                let mut b = RunComfy::builder(url)
                     .token(token)
                     .queue_version(self.queue_version.unwrap_or_default())
                     .url_policy(self.url_policy());

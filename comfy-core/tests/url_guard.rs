@@ -106,7 +106,8 @@ async fn a_deployments_object_info_url_is_guarded_too() {
     let e = guarded.deployment_catalog(&deployment).await.unwrap_err();
     assert_eq!(e.code(), "url_not_allowed", "{e}");
     let cdn = fake.cdn_url();
-    let listed = runcomfy(&fake, Some(UrlPolicy::default().with_allowed_host(cdn.trim_start_matches("http://"))));
+    let listed =
+        runcomfy(&fake, Some(UrlPolicy::default().with_allowed_host(cdn.trim_start_matches("http://"))));
     assert!(listed.deployment_catalog(&deployment).await.is_ok());
 }
 

@@ -679,7 +679,7 @@ impl Settings {
             allowed_url_hosts: self.allowed_url_hosts.clone(),
             ..base
         }
-            .with_comfy_api_key(self.comfy_api_key.as_ref().map(|k| k.expose().to_owned()))
+        .with_comfy_api_key(self.comfy_api_key.as_ref().map(|k| k.expose().to_owned()))
     }
 
     /// The URL of the selected backend.

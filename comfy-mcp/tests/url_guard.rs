@@ -47,7 +47,8 @@ async fn cloud_storage_on_loopback_is_refused_by_default_and_read_with_the_opt_i
     assert!(fake.storage_requests().is_empty(), "{:?}", fake.storage_requests());
 
     let (fake, s) = cloud_session(true).await;
-    let r = s.ok("submit_workflow", json!({"workflow": image_workflow("guard_mcp_open"), "wait": true})).await;
+    let r =
+        s.ok("submit_workflow", json!({"workflow": image_workflow("guard_mcp_open"), "wait": true})).await;
     let out = s.ok("get_output", json!({"job_id": r["job_id"]})).await;
     let v = s.ok("view_image", json!({"asset_id": out["outputs"][0]["asset_id"]})).await;
     assert!(v["original_width"].as_u64().is_some(), "{v}");

@@ -45,6 +45,11 @@ pub fn saved_workflow_name(name: &str, field: &str) -> Result<String> {
     if trimmed.chars().any(char::is_control) {
         return Err(bad("it contains control characters"));
     }
+    // A proxy or server may decode `%2e`/`%2f`/`%5c` once more: refuse them outright.
+    let lower = trimmed.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c", "%00"].iter().any(|e| lower.contains(e)) {
+        return Err(bad("percent-encoded dots, slashes or NUL are not allowed"));
+    }
     if trimmed.contains('\\') {
         return Err(bad("use '/' to separate folders, not '\\'"));
     }

@@ -273,7 +273,17 @@ impl Upload {
         if self.filename.contains('/') || self.filename.contains('\\') || self.filename.contains("..") {
             return bad("the file name must not contain a path (use `subfolder`)");
         }
-        if self.subfolder.split(['/', '\\']).any(|p| p == "..") || self.subfolder.starts_with('/') {
+        // Percent-encoded dots and separators count as what they encode (a proxy may decode
+        // them); drive letters, UNC paths and control characters are refused too.
+        let decoded = ["%2e", "%2E", "%2f", "%2F", "%5c", "%5C"]
+            .iter()
+            .zip([".", ".", "/", "/", "\\", "\\"])
+            .fold(self.subfolder.clone(), |s, (from, to)| s.replace(from, to));
+        if decoded.split(['/', '\\']).any(|p| p == "..")
+            || decoded.starts_with(['/', '\\'])
+            || decoded.contains(':')
+            || decoded.chars().any(char::is_control)
+        {
             return bad("the subfolder must stay inside the folder (no `..`, not absolute)");
         }
         Ok(())

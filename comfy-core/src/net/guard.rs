@@ -39,7 +39,11 @@ pub fn shown_url(url: &str) -> String {
         }
         Err(_) => url.split(['?', '#']).next().unwrap_or("").to_owned(),
     };
-    if shown.chars().count() > 200 { format!("{}…", shown.chars().take(200).collect::<String>()) } else { shown }
+    if shown.chars().count() > 200 {
+        format!("{}…", shown.chars().take(200).collect::<String>())
+    } else {
+        shown
+    }
 }
 
 /// `host` without IPv6 brackets, lower-case.
@@ -98,7 +102,10 @@ impl UrlPolicy {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(Self::refused(
                 url,
-                format!("the scheme {:?} is not allowed: only http and https URLs are fetched", parsed.scheme()),
+                format!(
+                    "the scheme {:?} is not allowed: only http and https URLs are fetched",
+                    parsed.scheme()
+                ),
             ));
         }
         let name = match parsed.host_str() {
@@ -277,7 +284,9 @@ mod tests {
         assert_eq!(e.code(), "url_not_allowed");
         assert!(e.to_string().contains("resolves to"), "{e}");
         assert!(UrlPolicy::allow_private().check("http://localhost:9/x").await.is_ok());
-        assert!(UrlPolicy::default().with_allowed_host("LOCALHOST").check("http://localhost:9/x").await.is_ok());
+        assert!(
+            UrlPolicy::default().with_allowed_host("LOCALHOST").check("http://localhost:9/x").await.is_ok()
+        );
         // A name that does not resolve is left to the connection.
         assert!(UrlPolicy::default().check("http://no-such-host.invalid/").await.is_ok());
     }
@@ -289,7 +298,8 @@ mod tests {
         let refused = refused_in("http://localhost/", e.as_ref()).expect("a Refused error");
         assert_eq!(refused.code(), "url_not_allowed");
         let open = GuardedResolver { policy: UrlPolicy::allow_private(), exempt: Vec::new() };
-        let addrs: Vec<SocketAddr> = open.resolve(Name::from_str("localhost").unwrap()).await.unwrap().collect();
+        let addrs: Vec<SocketAddr> =
+            open.resolve(Name::from_str("localhost").unwrap()).await.unwrap().collect();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()));
         let exempt = GuardedResolver { policy: UrlPolicy::default(), exempt: vec!["localhost".into()] };
         assert!(exempt.resolve(Name::from_str("localhost").unwrap()).await.is_ok());

@@ -15,5 +15,5 @@ mod classify;
 mod guard;
 
 pub use classify::refusal as address_refusal;
-pub use guard::{UrlPolicy, shown_url};
 pub(crate) use guard::{GuardedResolver, refused_in};
+pub use guard::{UrlPolicy, shown_url};

@@ -217,7 +217,9 @@ impl Target {
                     .token(rc.token())
                     .deployment(rc.deployment_id())
                     // The fake's CDN listens on loopback: allowed explicitly (refused by default).
-                    .url_policy(comfy_core::net::UrlPolicy::default().with_allowed_host(host_port(&rc.cdn_url())))
+                    .url_policy(
+                        comfy_core::net::UrlPolicy::default().with_allowed_host(host_port(&rc.cdn_url())),
+                    )
                     .poll_interval(Duration::from_millis(50))
                     .retry_backoff(Duration::from_millis(5))
                     .request_timeout(Duration::from_secs(5))

@@ -175,7 +175,8 @@ async fn guard_mcp(State(guard): State<Arc<HttpGuard>>, request: Request, next: 
             );
         }
         // A body that trickles in (or never ends) must not hold the connection forever.
-        let bytes = match tokio::time::timeout(guard.body_timeout, axum::body::to_bytes(body, guard.max_body)).await
+        let bytes = match tokio::time::timeout(guard.body_timeout, axum::body::to_bytes(body, guard.max_body))
+            .await
         {
             Ok(Ok(b)) => b,
             Err(_) => {
