@@ -592,3 +592,25 @@ impl BillingStatus {
         }
     }
 }
+
+#[cfg(test)]
+mod upload_tests {
+    use super::*;
+
+    #[test]
+    fn upload_subfolders_stay_inside_also_when_encoded() {
+        let with = |sub: &str| {
+            let mut u = Upload::file("a.png", bytes::Bytes::from_static(b"png"));
+            u.subfolder = sub.to_owned();
+            u.check()
+        };
+        for bad in
+            ["../x", "a/../../x", "/etc", "\\\\server\\share", "%2e%2e/x", "a%2F..%2fb", "C:\\x", "a\u{0}"]
+        {
+            assert!(with(bad).is_err(), "{bad:?}");
+        }
+        for ok in ["", "refs", "team/2026", "a.b"] {
+            assert!(with(ok).is_ok(), "{ok:?}");
+        }
+    }
+}
