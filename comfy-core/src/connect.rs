@@ -136,6 +136,12 @@ pub struct BackendConfig {
     /// RunComfy: poll a request's status no more often than this many milliseconds; `None` is
     /// 3000.
     pub poll_interval_ms: Option<u64>,
+    /// Let URLs that the backend answers (hosted outputs, redirects to storage) reach loopback,
+    /// private and link-local addresses. Default false: only public addresses are fetched
+    /// (the backend's own URL is always allowed). See [`crate::net::UrlPolicy`].
+    pub allow_private_urls: bool,
+    /// Hosts (`name`, `name:port`, an IP address) such URLs may reach whatever their address.
+    pub allowed_url_hosts: Vec<String>,
 }
 
 impl fmt::Debug for BackendConfig {
@@ -153,6 +159,8 @@ impl fmt::Debug for BackendConfig {
             .field("queue_version", &self.queue_version)
             .field("max_inline_bytes", &self.max_inline_bytes)
             .field("poll_interval_ms", &self.poll_interval_ms)
+            .field("allow_private_urls", &self.allow_private_urls)
+            .field("allowed_url_hosts", &self.allowed_url_hosts)
             .finish()
     }
 }
@@ -194,6 +202,15 @@ impl BackendConfig {
     pub fn with_ca_cert(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_certs.push(path.into());
         self
+    }
+
+    /// What URLs off the backend's host may reach ([`allow_private_urls`](Self::allow_private_urls),
+    /// [`allowed_url_hosts`](Self::allowed_url_hosts)).
+    pub fn url_policy(&self) -> crate::net::UrlPolicy {
+        crate::net::UrlPolicy {
+            allow_private: self.allow_private_urls,
+            allowed_hosts: self.allowed_url_hosts.clone(),
+        }
     }
 
     /// The URL in effect (the configured one, else the kind's default).
@@ -245,7 +262,7 @@ impl BackendConfig {
         let partner_key = self.comfy_api_key.clone().filter(|k| !k.trim().is_empty());
         match self.kind {
             BackendKind::Local => {
-                let mut b = LocalComfyUi::builder(url);
+                let mut b = LocalComfyUi::builder(url).url_policy(self.url_policy());
                 if let Some(key) = partner_key {
                     b = b.comfy_api_key(key);
                 }
@@ -260,7 +277,8 @@ impl BackendConfig {
                 let mut b = ComfyCloud::builder(url)
                     .api_key(key)
                     .allow_account_interrupt(self.allow_account_interrupt)
-                    .usage_source("comfy-rs");
+                    .usage_source("comfy-rs")
+                    .url_policy(self.url_policy());
                 if let Some(key) = partner_key {
                     b = b.partner_api_key(key);
                 }
@@ -272,8 +290,10 @@ impl BackendConfig {
             BackendKind::RunComfy => {
                 let token =
                     self.token.clone().filter(|k| !k.trim().is_empty()).ok_or_else(missing_runcomfy_token)?;
-                let mut b =
-                    RunComfy::builder(url).token(token).queue_version(self.queue_version.unwrap_or_default());
+                let mut b = RunComfy::builder(url)
+                    .token(token)
+                    .queue_version(self.queue_version.unwrap_or_default())
+                    .url_policy(self.url_policy());
                 if let Some(d) = self.deployment.clone().filter(|d| !d.trim().is_empty()) {
                     b = b.deployment(d);
                 }

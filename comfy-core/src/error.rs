@@ -394,6 +394,18 @@ pub enum Error {
         message: String,
     },
 
+    /// A URL that did not come from the operator's configuration (a hosted output URL a backend
+    /// answered, a redirect hop) was not fetched: not http(s), or its host is loopback, private,
+    /// link-local (cloud metadata) or otherwise not public, and the operator did not allow it
+    /// (see [`crate::net::UrlPolicy`]).
+    #[error("refused to fetch {url}: {reason}")]
+    UrlNotAllowed {
+        /// The URL without credentials, query or fragment.
+        url: String,
+        /// Why, and how an operator can allow it.
+        reason: String,
+    },
+
     /// Something is bigger than a configured limit (or cannot be made to fit it).
     #[error("{what} is {size} bytes, over the limit of {limit} bytes{}", hint_suffix(.hint))]
     TooLarge {
@@ -614,6 +626,7 @@ impl Error {
             Error::StoreSchemaTooNew { .. } => "store_schema_too_new",
             Error::InvalidImage { .. } => "invalid_image",
             Error::PathNotAllowed { .. } => "path_not_allowed",
+            Error::UrlNotAllowed { .. } => "url_not_allowed",
             Error::TooLarge { .. } => "too_large",
             Error::TooManyJobs { .. } => "too_many_jobs",
             Error::UnknownClass { .. } => "unknown_class",
@@ -714,6 +727,7 @@ mod tests {
             Error::StoreSchemaTooNew { path: "/x.sqlite3".into(), found: 3, supported: 1 },
             Error::InvalidImage { what: "a".into(), message: "b".into() },
             Error::PathNotAllowed { argument: "path".into(), message: "b".into() },
+            Error::UrlNotAllowed { url: "http://127.0.0.1/".into(), reason: "b".into() },
             Error::TooLarge { what: "upload".into(), size: 2, limit: 1, hint: None },
             Error::InvalidOverride { target: "a.b".into(), message: "m".into(), suggestions: vec![] },
             Error::SavedWorkflowNotFound { name: "a".into(), suggestions: vec![] },

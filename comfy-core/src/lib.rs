@@ -68,6 +68,7 @@ pub mod feedback;
 pub mod gallery;
 pub mod job;
 pub mod json;
+pub mod net;
 pub mod partner;
 pub mod paths;
 pub mod prepare;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use comfy_core::backend::cloud::ComfyCloud;
 use comfy_core::backend::{Backend, CancelOutcome, JobRequest};
 use comfy_core::job::{JobId, JobStatus};
+use comfy_core::net::UrlPolicy;
 use comfy_core::store::now_millis;
 use comfy_core::{ClientOptions, Comfy, Job, JobResult, Waited, Workflow};
 use comfy_fake::{FakeComfyCloud, Rejection, Vocabulary};
@@ -27,9 +28,16 @@ async fn fake() -> FakeComfyCloud {
         .unwrap()
 }
 
+/// The fake's storage listener is on loopback, which the default URL policy refuses: these
+/// tests allow that one host explicitly.
+fn fake_storage(fake: &FakeComfyCloud) -> UrlPolicy {
+    UrlPolicy::default().with_allowed_host(fake.storage_url().trim_start_matches("http://"))
+}
+
 fn backend(fake: &FakeComfyCloud, key: &str) -> ComfyCloud {
     ComfyCloud::builder(&fake.url())
         .api_key(key)
+        .url_policy(fake_storage(fake))
         .poll_interval(Duration::from_millis(50))
         .retry_backoff(Duration::from_millis(5))
         .max_reconnect_delay(Duration::from_millis(200))

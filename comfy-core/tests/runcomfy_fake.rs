@@ -12,6 +12,7 @@ use comfy_core::backend::runcomfy::{
 };
 use comfy_core::backend::{Backend, CancelOutcome, JobRequest, Upload};
 use comfy_core::job::{JobStatus, MediaKind, OutputItem};
+use comfy_core::net::UrlPolicy;
 use comfy_core::store::{MemoryStore, now_millis};
 use comfy_core::{ClientOptions, Comfy, Job, JobResult, Waited, Workflow};
 use comfy_fake::FakeRunComfy;
@@ -32,9 +33,16 @@ async fn fake() -> FakeRunComfy {
         .unwrap()
 }
 
+/// The fake's CDN and `object_info_url` host listen on loopback, which the default URL policy
+/// refuses: these tests allow that one host explicitly.
+fn fake_cdn(fake: &FakeRunComfy) -> UrlPolicy {
+    UrlPolicy::default().with_allowed_host(fake.cdn_url().trim_start_matches("http://"))
+}
+
 fn backend(fake: &FakeRunComfy, version: QueueVersion) -> RunComfy {
     RunComfy::builder(&fake.url())
         .token(TOKEN)
+        .url_policy(fake_cdn(fake))
         .deployment(fake.deployment_id())
         .queue_version(version)
         .poll_interval(Duration::from_millis(50))

@@ -225,6 +225,11 @@ pub struct ServerArgs {
     /// price is unknown). Off: each paid run needs max_credits covering its price.
     #[arg(long, env = "COMFY_ALLOW_PARTNER_SPEND", global = true)]
     pub allow_partner_spend: bool,
+    /// Let URLs that a hosted backend answers (output URLs, redirects to storage) reach
+    /// loopback, private and link-local addresses; off, only public addresses are fetched (the
+    /// configured backend URL itself is always allowed).
+    #[arg(long, env = "COMFY_ALLOW_PRIVATE_URLS", global = true)]
+    pub allow_private_urls: bool,
     /// RunComfy Serverless API base URL (`--backend runcomfy`) [default: https://api.runcomfy.net].
     #[allow(rustdoc::bare_urls)]
     #[arg(long, env = "RUNCOMFY_API_URL", value_name = "URL", global = true)]

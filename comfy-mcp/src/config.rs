@@ -19,6 +19,8 @@
 //! runcomfy_inline_limit = 8388608    # largest upload sent inline as a data URI (bytes)
 //! runcomfy_poll_interval_ms = 3000   # poll a RunComfy request no more often than this
 //! ca_certs = ["/etc/ssl/private-ca.pem"]  # extra CAs for https:// and wss://
+//! allow_private_urls = false        # hosted output URLs may reach loopback/private addresses
+//! allowed_url_hosts = ["minio.internal:9000"]  # ... or only these hosts
 //! transport = "http"                 # or "stdio"
 //! listen = "127.0.0.1:9000"
 //! workflows_dir = "/srv/comfy/workflows"
@@ -42,6 +44,7 @@
 //! max_running_jobs = 8
 //! rate_limit_per_minute = 120
 //! max_body_bytes = 4194304
+//! body_timeout_secs = 30            # a request body must arrive within this (slow clients get 408)
 //! max_asset_bytes = 67108864
 //! max_upload_bytes = 33554432
 //!
@@ -108,6 +111,10 @@ pub struct FileConfig {
     pub runcomfy_poll_interval_ms: Option<u64>,
     /// Extra CA certificate files.
     pub ca_certs: Option<Vec<PathBuf>>,
+    /// URLs a backend answers may reach loopback and private addresses.
+    pub allow_private_urls: Option<bool>,
+    /// Hosts URLs a backend answers may reach whatever their address.
+    pub allowed_url_hosts: Option<Vec<String>>,
     /// Transport.
     pub transport: Option<Transport>,
     /// HTTP listen address.
@@ -170,6 +177,8 @@ pub struct FileLimits {
     pub rate_limit_per_minute: Option<u32>,
     /// Request body limit.
     pub max_body_bytes: Option<usize>,
+    /// Time limit to receive a request body, in seconds.
+    pub body_timeout_secs: Option<u64>,
     /// Asset size limit.
     pub max_asset_bytes: Option<u64>,
     /// Upload size limit.
@@ -284,6 +293,11 @@ pub struct Settings {
     pub runcomfy_poll_interval_ms: Option<u64>,
     /// Extra CA certificate files.
     pub ca_certs: Vec<PathBuf>,
+    /// URLs a backend answers (hosted outputs, storage redirects) may reach loopback, private
+    /// and link-local addresses (default false: public addresses only).
+    pub allow_private_urls: bool,
+    /// Hosts such URLs may reach whatever their address (`name`, `name:port`, an IP).
+    pub allowed_url_hosts: Vec<String>,
     /// Transport.
     pub transport: Transport,
     /// HTTP listen address.
@@ -371,6 +385,9 @@ pub struct Limits {
     pub rate_limit_per_minute: u32,
     /// Largest HTTP request body.
     pub max_body_bytes: usize,
+    /// Longest an HTTP request body may take to arrive (a client that trickles it or never
+    /// finishes gets 408 and the connection is closed).
+    pub body_timeout_secs: u64,
     /// Largest asset served as a resource (and read by view_image, publish_asset, ...).
     pub max_asset_bytes: u64,
     /// Largest file sent to ComfyUI by upload_file / use_previous_output.
@@ -384,6 +401,7 @@ impl Default for Limits {
             max_running_jobs: 8,
             rate_limit_per_minute: 120,
             max_body_bytes: 4 * 1024 * 1024,
+            body_timeout_secs: 30,
             max_asset_bytes: 64 * 1024 * 1024,
             max_upload_bytes: 32 * 1024 * 1024,
         }
@@ -523,6 +541,8 @@ impl Settings {
             allow_account_interrupt: args.allow_account_interrupt
                 || file.allow_account_interrupt.unwrap_or(false),
             allow_partner_spend: args.allow_partner_spend || file.allow_partner_spend.unwrap_or(false),
+            allow_private_urls: args.allow_private_urls || file.allow_private_urls.unwrap_or(false),
+            allowed_url_hosts: file.allowed_url_hosts.unwrap_or_default(),
             runcomfy_url: args
                 .runcomfy_url
                 .clone()
@@ -600,6 +620,7 @@ impl Settings {
                     .max_body_bytes
                     .or(file.limits.max_body_bytes)
                     .unwrap_or(d.max_body_bytes),
+                body_timeout_secs: file.limits.body_timeout_secs.unwrap_or(d.body_timeout_secs).max(1),
                 max_asset_bytes: args
                     .max_asset_bytes
                     .or(file.limits.max_asset_bytes)
@@ -692,8 +713,13 @@ impl Settings {
                 )
             },
         };
-        BackendConfig { ca_certs: self.ca_certs.clone(), ..base }
-            .with_comfy_api_key(self.comfy_api_key.as_ref().map(|k| k.expose().to_owned()))
+        BackendConfig {
+            ca_certs: self.ca_certs.clone(),
+            allow_private_urls: self.allow_private_urls,
+            allowed_url_hosts: self.allowed_url_hosts.clone(),
+            ..base
+        }
+        .with_comfy_api_key(self.comfy_api_key.as_ref().map(|k| k.expose().to_owned()))
     }
 
     /// The URL of the selected backend.

@@ -473,7 +473,9 @@ async fn generate_quotes_refuses_without_consent_and_runs_with_it() {
     let fake = comfy_fake::FakeComfyCloud::builder().start().await.unwrap();
     let key = fake.api_key().to_owned();
     let cloud = |c: &mut Command| {
-        c.args(["--backend", "comfy-cloud", "--cloud-url", &fake.url()]).env("COMFY_CLOUD_API_KEY", &key);
+        // The fake's storage (where outputs are downloaded from) is on loopback: opt in.
+        c.args(["--backend", "comfy-cloud", "--cloud-url", &fake.url(), "--allow-private-urls"])
+            .env("COMFY_CLOUD_API_KEY", &key);
     };
     let gen_args = ["generate", "--type", "image", "--model", "flux-ultra", "--prompt", "a lighthouse"];
 

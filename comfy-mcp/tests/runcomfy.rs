@@ -26,15 +26,20 @@ async fn session_with(tweak: impl FnOnce(&mut comfy_mcp::config::Settings)) -> (
         .start()
         .await
         .unwrap();
+    // The fake's CDN listens on loopback, which is refused unless the operator allows private
+    // targets: these sessions opt in (a tweak may turn it off again).
+    let settings = settings(&fake.url(), |s| {
+        s.allow_private_urls = true;
+        tweak(s)
+    });
     let backend = RunComfy::builder(&fake.url())
         .token(TOKEN)
         .deployment(fake.deployment_id())
         .poll_interval(Duration::from_millis(50))
+        .url_policy(settings.backend_config().url_policy())
         .build()
         .unwrap();
-    let state =
-        AppState::new(Arc::new(backend), Arc::new(MemoryStore::default()), settings(&fake.url(), tweak))
-            .unwrap();
+    let state = AppState::new(Arc::new(backend), Arc::new(MemoryStore::default()), settings).unwrap();
     let (client, recorder) = connect(state.clone()).await;
     (fake, Session { state, client, recorder })
 }
@@ -254,4 +259,15 @@ async fn a_request_on_another_deployment_is_followed_and_regenerated_there() {
     assert_eq!(after, before + 1, "regenerated on the deployment the output came from");
     let v = s.ok("view_image", json!({"asset_id": g["outputs"][0]["asset_id"]})).await;
     assert_eq!(v["original_width"], 10, "{v}");
+}
+
+#[tokio::test]
+async fn without_the_opt_in_the_deployments_object_info_url_on_loopback_is_refused() {
+    let (fake, s) = session_with(|st| st.allow_private_urls = false).await;
+    let e = s.err("submit_workflow", json!({"workflow": image_workflow("rc_guard"), "wait": true})).await;
+    assert_eq!((e["code"].as_str(), e["retryable"].as_bool()), (Some("url_not_allowed"), Some(false)), "{e}");
+    let message = e["message"].as_str().unwrap();
+    assert!(message.contains("loopback") && message.contains("allow_private_urls"), "{message}");
+    assert!(!message.contains(TOKEN), "{message}");
+    assert!(fake.cdn_requests().is_empty(), "nothing was fetched: {:?}", fake.cdn_requests());
 }

@@ -9,6 +9,9 @@ import { modelFree, startFake } from './helpers.mjs'
 const KEY = 'comfyui-fake-cloud-key'
 let cloud
 
+// The fake's output host is on loopback, which clients refuse unless the environment allows it.
+process.env.COMFY_ALLOW_PRIVATE_URLS = '1'
+
 before(async () => {
   cloud = await startFake(['--cloud'])
 })

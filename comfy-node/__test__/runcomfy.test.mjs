@@ -10,6 +10,9 @@ const TOKEN = 'rc-fake-token'
 const DEPLOYMENT = '0d3e5a7c-0000-4000-8000-00000000d001'
 let rc
 
+// The fake's output host is on loopback, which clients refuse unless the environment allows it.
+process.env.COMFY_ALLOW_PRIVATE_URLS = '1'
+
 before(async () => {
   rc = await startFake(['--runcomfy'])
 })

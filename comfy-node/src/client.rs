@@ -58,6 +58,10 @@ fn build(options: &ClientOptions) -> comfy_core::Result<Comfy> {
         token: options.runcomfy_token.clone().or_else(|| env("RUNCOMFY_API_TOKEN")),
         deployment: options.runcomfy_deployment.clone().or_else(|| env("RUNCOMFY_DEPLOYMENT_ID")),
         queue_version,
+        // Hosted output URLs may reach loopback/private addresses only when the environment
+        // says so (as `comfy-mcp --allow-private-urls` does); default: public addresses only.
+        allow_private_urls: env("COMFY_ALLOW_PRIVATE_URLS")
+            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")),
         ..BackendConfig::default()
     }
     .with_comfy_api_key(options.comfy_api_key.clone());

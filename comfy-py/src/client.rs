@@ -130,6 +130,10 @@ fn build(
         token: args.runcomfy.token.or_else(|| env("RUNCOMFY_API_TOKEN")),
         deployment: args.runcomfy.deployment.or_else(|| env("RUNCOMFY_DEPLOYMENT_ID")),
         queue_version,
+        // Hosted output URLs may reach loopback/private addresses only when the environment
+        // says so (as `comfy-mcp --allow-private-urls` does); default: public addresses only.
+        allow_private_urls: env("COMFY_ALLOW_PRIVATE_URLS")
+            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")),
         ..BackendConfig::default()
     }
     .with_comfy_api_key(args.comfy_api_key.or_else(|| env("COMFY_API_KEY")));

@@ -15,6 +15,12 @@ import comfy_rs
 CLOUD_KEY = "comfyui-fake-cloud-key"
 
 
+@pytest.fixture(autouse=True)
+def _allow_loopback_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake's output host is on loopback, which clients refuse unless allowed."""
+    monkeypatch.setenv("COMFY_ALLOW_PRIVATE_URLS", "1")
+
+
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[Fake]:
     f = start_fake("--cloud", "--full-catalog", "--step-delay-ms", "2", "--model-file", f"checkpoints={CKPT}")

@@ -16,6 +16,12 @@ TOKEN = "rc-fake-token"
 DEPLOYMENT = "0d3e5a7c-0000-4000-8000-00000000d001"
 
 
+@pytest.fixture(autouse=True)
+def _allow_loopback_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake's output host is on loopback, which clients refuse unless allowed."""
+    monkeypatch.setenv("COMFY_ALLOW_PRIVATE_URLS", "1")
+
+
 @pytest.fixture(scope="module")
 def rc() -> Iterator[Fake]:
     f = start_fake("--runcomfy", "--full-catalog", "--step-delay-ms", "2", "--model-file", f"checkpoints={CKPT}")

@@ -49,11 +49,15 @@ pub(crate) struct HttpSettings {
     pub max_retry_after: Duration,
     /// TLS configuration (roots plus extra CAs).
     pub tls: Arc<rustls::ClientConfig>,
+    /// What a URL off the configured host (a hosted output, a redirect hop) may reach.
+    pub url_policy: crate::net::UrlPolicy,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct Http {
     client: reqwest::Client,
+    /// For URLs off the configured host: its resolver refuses addresses the policy refuses.
+    guarded: reqwest::Client,
     settings: HttpSettings,
     origin: Option<String>,
 }
@@ -91,18 +95,42 @@ fn credential_header(credential: &Credential) -> Result<(HeaderName, HeaderValue
 
 impl Http {
     pub(crate) fn new(settings: HttpSettings) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured((*settings.tls).clone())
-            .connect_timeout(settings.connect_timeout)
-            // Redirects are followed by hand: see `send`.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::InvalidArgument {
+        let builder = || {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured((*settings.tls).clone())
+                .connect_timeout(settings.connect_timeout)
+                // Redirects are followed by hand: see `send`.
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let built = |b: reqwest::ClientBuilder| {
+            b.build().map_err(|e| Error::InvalidArgument {
                 argument: "HTTP client".into(),
                 message: error_chain(&e),
-            })?;
+            })
+        };
+        let client = built(builder())?;
+        let resolver = Arc::new(crate::net::GuardedResolver::new(settings.url_policy.clone()));
+        let guarded = built(builder().dns_resolver(resolver))?;
         let origin = origin(&settings.base_url);
-        Ok(Http { client, settings, origin })
+        Ok(Http { client, guarded, settings, origin })
+    }
+
+    /// The client for `url`: the plain one on the configured host, else the guarded one after
+    /// the URL passed the policy (scheme, address).
+    async fn client_for(&self, url: &reqwest::Url) -> std::result::Result<&reqwest::Client, Attempt> {
+        if self.is_own_origin(url.as_str()) {
+            return Ok(&self.client);
+        }
+        self.settings.url_policy.check(url.as_str()).await.map_err(Attempt::Fatal)?;
+        Ok(&self.guarded)
+    }
+
+    /// A transport error of a guarded request refused by the resolver, or the error itself.
+    fn transport(url: &reqwest::Url, e: reqwest::Error) -> Attempt {
+        match crate::net::refused_in(url.as_str(), &e) {
+            Some(refused) => Attempt::Fatal(refused),
+            None => Attempt::Transport(e),
+        }
     }
 
     pub(crate) fn settings(&self) -> &HttpSettings {
@@ -140,6 +168,12 @@ impl Http {
         follow: bool,
     ) -> std::result::Result<(Response, Option<Credential>), Attempt> {
         let mut request = request.timeout(timeout).build().map_err(|e| {
+            // reqwest refuses other schemes itself: say so as the guard does.
+            if let Some(url) = e.url()
+                && let Err(refused) = self.settings.url_policy.check_static(url.as_str())
+            {
+                return Attempt::Fatal(refused);
+            }
             Attempt::Fatal(Error::InvalidArgument { argument: "request".into(), message: error_chain(&e) })
         })?;
         let method = request.method().clone();
@@ -151,7 +185,9 @@ impl Http {
             request.headers_mut().insert(name, value);
             sent = Some(credential);
         }
-        let mut resp = self.client.execute(request).await.map_err(Attempt::Transport)?;
+        let url = request.url().clone();
+        let client = self.client_for(&url).await?;
+        let mut resp = client.execute(request).await.map_err(|e| Self::transport(&url, e))?;
         let mut hops = 0;
         while follow && resp.status().is_redirection() && (method == Method::GET || method == Method::HEAD) {
             let Some(location) = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok())
@@ -173,7 +209,10 @@ impl Http {
                     message: format!("a redirect to an invalid location {location:?}: {e}"),
                 })
             })?;
-            let mut follow = self.client.request(method.clone(), next.clone()).timeout(timeout);
+            // Every hop is checked again: a redirect off the configured host is a URL the
+            // backend chose.
+            let client = self.client_for(&next).await?;
+            let mut follow = client.request(method.clone(), next.clone()).timeout(timeout);
             // Another host (a signed storage URL) gets no credential at all.
             sent = None;
             if self.is_own_origin(next.as_str())
@@ -184,7 +223,7 @@ impl Http {
                 sent = Some(credential);
             }
             tracing::debug!(op, host = next.host_str().unwrap_or(""), "following a redirect");
-            resp = follow.send().await.map_err(Attempt::Transport)?;
+            resp = follow.send().await.map_err(|e| Self::transport(&next, e))?;
         }
         Ok((resp, sent))
     }

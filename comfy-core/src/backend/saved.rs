@@ -45,6 +45,11 @@ pub fn saved_workflow_name(name: &str, field: &str) -> Result<String> {
     if trimmed.chars().any(char::is_control) {
         return Err(bad("it contains control characters"));
     }
+    // A proxy or server may decode `%2e`/`%2f`/`%5c` once more: refuse them outright.
+    let lower = trimmed.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c", "%00"].iter().any(|e| lower.contains(e)) {
+        return Err(bad("percent-encoded dots, slashes or NUL are not allowed"));
+    }
     if trimmed.contains('\\') {
         return Err(bad("use '/' to separate folders, not '\\'"));
     }
@@ -76,7 +81,21 @@ mod tests {
     fn names_are_normalised_and_confined() {
         assert_eq!(saved_workflow_name("portrait", "name").unwrap(), "portrait.json");
         assert_eq!(saved_workflow_name(" team/a.json ", "name").unwrap(), "team/a.json");
-        for bad in ["", "  ", "../x", "a/../../x", "/etc/passwd", "C:/x", "a\\b", "a//b", "./a", "a\u{0}b"] {
+        for bad in [
+            "",
+            "  ",
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "C:/x",
+            "a\\b",
+            "a//b",
+            "./a",
+            "a\u{0}b",
+            "%2e%2e/x",
+            "a%2Fb",
+            "a%5c..",
+        ] {
             let e = saved_workflow_name(bad, "name").unwrap_err();
             assert_eq!(e.code(), "invalid_argument", "{bad:?}");
             assert!(e.to_string().contains("invalid name") || e.to_string().contains("name"), "{e}");

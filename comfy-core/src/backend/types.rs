@@ -273,7 +273,17 @@ impl Upload {
         if self.filename.contains('/') || self.filename.contains('\\') || self.filename.contains("..") {
             return bad("the file name must not contain a path (use `subfolder`)");
         }
-        if self.subfolder.split(['/', '\\']).any(|p| p == "..") || self.subfolder.starts_with('/') {
+        // Percent-encoded dots and separators count as what they encode (a proxy may decode
+        // them); drive letters, UNC paths and control characters are refused too.
+        let decoded = ["%2e", "%2E", "%2f", "%2F", "%5c", "%5C"]
+            .iter()
+            .zip([".", ".", "/", "/", "\\", "\\"])
+            .fold(self.subfolder.clone(), |s, (from, to)| s.replace(from, to));
+        if decoded.split(['/', '\\']).any(|p| p == "..")
+            || decoded.starts_with(['/', '\\'])
+            || decoded.contains(':')
+            || decoded.chars().any(char::is_control)
+        {
             return bad("the subfolder must stay inside the folder (no `..`, not absolute)");
         }
         Ok(())
@@ -579,6 +589,28 @@ impl BillingStatus {
             balance_usd,
             balance_credits: balance_usd.map(|usd| (usd * CREDITS_PER_USD * 100.0).round() / 100.0),
             subscription,
+        }
+    }
+}
+
+#[cfg(test)]
+mod upload_tests {
+    use super::*;
+
+    #[test]
+    fn upload_subfolders_stay_inside_also_when_encoded() {
+        let with = |sub: &str| {
+            let mut u = Upload::file("a.png", bytes::Bytes::from_static(b"png"));
+            u.subfolder = sub.to_owned();
+            u.check()
+        };
+        for bad in
+            ["../x", "a/../../x", "/etc", "\\\\server\\share", "%2e%2e/x", "a%2F..%2fb", "C:\\x", "a\u{0}"]
+        {
+            assert!(with(bad).is_err(), "{bad:?}");
+        }
+        for ok in ["", "refs", "team/2026", "a.b"] {
+            assert!(with(ok).is_ok(), "{ok:?}");
         }
     }
 }

@@ -216,6 +216,10 @@ impl Target {
                 RunComfy::builder(&self.url)
                     .token(rc.token())
                     .deployment(rc.deployment_id())
+                    // The fake's CDN listens on loopback: allowed explicitly (refused by default).
+                    .url_policy(
+                        comfy_core::net::UrlPolicy::default().with_allowed_host(host_port(&rc.cdn_url())),
+                    )
                     .poll_interval(Duration::from_millis(50))
                     .retry_backoff(Duration::from_millis(5))
                     .request_timeout(Duration::from_secs(5))
@@ -235,6 +239,7 @@ impl Target {
             Some(key) => Arc::new(
                 ComfyCloud::builder(&self.url)
                     .api_key(key)
+                    .url_policy(cloud_storage_policy(self.cloud.as_ref()))
                     .poll_interval(Duration::from_millis(100))
                     .not_found_grace(Duration::from_secs(5))
                     .max_reconnect_delay(Duration::from_millis(200))
@@ -483,4 +488,18 @@ pub async fn conforms(t: Target) {
     failure_with_node_details(&t).await;
     reattach(&t).await;
     jobs_belong_to_their_backend(&t).await;
+}
+
+/// `host:port` of a fake's second listener URL (`http://127.0.0.1:PORT`).
+fn host_port(url: &str) -> String {
+    url.trim_start_matches("http://").trim_end_matches('/').to_owned()
+}
+
+/// The fake Cloud's storage listener (loopback) allowed explicitly; a real Cloud's storage is
+/// public and needs nothing.
+fn cloud_storage_policy(fake: Option<&FakeComfyCloud>) -> comfy_core::net::UrlPolicy {
+    match fake {
+        Some(f) => comfy_core::net::UrlPolicy::default().with_allowed_host(host_port(&f.storage_url())),
+        None => comfy_core::net::UrlPolicy::default(),
+    }
 }

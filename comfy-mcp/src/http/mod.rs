@@ -41,6 +41,7 @@ pub struct HttpGuard {
     oauth: Option<Arc<OAuth>>,
     limiter: RateLimiter,
     max_body: usize,
+    body_timeout: Duration,
 }
 
 /// The axum app: `/mcp`, `/sse` + `/messages` (legacy HTTP+SSE), `/healthz`, `/readyz`.
@@ -73,6 +74,7 @@ pub fn router_with(state: Arc<AppState>, registry: Arc<Registry>, shutdown: Canc
         oauth: oauth.clone(),
         limiter: RateLimiter::new(settings.limits.rate_limit_per_minute),
         max_body: settings.limits.max_body_bytes,
+        body_timeout: Duration::from_secs(settings.limits.body_timeout_secs),
     });
     let mcp_routes = Router::new()
         .nest_service("/mcp", mcp)
@@ -174,9 +176,21 @@ async fn guard_mcp(State(guard): State<Arc<HttpGuard>>, request: Request, next: 
                 "the request body is too large",
             );
         }
-        let bytes = match axum::body::to_bytes(body, guard.max_body).await {
-            Ok(b) => b,
+        // A body that trickles in (or never ends) must not hold the connection forever.
+        let bytes = match tokio::time::timeout(guard.body_timeout, axum::body::to_bytes(body, guard.max_body))
+            .await
+        {
+            Ok(Ok(b)) => b,
             Err(_) => {
+                let mut r = error_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "the request body did not arrive in time",
+                );
+                r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return r;
+            }
+            Ok(Err(_)) => {
                 return error_response(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",

@@ -53,6 +53,8 @@ def cloud_env(cloud_url: str, data_dir: str) -> dict[str, str]:
     # A ComfyUI URL left in the environment is unused on Cloud, never an error.
     env = harness.server_env("http://127.0.0.1:1", data_dir)
     env.update({"COMFY_MCP_BACKEND": "comfy-cloud", "COMFY_CLOUD_URL": cloud_url, "COMFY_CLOUD_API_KEY": CLOUD_KEY})
+    # The fake's storage is on loopback, refused unless the operator allows private targets.
+    env["COMFY_ALLOW_PRIVATE_URLS"] = "true"
     return env
 
 

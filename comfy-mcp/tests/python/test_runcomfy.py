@@ -61,6 +61,8 @@ def rc_env(url: str, data_dir: str) -> dict[str, str]:
         "RUNCOMFY_API_URL": url,
         "RUNCOMFY_API_TOKEN": TOKEN,
         "RUNCOMFY_DEPLOYMENT_ID": DEPLOYMENT,
+        # The fake's CDN is on loopback, refused unless the operator allows private targets.
+        "COMFY_ALLOW_PRIVATE_URLS": "true",
     })
     return env
 

@@ -31,6 +31,9 @@ pub struct CloudConfig {
     pub usage_source: Option<String>,
     /// Extra CA certificates to trust.
     pub ca_certs: Vec<CaCert>,
+    /// What a URL off the base URL's host may reach: hosted output URLs and redirect hops
+    /// answered by the backend (default: public addresses only; see [`crate::net::UrlPolicy`]).
+    pub url_policy: crate::net::UrlPolicy,
     /// The client id sent with prompts and the WebSocket (Cloud ignores it for routing).
     pub client_id: String,
     /// Time limit to connect.
@@ -76,6 +79,7 @@ impl CloudConfig {
             partner_api_key: None,
             usage_source: None,
             ca_certs: Vec::new(),
+            url_policy: crate::net::UrlPolicy::default(),
             client_id: uuid::Uuid::new_v4().to_string(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
@@ -150,6 +154,12 @@ impl ComfyCloudBuilder {
     pub fn usage_source(self, source: impl Into<String>) -> Self {
         let source = source.into();
         self.map(|c| c.usage_source = Some(source))
+    }
+
+    /// What URLs off the base URL's host (hosted outputs, redirect hops) may reach; the default
+    /// refuses loopback, private and link-local targets.
+    pub fn url_policy(self, policy: crate::net::UrlPolicy) -> Self {
+        self.map(|c| c.url_policy = policy)
     }
 
     /// Trusts an extra CA certificate (a PEM file, read by [`build`](Self::build)).

@@ -123,6 +123,7 @@ impl ComfyCloudBuilder {
             retry_backoff: config.retry_backoff,
             max_retry_after: config.max_retry_after,
             tls: tls.clone(),
+            url_policy: config.url_policy.clone(),
         })?;
         let (events, _) = broadcast::channel(4096);
         let inner = Arc::new(Inner {

@@ -22,6 +22,9 @@ pub struct LocalConfig {
     pub credentials: Option<Arc<dyn CredentialProvider>>,
     /// Extra CA certificates to trust (a server behind a private CA).
     pub ca_certs: Vec<CaCert>,
+    /// What a URL off the base URL's host may reach: hosted output URLs and redirect hops
+    /// answered by the backend (default: public addresses only; see [`crate::net::UrlPolicy`]).
+    pub url_policy: crate::net::UrlPolicy,
     /// Comfy API key for partner (API) nodes; sent as `extra_data.api_key_comfy_org`.
     pub comfy_api_key: Option<Secret>,
     /// The stable client id of this client's WebSocket and prompts.
@@ -53,6 +56,7 @@ impl LocalConfig {
             auth_header: None,
             credentials: None,
             ca_certs: Vec::new(),
+            url_policy: crate::net::UrlPolicy::default(),
             comfy_api_key: None,
             client_id: uuid::Uuid::new_v4().to_string(),
             connect_timeout: Duration::from_secs(5),

@@ -95,6 +95,12 @@ impl LocalComfyUiBuilder {
         self.map(|c| c.credentials = Some(provider))
     }
 
+    /// What URLs off the base URL's host (hosted outputs, redirect hops) may reach; the default
+    /// refuses loopback, private and link-local targets.
+    pub fn url_policy(self, policy: crate::net::UrlPolicy) -> Self {
+        self.map(|c| c.url_policy = policy)
+    }
+
     /// Trusts an extra CA certificate (a PEM file, read by [`build`](Self::build)) for
     /// `https://` and `wss://`, e.g. a ComfyUI behind a private CA.
     pub fn ca_cert(self, path: impl AsRef<std::path::Path>) -> Self {
@@ -169,6 +175,7 @@ impl LocalComfyUiBuilder {
             retry_backoff: config.retry_backoff,
             max_retry_after: Duration::from_secs(10),
             tls: tls.clone(),
+            url_policy: config.url_policy.clone(),
         })?;
         let (events, _) = broadcast::channel(4096);
         let socket = Arc::new(socket::SocketState::default());

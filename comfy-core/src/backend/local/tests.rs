@@ -325,15 +325,23 @@ async fn credentials_reach_the_configured_host_only_never_a_redirect_target() {
         .respond_with(ResponseTemplate::new(200).set_body_raw(vec![1u8, 2, 3], "image/png"))
         .mount(&storage)
         .await;
-    let b = LocalComfyUi::builder(&api.uri())
-        .websocket(false)
-        .auth_header("X-API-Key", "comfyui-secret")
-        .build()
-        .unwrap();
+    let build = |policy: crate::net::UrlPolicy| {
+        LocalComfyUi::builder(&api.uri())
+            .websocket(false)
+            .auth_header("X-API-Key", "comfyui-secret")
+            .url_policy(policy)
+            .build()
+            .unwrap()
+    };
     let file = FileRef { filename: "out.png".into(), subfolder: String::new(), folder: FolderType::Output };
+    // The mock storage is on loopback: the redirect hop is refused unless allowed.
+    let refused = build(Default::default()).download(&file).await.err().unwrap();
+    assert_eq!(refused.code(), "url_not_allowed", "{refused}");
+    assert!(storage.received_requests().await.unwrap().is_empty());
+    let b = build(crate::net::UrlPolicy::default().with_allowed_host(storage.address().to_string()));
     let data = b.download(&file).await.unwrap().bytes(100).await.unwrap();
     assert_eq!(&data[..], &[1, 2, 3]);
-    let to_api = &api.received_requests().await.unwrap()[0];
+    let to_api = &api.received_requests().await.unwrap()[1];
     assert_eq!(to_api.headers.get("x-api-key").map(|v| v.to_str().unwrap()), Some("comfyui-secret"));
     let to_storage = &storage.received_requests().await.unwrap()[0];
     assert!(

@@ -77,6 +77,9 @@ pub struct RunComfyConfig {
     pub output_retention: Duration,
     /// Extra CA certificates to trust.
     pub ca_certs: Vec<CaCert>,
+    /// What a URL off the base URL's host may reach: hosted output URLs and redirect hops
+    /// answered by the backend (default: public addresses only; see [`crate::net::UrlPolicy`]).
+    pub url_policy: crate::net::UrlPolicy,
     /// Time limit to connect.
     pub connect_timeout: Duration,
     /// Time limit of one request.
@@ -113,6 +116,7 @@ impl RunComfyConfig {
             max_inline_bytes: 8 * 1024 * 1024,
             output_retention: Duration::from_secs(7 * 24 * 3600),
             ca_certs: Vec::new(),
+            url_policy: crate::net::UrlPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             transfer_timeout: Duration::from_secs(300),
@@ -179,6 +183,12 @@ impl RunComfyBuilder {
     /// Largest file placed inline as a data URI (default 8 MiB).
     pub fn max_inline_bytes(self, n: u64) -> Self {
         self.map(|c| c.max_inline_bytes = n)
+    }
+
+    /// What URLs off the base URL's host (hosted outputs, redirect hops) may reach; the default
+    /// refuses loopback, private and link-local targets.
+    pub fn url_policy(self, policy: crate::net::UrlPolicy) -> Self {
+        self.map(|c| c.url_policy = policy)
     }
 
     /// Trusts an extra CA certificate (a PEM file, read by [`build`](Self::build)).

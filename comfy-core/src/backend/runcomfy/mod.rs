@@ -129,6 +129,7 @@ impl RunComfyBuilder {
             retry_backoff: config.retry_backoff,
             max_retry_after: config.max_retry_after,
             tls,
+            url_policy: config.url_policy.clone(),
         })?;
         let (events, _) = broadcast::channel(16);
         Ok(RunComfy {

@@ -1,0 +1,364 @@
+//! The abuse suite: the HTTP server (as `comfy-mcp --transport http` runs it) against what an
+//! attacker sends — path traversal in every path-like argument and resource URI, oversized and
+//! deeply nested arguments, 1,000 concurrent calls, slow-loris bodies. None may crash the
+//! server, leak a path of the server machine or a secret in an answer, or lose a job it
+//! acknowledged.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use comfy_core::Secret;
+use comfy_mcp::config::{Settings, TokenConfig};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "abuse-token-9f3c1e77";
+const API_KEY: &str = "comfyui-abuse-partner-key-5d2a";
+const MAX_BODY: usize = 256 * 1024;
+/// JSON-RPC ids, unique per server (a session's requests in flight must have distinct ids).
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(100);
+
+struct Server {
+    base: String,
+    addr: std::net::SocketAddr,
+    state: Arc<comfy_mcp::AppState>,
+    fake: comfy_fake::FakeComfyUi,
+    root: tempfile::TempDir,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Server {
+    fn dir(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    /// No answer may name the server's directories or carry a secret.
+    fn assert_clean(&self, what: &str, text: &str) {
+        let root = self.root.path().to_string_lossy().into_owned();
+        let canonical = self.root.path().canonicalize().unwrap().to_string_lossy().into_owned();
+        for secret in [TOKEN, API_KEY, root.as_str(), canonical.as_str()] {
+            assert!(!text.contains(secret), "{what}: the answer leaks {secret:?}: {text}");
+        }
+        assert!(!text.contains("panicked"), "{what}: {text}");
+    }
+}
+
+async fn serve(tweak: impl FnOnce(&mut Settings)) -> Server {
+    let fake = common::fake().await;
+    let root = tempfile::tempdir().unwrap();
+    for d in ["workflows", "uploads", "publish", "outside"] {
+        std::fs::create_dir_all(root.path().join(d)).unwrap();
+    }
+    std::fs::write(root.path().join("outside/secret.txt"), b"top secret").unwrap();
+    std::fs::write(root.path().join("uploads/ok.png"), b"\x89PNG\r\n\x1a\n").unwrap();
+    let r = root.path().to_path_buf();
+    let state = common::state_for(&fake.url(), |s| {
+        s.http.tokens = vec![TokenConfig { name: Some("abuser".into()), token: TOKEN.into(), tools: None }];
+        s.workflows_dir = Some(r.join("workflows"));
+        s.upload_dirs = vec![r.join("uploads")];
+        s.publish_dir = Some(r.join("publish"));
+        s.comfy_api_key = Some(Secret::new(API_KEY));
+        s.limits.max_body_bytes = MAX_BODY;
+        s.limits.rate_limit_per_minute = 1_000_000;
+        s.limits.max_running_jobs = 1_000;
+        s.limits.body_timeout_secs = 1;
+        tweak(s);
+    });
+    let shutdown = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (st, ct) = (state.clone(), shutdown.clone());
+    tokio::spawn(async move { comfy_mcp::http::serve_listener(st, listener, ct).await });
+    Server { base: format!("http://{addr}"), addr, state, fake, root, shutdown }
+}
+
+/// The JSON-RPC answer in a streamable-HTTP response (JSON, or the `data:` of an SSE event).
+fn rpc_answer(body: &str) -> Value {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        return v;
+    }
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .find(|v| v.get("id").is_some())
+        .unwrap_or_else(|| panic!("no JSON-RPC answer in {body:?}"))
+}
+
+/// One MCP session over raw HTTP.
+#[derive(Clone)]
+struct Session {
+    base: String,
+    id: String,
+    http: reqwest::Client,
+}
+
+impl Session {
+    async fn open(base: &str) -> Session {
+        // Bounded, so that a stalled answer fails the test instead of hanging it.
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "abuse", "version": "0"}}});
+        let r = request(&http, base, None).body(init.to_string()).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let id = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+        let _ = r.text().await;
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let r = request(&http, base, Some(&id)).body(note.to_string()).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        Session { base: base.to_owned(), id, http }
+    }
+
+    /// Sends one JSON-RPC request; answers (HTTP status, body text).
+    async fn raw(&self, message: String) -> (u16, String) {
+        let r = request(&self.http, &self.base, Some(&self.id)).body(message).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn rpc(&self, method: &str, params: Value) -> (Value, String) {
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let (status, body) = self.raw(msg.to_string()).await;
+        assert_eq!(status, 200, "{method}: {body}");
+        (rpc_answer(&body), body)
+    }
+
+    /// A tools/call: the tool's structured result (or error) and the raw text.
+    async fn call(&self, tool: &str, args: Value) -> (Value, String) {
+        let (v, body) = self.rpc("tools/call", json!({"name": tool, "arguments": args})).await;
+        (v, body)
+    }
+}
+
+fn request(http: &reqwest::Client, base: &str, session: Option<&str>) -> reqwest::RequestBuilder {
+    let mut r = http
+        .post(format!("{base}/mcp"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-11-25");
+    if let Some(id) = session {
+        r = r.header("mcp-session-id", id);
+    }
+    r
+}
+
+/// Whether a tools/call answer is a refusal (a tool error or a JSON-RPC error).
+fn refused(v: &Value) -> bool {
+    v.get("error").is_some() || v["result"]["isError"] == true
+}
+
+async fn healthy(s: &Server) {
+    let r = reqwest::get(format!("{}/healthz", s.base)).await.expect("the server still answers");
+    assert_eq!(r.status(), 200);
+}
+
+const TRAVERSALS: &[&str] = &[
+    "../../../../etc/passwd",
+    "..\\..\\..\\windows\\win.ini",
+    "%2e%2e/%2e%2e/etc/passwd",
+    "..%2f..%2fetc%2fpasswd",
+    "/etc/passwd",
+    "C:\\Windows\\win.ini",
+    "sub/../../outside/secret.txt",
+    "ok.png\u{0}../../etc/passwd",
+    "\\\\server\\share\\x",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn path_traversal_is_refused_everywhere_without_leaking_paths() {
+    let s = serve(|_| {}).await;
+    let c = Session::open(&s.base).await;
+    // An asset to publish and a job to name.
+    let (run, _) =
+        c.call("submit_workflow", json!({"workflow": common::image_workflow("abuse"), "wait": true})).await;
+    let asset = run["result"]["structuredContent"]["outputs"][0]["asset_id"].as_str().unwrap().to_owned();
+    let outside = s.dir("outside/secret.txt").to_string_lossy().into_owned();
+
+    let mut cases: Vec<(&str, Value)> = Vec::new();
+    for bad in TRAVERSALS.iter().copied().chain([outside.as_str()]) {
+        cases.push(("upload_file", json!({"filename": "x.png", "path": bad})));
+        cases.push(("upload_file", json!({"filename": bad, "data": "aGk="})));
+        cases.push(("upload_file", json!({"filename": "x.png", "data": "aGk=", "subfolder": bad})));
+        cases.push(("publish_asset", json!({"asset_id": asset, "target_filename": bad})));
+        cases.push(("save_workflow", json!({"name": bad, "workflow": common::basic_workflow()})));
+        cases.push(("get_saved_workflow", json!({"name": bad})));
+        cases.push(("run_saved_workflow", json!({"name": bad})));
+        cases.push(("run_workflow", json!({"name": bad, "params": {}})));
+        cases.push(("get_template", json!({"name": bad})));
+        cases.push(("get_asset_metadata", json!({"asset_id": bad})));
+        cases.push(("view_image", json!({"asset_id": bad})));
+        cases.push(("get_job_status", json!({"job_id": bad})));
+        cases.push(("list_models", json!({"folder": bad})));
+    }
+    for (tool, args) in &cases {
+        let (v, body) = c.call(tool, args.clone()).await;
+        assert!(refused(&v), "{tool} {args}: accepted: {body}");
+        s.assert_clean(&format!("{tool} {args}"), &body);
+    }
+    for uri in [
+        "comfy://workflows/../../../etc/passwd",
+        "comfy://workflows/..%2f..%2fetc%2fpasswd",
+        "comfy://assets/../../etc/passwd",
+        "comfy://assets/a_1%00",
+        "comfy://jobs/../../x/preview",
+        "comfy://models/..\\..\\x",
+        "file:///etc/passwd",
+        "comfy://../../etc/passwd",
+    ] {
+        let (v, body) = c.rpc("resources/read", json!({"uri": uri})).await;
+        assert!(v.get("error").is_some(), "{uri}: {body}");
+        s.assert_clean(uri, &body);
+    }
+    // Nothing was written outside the publish directory, nothing read from outside the uploads.
+    let escaped: Vec<_> =
+        walk(s.root.path()).into_iter().filter(|p| !p.starts_with(s.dir("publish"))).collect();
+    let expected = [s.dir("outside/secret.txt"), s.dir("uploads/ok.png")];
+    assert!(escaped.iter().all(|p| expected.contains(p)), "{escaped:?}");
+    assert!(walk(&s.dir("publish")).iter().all(|p| p.starts_with(s.dir("publish"))));
+    let uploads = s.fake.uploads();
+    assert!(uploads.iter().all(|u| !u.name.contains("secret") && !u.subfolder.contains("..")), "{uploads:?}");
+    healthy(&s).await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oversized_and_deeply_nested_arguments_are_clean_errors() {
+    let s = serve(|_| {}).await;
+    let c = Session::open(&s.base).await;
+    // Over max_body_bytes: 413 with a JSON body, announced or chunked.
+    let big = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "validate_workflow",
+        "arguments": {"workflow": {"1": {"class_type": "x".repeat(MAX_BODY), "inputs": {}}}}}});
+    let (status, body) = c.raw(big.to_string()).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"], "payload_too_large");
+    let chunks = futures::stream::iter(
+        (0..64).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; MAX_BODY / 32]))),
+    );
+    let r =
+        request(&c.http, &s.base, Some(&c.id)).body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    // Big but under the limit: each argument's own bound.
+    let (v, body) = c.call("upload_file", json!({"filename": "a".repeat(100_000), "data": "aGk="})).await;
+    assert!(refused(&v), "{body}");
+    s.assert_clean("long filename", &body);
+
+    // 10,000 levels of arrays: a parse error, no stack overflow.
+    for depth in [10_000usize, 100_000 / 2] {
+        let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let msg = format!(
+            r#"{{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{{"name":"validate_workflow","arguments":{{"workflow":{nested}}}}}}}"#
+        );
+        let (status, body) = c.raw(msg).await;
+        assert!(status < 500, "{depth} levels: HTTP {status}: {body}");
+        s.assert_clean("nested", &body);
+        healthy(&s).await;
+    }
+    // Nested as deep as the parser allows, inside each tool that walks values.
+    let deep = (0..120).fold(json!(1), |acc, _| json!([acc]));
+    let deep_obj = (0..120).fold(json!("x"), |acc, _| json!({"k": acc}));
+    let wf = json!({"1": {"class_type": "EmptyImage", "inputs": {"width": deep, "height": deep_obj}}});
+    for (tool, args) in [
+        ("validate_workflow", json!({"workflow": wf})),
+        ("submit_workflow", json!({"workflow": wf})),
+        ("save_workflow", json!({"name": "deep", "workflow": wf, "overwrite": true})),
+        ("run_workflow", json!({"name": "generate_image", "params": {"prompt": deep}})),
+        ("submit_batch", json!({"items": [{"workflow": wf}]})),
+        ("set_defaults", json!({"defaults": {"steps": deep}})),
+    ] {
+        let msg = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": tool, "arguments": args}});
+        let (status, body) = c.raw(msg.to_string()).await;
+        assert!(status < 500, "{tool}: HTTP {status}: {body}");
+        s.assert_clean(tool, &body);
+    }
+    healthy(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_calls_and_every_acknowledged_job_is_kept() {
+    let s = serve(|_| {}).await;
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        sessions.push(Session::open(&s.base).await);
+    }
+    let calls = (0..1_000).map(|i| {
+        let c = sessions[i % sessions.len()].clone();
+        async move {
+            if i % 20 == 0 {
+                let wf = common::image_workflow(&format!("abuse_{i}"));
+                c.call("submit_workflow", json!({"workflow": wf})).await
+            } else if i % 2 == 0 {
+                c.call("get_queue", json!({})).await
+            } else {
+                c.call("list_assets", json!({"limit": 5})).await
+            }
+        }
+    });
+    let answers = futures::future::join_all(calls).await;
+    let mut acknowledged = Vec::new();
+    for (v, body) in &answers {
+        s.assert_clean("concurrent", body);
+        assert!(!refused(v), "{body}");
+        if let Some(id) = v["result"]["structuredContent"]["job_id"].as_str() {
+            acknowledged.push(id.to_owned());
+        }
+    }
+    assert_eq!(acknowledged.len(), 50);
+    healthy(&s).await;
+    for id in &acknowledged {
+        let job = s.state.comfy.store().get_job(&comfy_core::job::JobId(id.clone())).await.unwrap();
+        assert!(job.is_some(), "acknowledged job {id} is not in the store");
+    }
+}
+
+/// Writes headers announcing a body, then part of it, and stops.
+async fn slow_client(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: 1000\r\n\r\n{{\"jsonrpc\""
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_loris_bodies_time_out_and_others_are_served_meanwhile() {
+    let s = serve(|_| {}).await;
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        slow.push(slow_client(s.addr).await);
+    }
+    // Others are served while the slow ones hang.
+    let c = Session::open(&s.base).await;
+    let (v, _) = c.call("get_queue", json!({})).await;
+    assert!(!refused(&v), "{v}");
+    healthy(&s).await;
+    // Each slow body is given up on: 408, and the connection closed (read to its end).
+    for mut tcp in slow {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(60), tcp.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "the server kept a slow body's connection open");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        s.assert_clean("slow body", &text);
+    }
+    healthy(&s).await;
+}
