@@ -327,7 +327,8 @@ mod tests {
         assert_eq!(o.tools_for(&["openid", "comfy:tools:"]).unwrap(), Vec::<String>::new());
         let claims: Claims = serde_json::from_value(json!({"sub": "u1", "scp": ["images:read"]})).unwrap();
         let p = o.principal(&claims);
-        assert_eq!(p.name, "u1");
+        assert_eq!(p.name, "oauth:u1", "a sub never takes a static token's name");
+        assert!(!p.admin, "a JWT is never an admin");
         assert!(p.may_call("get_output") && !p.may_call("submit_workflow"));
     }
 
