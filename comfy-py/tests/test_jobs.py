@@ -73,7 +73,7 @@ def test_blocking_job_events_and_assets(blocking: comfy_rs.Client, fake: Fake) -
     assert kinds[-1] == "finished"
     assert job.wait().status == "succeeded"
     [asset] = job.assets(fetch=True)
-    assert asset.sha256 and asset.width == 512  # the latent is 64 px: decoded × 8
+    assert asset.sha256 and asset.width == 64  # EmptyLatentImage width 64 decodes to 64 px, as in ComfyUI
     assert blocking.asset_bytes(asset) == fake.view(asset.filename or "", asset.subfolder or "", "output")
 
 
