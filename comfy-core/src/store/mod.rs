@@ -7,6 +7,8 @@
 //! `PostgresStore` (the `postgres` feature) is a database several servers share.
 //! [`copy_store`] copies one store's records into another (e.g. SQLite into PostgreSQL).
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod columns;
 mod copy;
 mod memory;
 #[cfg(feature = "sqlite")]

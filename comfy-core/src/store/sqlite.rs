@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use rusqlite::types::{FromSql, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ErrorCode, Row, TransactionBehavior, params, params_from_iter};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
+use super::columns::Columns;
 use super::migrations;
 use super::{
     Asset, AssetContent, AssetId, AssetQuery, BatchQuery, BatchRecord, JobQuery, JobRecord, Millis,
@@ -234,36 +234,27 @@ impl<'r, 's> RowReader<'r, 's> {
     fn get<T: FromSql>(&self, column: &'static str) -> Result<T> {
         self.row.get(column).map_err(|e| self.corrupt(column, e))
     }
+}
 
-    fn int<T: TryFrom<i64>>(&self, column: &'static str) -> Result<T> {
-        let value: i64 = self.get(column)?;
-        T::try_from(value).map_err(|_| self.corrupt(column, format_args!("{value} is out of range")))
+impl Columns for RowReader<'_, '_> {
+    fn corrupt(&self, column: &str, problem: &dyn fmt::Display) -> Error {
+        Self::corrupt(self, column, problem)
     }
 
-    fn int_opt<T: TryFrom<i64>>(&self, column: &'static str) -> Result<Option<T>> {
-        let value: Option<i64> = self.get(column)?;
-        value
-            .map(|v| T::try_from(v).map_err(|_| self.corrupt(column, format_args!("{v} is out of range"))))
-            .transpose()
+    fn raw_int(&self, column: &'static str) -> Result<i64> {
+        self.get(column)
     }
 
-    fn json<T: DeserializeOwned>(&self, column: &'static str) -> Result<T> {
-        let text: String = self.get(column)?;
-        serde_json::from_str(&text).map_err(|e| self.corrupt(column, format_args!("invalid JSON: {e}")))
+    fn raw_int_opt(&self, column: &'static str) -> Result<Option<i64>> {
+        self.get(column)
     }
 
-    fn json_opt<T: DeserializeOwned>(&self, column: &'static str) -> Result<Option<T>> {
-        let text: Option<String> = self.get(column)?;
-        text.map(|t| {
-            serde_json::from_str(&t).map_err(|e| self.corrupt(column, format_args!("invalid JSON: {e}")))
-        })
-        .transpose()
+    fn raw_text(&self, column: &'static str) -> Result<String> {
+        self.get(column)
     }
 
-    fn media(&self, column: &'static str) -> Result<MediaKind> {
-        let name: String = self.get(column)?;
-        serde_json::from_value(serde_json::Value::String(name))
-            .map_err(|e| self.corrupt(column, format_args!("unknown media kind: {e}")))
+    fn raw_text_opt(&self, column: &'static str) -> Result<Option<String>> {
+        self.get(column)
     }
 }
 
