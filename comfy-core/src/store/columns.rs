@@ -9,6 +9,15 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::job::MediaKind;
 
+/// The `status_name`s of a job that has not finished.
+pub(super) const UNFINISHED_STATES: [&str; 3] = ["pending", "queued", "running"];
+
+/// The condition of a job upsert's `DO UPDATE`: a finished job is never put back to an
+/// unfinished state. A late write of an earlier state (a "running" update racing the final
+/// one, or another server still reconciling the job) must not undo a result.
+pub(super) const KEEP_FINISHED: &str = " WHERE jobs.status_name IN ('pending', 'queued', 'running') \
+     OR excluded.status_name NOT IN ('pending', 'queued', 'running')";
+
 /// A row being read; the provided methods decode its columns.
 pub(super) trait Columns {
     /// The error for a column whose value cannot be used (names table, id and column).

@@ -18,7 +18,7 @@ use rusqlite::types::{FromSql, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ErrorCode, Row, TransactionBehavior, params, params_from_iter};
 use serde::Serialize;
 
-use super::columns::Columns;
+use super::columns::{Columns, KEEP_FINISHED, UNFINISHED_STATES};
 use super::migrations;
 use super::{
     Asset, AssetContent, AssetId, AssetQuery, BatchQuery, BatchRecord, JobQuery, JobRecord, Millis,
@@ -38,7 +38,6 @@ const APP_DIR_NAME: &str = "comfy-rs";
 /// How long a write waits for another process's lock before failing with a retryable error.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// `JobStatus::name()` of every state that is not terminal (see `unfinished_states_match_status`).
-const UNFINISHED_STATES: [&str; 3] = ["pending", "queued", "running"];
 
 const JOB_COLUMNS: &str = "id, backend, request, workflow_hash, template, params, owner, status, \
                            status_name, outputs, created_at, updated_at, handle";
@@ -437,7 +436,7 @@ fn with_conditions(mut sql: String, conditions: &[String]) -> String {
 
 /// Inserts or replaces one job row (inside the caller's transaction).
 fn write_job(tx: &rusqlite::Transaction<'_>, row: &JobRow) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+    tx.prepare_cached(&format!(
         "INSERT INTO jobs (id, backend, request, workflow_hash, template, params, owner, status, \
          status_name, outputs, created_at, updated_at, handle) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
@@ -446,8 +445,8 @@ fn write_job(tx: &rusqlite::Transaction<'_>, row: &JobRow) -> rusqlite::Result<(
          params = excluded.params, owner = excluded.owner, status = excluded.status, \
          status_name = excluded.status_name, outputs = excluded.outputs, \
          created_at = excluded.created_at, updated_at = excluded.updated_at, \
-         handle = excluded.handle",
-    )?
+         handle = excluded.handle{KEEP_FINISHED}",
+    ))?
     .execute(params![
         row.id,
         row.backend,

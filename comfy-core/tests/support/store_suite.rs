@@ -76,6 +76,7 @@ pub async fn conformance(store: &dyn Store) {
     missing_ids_are_none(store).await;
     jobs_round_trip_and_filter(store).await;
     put_job_upserts(store).await;
+    a_finished_job_stays_finished(store).await;
     default_limit_is_100(store).await;
     assets_are_idempotent(store).await;
     assets_filter_and_order(store).await;
@@ -212,6 +213,28 @@ async fn put_job_upserts(store: &dyn Store) {
     assert_eq!(store.list_jobs(&all).await.unwrap(), [j.clone()], "no duplicate row");
     let carol = JobQuery { owner: Some("carol".into()), ..Default::default() };
     assert!(store.list_jobs(&carol).await.unwrap().is_empty(), "owner column follows the update");
+}
+
+/// A late write of an earlier state (a "running" update racing the final one, or another
+/// server still reconciling) never puts a finished job back; a finished job may still be
+/// rewritten with another final state.
+async fn a_finished_job_stays_finished(store: &dyn Store) {
+    let running = job("j-keep", "keep", None, 12_000, JobStatus::Running(Progress::default()));
+    store.put_job(&running).await.unwrap();
+    let mut done = running.clone();
+    done.status = JobStatus::Succeeded;
+    done.outputs = vec![file_output("9", 0, "keep_0.png")];
+    done.updated_at = 12_500;
+    store.put_job(&done).await.unwrap();
+    for late in [JobStatus::Running(Progress::default()), JobStatus::Queued { position: None }, JobStatus::Pending] {
+        store.put_job(&JobRecord { status: late, updated_at: 12_600, ..running.clone() }).await.unwrap();
+        assert_eq!(store.get_job(&done.id).await.unwrap(), Some(done.clone()), "a late write undid the result");
+    }
+    let mut failed = done.clone();
+    failed.status = JobStatus::Failed(JobFailure { message: "lost".into(), ..JobFailure::default() });
+    failed.updated_at = 12_700;
+    store.put_job(&failed).await.unwrap();
+    assert_eq!(store.get_job(&done.id).await.unwrap(), Some(failed), "final to final is an update");
 }
 
 /// How a finished job is recorded: the job (upserted) and its assets (an id already stored is

@@ -28,6 +28,7 @@ use tokio_postgres::types::ToSql;
 
 use self::errors::{pg_error, pool_error, timeout_error};
 use self::rows::{ASSET_COLUMNS, AssetRow, JOB_COLUMNS, JobRow, decode_asset, decode_batch, decode_job};
+use super::columns::{KEEP_FINISHED, UNFINISHED_STATES};
 use super::{
     Asset, AssetContent, AssetId, AssetQuery, BatchQuery, BatchRecord, JobQuery, JobRecord, Millis, Store,
     effective_limit, redact_url,
@@ -44,7 +45,6 @@ const POOL_WAIT: Duration = Duration::from_secs(10);
 /// Connections per process by default ([`PoolOptions::max_size`]).
 const DEFAULT_POOL_SIZE: usize = 16;
 /// `JobStatus::name()` of every state that is not terminal.
-const UNFINISHED_STATES: [&str; 3] = ["pending", "queued", "running"];
 
 type Param = Box<dyn ToSql + Sync + Send>;
 
@@ -248,7 +248,7 @@ impl Store for PostgresStore {
         self.run(OP, move |client| {
             Box::pin(async move {
                 let stmt = client
-                    .prepare_cached(
+                    .prepare_cached(&format!(
                         "INSERT INTO jobs (id, backend, request, workflow_hash, template, params, owner, \
                          status, status_name, outputs, created_at, updated_at, handle) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
@@ -257,8 +257,8 @@ impl Store for PostgresStore {
                          template = excluded.template, params = excluded.params, owner = excluded.owner, \
                          status = excluded.status, status_name = excluded.status_name, \
                          outputs = excluded.outputs, created_at = excluded.created_at, \
-                         updated_at = excluded.updated_at, handle = excluded.handle",
-                    )
+                         updated_at = excluded.updated_at, handle = excluded.handle{KEEP_FINISHED}",
+                    ))
                     .await
                     .map_err(|e| pg_error(OP, &e))?;
                 client
