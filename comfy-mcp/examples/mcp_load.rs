@@ -139,8 +139,10 @@ async fn main() -> Result<(), BoxError> {
         get_queue(&stdio).await?;
     }
     let stdio_rss_idle = rss_kib(pid);
+    let cpu_before = cpu_ns(pid);
     let over_stdio = series(args.calls, || get_queue(&stdio)).await?;
     report("get_queue over stdio (rmcp client)", &over_stdio);
+    report_cpu("  server CPU per call, stdio", cpu_before, cpu_ns(pid), args.calls + 50);
     let stdio_rss_after = rss_kib(pid);
     stdio.cancel().await?;
 
@@ -151,8 +153,15 @@ async fn main() -> Result<(), BoxError> {
         get_queue(&one).await?;
     }
     let http_rss_idle = rss_kib(http_server.pid);
+    let cpu_before = cpu_ns(http_server.pid);
     let over_http = series(args.calls, || get_queue(&one)).await?;
     report("get_queue over streamable HTTP (rmcp client, 1 session)", &over_http);
+    report_cpu(
+        "  server CPU per call, HTTP (rmcp client)",
+        cpu_before,
+        cpu_ns(http_server.pid),
+        args.calls + 50,
+    );
     one.cancel().await?;
     let mut plain = PlainClient::connect(&http_server.base).await?;
     plain.initialize().await?;
@@ -160,12 +169,14 @@ async fn main() -> Result<(), BoxError> {
         plain.get_queue().await?;
     }
     let mut over_plain = Vec::with_capacity(args.calls);
+    let cpu_before = cpu_ns(http_server.pid);
     for _ in 0..args.calls {
         let t = Instant::now();
         plain.get_queue().await?;
         over_plain.push(t.elapsed());
     }
     report("get_queue over streamable HTTP (plain keep-alive client)", &over_plain);
+    report_cpu("  server CPU per call, HTTP (plain client)", cpu_before, cpu_ns(http_server.pid), args.calls);
     drop(plain);
     if args.concurrency > 0 {
         let mut clients = Vec::with_capacity(args.concurrency);
@@ -647,6 +658,28 @@ fn us(d: Duration) -> f64 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// CPU time a process has used, all its threads, in nanoseconds (Linux `schedstat`), or None.
+/// Unlike wall-clock latency it does not count time spent waiting for a busy machine's CPUs,
+/// so it shows what the server itself spends per call even on a loaded VM.
+fn cpu_ns(pid: Option<u32>) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", pid?)).ok()?;
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += stat.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Some(total)
+}
+
+fn report_cpu(what: &str, before: Option<u64>, after: Option<u64>, calls: usize) {
+    if let (Some(b), Some(a)) = (before, after) {
+        println!(
+            "{what:<58} {:>7.1} µs (threads that ended meanwhile are not counted)",
+            a.saturating_sub(b) as f64 / calls as f64 / 1e3
+        );
+    }
 }
 
 /// VmRSS of a process in KiB (Linux), or None.

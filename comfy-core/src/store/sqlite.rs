@@ -37,7 +37,6 @@ const DB_FILE_NAME: &str = "comfy.sqlite3";
 const APP_DIR_NAME: &str = "comfy-rs";
 /// How long a write waits for another process's lock before failing with a retryable error.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// `JobStatus::name()` of every state that is not terminal (see `unfinished_states_match_status`).
 
 const JOB_COLUMNS: &str = "id, backend, request, workflow_hash, template, params, owner, status, \
                            status_name, outputs, created_at, updated_at, handle";

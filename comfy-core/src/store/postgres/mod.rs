@@ -44,7 +44,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_WAIT: Duration = Duration::from_secs(10);
 /// Connections per process by default ([`PoolOptions::max_size`]).
 const DEFAULT_POOL_SIZE: usize = 16;
-/// `JobStatus::name()` of every state that is not terminal.
 
 type Param = Box<dyn ToSql + Sync + Send>;
 
