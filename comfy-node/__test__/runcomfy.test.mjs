@@ -3,6 +3,10 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
 import { ComfyClient, ComfyError } from '../index.mjs'
 import { modelFree, startFake } from './helpers.mjs'
 
@@ -10,8 +14,9 @@ const TOKEN = 'rc-fake-token'
 const DEPLOYMENT = '0d3e5a7c-0000-4000-8000-00000000d001'
 let rc
 
-// The fake's output host is on loopback, which clients refuse unless the environment allows it.
-process.env.COMFY_ALLOW_PRIVATE_URLS = '1'
+// The fake's output CDN is on loopback, which clients refuse unless allowed (`allowPrivateUrls`,
+// else $COMFY_ALLOW_PRIVATE_URLS): each test says how it allows it.
+delete process.env.COMFY_ALLOW_PRIVATE_URLS
 
 before(async () => {
   rc = await startFake(['--runcomfy'])
@@ -20,8 +25,15 @@ after(async () => {
   await rc?.stop()
 })
 
-function client() {
-  return new ComfyClient({ url: 'http://127.0.0.1:1', backend: 'runcomfy', runcomfyUrl: rc.url, runcomfyToken: TOKEN, runcomfyDeployment: DEPLOYMENT })
+function client(urlGuard = { allowPrivateUrls: true }) {
+  return new ComfyClient({
+    url: 'http://127.0.0.1:1',
+    backend: 'runcomfy',
+    runcomfyUrl: rc.url,
+    runcomfyToken: TOKEN,
+    runcomfyDeployment: DEPLOYMENT,
+    ...urlGuard,
+  })
 }
 
 test('a RunComfy client runs, downloads hosted outputs, and never sends the token to the CDN', async () => {
@@ -74,4 +86,43 @@ test('deployment operations', async () => {
     () => new ComfyClient({ backend: 'runcomfy', runcomfyUrl: rc.url, runcomfyToken: '' }),
     (e) => e instanceof ComfyError && /RUNCOMFY_API_TOKEN/.test(e.message),
   )
+})
+
+test('a loopback CDN is refused with url_not_allowed unless allowed (option, environment, allow-list)', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'comfy-node-guard-'))
+  // Clients on one store: each reads the assets the others recorded.
+  const on = (urlGuard) => client({ dataDir, ...urlGuard })
+  const refused = (c, id) =>
+    assert.rejects(c.assetBytes(id), (e) => {
+      assert.ok(e instanceof ComfyError, e)
+      assert.equal(e.code, 'url_not_allowed', e.message)
+      assert.match(e.message, /allow_private_urls/)
+      assert.ok(!e.message.includes(TOKEN), e.message)
+      return true
+    })
+  const isPng = (bytes) => assert.deepEqual([...bytes.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47])
+  try {
+    const closed = on({})
+    const job = await closed.run(modelFree('node_rc_guarded'), { timeout: 30_000 })
+    const [asset] = await job.assets()
+    assert.ok(asset?.url, JSON.stringify(asset))
+    await refused(closed, asset.id)
+    isPng(await on({ allowPrivateUrls: true }).assetBytes(asset.id))
+    // The environment is the fallback; an explicit false still wins over it.
+    process.env.COMFY_ALLOW_PRIVATE_URLS = '1'
+    try {
+      isPng(await on({}).assetBytes(asset.id))
+      await refused(on({ allowPrivateUrls: false }), asset.id)
+    } finally {
+      delete process.env.COMFY_ALLOW_PRIVATE_URLS
+    }
+    // The allow-list: the CDN's host and port, not another port.
+    const cdn = new URL(asset.url)
+    assert.equal(cdn.hostname, '127.0.0.1')
+    assert.notEqual(cdn.port, new URL(rc.url).port)
+    await refused(on({ allowedUrlHosts: [`127.0.0.1:${Number(cdn.port) + 1}`] }), asset.id)
+    isPng(await on({ allowedUrlHosts: [cdn.host] }).assetBytes(asset.id))
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true })
+  }
 })
