@@ -92,8 +92,8 @@ test('a loopback CDN is refused with url_not_allowed unless allowed (option, env
   const dataDir = mkdtempSync(join(tmpdir(), 'comfy-node-guard-'))
   // Clients on one store: each reads the assets the others recorded.
   const on = (urlGuard) => client({ dataDir, ...urlGuard })
-  const refused = (c, id) =>
-    assert.rejects(c.assetBytes(id), (e) => {
+  const refused = (promise) =>
+    assert.rejects(promise, (e) => {
       assert.ok(e instanceof ComfyError, e)
       assert.equal(e.code, 'url_not_allowed', e.message)
       assert.match(e.message, /allow_private_urls/)
@@ -101,18 +101,24 @@ test('a loopback CDN is refused with url_not_allowed unless allowed (option, env
       return true
     })
   const isPng = (bytes) => assert.deepEqual([...bytes.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47])
-  try {
-    const closed = on({})
-    const job = await closed.run(modelFree('node_rc_guarded'), { timeout: 30_000 })
+  const run = async (c, prefix) => {
+    const job = await c.run(modelFree(prefix), { timeout: 30_000 })
     const [asset] = await job.assets()
     assert.ok(asset?.url, JSON.stringify(asset))
-    await refused(closed, asset.id)
-    isPng(await on({ allowPrivateUrls: true }).assetBytes(asset.id))
+    isPng(await c.assetBytes(asset.id))
+    return asset
+  }
+  try {
+    const asset = await run(on({ allowPrivateUrls: true }), 'node_rc_opted_in')
+    // Without the opt-in: the deployment's catalogue and the outputs are on the loopback CDN.
+    const closed = on({})
+    await refused(closed.run(modelFree('node_rc_guarded')))
+    await refused(closed.assetBytes(asset.id))
     // The environment is the fallback; an explicit false still wins over it.
     process.env.COMFY_ALLOW_PRIVATE_URLS = '1'
     try {
       isPng(await on({}).assetBytes(asset.id))
-      await refused(on({ allowPrivateUrls: false }), asset.id)
+      await refused(on({ allowPrivateUrls: false }).assetBytes(asset.id))
     } finally {
       delete process.env.COMFY_ALLOW_PRIVATE_URLS
     }
@@ -120,8 +126,8 @@ test('a loopback CDN is refused with url_not_allowed unless allowed (option, env
     const cdn = new URL(asset.url)
     assert.equal(cdn.hostname, '127.0.0.1')
     assert.notEqual(cdn.port, new URL(rc.url).port)
-    await refused(on({ allowedUrlHosts: [`127.0.0.1:${Number(cdn.port) + 1}`] }), asset.id)
-    isPng(await on({ allowedUrlHosts: [cdn.host] }).assetBytes(asset.id))
+    await refused(on({ allowedUrlHosts: [`127.0.0.1:${Number(cdn.port) + 1}`] }).assetBytes(asset.id))
+    await run(on({ allowedUrlHosts: [cdn.host] }), 'node_rc_listed')
   } finally {
     rmSync(dataDir, { recursive: true, force: true })
   }

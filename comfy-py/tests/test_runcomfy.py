@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,25 +113,27 @@ def test_a_loopback_cdn_is_refused_unless_allowed(rc: Fake, monkeypatch: pytest.
         assert job.status == "succeeded", job.error
         assets = job.assets()
         assert assets and assets[0].url is not None, assets
+        assert c.asset_bytes(assets[0])[:4] == b"\x89PNG"
         return assets[0]
 
-    def refused(c: comfy_rs.Client, asset: comfy_rs.Asset) -> None:
+    def refused(call: Callable[[], object]) -> None:
         with pytest.raises(comfy_rs.ComfyError) as e:
-            c.asset_bytes(asset)
+            call()
         assert e.value.code == "url_not_allowed", e.value
         assert "allow_private_urls" in str(e.value) and TOKEN not in str(e.value), e.value
 
+    asset = run(client(allow_private_urls=True), "py-rc/opted-in")
+    # Without the opt-in: the deployment's catalogue and the outputs are on the loopback CDN.
     closed = client()
-    asset = run(closed, "py-rc/guarded")
-    refused(closed, asset)
-    # An explicit False wins over the environment's opt-in.
+    refused(lambda: closed.submit(image_workflow("py-rc/guarded")))
+    refused(lambda: closed.asset_bytes(asset))
+    # The environment is the fallback; an explicit False still wins over it.
     monkeypatch.setenv("COMFY_ALLOW_PRIVATE_URLS", "1")
-    refused(client(allow_private_urls=False), asset)
+    assert client().asset_bytes(asset)[:4] == b"\x89PNG"
+    refused(lambda: client(allow_private_urls=False).asset_bytes(asset))
     monkeypatch.delenv("COMFY_ALLOW_PRIVATE_URLS")
-    assert client(allow_private_urls=True).asset_bytes(asset)[:4] == b"\x89PNG"
-    # The allow-list: the CDN's host and port only.
+    # The allow-list: the CDN's host and port, not another port.
     cdn = urllib.parse.urlsplit(asset.url or "")
     assert cdn.hostname == "127.0.0.1" and cdn.port not in (None, urllib.parse.urlsplit(rc.url).port), asset.url
-    refused(client(allowed_url_hosts=[f"127.0.0.1:{(cdn.port or 0) + 1}"]), asset)
-    allowed = client(allowed_url_hosts=[cdn.netloc])
-    assert allowed.asset_bytes(run(allowed, "py-rc/listed"))[:4] == b"\x89PNG"
+    refused(lambda: client(allowed_url_hosts=[f"127.0.0.1:{(cdn.port or 0) + 1}"]).asset_bytes(asset))
+    run(client(allowed_url_hosts=[cdn.netloc]), "py-rc/listed")
