@@ -419,12 +419,20 @@ export interface McpHttpOptions {
   listen?: string
   /** Bearer token clients must send (required on non-loopback addresses). */
   token?: string
+  /** Which tools are listed: `'full'` (default) or `'minimal'` (as `comfy-mcp --tool-profile minimal`). */
+  toolProfile?: McpToolProfile
 }
+
+/** The tool profiles of `comfy-mcp --tool-profile`. */
+export type McpToolProfile = 'full' | 'minimal'
 
 /** Serves MCP over streamable HTTP with the client's backend, store and templates. */
 export declare function serveMcp(client: ComfyClient, options?: McpHttpOptions): Promise<McpServer>
 /** Serves MCP over this process's stdin/stdout; resolves when the MCP client goes away. */
-export declare function serveMcp(client: ComfyClient, options: { transport: 'stdio' }): Promise<void>
+export declare function serveMcp(
+  client: ComfyClient,
+  options: { transport: 'stdio'; toolProfile?: McpToolProfile },
+): Promise<void>
 
 /** The details of every ComfyError: a stable code, retryability and structured facts. */
 export declare class ComfyError extends Error {

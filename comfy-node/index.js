@@ -547,17 +547,19 @@ class ComfyClient {
 /**
  * Serves MCP with the client's backend, store and templates. HTTP (default): resolves to
  * `{ url, close() }`. stdio: serves this process's stdin/stdout and resolves when the MCP
- * client goes away.
+ * client goes away. `toolProfile`: `'full'` (default) or `'minimal'`.
  */
-async function serveMcp(client, { transport = 'http', listen, token } = {}) {
+async function serveMcp(client, { transport = 'http', listen, token, toolProfile } = {}) {
   const n = nativeOf(client)
-  if (transport === 'stdio') return call(() => n.serveMcpStdio())
+  if (transport === 'stdio') return call(() => n.serveMcpStdio({ toolProfile: toolProfile ?? undefined }))
   if (transport !== 'http') {
     throw new InvalidArgumentError(`transport must be 'http' or 'stdio', not ${JSON.stringify(transport)}`, {
       code: 'invalid_argument',
     })
   }
-  const server = await call(() => n.serveMcpHttp({ listen: listen ?? undefined, token: token ?? undefined }))
+  const server = await call(() =>
+    n.serveMcpHttp({ listen: listen ?? undefined, token: token ?? undefined, toolProfile: toolProfile ?? undefined }),
+  )
   return {
     url: server.url,
     close: () => call(() => server.close()),

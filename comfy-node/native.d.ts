@@ -120,8 +120,11 @@ export declare class NativeClient {
   waitBatch(batchId: string, timeoutMs?: number | undefined | null): Promise<Record<string, unknown>>
   /** Serves MCP over streamable HTTP with this client's backend, store and templates. */
   serveMcpHttp(options?: McpOptions | undefined | null): Promise<McpServerHandle>
-  /** Serves MCP over this process's stdin/stdout until the MCP client goes away. */
-  serveMcpStdio(): Promise<void>
+  /**
+   * Serves MCP over this process's stdin/stdout until the MCP client goes away
+   * (`options.toolProfile` applies; `listen` and `token` are unused).
+   */
+  serveMcpStdio(options?: McpOptions | undefined | null): Promise<void>
 }
 export type Client = NativeClient
 
@@ -343,8 +346,8 @@ export interface ClientOptions {
    */
   maxRunningJobs?: number
   /**
-   * Comfy API key for partner (API) nodes; never logged. On Comfy Cloud, unset means the
-   * Cloud API key pays for partner nodes.
+   * Comfy API key for partner (API) nodes; default `$COMFY_API_KEY`; never logged. On Comfy
+   * Cloud, unset means the Cloud API key pays for partner nodes.
    */
   comfyApiKey?: string
   /**
@@ -352,6 +355,14 @@ export interface ClientOptions {
    * is unknown); default `$COMFY_ALLOW_PARTNER_SPEND` (`1`/`true`), else false.
    */
   allowPartnerSpend?: boolean
+  /**
+   * Let output URLs a hosted backend answers (Comfy Cloud storage, the RunComfy CDN) reach
+   * loopback, private and link-local addresses; default `$COMFY_ALLOW_PRIVATE_URLS`
+   * (`1`/`true`), else false: only public addresses are fetched (`url_not_allowed`).
+   */
+  allowPrivateUrls?: boolean
+  /** Hosts such URLs may reach whatever their address (`minio.internal`, `127.0.0.1:9000`). */
+  allowedUrlHosts?: Array<string>
 }
 
 /** Why a job failed: the node, its class, the exception and ComfyUI's message. */
@@ -438,6 +449,11 @@ export interface McpOptions {
   listen?: string
   /** Bearer token clients must send (HTTP; required on non-loopback addresses). */
   token?: string
+  /**
+   * Which tools are listed: `full` (default, every tool) or `minimal` (a handful of general
+   * tools, as `comfy-mcp --tool-profile minimal`).
+   */
+  toolProfile?: string
 }
 
 /** Arguments of `client.partnerGenerate(request)`. */

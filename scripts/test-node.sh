@@ -48,9 +48,11 @@ fi
 say "tsc --noEmit (index.d.ts, native.d.ts, __test__/types.ts, examples/node/generate.ts)"
 npx --no-install tsc --noEmit -p tsconfig.json
 
-say "comfy-fake binary"
+say "comfy-fake and comfy-mcp binaries (the embedded server's tool profiles are compared with comfy-mcp's)"
 (cd .. && cargo build -p comfy-mcp -p comfy-fake --bins)
-export COMFY_FAKE_BIN="${COMFY_FAKE_BIN:-$PWD/../target/debug/comfy-fake}"
+target="${CARGO_TARGET_DIR:-$PWD/../target}"
+export COMFY_FAKE_BIN="${COMFY_FAKE_BIN:-$target/debug/comfy-fake}"
+export COMFY_MCP_BIN="${COMFY_MCP_BIN:-$target/debug/comfy-mcp}"
 
 say "node --test (fake tier: every test file but the real-ComfyUI one)"
 mapfile -t fake_tests < <(ls __test__/*.test.mjs | grep -v real-comfyui)

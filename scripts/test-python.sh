@@ -9,7 +9,8 @@
 #                                 # $COMFYUI_E2E_URL (required: an unset URL is an error)
 #
 # The venv comes from scripts/python-env.sh with comfy-py/requirements-dev.txt (exact pins,
-# cached). The comfy-fake binary is $COMFY_FAKE_BIN, else built here (cargo build -p comfy-fake).
+# cached). The comfy-fake and comfy-mcp binaries are $COMFY_FAKE_BIN and $COMFY_MCP_BIN, else
+# built here (cargo build -p comfy-fake -p comfy-mcp).
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -51,10 +52,13 @@ MYPY=("$PY" -m mypy --config-file comfy-py/pyproject.toml --cache-dir "$VENV/.my
 "${MYPY[@]}" examples/python
 "$PY" -m mypy.stubtest comfy_rs._native --allowlist comfy-py/stubtest-allowlist.txt
 
-if [ -z "${COMFY_FAKE_BIN:-}" ]; then
-  cargo build -p comfy-fake --bins
-  COMFY_FAKE_BIN="$PWD/target/debug/comfy-fake"
+# comfy-mcp: the embedded server's tool profiles are compared with the binary's.
+if [ -z "${COMFY_FAKE_BIN:-}" ] || [ -z "${COMFY_MCP_BIN:-}" ]; then
+  cargo build -p comfy-fake -p comfy-mcp --bins
+  TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
+  COMFY_FAKE_BIN="${COMFY_FAKE_BIN:-$TARGET/debug/comfy-fake}"
+  COMFY_MCP_BIN="${COMFY_MCP_BIN:-$TARGET/debug/comfy-mcp}"
 fi
-export COMFY_FAKE_BIN
+export COMFY_FAKE_BIN COMFY_MCP_BIN
 step "comfy-py: pytest against comfy-fake"
 run_pytest tests --ignore=tests/e2e

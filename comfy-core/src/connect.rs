@@ -24,6 +24,8 @@
 //! ca_certs = ["/etc/ssl/private-ca.pem"]
 //! ```
 
+mod env;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +40,8 @@ use crate::client::{ClientOptions, Comfy};
 use crate::error::{Error, Result};
 use crate::store::{MemoryStore, Store};
 use crate::template::{ParamDefaults, TemplateSet};
+
+pub use self::env::{ExplicitFlags, vars as env_vars};
 
 /// The default local ComfyUI URL.
 pub const LOCAL_COMFYUI_URL: &str = "http://127.0.0.1:8188";

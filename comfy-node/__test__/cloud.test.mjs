@@ -9,8 +9,8 @@ import { modelFree, startFake } from './helpers.mjs'
 const KEY = 'comfyui-fake-cloud-key'
 let cloud
 
-// The fake's output host is on loopback, which clients refuse unless the environment allows it.
-process.env.COMFY_ALLOW_PRIVATE_URLS = '1'
+// The fake's storage host is on loopback, which clients refuse unless allowed (`allowPrivateUrls`).
+delete process.env.COMFY_ALLOW_PRIVATE_URLS
 
 before(async () => {
   cloud = await startFake(['--cloud'])
@@ -20,7 +20,13 @@ after(async () => {
 })
 
 test('a Comfy Cloud client runs, downloads outputs, and never sends the key to storage', async () => {
-  const client = new ComfyClient({ url: 'http://127.0.0.1:1', backend: 'comfy-cloud', cloudUrl: cloud.url, cloudApiKey: KEY })
+  const options = { url: 'http://127.0.0.1:1', backend: 'comfy-cloud', cloudUrl: cloud.url, cloudApiKey: KEY }
+  const closed = new ComfyClient(options)
+  const guarded = await closed.run(modelFree('node_cloud_guarded'), { timeout: 30_000 })
+  const [output] = await guarded.assets()
+  await assert.rejects(closed.assetBytes(output.id), (e) => e instanceof ComfyError && e.code === 'url_not_allowed')
+
+  const client = new ComfyClient({ ...options, allowPrivateUrls: true })
   const job = await client.run(modelFree('node_cloud'), { timeout: 30_000 })
   assert.equal(job.status, 'succeeded')
   const assets = await job.assets()

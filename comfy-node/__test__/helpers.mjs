@@ -18,6 +18,13 @@ export function fakeBin() {
   return bin
 }
 
+/** The comfy-mcp binary: $COMFY_MCP_BIN, else the workspace's debug build. */
+export function mcpBin() {
+  const bin = process.env.COMFY_MCP_BIN || join(ROOT, 'target', 'debug', 'comfy-mcp')
+  if (!existsSync(bin)) throw new Error(`comfy-mcp not found at ${bin}: run \`cargo build -p comfy-mcp\` first`)
+  return bin
+}
+
 /**
  * Starts a fake ComfyUI (`--full-catalog`, a checkpoint file, previews, and `extra` flags);
  * resolves to `{ url, stop() }`. It exits with the test process (`--exit-on-eof`).

@@ -8,7 +8,9 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 
 import { ComfyClient, serveMcp } from '../index.mjs'
-import { PKG, modelFree, startFake } from './helpers.mjs'
+import { PKG, mcpBin, modelFree, startFake } from './helpers.mjs'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 let fake
@@ -67,7 +69,50 @@ test('HTTP without the token is refused; a closed server stops answering', async
   await assert.rejects(fetch(server.url, { method: 'POST' }))
 })
 
+async function toolNames(mcp) {
+  const { tools } = await mcp.listTools()
+  await mcp.close()
+  return new Set(tools.map((t) => t.name))
+}
+
+test('toolProfile minimal lists exactly what `comfy-mcp --tool-profile minimal` lists', async () => {
+  const served = async (toolProfile) => {
+    const server = await serveMcp(client, { toolProfile })
+    try {
+      return await toolNames(await connect(server.url))
+    } finally {
+      await server.close()
+    }
+  }
+  const minimal = await served('minimal')
+  const full = await served('full')
+  // The binary's own minimal profile over stdio: the set is comfy-mcp's, not a copy of it.
+  const dataDir = mkdtempSync(join(tmpdir(), 'comfy-node-mcp-'))
+  try {
+    const transport = new StdioClientTransport({
+      command: mcpBin(),
+      args: ['--tool-profile', 'minimal'],
+      env: { PATH: process.env.PATH ?? '', COMFYUI_URL: fake.url, COMFY_MCP_DATA_DIR: dataDir },
+      stderr: 'ignore',
+    })
+    const mcp = new Client({ name: 'comfy-rs-node-cli', version: '0.0.0' })
+    await mcp.connect(transport)
+    const cli = await toolNames(mcp)
+    assert.deepEqual([...minimal].sort(), [...cli].sort())
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  assert.ok(minimal.has('run_workflow'))
+  assert.ok([...minimal].every((n) => full.has(n)) && minimal.size < full.size / 3, `${[...minimal]} / ${full.size}`)
+})
+
 test('bad options are ComfyErrors', async () => {
+  await assert.rejects(serveMcp(client, { toolProfile: 'tiny' }), (e) => {
+    assert.equal(e.code, 'invalid_argument')
+    for (const word of ['toolProfile', 'tiny', '"full"', '"minimal"']) assert.ok(e.message.includes(word), e.message)
+    return true
+  })
+  await assert.rejects(serveMcp(client, { transport: 'stdio', toolProfile: 'everything' }), (e) => e.code === 'invalid_argument')
   await assert.rejects(serveMcp(client, { transport: 'carrier-pigeon' }), (e) => e.code === 'invalid_argument')
   await assert.rejects(serveMcp({}, {}), (e) => e.code === 'invalid_argument')
   await assert.rejects(serveMcp(client, { listen: '0.0.0.0:0' }), (e) => e.code === 'mcp_error')

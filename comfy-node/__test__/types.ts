@@ -78,10 +78,10 @@ export async function everything(url: string): Promise<void> {
   const ui: Record<string, unknown> = await apiToUi(api.workflow, { KSampler: {} })
   const live = await client.uiToApi(ui)
   const hash: string = new Workflow(live.workflow).canonicalHash()
-  const server: McpServer = await serveMcp(client, { listen: '127.0.0.1:0', token: 't' })
+  const server: McpServer = await serveMcp(client, { listen: '127.0.0.1:0', token: 't', toolProfile: 'minimal' })
   const endpoint: string = server.url
   await server.close()
-  const stdio: void = await serveMcp(client, { transport: 'stdio' })
+  const stdio: void = await serveMcp(client, { transport: 'stdio', toolProfile: 'full' })
   const partner = await client.partnerGenerate({ type: 'video', model: 'T2V-01', prompt: 'p', duration: 5, seed: 1, media: [value], maxCredits: 100, dryRun: true })
   const quote: PartnerQuote = partner.quote
   const price: PartnerPrice = quote.price
@@ -89,6 +89,8 @@ export async function everything(url: string): Promise<void> {
   const partnerJob: Job | null = partner.job
   const paying = new ComfyClient({ url, comfyApiKey: 'k', allowPartnerSpend: true })
   void paying
+  const guarded = new ComfyClient({ url, allowPrivateUrls: false, allowedUrlHosts: ['minio.internal:9000'] })
+  void guarded
   const batch: BatchStatus = await client.submitBatch({ template: 'generate_image', params: { prompt: 'p' }, seeds: [1, 2] })
   const itemState: BatchItemState | undefined = batch.items[0]?.state
   const polled: BatchStatus = await client.batchStatus(batch.batch_id)

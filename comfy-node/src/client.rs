@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use comfy_core::backend::Upload;
+use comfy_core::connect::ExplicitFlags;
 use comfy_core::job::JobId;
 use comfy_core::store::AssetId;
 use comfy_core::{
@@ -32,48 +33,34 @@ pub struct Client {
     pub(crate) comfy: Comfy,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// Builds the client through the core's one constructor ([`ClientConfig::connect`]).
+/// Builds the client through the core's one constructor ([`ClientConfig::connect`]); what the
+/// caller left unset comes from the environment ([`ClientConfig::fill_from_env`]).
 fn build(options: &ClientOptions) -> comfy_core::Result<Comfy> {
     let kind: BackendKind = options.backend.as_deref().unwrap_or("local").parse()?;
     let url = match kind {
         BackendKind::Local => options.url.clone(),
-        BackendKind::ComfyCloud => options.cloud_url.clone().or_else(|| env("COMFY_CLOUD_URL")),
-        BackendKind::RunComfy => options.runcomfy_url.clone().or_else(|| env("RUNCOMFY_API_URL")),
-    };
-    let queue_version = match options.runcomfy_queue_version.clone().or_else(|| env("RUNCOMFY_QUEUE_VERSION"))
-    {
-        Some(v) => Some(v.parse()?),
-        None => None,
+        BackendKind::ComfyCloud => options.cloud_url.clone(),
+        BackendKind::RunComfy => options.runcomfy_url.clone(),
     };
     let backend = BackendConfig {
         kind,
         url,
-        api_key: options.cloud_api_key.clone().or_else(|| env("COMFY_CLOUD_API_KEY")),
+        api_key: options.cloud_api_key.clone(),
+        comfy_api_key: options.comfy_api_key.clone(),
         allow_account_interrupt: options.allow_account_interrupt.unwrap_or(false),
         ca_certs: options.ca_cert.iter().map(PathBuf::from).collect(),
-        token: options.runcomfy_token.clone().or_else(|| env("RUNCOMFY_API_TOKEN")),
-        deployment: options.runcomfy_deployment.clone().or_else(|| env("RUNCOMFY_DEPLOYMENT_ID")),
-        queue_version,
-        // Hosted output URLs may reach loopback/private addresses only when the environment
-        // says so (as `comfy-mcp --allow-private-urls` does); default: public addresses only.
-        allow_private_urls: env("COMFY_ALLOW_PRIVATE_URLS")
-            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")),
+        token: options.runcomfy_token.clone(),
+        deployment: options.runcomfy_deployment.clone(),
+        queue_version: options.runcomfy_queue_version.as_deref().map(str::parse).transpose()?,
+        allowed_url_hosts: options.allowed_url_hosts.clone().unwrap_or_default(),
         ..BackendConfig::default()
-    }
-    .with_comfy_api_key(options.comfy_api_key.clone());
+    };
     let mut tunables = comfy_core::ClientOptions::default();
     if let Some(n) = options.max_running_jobs {
         tunables.max_running_jobs = n.max(1) as usize;
     }
     tunables.keep_outputs = options.keep_outputs.as_ref().map(PathBuf::from);
-    tunables.feedback_url = options.feedback_url.clone().or_else(|| env("COMFY_FEEDBACK_URL"));
-    tunables.allow_partner_spend = options.allow_partner_spend.unwrap_or_else(|| {
-        env("COMFY_ALLOW_PARTNER_SPEND").is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
-    });
+    tunables.feedback_url = options.feedback_url.clone();
     let data_dir = options.data_dir.as_ref().map(PathBuf::from);
     // `store` wins over `dataDir`, which then still keeps feedback.
     let store = match &options.store {
@@ -83,10 +70,15 @@ fn build(options: &ClientOptions) -> comfy_core::Result<Comfy> {
         }
         None => StoreConfig::dir_or(data_dir, StoreConfig::Memory),
     };
+    let flags = ExplicitFlags {
+        allow_private_urls: options.allow_private_urls,
+        allow_partner_spend: options.allow_partner_spend,
+    };
     ClientConfig::new(backend)
         .store(store)
         .workflows_dir(options.workflows_dir.as_ref().map(PathBuf::from))
         .options(tunables)
+        .fill_from_env(flags)?
         .connect()
 }
 
@@ -402,12 +394,14 @@ impl Client {
         McpServerHandle::start(self.comfy.clone(), options.unwrap_or_default()).await
     }
 
-    /// Serves MCP over this process's stdin/stdout until the MCP client goes away.
+    /// Serves MCP over this process's stdin/stdout until the MCP client goes away
+    /// (`options.toolProfile` applies; `listen` and `token` are unused).
     #[napi]
-    pub async fn serve_mcp_stdio(&self) -> napi::Result<()> {
-        comfy_mcp::embed::serve_stdio(self.comfy.clone())
+    pub async fn serve_mcp_stdio(&self, options: Option<McpOptions>) -> napi::Result<()> {
+        let options = crate::mcp::embed_options(options.unwrap_or_default())?;
+        comfy_mcp::embed::serve_stdio(self.comfy.clone(), &options)
             .await
-            .map_err(|e| crate::error::encode("mcp_error", &e.to_string(), false, Value::Null))
+            .map_err(|e| crate::mcp::start_failed(e.to_string()))
     }
 }
 

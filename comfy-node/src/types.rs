@@ -80,12 +80,18 @@ pub struct ClientOptions {
     /// At most this many jobs of this client run at once (default 8); one more is refused with
     /// the retryable `too_many_jobs` error.
     pub max_running_jobs: Option<u32>,
-    /// Comfy API key for partner (API) nodes; never logged. On Comfy Cloud, unset means the
-    /// Cloud API key pays for partner nodes.
+    /// Comfy API key for partner (API) nodes; default `$COMFY_API_KEY`; never logged. On Comfy
+    /// Cloud, unset means the Cloud API key pays for partner nodes.
     pub comfy_api_key: Option<String>,
     /// Let `partnerGenerate` spend credits without a per-call `maxCredits` (also when the price
     /// is unknown); default `$COMFY_ALLOW_PARTNER_SPEND` (`1`/`true`), else false.
     pub allow_partner_spend: Option<bool>,
+    /// Let output URLs a hosted backend answers (Comfy Cloud storage, the RunComfy CDN) reach
+    /// loopback, private and link-local addresses; default `$COMFY_ALLOW_PRIVATE_URLS`
+    /// (`1`/`true`), else false: only public addresses are fetched (`url_not_allowed`).
+    pub allow_private_urls: Option<bool>,
+    /// Hosts such URLs may reach whatever their address (`minio.internal`, `127.0.0.1:9000`).
+    pub allowed_url_hosts: Option<Vec<String>>,
 }
 
 /// Arguments of `client.submitFeedback(feedback)`.
@@ -480,4 +486,7 @@ pub struct McpOptions {
     pub listen: Option<String>,
     /// Bearer token clients must send (HTTP; required on non-loopback addresses).
     pub token: Option<String>,
+    /// Which tools are listed: `full` (default, every tool) or `minimal` (a handful of general
+    /// tools, as `comfy-mcp --tool-profile minimal`).
+    pub tool_profile: Option<String>,
 }

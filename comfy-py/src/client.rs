@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use comfy_core::backend::Upload;
+use comfy_core::connect::ExplicitFlags;
 use comfy_core::job::JobId;
 use comfy_core::store::AssetQuery;
 use comfy_core::{
@@ -87,6 +88,8 @@ struct BackendArgs {
     keep_outputs: Option<PathBuf>,
     feedback_url: Option<String>,
     allow_partner_spend: bool,
+    allow_private_urls: Option<bool>,
+    allowed_url_hosts: Vec<String>,
 }
 
 /// The RunComfy keyword arguments (each defaults to its environment variable).
@@ -98,11 +101,8 @@ struct RunComfyArgs {
     queue_version: Option<String>,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// Builds the client through the core's one constructor ([`ClientConfig::connect`]).
+/// Builds the client through the core's one constructor ([`ClientConfig::connect`]); what the
+/// caller left unset comes from the environment ([`ClientConfig::fill_from_env`]).
 fn build(
     args: BackendArgs,
     data_dir: Option<PathBuf>,
@@ -114,29 +114,22 @@ fn build(
     let kind: BackendKind = args.backend.parse()?;
     let url = match kind {
         BackendKind::Local => Some(args.url),
-        BackendKind::ComfyCloud => args.cloud_url.or_else(|| env("COMFY_CLOUD_URL")),
-        BackendKind::RunComfy => args.runcomfy.url.clone().or_else(|| env("RUNCOMFY_API_URL")),
-    };
-    let queue_version = match args.runcomfy.queue_version.clone().or_else(|| env("RUNCOMFY_QUEUE_VERSION")) {
-        Some(v) => Some(v.parse()?),
-        None => None,
+        BackendKind::ComfyCloud => args.cloud_url,
+        BackendKind::RunComfy => args.runcomfy.url,
     };
     let backend = BackendConfig {
         kind,
         url,
-        api_key: args.cloud_api_key.or_else(|| env("COMFY_CLOUD_API_KEY")),
+        api_key: args.cloud_api_key,
+        comfy_api_key: args.comfy_api_key,
         allow_account_interrupt: args.allow_account_interrupt,
         ca_certs: args.ca_certs,
-        token: args.runcomfy.token.or_else(|| env("RUNCOMFY_API_TOKEN")),
-        deployment: args.runcomfy.deployment.or_else(|| env("RUNCOMFY_DEPLOYMENT_ID")),
-        queue_version,
-        // Hosted output URLs may reach loopback/private addresses only when the environment
-        // says so (as `comfy-mcp --allow-private-urls` does); default: public addresses only.
-        allow_private_urls: env("COMFY_ALLOW_PRIVATE_URLS")
-            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")),
+        token: args.runcomfy.token,
+        deployment: args.runcomfy.deployment,
+        queue_version: args.runcomfy.queue_version.map(|v| v.parse()).transpose()?,
+        allowed_url_hosts: args.allowed_url_hosts,
         ..BackendConfig::default()
-    }
-    .with_comfy_api_key(args.comfy_api_key.or_else(|| env("COMFY_API_KEY")));
+    };
     let defaults = ClientOptions::default();
     // `store` (a postgres:// URL, sqlite://PATH or a path) wins over `data_dir`, which then
     // still keeps feedback.
@@ -148,16 +141,22 @@ fn build(
         feedback_dir,
         max_running_jobs: max_running_jobs.unwrap_or(defaults.max_running_jobs),
         keep_outputs: args.keep_outputs,
-        feedback_url: args.feedback_url.or_else(|| env("COMFY_FEEDBACK_URL")),
-        allow_partner_spend: args.allow_partner_spend
-            || env("COMFY_ALLOW_PARTNER_SPEND")
-                .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on")),
+        feedback_url: args.feedback_url,
         ..defaults
     };
-    let url = backend.effective_url().trim_end_matches('/').to_owned();
-    let comfy =
-        ClientConfig::new(backend).store(store).workflows_dir(workflows_dir).options(options).connect()?;
-    Ok((comfy, url))
+    // `allow_partner_spend=False` is the keyword's default, not a choice: the environment may
+    // still turn it on.
+    let flags = ExplicitFlags {
+        allow_private_urls: args.allow_private_urls,
+        allow_partner_spend: args.allow_partner_spend.then_some(true),
+    };
+    let config = ClientConfig::new(backend)
+        .store(store)
+        .workflows_dir(workflows_dir)
+        .options(options)
+        .fill_from_env(flags)?;
+    let url = config.backend.effective_url().trim_end_matches('/').to_owned();
+    Ok((config.connect()?, url))
 }
 
 #[pymethods]
@@ -168,7 +167,7 @@ impl Client {
     /// (`postgres://user:password@host/db`, shared by several processes; `sqlite://PATH`);
     /// templates come from `workflows_dir` (watched) or are the built-ins.
     #[new]
-    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None, feedback_url=None, allow_partner_spend=false, runcomfy_url=None, runcomfy_token=None, runcomfy_deployment=None, runcomfy_queue_version=None, store=None))]
+    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None, feedback_url=None, allow_partner_spend=false, runcomfy_url=None, runcomfy_token=None, runcomfy_deployment=None, runcomfy_queue_version=None, store=None, allow_private_urls=None, allowed_url_hosts=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -191,6 +190,8 @@ impl Client {
         runcomfy_deployment: Option<String>,
         runcomfy_queue_version: Option<String>,
         store: Option<String>,
+        allow_private_urls: Option<bool>,
+        allowed_url_hosts: Option<Vec<String>>,
     ) -> PyResult<Client> {
         let args = BackendArgs {
             backend: backend.to_owned(),
@@ -209,6 +210,8 @@ impl Client {
             keep_outputs,
             feedback_url,
             allow_partner_spend,
+            allow_private_urls,
+            allowed_url_hosts: allowed_url_hosts.unwrap_or_default(),
         };
         let (comfy, url) = py
             .detach(|| build(args, data_dir, store, workflows_dir, max_running_jobs))

@@ -61,6 +61,15 @@ def fake_binary() -> str:
     return path
 
 
+def mcp_binary() -> str:
+    """The comfy-mcp binary (COMFY_MCP_BIN, else target/debug/comfy-mcp; scripts/test-python.sh
+    builds it): what the embedded server is compared with."""
+    path = os.environ.get("COMFY_MCP_BIN") or str(REPO / "target" / "debug" / "comfy-mcp")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"comfy-mcp binary not found at {path}: cargo build -p comfy-mcp (or set COMFY_MCP_BIN)")
+    return path
+
+
 def start_fake(*extra: str) -> Fake:
     """Starts comfy-fake on a free port; returns once it printed its URL."""
     p = subprocess.Popen(

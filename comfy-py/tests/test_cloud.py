@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import CKPT, Fake, image_workflow, png_bytes, start_fake
@@ -16,9 +17,10 @@ CLOUD_KEY = "comfyui-fake-cloud-key"
 
 
 @pytest.fixture(autouse=True)
-def _allow_loopback_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fake's output host is on loopback, which clients refuse unless allowed."""
-    monkeypatch.setenv("COMFY_ALLOW_PRIVATE_URLS", "1")
+def _no_url_opt_in_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake's storage host is on loopback, which clients refuse unless allowed: each test
+    says how it allows it (the keyword, or the environment where it says so)."""
+    monkeypatch.delenv("COMFY_ALLOW_PRIVATE_URLS", raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,7 @@ async def test_cloud_client_runs_uploads_and_downloads_without_leaking_the_key(c
         backend="comfy-cloud",
         cloud_url=cloud.url,
         cloud_api_key=CLOUD_KEY,
+        allow_private_urls=True,
     )
     assert client.url == cloud.url
     uploaded = await client.upload(png_bytes(5, 4), filename="py-cloud.png")
@@ -64,7 +67,7 @@ async def test_cloud_client_runs_uploads_and_downloads_without_leaking_the_key(c
         assert not request["refused"] and not {"x-api-key", "authorization", "cookie"} & set(request["headers"]), request
 
 
-def test_cloud_needs_a_key_and_a_known_backend(cloud: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cloud_needs_a_key_and_a_known_backend(cloud: Fake, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("COMFY_CLOUD_API_KEY", raising=False)
     with pytest.raises(comfy_rs.ComfyError) as e:
         comfy_rs.Client(backend="comfy-cloud", cloud_url=cloud.url)
@@ -77,7 +80,16 @@ def test_cloud_needs_a_key_and_a_known_backend(cloud: Fake, monkeypatch: pytest.
     assert "/no/such/ca.pem" in str(e.value)
     # The key from the environment; blocking client.
     monkeypatch.setenv("COMFY_CLOUD_API_KEY", CLOUD_KEY)
-    blocking = comfy_rs.Client(backend="comfy-cloud", cloud_url=cloud.url)
+    blocking = comfy_rs.Client(backend="comfy-cloud", cloud_url=cloud.url, data_dir=tmp_path)
     job = blocking.submit(image_workflow("py-cloud/blocking"))
     job.wait(timeout=30)
     assert job.status == "succeeded"
+    # Its outputs come from the storage host on loopback: refused without the opt-in...
+    with pytest.raises(comfy_rs.ComfyError) as e:
+        blocking.asset_bytes(job.assets()[0])
+    assert e.value.code == "url_not_allowed" and "allow_private_urls" in str(e.value), e.value
+    assert CLOUD_KEY not in str(e.value)
+    # ... read with it from the environment.
+    monkeypatch.setenv("COMFY_ALLOW_PRIVATE_URLS", "1")
+    opted_in = comfy_rs.Client(backend="comfy-cloud", cloud_url=cloud.url, data_dir=tmp_path)
+    assert opted_in.asset_bytes(job.assets()[0])[:4] == b"\x89PNG"

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from conftest import Fake, image_workflow
+from conftest import Fake, image_workflow, mcp_binary
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -63,6 +63,38 @@ async def test_http_server_as_context_manager_and_bad_transport(blocking: comfy_
         await comfy_rs.serve_mcp(blocking, transport="stdio")
     with pytest.raises(RuntimeError, match="token"):
         await comfy_rs.serve_mcp(blocking, listen="0.0.0.0:0")
+    with pytest.raises(comfy_rs.InvalidInput) as e:
+        await comfy_rs.serve_mcp(blocking, tool_profile="tiny")  # type: ignore[arg-type]
+    assert e.value.code == "invalid_argument", e.value
+    assert all(word in str(e.value) for word in ("tool_profile", "tiny", '"full"', '"minimal"')), e.value
+    with pytest.raises(comfy_rs.InvalidInput, match="tool_profile"):
+        comfy_rs.serve_mcp_stdio(blocking, tool_profile="everything")  # type: ignore[arg-type]
+
+
+async def http_tool_names(server: comfy_rs.McpServer) -> set[str]:
+    """The names tools/list answers over the embedded server's streamable HTTP."""
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(60.0)) as http:
+        async with streamable_http_client(server.url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                return {t.name for t in (await session.list_tools()).tools}
+
+
+async def test_minimal_tool_profile_lists_what_the_cli_lists(client: comfy_rs.AsyncClient, fake: Fake, tmp_path: Any) -> None:
+    async with await comfy_rs.serve_mcp(client, tool_profile="minimal") as server:
+        minimal = await http_tool_names(server)
+    async with await comfy_rs.serve_mcp(client, tool_profile="full") as server:
+        full = await http_tool_names(server)
+    # The same profile of the comfy-mcp binary, over stdio: the set is comfy-mcp's, not a copy.
+    env = {"PATH": os.environ.get("PATH", ""), "COMFYUI_URL": fake.url, "COMFY_MCP_DATA_DIR": str(tmp_path)}
+    params = StdioServerParameters(command=mcp_binary(), args=["--tool-profile", "minimal"], env=env)
+    with open(os.devnull, "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                cli = {t.name for t in (await session.list_tools()).tools}
+    assert minimal == cli, (minimal, cli)
+    assert "run_workflow" in minimal and minimal < full and len(minimal) < len(full) // 3, (minimal, full)
 
 
 async def test_stdio_server_answers_the_official_client(fake: Fake) -> None:

@@ -4,8 +4,11 @@ by the same core function as every other surface, plus the deployment operations
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import CKPT, Fake, image_workflow, png_bytes, start_fake
@@ -17,9 +20,10 @@ DEPLOYMENT = "0d3e5a7c-0000-4000-8000-00000000d001"
 
 
 @pytest.fixture(autouse=True)
-def _allow_loopback_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fake's output host is on loopback, which clients refuse unless allowed."""
-    monkeypatch.setenv("COMFY_ALLOW_PRIVATE_URLS", "1")
+def _no_url_opt_in_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake's output CDN is on loopback, which clients refuse unless allowed: each test
+    says how it allows it (the keyword, or the environment where it says so)."""
+    monkeypatch.delenv("COMFY_ALLOW_PRIVATE_URLS", raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +42,7 @@ async def test_runcomfy_client_runs_uploads_and_downloads_without_leaking_the_to
         runcomfy_url=rc.url,
         runcomfy_token=TOKEN,
         runcomfy_deployment=DEPLOYMENT,
+        allow_private_urls=True,
     )
     assert client.url == rc.url
     uploaded = await client.upload(png_bytes(5, 4), filename="py-rc.png")
@@ -62,7 +67,8 @@ async def test_runcomfy_client_runs_uploads_and_downloads_without_leaking_the_to
         assert not request["refused"] and not {"authorization", "x-api-key", "cookie"} & set(request["headers"]), request
 
 
-def test_deployment_operations(rc: Fake) -> None:
+def test_deployment_operations(rc: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMFY_ALLOW_PRIVATE_URLS", "true")  # the opt-in from the environment
     client = comfy_rs.Client(backend="runcomfy", runcomfy_url=rc.url, runcomfy_token=TOKEN, runcomfy_deployment=DEPLOYMENT)
     assert [d["id"] for d in client.list_deployments()] == [DEPLOYMENT]
     d = client.get_deployment(include_payload=True)
@@ -92,3 +98,42 @@ def test_deployment_operations(rc: Fake) -> None:
         local.list_deployments()
     with pytest.raises(comfy_rs.InvalidInput):
         comfy_rs.Client(backend="runcomfy", runcomfy_url=rc.url)  # no token
+
+
+def test_a_loopback_cdn_is_refused_unless_allowed(rc: Fake, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def client(**url_guard: Any) -> comfy_rs.Client:
+        """A client on one shared store (each sees the others' assets)."""
+        return comfy_rs.Client(
+            backend="runcomfy", runcomfy_url=rc.url, runcomfy_token=TOKEN, runcomfy_deployment=DEPLOYMENT,
+            data_dir=tmp_path, **url_guard,
+        )
+
+    def run(c: comfy_rs.Client, prefix: str) -> comfy_rs.Asset:
+        job = c.submit(image_workflow(prefix)).wait(timeout=30)
+        assert job.status == "succeeded", job.error
+        assets = job.assets()
+        assert assets and assets[0].url is not None, assets
+        assert c.asset_bytes(assets[0])[:4] == b"\x89PNG"
+        return assets[0]
+
+    def refused(call: Callable[[], object]) -> None:
+        with pytest.raises(comfy_rs.ComfyError) as e:
+            call()
+        assert e.value.code == "url_not_allowed", e.value
+        assert "allow_private_urls" in str(e.value) and TOKEN not in str(e.value), e.value
+
+    asset = run(client(allow_private_urls=True), "py-rc/opted-in")
+    # Without the opt-in: the deployment's catalogue and the outputs are on the loopback CDN.
+    closed = client()
+    refused(lambda: closed.submit(image_workflow("py-rc/guarded")))
+    refused(lambda: closed.asset_bytes(asset))
+    # The environment is the fallback; an explicit False still wins over it.
+    monkeypatch.setenv("COMFY_ALLOW_PRIVATE_URLS", "1")
+    assert client().asset_bytes(asset)[:4] == b"\x89PNG"
+    refused(lambda: client(allow_private_urls=False).asset_bytes(asset))
+    monkeypatch.delenv("COMFY_ALLOW_PRIVATE_URLS")
+    # The allow-list: the CDN's host and port, not another port.
+    cdn = urllib.parse.urlsplit(asset.url or "")
+    assert cdn.hostname == "127.0.0.1" and cdn.port not in (None, urllib.parse.urlsplit(rc.url).port), asset.url
+    refused(lambda: client(allowed_url_hosts=[f"127.0.0.1:{(cdn.port or 0) + 1}"]).asset_bytes(asset))
+    run(client(allowed_url_hosts=[cdn.netloc]), "py-rc/listed")

@@ -246,6 +246,8 @@ def _native_client(
     allow_partner_spend: bool = False,
     runcomfy: RunComfyOptions | None = None,
     store: str | None = None,
+    allow_private_urls: bool | None = None,
+    allowed_url_hosts: Sequence[str] | None = None,
 ) -> _native.Client:
     rc = runcomfy or {}
     if ca_cert is None:
@@ -274,6 +276,8 @@ def _native_client(
         runcomfy_deployment=rc.get("deployment"),
         runcomfy_queue_version=rc.get("queue_version"),
         store=store,
+        allow_private_urls=allow_private_urls,
+        allowed_url_hosts=None if allowed_url_hosts is None else list(allowed_url_hosts),
     )
 
 
@@ -319,6 +323,12 @@ class AsyncClient:
         PostgreSQL URL (``postgres://user:password@host:5432/db``; several processes and
         comfy-mcp servers then share the records), ``sqlite:///path/file.sqlite3`` or a path.
         The database is contacted on the first call that needs it.
+    :param allow_private_urls: let output URLs a hosted backend answers (Comfy Cloud storage,
+        the RunComfy CDN) reach loopback, private and link-local addresses; default
+        ``$COMFY_ALLOW_PRIVATE_URLS`` (``1``/``true``), else off: only public addresses are
+        fetched, others raise with code ``url_not_allowed``.
+    :param allowed_url_hosts: hosts such URLs may reach whatever their address
+        (``"minio.internal"``, ``"127.0.0.1:9000"``).
     """
 
     __slots__ = ("_native",)
@@ -344,6 +354,8 @@ class AsyncClient:
         runcomfy_deployment: str | None = None,
         runcomfy_queue_version: Literal["v1", "v2"] | None = None,
         store: str | None = None,
+        allow_private_urls: bool | None = None,
+        allowed_url_hosts: Sequence[str] | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, False,
@@ -351,7 +363,7 @@ class AsyncClient:
             feedback_url, allow_partner_spend,
             {"url": runcomfy_url, "token": runcomfy_token, "deployment": runcomfy_deployment,
              "queue_version": runcomfy_queue_version},
-            store,
+            store, allow_private_urls, allowed_url_hosts,
         )
 
     @property
@@ -686,6 +698,12 @@ class Client:
         PostgreSQL URL (``postgres://user:password@host:5432/db``; several processes and
         comfy-mcp servers then share the records), ``sqlite:///path/file.sqlite3`` or a path.
         The database is contacted on the first call that needs it.
+    :param allow_private_urls: let output URLs a hosted backend answers (Comfy Cloud storage,
+        the RunComfy CDN) reach loopback, private and link-local addresses; default
+        ``$COMFY_ALLOW_PRIVATE_URLS`` (``1``/``true``), else off: only public addresses are
+        fetched, others raise with code ``url_not_allowed``.
+    :param allowed_url_hosts: hosts such URLs may reach whatever their address
+        (``"minio.internal"``, ``"127.0.0.1:9000"``).
     """
 
     __slots__ = ("_native",)
@@ -711,6 +729,8 @@ class Client:
         runcomfy_deployment: str | None = None,
         runcomfy_queue_version: Literal["v1", "v2"] | None = None,
         store: str | None = None,
+        allow_private_urls: bool | None = None,
+        allowed_url_hosts: Sequence[str] | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, True,
@@ -718,7 +738,7 @@ class Client:
             feedback_url, allow_partner_spend,
             {"url": runcomfy_url, "token": runcomfy_token, "deployment": runcomfy_deployment,
              "queue_version": runcomfy_queue_version},
-            store,
+            store, allow_private_urls, allowed_url_hosts,
         )
 
     @property

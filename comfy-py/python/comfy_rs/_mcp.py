@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Union
+from typing import Literal, Union
 
 from . import _native
 from ._client import AsyncClient, Client
 
-__all__ = ["McpServer", "serve_mcp", "serve_mcp_stdio"]
+__all__ = ["McpServer", "ToolProfile", "serve_mcp", "serve_mcp_stdio"]
+
+ToolProfile = Literal["full", "minimal"]
+"""Which tools the server lists: ``"full"`` (every tool) or ``"minimal"`` (a handful of general
+tools), as ``comfy-mcp --tool-profile``."""
 
 
 class McpServer:
@@ -50,19 +54,23 @@ async def serve_mcp(
     transport: str = "http",
     listen: str = "127.0.0.1:0",
     token: str | None = None,
+    tool_profile: ToolProfile = "full",
 ) -> McpServer:
     """Starts an MCP server over streamable HTTP that serves ``client``'s ComfyUI, job/asset
-    store and templates (every comfy-mcp tool). ``listen="127.0.0.1:0"`` picks a free port
-    (see :attr:`McpServer.url`). With ``token``, MCP clients must send
-    ``Authorization: Bearer <token>``; a non-loopback address requires one. For stdio, use
-    :func:`serve_mcp_stdio`."""
+    store and templates. ``listen="127.0.0.1:0"`` picks a free port (see
+    :attr:`McpServer.url`). With ``token``, MCP clients must send
+    ``Authorization: Bearer <token>``; a non-loopback address requires one.
+    ``tool_profile="minimal"`` lists only a handful of general tools (as
+    ``comfy-mcp --tool-profile minimal``); another name raises
+    :class:`~comfy_rs.InvalidInput`. For stdio, use :func:`serve_mcp_stdio`."""
     if transport != "http":
         raise ValueError(f"transport must be 'http' (for stdio call comfy_rs.serve_mcp_stdio), not {transport!r}")
-    return McpServer(await _native.serve_mcp_http(client._native, listen, token))
+    return McpServer(await _native.serve_mcp_http(client._native, listen, token, tool_profile))
 
 
-def serve_mcp_stdio(client: Union[AsyncClient, Client]) -> None:
+def serve_mcp_stdio(client: Union[AsyncClient, Client], tool_profile: ToolProfile = "full") -> None:
     """Serves MCP over this process's standard input and output until the MCP client closes
-    them (blocking, the GIL released). Nothing else may write to stdout meanwhile: print
-    diagnostics to stderr. From asyncio code: ``await asyncio.to_thread(serve_mcp_stdio, c)``."""
-    _native.serve_mcp_stdio(client._native)
+    them (blocking, the GIL released), with the tools of ``tool_profile``. Nothing else may
+    write to stdout meanwhile: print diagnostics to stderr. From asyncio code:
+    ``await asyncio.to_thread(serve_mcp_stdio, c)``."""
+    _native.serve_mcp_stdio(client._native, tool_profile)
