@@ -11,6 +11,7 @@
 //!
 //! [`Comfy::render_metrics`]: crate::Comfy::render_metrics
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -96,6 +97,8 @@ pub struct Metrics {
     tools_in_flight: Gauge,
     tools_running: AtomicI64,
     http: Family<StatusLabels, Counter>,
+    http_in_flight: Gauge,
+    http_running: Arc<AtomicI64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -173,6 +176,12 @@ impl Metrics {
         registry.register("tool_calls_in_flight", "Tool calls running now", tools_in_flight.clone());
         let http = Family::<StatusLabels, Counter>::default();
         registry.register("http_responses", "HTTP responses by status code", http.clone());
+        let http_in_flight = Gauge::default();
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being answered now (not counting GET event streams)",
+            http_in_flight.clone(),
+        );
         Metrics {
             registry,
             backend_info,
@@ -188,6 +197,8 @@ impl Metrics {
             tools_in_flight,
             tools_running: AtomicI64::new(0),
             http,
+            http_in_flight,
+            http_running: Arc::new(AtomicI64::new(0)),
         }
     }
 
@@ -261,6 +272,19 @@ impl Metrics {
         self.http.get_or_create(&StatusLabels { status: status.to_string() }).inc();
     }
 
+    /// Counts an HTTP request as in flight until the returned guard is dropped (hold it until
+    /// the response body has been sent).
+    pub fn http_request(&self) -> HttpRequest {
+        self.http_in_flight.inc();
+        self.http_running.fetch_add(1, Ordering::SeqCst);
+        HttpRequest { gauge: self.http_in_flight.clone(), running: self.http_running.clone() }
+    }
+
+    /// HTTP requests counted by [`http_request`](Self::http_request) and not done yet.
+    pub fn http_requests_in_flight(&self) -> usize {
+        self.http_running.load(Ordering::SeqCst).max(0) as usize
+    }
+
     /// Everything, in the OpenMetrics text format (ends with `# EOF`).
     pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
@@ -269,6 +293,20 @@ impl Metrics {
             tracing::error!(error = %e, "could not encode the metrics");
         }
         out
+    }
+}
+
+/// An HTTP request in flight ([`Metrics::http_request`]); dropping it ends it.
+#[derive(Debug)]
+pub struct HttpRequest {
+    gauge: Gauge,
+    running: Arc<AtomicI64>,
+}
+
+impl Drop for HttpRequest {
+    fn drop(&mut self) {
+        self.gauge.dec();
+        self.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -322,7 +360,11 @@ mod tests {
         m.tool_call("wait_for_job").finish("ok");
         drop(m.tool_call("submit_workflow"));
         m.http_response(200);
+        let request = m.http_request();
+        assert_eq!(m.http_requests_in_flight(), 1);
+        drop(request);
         assert_eq!(m.tool_calls_in_flight(), 0);
+        assert_eq!(m.http_requests_in_flight(), 0);
         let text = m.encode();
         for line in [
             "comfy_backend_info{backend=\"local:http://a\",kind=\"local\"} 1",
