@@ -118,7 +118,11 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("comfy");
         let backend_info = Family::<BackendInfoLabels, Gauge>::default();
-        registry.register("backend_info", "The backends this client submits to (always 1)", backend_info.clone());
+        registry.register(
+            "backend_info",
+            "The backends this client submits to (always 1)",
+            backend_info.clone(),
+        );
         let backend_up = Family::<BackendLabels, Gauge>::default();
         registry.register(
             "backend_up",
@@ -204,7 +208,9 @@ impl Metrics {
 
     /// Shows a backend's series from the start (at zero), so rates work from the first job.
     pub(crate) fn add_backend(&self, backend: &str, kind: &str) {
-        self.backend_info.get_or_create(&BackendInfoLabels { backend: backend.into(), kind: kind.into() }).set(1);
+        self.backend_info
+            .get_or_create(&BackendInfoLabels { backend: backend.into(), kind: kind.into() })
+            .set(1);
         self.submitted.get_or_create(&backend_labels(backend)).inc_by(0);
         for state in ["succeeded", "failed", "cancelled"] {
             self.finished.get_or_create(&state_labels(backend, state)).inc_by(0);
@@ -254,12 +260,7 @@ impl Metrics {
         self.tools_in_flight.inc();
         self.tools_running.fetch_add(1, Ordering::SeqCst);
         let tool = if tool.is_empty() || tool.len() > MAX_TOOL_LABEL { "unknown" } else { tool };
-        ToolCall {
-            metrics: self,
-            tool: tool.to_owned(),
-            started: std::time::Instant::now(),
-            outcome: None,
-        }
+        ToolCall { metrics: self, tool: tool.to_owned(), started: std::time::Instant::now(), outcome: None }
     }
 
     /// Tool calls started with [`tool_call`](Self::tool_call) and not finished yet.

@@ -72,7 +72,11 @@ where
     let grace = Duration::from_secs(state.settings.http.drain_timeout_secs);
     let metrics = state.comfy.metrics();
     let in_flight = || metrics.http_requests_in_flight() + metrics.tool_calls_in_flight();
-    tracing::info!(calls_in_flight = in_flight(), grace_s = grace.as_secs(), "draining: new connections and submissions are refused");
+    tracing::info!(
+        calls_in_flight = in_flight(),
+        grace_s = grace.as_secs(),
+        "draining: new connections and submissions are refused"
+    );
     let idle = async {
         while in_flight() > 0 {
             tokio::time::sleep(POLL).await;

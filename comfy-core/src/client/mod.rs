@@ -578,7 +578,8 @@ impl ClientInner {
         }
         let activity = &self.activity;
         let metrics = &self.ops.metrics;
-        let took = u64::try_from(now.saturating_sub(record.created_at)).ok().map(std::time::Duration::from_millis);
+        let took =
+            u64::try_from(now.saturating_sub(record.created_at)).ok().map(std::time::Duration::from_millis);
         match &status {
             JobStatus::Succeeded => {
                 crate::feedback::Activity::bump(&activity.succeeded);

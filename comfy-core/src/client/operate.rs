@@ -177,7 +177,10 @@ impl Ops {
 
 fn flatten<T>(r: std::result::Result<Result<T>, tokio::time::error::Elapsed>) -> Result<T> {
     r.unwrap_or_else(|_| {
-        Err(Error::Timeout { operation: "the backend's health check".into(), after_ms: SCRAPE_TIMEOUT.as_millis() as u64 })
+        Err(Error::Timeout {
+            operation: "the backend's health check".into(),
+            after_ms: SCRAPE_TIMEOUT.as_millis() as u64,
+        })
     })
 }
 
@@ -189,18 +192,22 @@ impl ClientInner {
         let Some(log) = &self.ops.audit else { return };
         let kind = self.backend.kind();
         // Partner nodes are told by the catalogue (cached after the first fetch).
-        let (partner_nodes, estimate) =
-            match tokio::time::timeout(Duration::from_secs(10), self.backend.catalog(false)).await {
-                Ok(Ok(catalog)) => crate::audit::partner_nodes(&request.workflow, &catalog),
-                Ok(Err(e)) => {
-                    tracing::warn!(job = %record.id, error = %e, "no node catalogue: partner nodes of this job are not audited");
-                    (Vec::new(), None)
-                }
-                Err(_) => {
-                    tracing::warn!(job = %record.id, "the node catalogue did not come in time: partner nodes of this job are not audited");
-                    (Vec::new(), None)
-                }
-            };
+        let (partner_nodes, estimate) = match tokio::time::timeout(
+            Duration::from_secs(10),
+            self.backend.catalog(false),
+        )
+        .await
+        {
+            Ok(Ok(catalog)) => crate::audit::partner_nodes(&request.workflow, &catalog),
+            Ok(Err(e)) => {
+                tracing::warn!(job = %record.id, error = %e, "no node catalogue: partner nodes of this job are not audited");
+                (Vec::new(), None)
+            }
+            Err(_) => {
+                tracing::warn!(job = %record.id, "the node catalogue did not come in time: partner nodes of this job are not audited");
+                (Vec::new(), None)
+            }
+        };
         let reasons = crate::audit::reasons(kind, &partner_nodes);
         if reasons.is_empty() {
             return;

@@ -29,7 +29,10 @@ pub(super) fn routes(state: Arc<AppState>, guard: Arc<HttpGuard>) -> Router {
     Router::new().route("/metrics", get(scrape)).with_state((state, guard))
 }
 
-async fn scrape(State((state, guard)): State<(Arc<AppState>, Arc<HttpGuard>)>, headers: HeaderMap) -> Response {
+async fn scrape(
+    State((state, guard)): State<(Arc<AppState>, Arc<HttpGuard>)>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(response) = super::oauth::authenticate(&guard.tokens, guard.oauth.as_deref(), &headers).await {
         return response;
     }

@@ -28,7 +28,10 @@ pub(super) fn routes(state: Arc<AppState>, guard: Arc<HttpGuard>) -> Router {
     Router::new().route("/readyz", get(readyz)).with_state((state, guard))
 }
 
-async fn readyz(State((state, guard)): State<(Arc<AppState>, Arc<HttpGuard>)>, headers: HeaderMap) -> Response {
+async fn readyz(
+    State((state, guard)): State<(Arc<AppState>, Arc<HttpGuard>)>,
+    headers: HeaderMap,
+) -> Response {
     let readiness = state.comfy.readiness(CHECK_TIMEOUT).await;
     let code = if readiness.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let detailed = super::oauth::authenticate(&guard.tokens, guard.oauth.as_deref(), &headers).await.is_ok();
