@@ -93,7 +93,7 @@ impl Comfy {
     }
 
     /// Refreshes what is read at scrape time (each backend's reachability and queue depth, the
-    /// jobs in flight; a backend gets [`SCRAPE_TIMEOUT`] to answer) and renders every metric in
+    /// jobs in flight; a backend gets 2 s to answer) and renders every metric in
     /// the OpenMetrics text format ([`crate::metrics::CONTENT_TYPE`]).
     pub async fn render_metrics(&self) -> String {
         let backend = &self.inner.backend;

@@ -6,7 +6,7 @@
 //! server. `[http] metrics = false` removes the route. The series carry counts, durations,
 //! backend names and error codes: never a prompt, a token or a path.
 //!
-//! [`track`] is the layer in front of every route: it counts responses by status and holds
+//! `track` is the layer in front of every route: it counts responses by status and holds
 //! requests other than `GET` (tool calls over `POST /mcp`) as in flight until their body has
 //! been sent, which is what a graceful drain ([`crate::drain`]) waits for.
 
