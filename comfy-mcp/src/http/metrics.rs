@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -45,12 +45,16 @@ async fn scrape(
 }
 
 /// Counts every response by status; a request other than `GET` stays in flight until its
-/// response body (a tool call's event stream) has been sent or dropped.
+/// response body, when it streams (a tool call's event stream), has been sent or dropped.
 pub(super) async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let in_flight = (request.method() != Method::GET).then(|| state.comfy.metrics().http_request());
     let response = next.run(request).await;
     state.comfy.metrics().http_response(response.status().as_u16());
     let Some(in_flight) = in_flight else { return response };
+    if response.body().size_hint().exact().is_some() {
+        // A body already in memory (a JSON answer): it keeps its Content-Length.
+        return response;
+    }
     let (parts, body) = response.into_parts();
     let stream = body.into_data_stream();
     let guarded = futures::stream::unfold((stream, in_flight), |(mut stream, guard)| async move {
