@@ -341,6 +341,15 @@ pub enum Error {
         suggestions: Vec<String>,
     },
 
+    /// The client is draining before it stops (SIGTERM, Ctrl-C): it takes no new jobs.
+    /// Retryable: another server behind the same load balancer (or this one after its
+    /// restart) takes the call; jobs already running go on and are reattached.
+    #[error(
+        "this server is shutting down and takes no new jobs; retry the call (another server, or this \
+         one once it has restarted, takes it); jobs already submitted are not affected"
+    )]
+    Draining,
+
     /// The client already runs as many jobs as it is allowed to
     /// ([`ClientOptions::max_running_jobs`](crate::ClientOptions)). Retryable: try again when one
     /// has finished, or cancel one.
@@ -629,6 +638,7 @@ impl Error {
             Error::UrlNotAllowed { .. } => "url_not_allowed",
             Error::TooLarge { .. } => "too_large",
             Error::TooManyJobs { .. } => "too_many_jobs",
+            Error::Draining => "draining",
             Error::UnknownClass { .. } => "unknown_class",
             Error::Unauthorized { .. } => "unauthorized",
             Error::InsufficientCredits { .. } => "insufficient_credits",
@@ -654,6 +664,7 @@ impl Error {
             Error::BackendUnreachable { .. }
             | Error::Timeout { .. }
             | Error::TooManyJobs { .. }
+            | Error::Draining
             | Error::RateLimited { .. }
             | Error::QueueFull { .. } => true,
             Error::Http { status, .. } => *status == 429 || ((500..600).contains(status) && *status != 501),
@@ -733,6 +744,7 @@ mod tests {
             Error::SavedWorkflowNotFound { name: "a".into(), suggestions: vec![] },
             Error::AlreadyExists { what: "saved workflow", name: "a".into() },
             Error::TooManyJobs { running: 2, limit: 2 },
+            Error::Draining,
             Error::UnknownClass { class_type: "X".into(), suggestions: vec![] },
             Error::Unauthorized { backend: "b".into(), message: "m".into() },
             Error::InsufficientCredits { backend: "b".into(), message: "m".into() },

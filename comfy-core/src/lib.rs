@@ -57,6 +57,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub mod audit;
 pub mod backend;
 mod caller;
 pub mod catalog;
@@ -68,6 +69,7 @@ pub mod feedback;
 pub mod gallery;
 pub mod job;
 pub mod json;
+pub mod metrics;
 pub mod net;
 pub mod partner;
 pub mod paths;
@@ -86,11 +88,12 @@ pub mod workflow;
 pub use caller::Caller;
 pub use catalog::Catalog;
 pub use client::{
-    BatchCounts, BatchItemOutputs, BatchItemState, BatchItemStatus, BatchItems, BatchOutputs, BatchRequest,
-    BatchState, BatchStatus, ClientOptions, Comfy, ComfyBuilder, DefaultsLayer, DefaultsSet, FetchedAsset,
-    Follow, Job, JobResult, JobSnapshot, JobSubscription, MAX_BATCH_ITEMS, ModelHit, Origin, PublishOptions,
-    PublishedAsset, Regeneration, Reused, ServerInfo, Source, SubmittedRequest, Update, UpdateFields, Waited,
-    describe_progress, override_workflow, rerender, rerender_request,
+    BackendError, BackendReadiness, BatchCounts, BatchItemOutputs, BatchItemState, BatchItemStatus,
+    BatchItems, BatchOutputs, BatchRequest, BatchState, BatchStatus, ClientOptions, Comfy, ComfyBuilder,
+    DefaultsLayer, DefaultsSet, FetchedAsset, Follow, Job, JobResult, JobSnapshot, JobSubscription,
+    MAX_BATCH_ITEMS, ModelHit, Origin, PublishOptions, PublishedAsset, Readiness, Regeneration, Reused,
+    ServerInfo, Source, SubmittedRequest, Update, UpdateFields, Waited, describe_progress, override_workflow,
+    rerender, rerender_request,
 };
 pub use connect::{BackendConfig, BackendKind, ClientConfig, StoreConfig};
 pub use error::{Error, Result};

@@ -278,6 +278,14 @@ pub struct ServerArgs {
     /// assets from it (outputs on Comfy Cloud live at signed URLs that expire after about 6 h).
     #[arg(long, env = "COMFY_MCP_KEEP_OUTPUTS", value_name = "DIR", global = true)]
     pub keep_outputs: Option<PathBuf>,
+    /// Append one JSON line to this file for every submission that spends money (Comfy Cloud,
+    /// RunComfy, partner nodes on any backend) [default: no audit log].
+    #[arg(long, env = "COMFY_AUDIT_LOG", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// On SIGTERM or Ctrl-C, wait this long for calls in flight before exiting, in seconds
+    /// [default: 30].
+    #[arg(long, env = "COMFY_MCP_DRAIN_TIMEOUT_SECS", value_name = "SECS")]
+    pub drain_timeout_secs: Option<u64>,
     /// URL that `submit_feedback` and `report_session_summary` also POST to (with the user's
     /// consent, never with a backend credential) [default: stored locally only].
     #[arg(long, env = "COMFY_FEEDBACK_URL", value_name = "URL")]

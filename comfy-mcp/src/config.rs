@@ -150,6 +150,9 @@ pub struct FileConfig {
     /// HTTP settings.
     #[serde(default)]
     pub http: FileHttp,
+    /// The audit log of paid submissions.
+    #[serde(default)]
+    pub audit: AuditSettings,
     /// Template parameter defaults (the config-file layer).
     #[serde(default)]
     pub defaults: Map<String, Value>,
@@ -197,6 +200,20 @@ pub struct FileHttp {
     pub tokens: Option<Vec<TokenConfig>>,
     /// OAuth 2.1 resource server: the issuer whose JWT access tokens are accepted.
     pub oauth: Option<crate::http::oauth::FileOAuth>,
+    /// Serve `/metrics` (default true).
+    pub metrics: Option<bool>,
+    /// How long a stop (SIGTERM, Ctrl-C) waits for calls in flight, in seconds (default 30).
+    pub drain_timeout_secs: Option<u64>,
+}
+
+/// `[audit]`: the append-only log of submissions that spend money (hosted backends, partner
+/// nodes); see [`comfy_core::audit`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// The file lines are appended to (none: no audit log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
 }
 
 /// One HTTP access token (`Debug` masks the token).
@@ -342,6 +359,8 @@ pub struct Settings {
     pub limits: Limits,
     /// HTTP settings.
     pub http: HttpSettings,
+    /// The audit log of paid submissions.
+    pub audit: AuditSettings,
     /// Template parameter defaults from the config file.
     pub defaults: Map<String, Value>,
     /// Settings given but unused (a ComfyUI URL while on Comfy Cloud), to log as warnings.
@@ -427,7 +446,14 @@ pub struct HttpSettings {
     pub tokens: Vec<TokenConfig>,
     /// OAuth 2.1: the issuer whose JWT access tokens are accepted (`None` = static tokens only).
     pub oauth: Option<crate::http::oauth::OAuthSettings>,
+    /// Serve Prometheus metrics at `/metrics` (behind the same tokens as `/mcp`).
+    pub metrics: bool,
+    /// How long a stop (SIGTERM, Ctrl-C) waits for calls in flight before it exits, in seconds.
+    pub drain_timeout_secs: u64,
 }
+
+/// Default of [`HttpSettings::drain_timeout_secs`].
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 30;
 
 fn show_store<S: serde::Serializer>(v: &Option<StoreConfig>, s: S) -> Result<S::Ok, S::Error> {
     match v {
@@ -639,6 +665,14 @@ impl Settings {
                     args.oauth_resource.as_deref(),
                     file.http.oauth,
                 )?,
+                metrics: file.http.metrics.unwrap_or(true),
+                drain_timeout_secs: args
+                    .drain_timeout_secs
+                    .or(file.http.drain_timeout_secs)
+                    .unwrap_or(DEFAULT_DRAIN_TIMEOUT_SECS),
+            },
+            audit: AuditSettings {
+                path: args.audit_log.clone().or(file.audit.path).filter(|p| !p.as_os_str().is_empty()),
             },
             defaults: file.defaults,
         };
@@ -757,6 +791,7 @@ impl Settings {
                 keep_outputs: self.keep_outputs.clone(),
                 feedback_url: self.feedback_url.clone(),
                 allow_partner_spend: self.allow_partner_spend,
+                audit_log: self.audit.path.clone(),
                 ..ClientOptions::default()
             })
             .param_defaults(defaults)

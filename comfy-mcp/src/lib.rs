@@ -26,6 +26,7 @@
 pub mod cli;
 pub mod config;
 pub mod config_edit;
+pub mod drain;
 pub mod embed;
 pub mod error;
 pub mod http;

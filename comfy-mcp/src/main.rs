@@ -72,9 +72,12 @@ async fn serve(settings: Settings) -> ExitCode {
             let shutdown = CancellationToken::new();
             let on_signal = shutdown.clone();
             tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
-                tracing::info!("shutting down");
+                comfy_mcp::drain::stop_signal().await;
+                tracing::info!("shutting down: draining");
                 on_signal.cancel();
+                comfy_mcp::drain::stop_signal().await;
+                tracing::warn!("second stop signal: exiting now");
+                std::process::exit(130);
             });
             comfy_mcp::http::serve(state, shutdown).await
         }

@@ -128,6 +128,11 @@ impl ComfyMcp {
         }
     }
 
+    /// The tool's name as a metrics label: `unknown` for a name no tool has.
+    fn tool_label(&self, name: &str) -> String {
+        if self.exists(name) { name.to_owned() } else { "unknown".to_owned() }
+    }
+
     fn exists(&self, name: &str) -> bool {
         self.registry.get(name).is_some() || self.state.comfy.templates().snapshot().get(name).is_ok()
     }
@@ -221,15 +226,21 @@ impl ServerHandler for ComfyMcp {
             call.progress = None;
             call.wait_budget = crate::tasks::TASK_WAIT;
             let this = self.clone();
+            let label = self.tool_label(&name);
             let run = Box::pin(async move {
-                this.call(request, call, principal.as_ref()).await.unwrap_or_else(protocol_error_result)
+                let timer = this.state.comfy.metrics().tool_call(&label);
+                let result = this.call(request, call, principal.as_ref()).await;
+                timer.finish(&outcome_code(&result));
+                result.unwrap_or_else(protocol_error_result)
             });
             let task = self.state.tasks.spawn(&name, &caller(&ctx), ct, run);
             tracing::info!(tool = %name, task = %task.task_id, "tools/call as a task");
             return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
         }
         let started = std::time::Instant::now();
+        let timer = self.state.comfy.metrics().tool_call(&self.tool_label(&name));
         let result = self.call(request, call, principal.as_ref()).await;
+        timer.finish(&outcome_code(&result));
         let outcome = match &result {
             Ok(r) if r.is_error == Some(true) => "tool_error",
             Ok(_) => "ok",
@@ -385,5 +396,21 @@ impl ServerHandler for ComfyMcp {
         }
         let args = request.arguments.unwrap_or_default();
         crate::prompts::get(&request.name, &args).map(GetPromptResponse::from).map_err(prompt_error)
+    }
+}
+
+/// A call's outcome for the metrics: `ok`, the tool error's code, or `protocol_error`.
+fn outcome_code(result: &Result<rmcp::model::CallToolResult, ErrorData>) -> String {
+    match result {
+        Ok(r) if r.is_error == Some(true) => r
+            .structured_content
+            .as_ref()
+            .and_then(|c| c.get("code"))
+            .and_then(serde_json::Value::as_str)
+            .filter(|c| c.len() <= 64)
+            .unwrap_or("tool_error")
+            .to_owned(),
+        Ok(_) => "ok".to_owned(),
+        Err(_) => "protocol_error".to_owned(),
     }
 }

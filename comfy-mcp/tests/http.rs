@@ -190,7 +190,11 @@ async fn probes_need_no_token_and_say_little() {
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ok"}));
     let r = reqwest::get(format!("{}/readyz", s.base)).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ready"}));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"status": "ready", "ready": true, "draining": false, "backends": [{"kind": "local", "ready": true}]}),
+        "without a token: no backend name or URL"
+    );
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}", listener.local_addr().unwrap());

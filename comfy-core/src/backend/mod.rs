@@ -34,6 +34,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// A short name for logs, errors and the asset registry (e.g. `local:http://127.0.0.1:8188`).
     fn name(&self) -> &str;
 
+    /// Which kind of backend this is, known without a request (labels, readiness, audit).
+    fn kind(&self) -> BackendKind {
+        BackendKind::Other
+    }
+
     /// What this backend can do.
     fn capabilities(&self) -> Capabilities;
 

@@ -503,6 +503,23 @@ pub enum BackendKind {
     Other,
 }
 
+impl BackendKind {
+    /// The kind as configuration names it (`local`, `comfy-cloud`, `runcomfy`), or `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Local => "local",
+            BackendKind::ComfyCloud => "comfy-cloud",
+            BackendKind::RunComfy => "runcomfy",
+            BackendKind::Other => "other",
+        }
+    }
+
+    /// Whether runs on it are paid for by the account (a hosted backend).
+    pub fn is_hosted(self) -> bool {
+        matches!(self, BackendKind::ComfyCloud | BackendKind::RunComfy)
+    }
+}
+
 /// Whether the backend accepts our credential. Never carries the credential itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]

@@ -15,6 +15,7 @@ mod info;
 mod iterate;
 mod job;
 mod models;
+mod operate;
 mod owner;
 mod publish;
 mod regenerate;
@@ -40,6 +41,7 @@ pub use info::ServerInfo;
 pub use iterate::{Regeneration, Reused};
 pub use job::{Job, JobResult, JobSnapshot, JobSubscription, Waited};
 pub use models::ModelHit;
+pub use operate::{BackendError, BackendReadiness, Readiness};
 pub use publish::{PublishOptions, PublishedAsset};
 pub use regenerate::{Origin, override_workflow, rerender, rerender_request};
 pub use requests::SubmittedRequest;
@@ -91,6 +93,10 @@ pub struct ClientOptions {
     /// Let [`Comfy::partner_generate`] spend credits without a per-call `max_credits`
     /// (including runs whose price is unknown). Off by default.
     pub allow_partner_spend: bool,
+    /// Append one JSON line to this file for every submission that spends money (a hosted
+    /// backend, or partner nodes on any backend): see [`crate::audit`]. The file is opened when
+    /// the client is built (which fails if it cannot be). `None` (default): no audit log.
+    pub audit_log: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientOptions {
@@ -108,6 +114,7 @@ impl Default for ClientOptions {
             feedback_dir: None,
             feedback_url: None,
             allow_partner_spend: false,
+            audit_log: None,
         }
     }
 }
@@ -141,6 +148,8 @@ pub(crate) struct ClientInner {
     pub(crate) activity: crate::feedback::Activity,
     /// Bumped whenever finished jobs record new assets ([`Comfy::subscribe_assets`]).
     pub(crate) assets_version: tokio::sync::watch::Sender<u64>,
+    /// Metrics, readiness, draining and the audit log.
+    pub(crate) ops: operate::Ops,
 }
 
 /// Builder for [`Comfy`].
@@ -185,6 +194,12 @@ impl ComfyBuilder {
             message: "Comfy::build must be called inside a tokio runtime".into(),
         })?;
         let gate = gate::JobGate::new(self.options.max_running_jobs.max(1));
+        let audit = match &self.options.audit_log {
+            Some(path) => Some(crate::audit::AuditLog::open(path)?),
+            None => None,
+        };
+        let ops = operate::Ops::new(audit);
+        ops.metrics.add_backend(self.backend.name(), self.backend.kind().as_str());
         let inner = Arc::new(ClientInner {
             backend: self.backend,
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::default())),
@@ -202,6 +217,7 @@ impl ComfyBuilder {
             pumping: Mutex::new(HashSet::new()),
             activity: Default::default(),
             assets_version: tokio::sync::watch::Sender::new(0),
+            ops,
         });
         let task = handle.spawn(tracker::route(Arc::downgrade(&inner), inner.backend.events()));
         Ok(Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())), caller: Caller::local() })
@@ -298,15 +314,24 @@ impl Comfy {
     /// extra data) is sent by `via` instead of [`Backend::submit`]; its JSON note is recorded
     /// with the request.
     pub(crate) async fn submit_via(&self, request: JobRequest, via: Option<(Via<'_>, Value)>) -> Result<Job> {
+        let started = std::time::Instant::now();
         let submitted = self.submit_inner(request, via).await;
+        let backend = self.inner.backend.name();
         match &submitted {
-            Ok(_) => crate::feedback::Activity::bump(&self.inner.activity.submitted),
-            Err(e) => self.inner.activity.error(e.code()),
+            Ok(_) => {
+                crate::feedback::Activity::bump(&self.inner.activity.submitted);
+                self.inner.ops.metrics.job_submitted(backend, started.elapsed());
+            }
+            Err(e) => {
+                self.inner.activity.error(e.code());
+                self.inner.ops.metrics.error(backend, e.code());
+            }
         }
         submitted
     }
 
     async fn submit_inner(&self, mut request: JobRequest, via: Option<(Via<'_>, Value)>) -> Result<Job> {
+        self.inner.ops.admit()?;
         let permit = self.inner.gate.admit()?;
         self.caller.stamp(&mut request.provenance);
         let backend = &self.inner.backend;
@@ -385,6 +410,7 @@ impl Comfy {
         if let Err(e) = self.inner.store.put_job(&record).await {
             tracing::error!(job = %record.id, error = %e, "could not record a submitted job; it is tracked in memory only");
         }
+        self.inner.audit_submission(&request, &record).await;
         // Its queue position (the queue update event may have come before we knew the job).
         self.inner.clone().spawn_queue_positions();
         tracing::info!(backend = %backend.name(), job = %record.id, "job submitted");
@@ -551,12 +577,23 @@ impl ClientInner {
             }
         }
         let activity = &self.activity;
+        let metrics = &self.ops.metrics;
+        let took =
+            u64::try_from(now.saturating_sub(record.created_at)).ok().map(std::time::Duration::from_millis);
         match &status {
-            JobStatus::Succeeded => crate::feedback::Activity::bump(&activity.succeeded),
-            JobStatus::Cancelled => crate::feedback::Activity::bump(&activity.cancelled),
+            JobStatus::Succeeded => {
+                crate::feedback::Activity::bump(&activity.succeeded);
+                metrics.job_finished(&record.backend, "succeeded", took);
+            }
+            JobStatus::Cancelled => {
+                crate::feedback::Activity::bump(&activity.cancelled);
+                metrics.job_finished(&record.backend, "cancelled", took);
+            }
             JobStatus::Failed(_) => {
                 crate::feedback::Activity::bump(&activity.failed);
                 activity.error("job_failed");
+                metrics.job_finished(&record.backend, "failed", took);
+                metrics.error(&record.backend, "job_failed");
             }
             _ => {}
         }

@@ -65,7 +65,7 @@ mod model;
 mod order;
 mod resolve;
 mod state;
-mod text;
+pub(crate) mod text;
 mod to_api;
 mod to_ui;
 mod widgets;

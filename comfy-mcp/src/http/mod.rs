@@ -1,6 +1,7 @@
 //! Streamable HTTP on axum: `/mcp` (MCP, behind auth, rate limit, body limit and tool scopes),
-//! `/healthz` (the process is up) and `/readyz` (ComfyUI answers). The two probes need no
-//! token and say nothing but a status word; neither does the OAuth protected-resource metadata
+//! `/healthz` (the process is up), `/readyz` (per-backend readiness, [`ready`]) and `/metrics`
+//! (Prometheus, [`metrics`]). The two probes need no token (without one, `/readyz` names no
+//! backend URL); neither does the OAuth protected-resource metadata
 //! (`/.well-known/oauth-protected-resource`, see [`oauth`]) when OAuth is configured. The legacy
 //! HTTP+SSE transport (`/sse` and `/messages`, [`sse`]) sits behind the same guard as `/mcp`.
 //!
@@ -9,7 +10,9 @@
 
 pub mod auth;
 pub mod limits;
+pub mod metrics;
 pub mod oauth;
+pub mod ready;
 pub mod sse;
 
 use std::sync::Arc;
@@ -44,7 +47,8 @@ pub struct HttpGuard {
     body_timeout: Duration,
 }
 
-/// The axum app: `/mcp`, `/sse` + `/messages` (legacy HTTP+SSE), `/healthz`, `/readyz`.
+/// The axum app: `/mcp`, `/sse` + `/messages` (legacy HTTP+SSE), `/healthz`, `/readyz`,
+/// `/metrics` (unless turned off).
 /// `shutdown` ends open MCP streams.
 pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
     let registry = Arc::new(Registry::for_backend(state.comfy.backend().as_ref()));
@@ -79,16 +83,18 @@ pub fn router_with(state: Arc<AppState>, registry: Arc<Registry>, shutdown: Canc
     let mcp_routes = Router::new()
         .nest_service("/mcp", mcp)
         .merge(legacy)
-        .layer(axum::middleware::from_fn_with_state(guard, guard_mcp));
-    let app = Router::new()
+        .layer(axum::middleware::from_fn_with_state(guard.clone(), guard_mcp));
+    let mut app = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(state)
+        .merge(ready::routes(state.clone(), guard.clone()))
         .merge(mcp_routes);
-    match &oauth {
-        Some(oauth) => app.merge(oauth.metadata_routes()),
-        None => app,
+    if settings.http.metrics {
+        app = app.merge(metrics::routes(state.clone(), guard));
     }
+    if let Some(oauth) = &oauth {
+        app = app.merge(oauth.metadata_routes());
+    }
+    app.layer(axum::middleware::from_fn_with_state(state, metrics::track))
 }
 
 /// Serves HTTP on the configured address until `shutdown` is cancelled.
@@ -98,7 +104,9 @@ pub async fn serve(state: Arc<AppState>, shutdown: CancellationToken) -> std::io
     serve_listener(state, listener, shutdown).await
 }
 
-/// Serves HTTP on an already-bound listener until `shutdown` is cancelled.
+/// Serves HTTP on an already-bound listener until `shutdown` is cancelled, then drains
+/// ([`crate::drain`]): no new connections or submissions, calls in flight finish (up to
+/// `[http] drain_timeout_secs`), then open streams end.
 pub async fn serve_listener(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
@@ -106,10 +114,13 @@ pub async fn serve_listener(
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(address = %local, endpoint = %format!("http://{local}/mcp"), tokens = state.settings.http.tokens.len(), "serving MCP over HTTP");
-    let app = router(state, shutdown.clone());
-    axum::serve(no_delay(listener), app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    let streams = CancellationToken::new();
+    let app = router(state.clone(), streams.clone());
+    let stop = shutdown.clone();
+    let server = axum::serve(no_delay(listener), app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .into_future();
+    crate::drain::run(state, shutdown, streams, server).await
 }
 
 /// The listener with `TCP_NODELAY` on every accepted socket. An MCP answer over streamable
@@ -129,15 +140,6 @@ pub fn no_delay(
 
 async fn healthz() -> Response {
     (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
-}
-
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let ready = tokio::time::timeout(Duration::from_secs(3), state.comfy.backend().health()).await;
-    match ready {
-        Ok(Ok(_)) => (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "backend_unreachable"})))
-            .into_response(),
-    }
 }
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {

@@ -28,7 +28,10 @@ def test_no_or_wrong_token_is_401(http_server: HttpServer) -> None:
 
 def test_probes_need_no_token(http_server: HttpServer) -> None:
     assert httpx.get(f"{http_server.base}/healthz", timeout=10).json() == {"status": "ok"}
-    assert httpx.get(f"{http_server.base}/readyz", timeout=10).json() == {"status": "ready"}
+    ready = httpx.get(f"{http_server.base}/readyz", timeout=10).json()
+    assert ready["status"] == "ready" and ready["ready"] is True, ready
+    assert [b["kind"] for b in ready["backends"]] == ["local"], ready
+    assert all("name" not in b for b in ready["backends"]), "no backend URL without a token"
 
 
 @pytest.mark.anyio

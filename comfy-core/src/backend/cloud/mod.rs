@@ -267,6 +267,10 @@ impl Backend for ComfyCloud {
         &self.inner.config.name
     }
 
+    fn kind(&self) -> super::BackendKind {
+        super::BackendKind::ComfyCloud
+    }
+
     fn capabilities(&self) -> Capabilities {
         let events = self.inner.config.websocket && cfg!(feature = "websocket");
         Capabilities {

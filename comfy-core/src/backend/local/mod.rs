@@ -244,6 +244,10 @@ impl Backend for LocalComfyUi {
         &self.config().name
     }
 
+    fn kind(&self) -> super::BackendKind {
+        super::BackendKind::Local
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             events: self.config().websocket && socket::AVAILABLE,

@@ -727,6 +727,10 @@ impl Backend for RunComfy {
         &self.inner.config.name
     }
 
+    fn kind(&self) -> super::BackendKind {
+        super::BackendKind::RunComfy
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             events: false,
