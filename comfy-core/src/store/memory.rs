@@ -86,7 +86,8 @@ impl Store for MemoryStore {
     async fn put_job(&self, job: &JobRecord) -> Result<()> {
         let mut inner = self.write();
         // As the SQL stores: a finished job is never put back to an unfinished state.
-        let keep = inner.jobs.get(&job.id).is_some_and(|old| old.status.is_terminal() && !job.status.is_terminal());
+        let keep =
+            inner.jobs.get(&job.id).is_some_and(|old| old.status.is_terminal() && !job.status.is_terminal());
         if !keep {
             inner.jobs.insert(job.id.clone(), job.clone());
         }

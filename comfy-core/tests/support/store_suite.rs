@@ -226,9 +226,15 @@ async fn a_finished_job_stays_finished(store: &dyn Store) {
     done.outputs = vec![file_output("9", 0, "keep_0.png")];
     done.updated_at = 12_500;
     store.put_job(&done).await.unwrap();
-    for late in [JobStatus::Running(Progress::default()), JobStatus::Queued { position: None }, JobStatus::Pending] {
+    for late in
+        [JobStatus::Running(Progress::default()), JobStatus::Queued { position: None }, JobStatus::Pending]
+    {
         store.put_job(&JobRecord { status: late, updated_at: 12_600, ..running.clone() }).await.unwrap();
-        assert_eq!(store.get_job(&done.id).await.unwrap(), Some(done.clone()), "a late write undid the result");
+        assert_eq!(
+            store.get_job(&done.id).await.unwrap(),
+            Some(done.clone()),
+            "a late write undid the result"
+        );
     }
     let mut failed = done.clone();
     failed.status = JobStatus::Failed(JobFailure { message: "lost".into(), ..JobFailure::default() });
