@@ -30,6 +30,8 @@ struct Server {
     fake: comfy_fake::FakeComfyUi,
     root: tempfile::TempDir,
     shutdown: CancellationToken,
+    /// The serving task (it ends after `shutdown`).
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for Server {
@@ -80,8 +82,8 @@ async fn serve(tweak: impl FnOnce(&mut Settings)) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (st, ct) = (state.clone(), shutdown.clone());
-    tokio::spawn(async move { comfy_mcp::http::serve_listener(st, listener, ct).await });
-    Server { base: format!("http://{addr}"), addr, state, fake, root, shutdown }
+    let task = tokio::spawn(async move { comfy_mcp::http::serve_listener(st, listener, ct).await });
+    Server { base: format!("http://{addr}"), addr, state, fake, root, shutdown, task: Some(task) }
 }
 
 /// The JSON-RPC answer in a streamable-HTTP response (JSON, or the `data:` of an SSE event).
@@ -493,4 +495,38 @@ async fn next_chunk(stream: &mut reqwest::Response, seen: &mut String) {
         .expect("the stream is readable")
         .expect("the stream stays open");
     seen.push_str(&String::from_utf8_lossy(&chunk));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_ends_idle_silent_and_streaming_connections() {
+    // A header timeout far away: only the graceful shutdown can end these connections.
+    let mut s = serve(|l| l.limits.header_timeout_secs = 3600).await;
+    let silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let mut idle = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr).as_bytes()).await.unwrap();
+    let mut first = [0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(30), idle.read(&mut first)).await.unwrap().unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&first[..n]));
+    let mut stream = reqwest::Client::new()
+        .get(format!("{}/sse", s.base))
+        .bearer_auth(TOKEN)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    next_chunk(&mut stream, &mut seen).await;
+    // Something is served up to the moment of shutdown.
+    healthy(&s).await;
+    s.shutdown.cancel();
+    let task = s.task.take().unwrap();
+    let served = tokio::time::timeout(Duration::from_secs(60), task).await;
+    assert!(matches!(served, Ok(Ok(Ok(())))), "the server did not stop: {served:?}");
+    assert!(closed_by_server(silent).await.is_some(), "a silent connection outlived the server");
+    assert!(closed_by_server(idle).await.is_some(), "an idle connection outlived the server");
+    let end = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(end.is_ok(), "the SSE stream outlived the server");
 }
