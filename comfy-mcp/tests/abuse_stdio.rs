@@ -14,7 +14,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use comfy_core::job::JobId;
-use comfy_core::store::{SqliteStore, Store};
+use comfy_core::store::{JobQuery, SqliteStore, Store};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout, Command};
@@ -160,6 +160,12 @@ impl Server {
         let stderr = (&mut self.stderr).await.unwrap();
         assert!(status.success(), "{status:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
+        // No error logged for anything a client sent, except rmcp's own for a line over its limit.
+        let errors: Vec<_> = stderr
+            .lines()
+            .filter(|l| l.contains(" ERROR ") && !l.contains("exceeded the maximum line length"))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
         stderr
     }
 
@@ -443,5 +449,10 @@ async fn stdin_closed_during_a_running_call_exits_cleanly_and_keeps_what_it_ackn
         }
     }
     s.assert_kept(&acknowledged).await;
+    // The job ComfyUI had received when stdin closed is recorded too (unfinished: it can be
+    // picked up again by the next server on this data directory).
+    let store = SqliteStore::open(s.dir("data").join("comfy.sqlite3")).unwrap();
+    let jobs = store.list_jobs(&JobQuery::default()).await.unwrap();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
     fake.release();
 }
