@@ -1,8 +1,17 @@
 //! "Did you mean" suggestions for unknown classes, inputs, combo values and template names.
 
+/// Longest text (in bytes) suggestions are looked for. Names, inputs, combo values and
+/// template names are far shorter; comparing a text of megabytes (a hostile or broken
+/// argument) with every candidate would take minutes of CPU for an answer nobody wants.
+const MAX_WANTED: usize = 256;
+
 /// Up to `max` candidates close to `wanted`, best first. Case-insensitive; a candidate that
-/// contains the wanted text (or the reverse) counts as close.
+/// contains the wanted text (or the reverse) counts as close. None for an empty text or one
+/// longer than 256 bytes.
 pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>, max: usize) -> Vec<String> {
+    if wanted.len() > MAX_WANTED {
+        return Vec::new();
+    }
     let w = wanted.to_lowercase();
     if w.is_empty() {
         return Vec::new();
@@ -42,6 +51,15 @@ mod tests {
         assert_eq!(closest("saveimage", names, 3)[0], "SaveImage");
         assert!(closest("Zebra", names, 3).is_empty());
         assert!(closest("", names, 3).is_empty());
+    }
+
+    #[test]
+    fn an_enormous_text_gets_no_suggestion() {
+        let names = ["KSampler", "SaveImage"];
+        let long = format!("{}KSampler", "x".repeat(300));
+        assert!(closest(&long, names, 3).is_empty());
+        assert!(closest(&"KSampler ".repeat(1_000_000), names, 3).is_empty());
+        assert_eq!(closest(&format!("{}KSampler", "x".repeat(40)), names, 3), ["KSampler"]);
     }
 
     #[test]

@@ -45,6 +45,7 @@
 //! rate_limit_per_minute = 120
 //! max_body_bytes = 4194304
 //! body_timeout_secs = 30            # a request body must arrive within this (slow clients get 408)
+//! header_timeout_secs = 20          # request headers must arrive within this; also the idle keep-alive limit
 //! max_asset_bytes = 67108864
 //! max_upload_bytes = 33554432
 //!
@@ -182,6 +183,8 @@ pub struct FileLimits {
     pub max_body_bytes: Option<usize>,
     /// Time limit to receive a request body, in seconds.
     pub body_timeout_secs: Option<u64>,
+    /// Time limit to receive a request's headers (and to keep an idle connection), in seconds.
+    pub header_timeout_secs: Option<u64>,
     /// Asset size limit.
     pub max_asset_bytes: Option<u64>,
     /// Upload size limit.
@@ -407,6 +410,11 @@ pub struct Limits {
     /// Longest an HTTP request body may take to arrive (a client that trickles it or never
     /// finishes gets 408 and the connection is closed).
     pub body_timeout_secs: u64,
+    /// Longest an HTTP request's line and headers may take to arrive, counted from the first
+    /// read of a new request: a connection that trickles its headers, sends nothing, or idles
+    /// between keep-alive requests for this long is closed. A response being streamed (SSE)
+    /// is not affected.
+    pub header_timeout_secs: u64,
     /// Largest asset served as a resource (and read by view_image, publish_asset, ...).
     pub max_asset_bytes: u64,
     /// Largest file sent to ComfyUI by upload_file / use_previous_output.
@@ -421,6 +429,7 @@ impl Default for Limits {
             rate_limit_per_minute: 120,
             max_body_bytes: 4 * 1024 * 1024,
             body_timeout_secs: 30,
+            header_timeout_secs: 20,
             max_asset_bytes: 64 * 1024 * 1024,
             max_upload_bytes: 32 * 1024 * 1024,
         }
@@ -647,6 +656,7 @@ impl Settings {
                     .or(file.limits.max_body_bytes)
                     .unwrap_or(d.max_body_bytes),
                 body_timeout_secs: file.limits.body_timeout_secs.unwrap_or(d.body_timeout_secs).max(1),
+                header_timeout_secs: file.limits.header_timeout_secs.unwrap_or(d.header_timeout_secs),
                 max_asset_bytes: args
                     .max_asset_bytes
                     .or(file.limits.max_asset_bytes)
@@ -703,6 +713,9 @@ impl Settings {
         }
         if limits.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes must be at least 1024".into()));
+        }
+        if !(1..=3600).contains(&limits.header_timeout_secs) {
+            return Err(ConfigError("[limits] header_timeout_secs must be from 1 to 3600".into()));
         }
         for (i, t) in self.http.tokens.iter().enumerate() {
             if t.token.trim().is_empty() {
@@ -1006,6 +1019,20 @@ mod tests {
         assert!(Settings::merge(&a, FileConfig::default()).is_err());
         assert!(FileConfig::parse("unknown_key = 1").is_err());
         assert!(FileConfig::parse("[limits]\nwait_budget_secs = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_header_timeout_is_read_from_the_file_and_must_be_positive() {
+        let none = ServerArgs::default();
+        assert_eq!(Settings::merge(&none, FileConfig::default()).unwrap().limits.header_timeout_secs, 20);
+        let five = FileConfig::parse("[limits]\nheader_timeout_secs = 5").unwrap();
+        assert_eq!(Settings::merge(&none, five).unwrap().limits.header_timeout_secs, 5);
+        for bad in [0, 3601] {
+            let file = FileConfig::parse(&format!("[limits]\nheader_timeout_secs = {bad}")).unwrap();
+            let e = Settings::merge(&none, file).unwrap_err();
+            assert!(e.0.contains("header_timeout_secs"), "{e}");
+        }
+        assert!(FileConfig::parse("[limits]\nheader_timeout_secs = -1").is_err());
     }
 
     #[test]

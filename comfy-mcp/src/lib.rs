@@ -38,6 +38,7 @@ pub mod scopes;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod stdio;
 pub mod store_cmd;
 pub mod tasks;
 pub mod tools;
@@ -61,8 +62,9 @@ pub async fn serve_stdio(state: Arc<AppState>) -> std::io::Result<()> {
     let server = ComfyMcp::new(state);
     // Pipes (how MCP clients start a server) are read and written on the IO reactor, each on its
     // own non-blocking open file description; anything else uses Tokio's blocking stdio. Saves
-    // a hand-off to a blocking-pool thread for every message in each direction.
-    let running = match server.serve(rmcp::transport::stdio_pipes()).await {
+    // a hand-off to a blocking-pool thread for every message in each direction. Notifications
+    // and responses sent before `initialize` are ignored ([`stdio`]).
+    let running = match server.serve(stdio::transport()).await {
         Ok(r) => r,
         Err(
             ServerInitializeError::ConnectionClosed(_)

@@ -1,8 +1,9 @@
 //! The abuse suite: the HTTP server (as `comfy-mcp --transport http` runs it) against what an
 //! attacker sends — path traversal in every path-like argument and resource URI, oversized and
-//! deeply nested arguments, 1,000 concurrent calls, slow-loris bodies. None may crash the
-//! server, leak a path of the server machine or a secret in an answer, or lose a job it
-//! acknowledged.
+//! deeply nested arguments, 1,000 concurrent calls, slow-loris bodies and headers, connections
+//! that send nothing or idle. None may crash the server, leak a path of the server machine or a
+//! secret in an answer, or lose a job it acknowledged; none may hold a connection forever.
+//! The same over stdio: `abuse_stdio.rs`.
 
 mod common;
 
@@ -29,6 +30,8 @@ struct Server {
     fake: comfy_fake::FakeComfyUi,
     root: tempfile::TempDir,
     shutdown: CancellationToken,
+    /// The serving task (it ends after `shutdown`).
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for Server {
@@ -79,8 +82,8 @@ async fn serve(tweak: impl FnOnce(&mut Settings)) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (st, ct) = (state.clone(), shutdown.clone());
-    tokio::spawn(async move { comfy_mcp::http::serve_listener(st, listener, ct).await });
-    Server { base: format!("http://{addr}"), addr, state, fake, root, shutdown }
+    let task = tokio::spawn(async move { comfy_mcp::http::serve_listener(st, listener, ct).await });
+    Server { base: format!("http://{addr}"), addr, state, fake, root, shutdown, task: Some(task) }
 }
 
 /// The JSON-RPC answer in a streamable-HTTP response (JSON, or the `data:` of an SSE event).
@@ -368,4 +371,162 @@ async fn slow_loris_bodies_time_out_and_others_are_served_meanwhile() {
         s.assert_clean("slow body", &text);
     }
     healthy(&s).await;
+}
+
+/// How a connection the server should close ends on the client's side: end of stream (the
+/// server closed it) or a reset (it closed it with our bytes unread). `None`: still open after
+/// a generous bound (the server kept it).
+async fn closed_by_server(mut tcp: impl tokio::io::AsyncRead + Unpin) -> Option<Vec<u8>> {
+    let mut answer = Vec::new();
+    match tokio::time::timeout(Duration::from_secs(60), tcp.read_to_end(&mut answer)).await {
+        Ok(Ok(_)) => Some(answer),
+        Ok(Err(e)) if matches!(e.kind(), std::io::ErrorKind::ConnectionReset) => Some(answer),
+        Ok(Err(e)) => panic!("reading the connection: {e}"),
+        Err(_) => None,
+    }
+}
+
+/// A request line and headers trickled one byte every 100 ms, never finished.
+async fn trickling_headers(
+    addr: std::net::SocketAddr,
+) -> (tokio::net::tcp::OwnedReadHalf, tokio::task::JoinHandle<()>) {
+    let (reader, mut writer) = tokio::net::TcpStream::connect(addr).await.unwrap().into_split();
+    let head = format!("POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nX-Slow: ");
+    let task = tokio::spawn(async move {
+        for b in head.bytes().chain(std::iter::repeat(b'a')).take(600) {
+            if writer.write_all(&[b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    (reader, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_headers_silent_and_idle_connections_are_closed_while_others_are_served() {
+    let s = serve(|l| l.limits.header_timeout_secs = 1).await;
+    let (trickler, writer) = trickling_headers(s.addr).await;
+    let silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    // A keep-alive connection that made one request and then idles.
+    let mut idle = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr).as_bytes()).await.unwrap();
+    let mut first = Vec::new();
+    while !String::from_utf8_lossy(&first).contains("\"ok\"") {
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(30), idle.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "closed before answering: {}", String::from_utf8_lossy(&first));
+        first.extend_from_slice(&buf[..n]);
+    }
+    assert!(first.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&first));
+
+    // Others are served while those hang.
+    let c = Session::open(&s.base).await;
+    let (v, body) = c.call("get_queue", json!({})).await;
+    assert!(!refused(&v), "{body}");
+    healthy(&s).await;
+
+    let answer = closed_by_server(trickler).await.expect("the server kept a trickling header open");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(!text.contains("200 OK"), "{text}");
+    s.assert_clean("slow headers", &text);
+    writer.abort();
+    let answer = closed_by_server(silent).await.expect("the server kept a silent connection open");
+    assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
+    let rest = closed_by_server(idle).await.expect("the server kept an idle keep-alive connection open");
+    assert!(!String::from_utf8_lossy(&rest).contains("200 OK"), "{}", String::from_utf8_lossy(&rest));
+
+    // A keep-alive client is served several requests on one connection.
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    for _ in 0..3 {
+        tcp.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr).as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("\"ok\"") {
+            let mut buf = [0u8; 1024];
+            let n = tokio::time::timeout(Duration::from_secs(30), tcp.read(&mut buf)).await.unwrap().unwrap();
+            assert!(n > 0, "a keep-alive connection was closed between requests");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got));
+    }
+    healthy(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_sse_stream_outlives_the_header_timeout() {
+    let s = serve(|l| l.limits.header_timeout_secs = 1).await;
+    let http = reqwest::Client::new();
+    let mut stream = http
+        .get(format!("{}/sse", s.base))
+        .bearer_auth(TOKEN)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut seen = String::new();
+    while !seen.contains("sessionId=") || !seen.ends_with('\n') {
+        next_chunk(&mut stream, &mut seen).await;
+    }
+    let endpoint = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .map(|d| d.trim().to_owned())
+        .expect("an endpoint event");
+    // A connection that sends nothing meanwhile is closed; the stream is not.
+    let silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    assert!(closed_by_server(silent).await.is_some(), "the server kept a silent connection open");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let init = json!({"jsonrpc": "2.0", "id": 7, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "abuse", "version": "0"}}});
+    let r = http.post(format!("{}{endpoint}", s.base)).bearer_auth(TOKEN).json(&init).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    while !seen.contains("serverInfo") {
+        next_chunk(&mut stream, &mut seen).await;
+    }
+    s.assert_clean("sse", &seen);
+}
+
+/// Appends the next chunk of an event stream to `seen`.
+async fn next_chunk(stream: &mut reqwest::Response, seen: &mut String) {
+    let chunk = tokio::time::timeout(Duration::from_secs(30), stream.chunk())
+        .await
+        .expect("an event within 30 s")
+        .expect("the stream is readable")
+        .expect("the stream stays open");
+    seen.push_str(&String::from_utf8_lossy(&chunk));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_ends_idle_silent_and_streaming_connections() {
+    // A header timeout far away: only the graceful shutdown can end these connections.
+    let mut s = serve(|l| l.limits.header_timeout_secs = 3600).await;
+    let silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let mut idle = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr).as_bytes()).await.unwrap();
+    let mut first = [0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(30), idle.read(&mut first)).await.unwrap().unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&first[..n]));
+    let mut stream = reqwest::Client::new()
+        .get(format!("{}/sse", s.base))
+        .bearer_auth(TOKEN)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    next_chunk(&mut stream, &mut seen).await;
+    // Something is served up to the moment of shutdown.
+    healthy(&s).await;
+    s.shutdown.cancel();
+    let task = s.task.take().unwrap();
+    let served = tokio::time::timeout(Duration::from_secs(60), task).await;
+    assert!(matches!(served, Ok(Ok(Ok(())))), "the server did not stop: {served:?}");
+    assert!(closed_by_server(silent).await.is_some(), "a silent connection outlived the server");
+    assert!(closed_by_server(idle).await.is_some(), "an idle connection outlived the server");
+    let end = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(end.is_ok(), "the SSE stream outlived the server");
 }

@@ -9,6 +9,7 @@
 //! rmcp's [`StreamableHttpService`] with the configured lists.
 
 pub mod auth;
+pub mod conn;
 pub mod limits;
 pub mod metrics;
 pub mod oauth;
@@ -104,9 +105,10 @@ pub async fn serve(state: Arc<AppState>, shutdown: CancellationToken) -> std::io
     serve_listener(state, listener, shutdown).await
 }
 
-/// Serves HTTP on an already-bound listener until `shutdown` is cancelled, then drains
-/// ([`crate::drain`]): no new connections or submissions, calls in flight finish (up to
-/// `[http] drain_timeout_secs`), then open streams end.
+/// Serves HTTP on an already-bound listener until `shutdown` is cancelled (HTTP/1.1 with
+/// keep-alive, `TCP_NODELAY`, request headers bounded by `[limits] header_timeout_secs`; see
+/// [`conn`]), then drains ([`crate::drain`]): no new connections or submissions, calls in
+/// flight finish (up to `[http] drain_timeout_secs`), then open streams end.
 pub async fn serve_listener(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
@@ -114,29 +116,14 @@ pub async fn serve_listener(
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(address = %local, endpoint = %format!("http://{local}/mcp"), tokens = state.settings.http.tokens.len(), "serving MCP over HTTP");
+    let header_timeout = Duration::from_secs(state.settings.limits.header_timeout_secs);
     let streams = CancellationToken::new();
     let app = router(state.clone(), streams.clone());
-    let stop = shutdown.clone();
-    let server = axum::serve(no_delay(listener), app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .into_future();
+    let server = conn::serve_connections(listener, app, header_timeout, shutdown.clone());
     crate::drain::run(state, shutdown, streams, server).await
 }
 
-/// The listener with `TCP_NODELAY` on every accepted socket. An MCP answer over streamable
-/// HTTP goes out in several small writes (headers, SSE event, end of stream); with Nagle's
-/// algorithm the last of them waits for the client's delayed ACK, ~40 ms per call for any
-/// keep-alive client that does not send its next request at once.
-pub fn no_delay(
-    listener: tokio::net::TcpListener,
-) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
-    use axum::serve::ListenerExt;
-    listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    })
-}
+pub use self::conn::no_delay;
 
 async fn healthz() -> Response {
     (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
@@ -144,6 +131,16 @@ async fn healthz() -> Response {
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(json!({"error": code, "message": message}))).into_response()
+}
+
+/// 413, and the connection closed: the rest of the body is not read, so the connection cannot
+/// carry another request (without `Connection: close` a keep-alive client could send its next
+/// request on it just as it closes).
+fn too_large() -> Response {
+    let mut r =
+        error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large");
+    r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 /// Authenticates, rate-limits, bounds the body and enforces tool scopes for `/mcp`.
@@ -172,11 +169,7 @@ async fn guard_mcp(State(guard): State<Arc<HttpGuard>>, request: Request, next: 
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|n| n > guard.max_body as u64)
         {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is too large",
-            );
+            return too_large();
         }
         // A body that trickles in (or never ends) must not hold the connection forever.
         let bytes = match tokio::time::timeout(guard.body_timeout, axum::body::to_bytes(body, guard.max_body))
@@ -192,13 +185,7 @@ async fn guard_mcp(State(guard): State<Arc<HttpGuard>>, request: Request, next: 
                 r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
                 return r;
             }
-            Ok(Err(_)) => {
-                return error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the request body is too large",
-                );
-            }
+            Ok(Err(_)) => return too_large(),
         };
         if principal.tools.is_some()
             && let Ok(message) = serde_json::from_slice::<Value>(&bytes)
