@@ -216,7 +216,11 @@ async fn main() -> Result<(), BoxError> {
     }
     let http_rss_after = rss_kib(http_server.pid);
     http_server.stop().await;
-    let kib = |v: Option<u64>| v.map_or("n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    let kib = |v: Option<(u64, u64)>| {
+        v.map_or("n/a".to_owned(), |(rss, anon)| {
+            format!("{:.1} MiB (anon {:.1})", rss as f64 / 1024.0, anon as f64 / 1024.0)
+        })
+    };
     if args.mode == Mode::Light {
         println!("{:<58} {:>8}", "server VmRSS, stdio, after startup + 5 calls", kib(stdio_rss_idle));
         println!(
@@ -682,9 +686,13 @@ fn report_cpu(what: &str, before: Option<u64>, after: Option<u64>, calls: usize)
     }
 }
 
-/// VmRSS of a process in KiB (Linux), or None.
-fn rss_kib(pid: Option<u32>) -> Option<u64> {
+/// VmRSS and its anonymous part (RssAnon: heap and stacks, without the binary's mapped code
+/// pages) of a process in KiB (Linux), or None.
+fn rss_kib(pid: Option<u32>) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((field("VmRSS:")?, field("RssAnon:")?))
 }
