@@ -90,8 +90,14 @@ pub fn router_with(state: Arc<AppState>, registry: Arc<Registry>, shutdown: Canc
         .merge(ready::routes(state.clone(), guard.clone()))
         .merge(mcp_routes);
     if settings.http.metrics {
-        app = app.merge(metrics::routes(state.clone(), guard));
+        app = app.merge(metrics::routes(state.clone(), guard.clone()));
     }
+    // Unknown paths answer behind the token check too: without a token, the server does not
+    // tell which paths exist.
+    let unknown = Router::new()
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(axum::middleware::from_fn_with_state(guard, guard_mcp));
+    app = app.fallback_service(unknown);
     if let Some(oauth) = &oauth {
         app = app.merge(oauth.metadata_routes());
     }
