@@ -40,7 +40,7 @@ async fn identical_submissions_attach_and_reuse_returns_the_earlier_result() {
     assert!(fresh.get("reused_from").is_none(), "{fresh}");
     assert_eq!(h.fake.received_prompts().len(), 3);
 
-    // run_workflow takes the same arguments; a wrong type is named.
+    // A wrong type is named.
     let e = h.err("submit_workflow", json!({"workflow": wf, "reuse": "yes"})).await;
     assert!(e.to_string().contains("reuse"), "{e}");
 }

@@ -99,9 +99,6 @@ pub struct RunSavedArgs {
     /// Wait for the result (default true, up to the server's wait budget).
     #[serde(default = "yes")]
     pub wait: bool,
-    /// Attach to an identical unfinished job of yours instead of running it twice (default true).
-    #[serde(default = "yes")]
-    pub dedup: bool,
     /// Return the result of an identical job of yours that already succeeded, without running
     /// again (default false; `reused_from` then names that job).
     #[serde(default)]
@@ -117,6 +114,7 @@ async fn run_saved_workflow(ctx: CallCtx, args: RunSavedArgs) -> ToolResult<JobV
     .map_err(blame_name)?;
     let source = Source::Workflow(converted.workflow).with_overrides(args.overrides);
     let prepared = ctx.state.comfy.prepare(source).await?;
-    let options = SubmitOptions { dedup: args.dedup, reuse: args.reuse };
+    // Always dedup: a template or saved workflow with the same values and seed makes the same.
+    let options = SubmitOptions { reuse: args.reuse, ..Default::default() };
     submit_and_report(&ctx, prepared.into_request(), args.wait, options).await
 }

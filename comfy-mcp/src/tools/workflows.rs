@@ -88,9 +88,6 @@ pub struct RunArgs {
     /// Wait for the result (default true, up to the server's wait budget).
     #[serde(default = "yes")]
     pub wait: bool,
-    /// Attach to an identical unfinished job of yours instead of running it twice (default true).
-    #[serde(default = "yes")]
-    pub dedup: bool,
     /// Return the result of an identical job of yours that already succeeded (same parameters
     /// and seed), without running again (default false; `reused_from` then names that job).
     #[serde(default)]
@@ -103,7 +100,8 @@ async fn run_workflow(ctx: CallCtx, args: RunArgs) -> ToolResult<JobView> {
         e.field = e.field.map(|f| if f == "arguments" { "params".to_owned() } else { format!("params.{f}") });
         return Err(e);
     }
-    let options = SubmitOptions { dedup: args.dedup, reuse: args.reuse };
+    // Always dedup: a template or saved workflow with the same values and seed makes the same.
+    let options = SubmitOptions { reuse: args.reuse, ..Default::default() };
     run_template(&ctx, &args.name, args.params, args.wait, options).await
 }
 
