@@ -161,6 +161,10 @@ pub struct RunArgs {
     /// No progress bar (also off when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
+    /// Save the outputs of an identical run that already succeeded instead of running again
+    /// (looked up in, and this run recorded to, the configured store).
+    #[arg(long)]
+    pub reuse: bool,
 }
 
 /// Arguments of `comfy-mcp validate`.

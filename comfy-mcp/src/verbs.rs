@@ -12,7 +12,7 @@ use comfy_core::job::JobStatus;
 use comfy_core::prepare::check_value;
 use comfy_core::template::{Template, TemplateLibrary};
 use comfy_core::validate::ValidateOptions;
-use comfy_core::{Checked, ClientOptions, JobResult, Source, StoreConfig, Update, Workflow};
+use comfy_core::{Checked, ClientOptions, JobResult, Source, StoreConfig, SubmitOptions, Update, Workflow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 
@@ -250,13 +250,10 @@ async fn run_inner(settings: Settings, args: RunArgs) -> Result<u8, Fail> {
         }
     }
     let input = load_input(&args.file, &settings)?;
-    let comfy = settings
-        .client_config()
-        .store(StoreConfig::Memory)
-        .workflows_dir(None)
-        .options(ClientOptions::default())
-        .connect()
-        .map_err(Fail::core)?;
+    // With --reuse, runs are looked up in (and recorded to) the configured store; else in memory.
+    let config = settings.client_config();
+    let config = if args.reuse { config } else { config.store(StoreConfig::Memory) };
+    let comfy = config.workflows_dir(None).options(ClientOptions::default()).connect().map_err(Fail::core)?;
     let catalog = comfy.catalog().await.map_err(Fail::core)?;
     let source = match ui_template_or_workflow(input, Path::new(&args.file), &catalog)? {
         Input::Workflow(v) => {
@@ -281,14 +278,20 @@ async fn run_inner(settings: Settings, args: RunArgs) -> Result<u8, Fail> {
             eprintln!("{name} = {}", params.get(name).cloned().unwrap_or_default());
         }
     }
-    let job = comfy.submit(prepared.into_request()).await.map_err(Fail::core)?;
-    eprintln!("job {}", job.id());
+    let options = SubmitOptions { reuse: args.reuse, ..Default::default() };
+    let submission = comfy.submit_with(prepared.into_request(), options).await.map_err(Fail::core)?;
+    let job = submission.job.clone();
+    match &submission.reused_from {
+        Some(from) => eprintln!("job {} (reused: an identical run already succeeded)", from.job_id),
+        None => eprintln!("job {}", job.id()),
+    }
     let result = match follow_with_bar(&job, args.quiet, args.timeout).await {
         Followed::Finished(result) => result,
         Followed::TimedOut => {
             eprintln!("gave up waiting after {} s; job {} goes on in ComfyUI", args.timeout, job.id());
             return Ok(EXIT_TIMEOUT);
         }
+        Followed::Interrupted if !submission.is_new() => return Ok(EXIT_INTERRUPTED),
         Followed::Interrupted => {
             eprintln!("interrupted: cancelling job {}", job.id());
             match job.cancel().await {

@@ -264,6 +264,38 @@ async fn run_saves_every_output_for_workflows_and_templates() {
     assert!(text(&out.stderr).contains("boom"), "{}", text(&out.stderr));
 }
 
+#[tokio::test]
+async fn run_with_reuse_saves_an_identical_earlier_result_without_running_again() {
+    let fake = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let wf = write(dir.path(), "wf.json", common::image_workflow("cli-reuse"));
+    let data = dir.path().join("data");
+    let go = |out: &str, reuse: bool| {
+        let mut c = base();
+        c.args(["run", &wf, "--comfyui-url", &fake.url(), "--quiet"]);
+        c.env("COMFY_MCP_DATA_DIR", &data).env("COMFY_DATA_DIR", &data);
+        c.args(["--out", dir.path().join(out).to_str().unwrap()]);
+        if reuse {
+            c.arg("--reuse");
+        }
+        c
+    };
+    let first = run(go("one", true)).await;
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert!(!text(&first.stderr).contains("reused"), "{}", text(&first.stderr));
+    assert!(data.join("comfy.sqlite3").exists(), "--reuse records the run in the configured store");
+    let second = run(go("two", true)).await;
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
+    assert!(text(&second.stderr).contains("reused"), "{}", text(&second.stderr));
+    let saved = text(&second.stdout);
+    let path = saved.lines().next().expect("an output saved");
+    assert_eq!(&std::fs::read(path).unwrap()[..4], b"\x89PNG");
+    assert_eq!(fake.received_prompts().len(), 1, "the second run reused the first");
+    let third = run(go("three", false)).await;
+    assert_eq!(third.status.code(), Some(0), "{}", text(&third.stderr));
+    assert_eq!(fake.received_prompts().len(), 2, "without --reuse it runs again");
+}
+
 fn ui_pair(case: &str) -> (String, serde_json::Value) {
     let dir = format!("{}/../../shared/fixtures/comfyui/ui_to_api", env!("CARGO_MANIFEST_DIR"));
     let prompt: serde_json::Value =

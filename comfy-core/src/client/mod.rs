@@ -20,6 +20,7 @@ mod owner;
 mod publish;
 mod regenerate;
 mod requests;
+mod reuse;
 mod tracker;
 mod workflows;
 
@@ -45,6 +46,7 @@ pub use operate::{BackendError, BackendReadiness, Readiness};
 pub use publish::{PublishOptions, PublishedAsset};
 pub use regenerate::{Origin, override_workflow, rerender, rerender_request};
 pub use requests::SubmittedRequest;
+pub use reuse::{ReuseKind, ReusedFrom, Submission, SubmitOptions};
 
 use self::job::JobShared;
 use crate::backend::{Backend, JobEvent, JobRequest, QueueSnapshot};
@@ -150,6 +152,8 @@ pub(crate) struct ClientInner {
     pub(crate) assets_version: tokio::sync::watch::Sender<u64>,
     /// Metrics, readiness, draining and the audit log.
     pub(crate) ops: operate::Ops,
+    /// In-flight claims of result reuse ([`Comfy::submit_with`]).
+    pub(crate) claims: reuse::Claims,
 }
 
 /// Builder for [`Comfy`].
@@ -218,6 +222,7 @@ impl ComfyBuilder {
             activity: Default::default(),
             assets_version: tokio::sync::watch::Sender::new(0),
             ops,
+            claims: Default::default(),
         });
         let task = handle.spawn(tracker::route(Arc::downgrade(&inner), inner.backend.events()));
         Ok(Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())), caller: Caller::local() })
@@ -610,6 +615,7 @@ impl ClientInner {
                 *running = None;
             }
         }
+        self.claims.release(&shared.id);
         tracing::info!(job = %shared.id, status = status.name(), outputs = record.outputs.len(), "job finished");
         self.forget_old_finished(&shared.id);
     }

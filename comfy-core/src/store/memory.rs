@@ -106,6 +106,7 @@ impl Store for MemoryStore {
                 (!query.unfinished_only || !job.status.is_terminal())
                     && query.backend.as_ref().is_none_or(|b| *b == job.backend)
                     && query.owner.as_ref().is_none_or(|o| job.provenance.owner.as_ref() == Some(o))
+                    && query.workflow_hash.as_ref().is_none_or(|h| *h == job.workflow_hash)
             },
             effective_limit(query.limit),
         ))

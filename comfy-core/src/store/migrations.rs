@@ -81,6 +81,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX batches_unsubmitted ON batches (unsubmitted) WHERE unsubmitted > 0;
     CREATE INDEX batches_created_at ON batches (created_at, id);
     "#,
+    // 4: jobs by workflow hash (result reuse looks up an earlier identical job).
+    r#"
+    CREATE INDEX jobs_workflow_hash ON jobs (workflow_hash);
+    "#,
 ];
 
 /// The schema version a fully migrated database has.

@@ -213,6 +213,8 @@ pub struct JobQuery {
     pub backend: Option<String>,
     /// Only this owner's.
     pub owner: Option<String>,
+    /// Only jobs whose workflow has this canonical hash ([`Workflow::canonical_hash`](crate::workflow::Workflow::canonical_hash)).
+    pub workflow_hash: Option<String>,
 }
 
 /// A persisted batch ([`Comfy::submit_batch`](crate::Comfy::submit_batch)): every item's

@@ -541,6 +541,10 @@ impl Store for SqliteStore {
             conditions.push("owner = ?".to_owned());
             args.push(SqlValue::Text(owner.clone()));
         }
+        if let Some(hash) = &query.workflow_hash {
+            conditions.push("workflow_hash = ?".to_owned());
+            args.push(SqlValue::Text(hash.clone()));
+        }
         let mut sql = with_conditions(format!("SELECT {JOB_COLUMNS} FROM jobs"), &conditions);
         sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
         args.push(SqlValue::Integer(sql_limit(query.limit)));

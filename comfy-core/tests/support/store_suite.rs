@@ -76,6 +76,7 @@ pub async fn conformance(store: &dyn Store) {
     missing_ids_are_none(store).await;
     jobs_round_trip_and_filter(store).await;
     put_job_upserts(store).await;
+    jobs_by_workflow_hash(store).await;
     a_finished_job_stays_finished(store).await;
     default_limit_is_100(store).await;
     assets_are_idempotent(store).await;
@@ -193,6 +194,32 @@ async fn jobs_round_trip_and_filter(store: &dyn Store) {
 
     let two = JobQuery { limit: 2, ..local.clone() };
     assert_eq!(ids_of_jobs(&store.list_jobs(&two).await.unwrap()), ["j-e", "j-d"]);
+}
+
+async fn jobs_by_workflow_hash(store: &dyn Store) {
+    let same = |id: &str, owner: Option<&str>, at: i64, status: JobStatus| JobRecord {
+        workflow_hash: "hash-shared ✓".into(),
+        ..job(id, "hashes", owner, at, status)
+    };
+    let jobs = [
+        same("h-1", Some("hana"), 1_000, JobStatus::Succeeded),
+        same("h-2", Some("ivan"), 2_000, JobStatus::Succeeded),
+        same("h-3", Some("hana"), 3_000, JobStatus::Queued { position: None }),
+        job("h-4", "hashes", Some("hana"), 4_000, JobStatus::Succeeded), // another hash
+    ];
+    for j in &jobs {
+        store.put_job(j).await.unwrap();
+    }
+    let shared = JobQuery { workflow_hash: Some("hash-shared ✓".into()), ..Default::default() };
+    assert_eq!(ids_of_jobs(&store.list_jobs(&shared).await.unwrap()), ["h-3", "h-2", "h-1"]);
+    let hana = JobQuery { owner: Some("hana".into()), ..shared.clone() };
+    assert_eq!(ids_of_jobs(&store.list_jobs(&hana).await.unwrap()), ["h-3", "h-1"]);
+    let hana_unfinished = JobQuery { unfinished_only: true, ..hana.clone() };
+    assert_eq!(ids_of_jobs(&store.list_jobs(&hana_unfinished).await.unwrap()), ["h-3"]);
+    let other = JobQuery { workflow_hash: Some("hash-h-4".into()), ..Default::default() };
+    assert_eq!(ids_of_jobs(&store.list_jobs(&other).await.unwrap()), ["h-4"]);
+    let none = JobQuery { workflow_hash: Some("hash-nothing".into()), ..Default::default() };
+    assert!(store.list_jobs(&none).await.unwrap().is_empty());
 }
 
 async fn put_job_upserts(store: &dyn Store) {

@@ -22,8 +22,20 @@ use serde_json::{Map, Value};
 
 /// Argument names used by many tools; their per-property descriptions are dropped from the
 /// listed schemas and explained once in the server instructions ([`SHARED_ARGS_TEXT`]).
-pub const SHARED_ARGS: &[&str] =
-    &["job_id", "asset_id", "wait", "workflow", "timeout", "limit", "overwrite", "name", "query", "batch_id"];
+pub const SHARED_ARGS: &[&str] = &[
+    "job_id",
+    "asset_id",
+    "wait",
+    "workflow",
+    "timeout",
+    "limit",
+    "overwrite",
+    "name",
+    "query",
+    "batch_id",
+    "dedup",
+    "reuse",
+];
 
 /// ComfyUI's own parameter names, as workflow templates use them; their descriptions are
 /// dropped from the template tools' schemas and explained once in [`SHARED_ARGS_TEXT`].
@@ -49,7 +61,8 @@ pub const SHARED_ARGS_TEXT: &str = "Arguments: job_id comes from a tool that sub
 get_output or list_assets; workflow is an API-format ({\"<id>\": {\"class_type\", \"inputs\"}}) or \
 editor workflow, as an object or JSON text; wait=true waits up to the server's wait budget (else a \
 job_id comes back at once); timeout is in seconds, capped by that budget; limit caps a list; \
-overwrite replaces what exists; optional arguments are left out, not null. Template parameters use \
+overwrite replaces what exists; dedup attaches to your identical unfinished job, reuse=true returns \
+your identical succeeded job's outputs (reused_from names it); optional arguments are left out, not null. Template parameters use \
 ComfyUI's names: image is an input file (upload_file's input_name), ckpt_name a checkpoint from \
 list_models, width/height in pixels, steps, cfg, sampler_name, scheduler, denoise 0-1, batch_size, \
 filename_prefix of the saved files; a seed left out is random; a template's own tool waits like wait=true. Results are JSON objects \

@@ -4,13 +4,13 @@
 use comfy_core::backend::{CancelOutcome, QueueSnapshot};
 use comfy_core::job::JobId;
 use comfy_core::preview::PREVIEW_DEFAULT_DIM;
-use comfy_core::{Checked, JobState, Source};
+use comfy_core::{Checked, JobState, Source, SubmitOptions};
 use rmcp::model::ContentBlock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::shared::{NoArgs, bounded_jpeg};
+use super::shared::{NoArgs, bounded_jpeg, yes};
 use super::views::{JobView, job_view, submit_and_report, wait_job_within};
 use super::{CallCtx, Output, Registry, ToolDef, ToolResult, job_id_schema, workflow_schema, workflow_value};
 
@@ -80,6 +80,13 @@ pub struct SubmitArgs {
     /// Wait for the result (up to the server's wait budget) instead of returning at once.
     #[serde(default)]
     pub wait: bool,
+    /// Attach to an identical unfinished job of yours instead of running it twice (default true).
+    #[serde(default = "yes")]
+    pub dedup: bool,
+    /// Return the result of an identical job of yours that already succeeded, without running
+    /// again (default false; `reused_from` then names that job).
+    #[serde(default)]
+    pub reuse: bool,
 }
 
 /// Arguments naming one job.
@@ -126,7 +133,8 @@ pub struct ValidateArgs {
 
 async fn submit_workflow(ctx: CallCtx, args: SubmitArgs) -> ToolResult<JobView> {
     let prepared = ctx.state.comfy.prepare(Source::Json(workflow_value(&args.workflow)?)).await?;
-    submit_and_report(&ctx, prepared.into_request(), args.wait).await
+    let options = SubmitOptions { dedup: args.dedup, reuse: args.reuse };
+    submit_and_report(&ctx, prepared.into_request(), args.wait, options).await
 }
 
 async fn get_job_status(ctx: CallCtx, args: StatusArgs) -> ToolResult<JobView> {

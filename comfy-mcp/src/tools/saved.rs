@@ -2,8 +2,8 @@
 //! summary, save, and run with overrides addressed as `"<node title or id>.<input>"`. The same
 //! run path serves official templates (`template: true`).
 
-use comfy_core::Source;
 use comfy_core::backend::SavedWorkflowInfo;
+use comfy_core::{Source, SubmitOptions};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -99,6 +99,10 @@ pub struct RunSavedArgs {
     /// Wait for the result (default true, up to the server's wait budget).
     #[serde(default = "yes")]
     pub wait: bool,
+    /// Return the result of an identical job of yours that already succeeded, without running
+    /// again (default false; `reused_from` then names that job).
+    #[serde(default)]
+    pub reuse: bool,
 }
 
 async fn run_saved_workflow(ctx: CallCtx, args: RunSavedArgs) -> ToolResult<JobView> {
@@ -110,5 +114,7 @@ async fn run_saved_workflow(ctx: CallCtx, args: RunSavedArgs) -> ToolResult<JobV
     .map_err(blame_name)?;
     let source = Source::Workflow(converted.workflow).with_overrides(args.overrides);
     let prepared = ctx.state.comfy.prepare(source).await?;
-    submit_and_report(&ctx, prepared.into_request(), args.wait).await
+    // Always dedup: a template or saved workflow with the same values and seed makes the same.
+    let options = SubmitOptions { reuse: args.reuse, ..Default::default() };
+    submit_and_report(&ctx, prepared.into_request(), args.wait, options).await
 }

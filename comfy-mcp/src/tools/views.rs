@@ -5,7 +5,7 @@
 use comfy_core::backend::JobRequest;
 use comfy_core::job::JobStatus;
 use comfy_core::store::{Asset, AssetId};
-use comfy_core::{AssetSummary, Job, JobReport, JobState, PreviewInfo, Update};
+use comfy_core::{AssetSummary, Job, JobReport, JobState, PreviewInfo, ReusedFrom, SubmitOptions, Update};
 use rmcp::model::{ContentBlock, ProgressNotificationParam, Resource};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -81,6 +81,10 @@ pub struct JobView {
     /// The job (pass `job_id` to get_job_status, get_output, cancel_job).
     #[serde(flatten)]
     pub report: JobReport<LinkedAsset, LinkedPreview>,
+    /// Set when this call started nothing: it reused an earlier identical job of the same owner
+    /// (`in_flight`: attached to it while unfinished; `cached`: its result, with `reuse`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<ReusedFrom>,
     /// What to do next.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
@@ -101,7 +105,7 @@ impl From<JobReport> for JobView {
             JobState::Succeeded | JobState::Failed | JobState::Cancelled => None,
             _ => Some("still going: poll get_job_status with this job_id (or cancel_job)".to_owned()),
         };
-        JobView { report, hint }
+        JobView { report, reused_from: None, hint }
     }
 }
 
@@ -129,11 +133,34 @@ pub async fn job_view(ctx: &CallCtx, job: &Job) -> Result<JobView, ToolError> {
     Ok(JobView::from(ctx.state.comfy.report(job).await?))
 }
 
-/// Submits a prepared request (under the client's running-jobs cap) and, if asked, waits for
-/// it within the call's wait budget.
-pub async fn submit_and_report(ctx: &CallCtx, request: JobRequest, wait: bool) -> ToolResult<JobView> {
-    let job = ctx.state.comfy.submit(request).await?;
-    report_submitted(ctx, &job, wait).await
+/// Submits a prepared request (under the client's running-jobs cap) with result reuse
+/// ([`SubmitOptions`]) and, if asked, waits for it within the call's wait budget. A reused job
+/// is not cancelled when the call is (others may be waiting for it).
+pub async fn submit_and_report(
+    ctx: &CallCtx,
+    request: JobRequest,
+    wait: bool,
+    options: SubmitOptions,
+) -> ToolResult<JobView> {
+    let submission = ctx.state.comfy.submit_with(request, options).await?;
+    let job = &submission.job;
+    let mut out = if wait {
+        wait_job_within(ctx, job, ctx.wait_budget, submission.is_new()).await?.into_output()
+    } else if submission.is_new() {
+        report_submitted(ctx, job, false).await?
+    } else {
+        let view = job_view(ctx, job).await?;
+        let view = if view.report.is_finished() {
+            view
+        } else {
+            view.with_hint(
+                "an identical job of yours was already running: poll get_job_status with this job_id",
+            )
+        };
+        view.into_output()
+    };
+    out.value.reused_from = submission.reused_from;
+    Ok(out)
 }
 
 /// A job just submitted: waited for within the budget (with `wait`) or its view with a hint.

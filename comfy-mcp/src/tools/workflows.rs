@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use comfy_core::Source;
 use comfy_core::template::{Template, TemplateInfo};
+use comfy_core::{Source, SubmitOptions};
 use rmcp::model::{CallToolResult, JsonObject, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -88,6 +88,10 @@ pub struct RunArgs {
     /// Wait for the result (default true, up to the server's wait budget).
     #[serde(default = "yes")]
     pub wait: bool,
+    /// Return the result of an identical job of yours that already succeeded (same parameters
+    /// and seed), without running again (default false; `reused_from` then names that job).
+    #[serde(default)]
+    pub reuse: bool,
 }
 
 async fn run_workflow(ctx: CallCtx, args: RunArgs) -> ToolResult<JobView> {
@@ -96,7 +100,9 @@ async fn run_workflow(ctx: CallCtx, args: RunArgs) -> ToolResult<JobView> {
         e.field = e.field.map(|f| if f == "arguments" { "params".to_owned() } else { format!("params.{f}") });
         return Err(e);
     }
-    run_template(&ctx, &args.name, args.params, args.wait).await
+    // Always dedup: a template or saved workflow with the same values and seed makes the same.
+    let options = SubmitOptions { reuse: args.reuse, ..Default::default() };
+    run_template(&ctx, &args.name, args.params, args.wait, options).await
 }
 
 /// Prepares a template with the layered defaults (a problem names its parameter), submits it
@@ -106,9 +112,10 @@ async fn run_template(
     name: &str,
     params: Map<String, Value>,
     wait: bool,
+    options: SubmitOptions,
 ) -> ToolResult<JobView> {
     let prepared = ctx.state.comfy.prepare(Source::named(name, params)).await?;
-    submit_and_report(ctx, prepared.into_request(), wait).await
+    submit_and_report(ctx, prepared.into_request(), wait, options).await
 }
 
 /// The full input schema of a template's tool (what its arguments are checked against).
@@ -152,7 +159,8 @@ pub async fn call_template(ctx: CallCtx, name: String, arguments: JsonObject) ->
     if let Err(e) = args::check(&template_schema(&template), &Value::Object(arguments.clone())) {
         return e.into_result();
     }
-    match run_template(&ctx, &name, arguments, true).await {
+    // A template tool's arguments are its parameters only: reuse has its defaults.
+    match run_template(&ctx, &name, arguments, true, SubmitOptions::default()).await {
         Ok(out) => super::success(out),
         Err(mut e) => {
             // Template tools take the parameters directly, not under `params`.

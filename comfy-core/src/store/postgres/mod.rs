@@ -313,6 +313,9 @@ impl Store for PostgresStore {
         if let Some(owner) = &query.owner {
             filter(&mut conditions, &mut args, "owner", owner);
         }
+        if let Some(hash) = &query.workflow_hash {
+            filter(&mut conditions, &mut args, "workflow_hash", hash);
+        }
         let sql = listing(format!("SELECT {JOB_COLUMNS} FROM jobs"), &conditions, &mut args, query.limit);
         self.run(OP, move |client| {
             Box::pin(async move { query_all(&client, OP, &sql, &args, decode_job).await })
