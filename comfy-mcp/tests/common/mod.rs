@@ -1,6 +1,8 @@
 //! Test harness: a fake ComfyUI, an in-process comfy-mcp server and an rmcp client over a duplex pipe.
 #![allow(dead_code)]
 
+pub mod traversal;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
