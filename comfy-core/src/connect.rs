@@ -61,13 +61,10 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
-    /// The name as written in configuration (`local`, `comfy-cloud`).
+    /// The name as written in configuration (`local`, `comfy-cloud`, `runcomfy`): the name the
+    /// running backend reports as its [`crate::backend::BackendKind`].
     pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Local => "local",
-            BackendKind::ComfyCloud => "comfy-cloud",
-            BackendKind::RunComfy => "runcomfy",
-        }
+        crate::backend::BackendKind::from(self).as_str()
     }
 
     /// The URL used when none is configured.
@@ -76,6 +73,16 @@ impl BackendKind {
             BackendKind::Local => LOCAL_COMFYUI_URL,
             BackendKind::ComfyCloud => COMFY_CLOUD_URL,
             BackendKind::RunComfy => RUNCOMFY_URL,
+        }
+    }
+}
+
+impl From<BackendKind> for crate::backend::BackendKind {
+    fn from(kind: BackendKind) -> Self {
+        match kind {
+            BackendKind::Local => crate::backend::BackendKind::Local,
+            BackendKind::ComfyCloud => crate::backend::BackendKind::ComfyCloud,
+            BackendKind::RunComfy => crate::backend::BackendKind::RunComfy,
         }
     }
 }

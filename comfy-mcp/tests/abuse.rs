@@ -197,23 +197,18 @@ async fn path_traversal_is_refused_everywhere_without_leaking_paths() {
         s.assert_clean(uri, &body);
     }
     // Nothing was written outside the publish directory, nothing read from outside the uploads.
-    let escaped: Vec<_> =
-        walk(s.root.path()).into_iter().filter(|p| !p.starts_with(s.dir("publish"))).collect();
+    let escaped: Vec<_> = common::traversal::files_under(s.root.path())
+        .into_iter()
+        .filter(|p| !p.starts_with(s.dir("publish")))
+        .collect();
     let expected = [s.dir("outside/secret.txt"), s.dir("uploads/ok.png")];
     assert!(escaped.iter().all(|p| expected.contains(p)), "{escaped:?}");
-    assert!(walk(&s.dir("publish")).iter().all(|p| p.starts_with(s.dir("publish"))));
+    assert!(
+        common::traversal::files_under(&s.dir("publish")).iter().all(|p| p.starts_with(s.dir("publish")))
+    );
     let uploads = s.fake.uploads();
     assert!(uploads.iter().all(|u| !u.name.contains("secret") && !u.subfolder.contains("..")), "{uploads:?}");
     healthy(&s).await;
-}
-
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -371,7 +371,7 @@ async fn path_traversal_over_stdio_is_refused_without_leaking_paths() {
     s.still_serves(id + 1).await;
     s.finish().await;
     // Nothing was written outside the publish and data directories, nothing uploaded from outside.
-    let written: Vec<_> = walk(s.root.path())
+    let written: Vec<_> = common::traversal::files_under(s.root.path())
         .into_iter()
         .filter(|p| !p.starts_with(s.dir("publish")) && !p.starts_with(s.dir("data")))
         .collect();
@@ -379,15 +379,6 @@ async fn path_traversal_over_stdio_is_refused_without_leaking_paths() {
     assert!(written.iter().all(|p| expected.contains(p)), "{written:?}");
     let uploads = fake.uploads();
     assert!(uploads.iter().all(|u| !u.name.contains("secret") && !u.subfolder.contains("..")), "{uploads:?}");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,8 @@
 //! Path traversal values and the tool calls they go into, shared by the HTTP and stdio abuse
 //! suites (`tests/abuse.rs`, `tests/abuse_stdio.rs`).
 
+use std::path::{Path, PathBuf};
+
 use serde_json::{Value, json};
 
 use super::basic_workflow;
@@ -39,4 +41,14 @@ pub fn cases(asset: &str, outside: &str) -> Vec<(&'static str, Value)> {
         cases.push(("list_models", json!({"folder": bad})));
     }
     cases
+}
+
+/// Every file under `dir`, recursively: where the server wrote while it was attacked.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(files_under(&p)) } else { out.push(p) }
+    }
+    out
 }
