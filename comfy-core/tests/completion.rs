@@ -28,6 +28,19 @@ struct LateHistory {
     events: broadcast::Sender<BackendEvent>,
     history_written: AtomicBool,
     status_reads: AtomicUsize,
+    /// The outputs of the history entry (none: the backend's record carries no outputs).
+    history_outputs: std::sync::Mutex<Vec<comfy_core::job::JobOutput>>,
+}
+
+impl LateHistory {
+    fn new(history_written: bool) -> Arc<Self> {
+        Arc::new(LateHistory {
+            events: broadcast::channel(64).0,
+            history_written: AtomicBool::new(history_written),
+            status_reads: AtomicUsize::new(0),
+            history_outputs: std::sync::Mutex::new(Vec::new()),
+        })
+    }
 }
 
 #[async_trait]
@@ -66,7 +79,11 @@ impl Backend for LateHistory {
         } else {
             JobStatus::Running(Default::default())
         };
-        Ok(RemoteJob { status, outputs: Vec::new() })
+        let outputs = match self.history_outputs.lock() {
+            Ok(outputs) => outputs.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        Ok(RemoteJob { status, outputs })
     }
     async fn cancel(&self, _job: &JobId) -> Result<CancelOutcome> {
         Err(self.not_supported("cancel"))
@@ -88,11 +105,7 @@ async fn settle() {
 
 #[tokio::test(start_paused = true)]
 async fn the_final_read_follows_the_closing_event_without_a_retry_delay() {
-    let backend = Arc::new(LateHistory {
-        events: broadcast::channel(64).0,
-        history_written: AtomicBool::new(false),
-        status_reads: AtomicUsize::new(0),
-    });
+    let backend = LateHistory::new(false);
     let comfy = Comfy::builder(backend.clone()).store(Arc::new(MemoryStore::new())).build().unwrap();
     let workflow = Workflow::from_value(json!({
         "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
@@ -192,11 +205,7 @@ impl Store for CountingStore {
 
 #[tokio::test(start_paused = true)]
 async fn a_finished_job_and_its_assets_are_recorded_in_one_write() {
-    let backend = Arc::new(LateHistory {
-        events: broadcast::channel(64).0,
-        history_written: AtomicBool::new(true),
-        status_reads: AtomicUsize::new(0),
-    });
+    let backend = LateHistory::new(true);
     let store = Arc::new(CountingStore { inner: MemoryStore::new(), writes: AtomicUsize::new(0) });
     let comfy = Comfy::builder(backend.clone()).store(store.clone()).build().unwrap();
     let workflow = Workflow::from_value(json!({
@@ -225,4 +234,86 @@ async fn a_finished_job_and_its_assets_are_recorded_in_one_write() {
     for asset in &result.assets {
         assert!(store.inner.get_asset(asset).await.unwrap().is_some());
     }
+}
+
+/// Two `SaveImage` outputs, as ComfyUI's `executed` event for node 2 carries them.
+fn two_images() -> Vec<comfy_core::job::JobOutput> {
+    let outputs: Value = json!({"images": [
+        {"filename": "t_00001_.png", "subfolder": "", "type": "output"},
+        {"filename": "t_00002_.png", "subfolder": "", "type": "output"}
+    ]});
+    comfy_core::job::parse_node_output("2", &outputs)
+}
+
+/// A client on `backend` and a counting store, with one submitted job that announced
+/// `live` outputs; returns the writes counted so far.
+async fn job_with_outputs(
+    backend: &Arc<LateHistory>,
+    live: Vec<comfy_core::job::JobOutput>,
+) -> (Comfy, Arc<CountingStore>, comfy_core::Job, usize) {
+    let store = Arc::new(CountingStore { inner: MemoryStore::new(), writes: AtomicUsize::new(0) });
+    let comfy = Comfy::builder(backend.clone()).store(store.clone()).build().unwrap();
+    let workflow = Workflow::from_value(json!({
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 2, "color": 0}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "t"}}
+    }))
+    .unwrap();
+    let job = comfy.submit(JobRequest::new(workflow)).await.unwrap();
+    backend
+        .events
+        .send(BackendEvent::Job { job_id: job.id().clone(), event: JobEvent::Outputs(live) })
+        .unwrap();
+    settle().await;
+    let before = store.writes.load(Ordering::SeqCst);
+    (comfy, store, job, before)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_finished_job_is_on_disk_before_the_backend_has_written_its_history() {
+    // The sync to disk runs while ComfyUI writes its history entry, not after it.
+    let backend = LateHistory::new(false);
+    let (_comfy, store, job, before) = job_with_outputs(&backend, two_images()).await;
+    let id = job.id().clone();
+    backend.events.send(BackendEvent::Job { job_id: id.clone(), event: JobEvent::Succeeded }).unwrap();
+    settle().await;
+    assert!(!job.status().is_terminal(), "the result waits for the backend's final record");
+    let stored = store.inner.get_job(&id).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Succeeded, "written at the success event");
+    assert_eq!(stored.outputs, two_images());
+    assert_eq!(store.writes.load(Ordering::SeqCst) - before, 1);
+    backend.history_written.store(true, Ordering::SeqCst);
+    backend.events.send(BackendEvent::Job { job_id: id.clone(), event: JobEvent::Done }).unwrap();
+    let result = job.result().await.unwrap();
+    assert_eq!(result.status, JobStatus::Succeeded);
+    assert_eq!(result.assets.len(), 2);
+    for asset in &result.assets {
+        assert!(store.inner.get_asset(asset).await.unwrap().is_some(), "{asset:?} is stored");
+    }
+    assert_eq!(store.writes.load(Ordering::SeqCst) - before, 1, "the same record is not written twice");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_final_record_with_more_outputs_than_the_live_events_is_written_again() {
+    let backend = LateHistory::new(false);
+    let (_comfy, store, job, before) = job_with_outputs(&backend, two_images()).await;
+    let id = job.id().clone();
+    let mut history = two_images();
+    history.extend(comfy_core::job::parse_node_output(
+        "3",
+        &json!({"images": [{"filename": "extra_00001_.png", "subfolder": "", "type": "output"}]}),
+    ));
+    *backend.history_outputs.lock().unwrap() = history.clone();
+    backend.events.send(BackendEvent::Job { job_id: id.clone(), event: JobEvent::Succeeded }).unwrap();
+    settle().await;
+    backend.history_written.store(true, Ordering::SeqCst);
+    backend.events.send(BackendEvent::Job { job_id: id.clone(), event: JobEvent::Done }).unwrap();
+    let result = job.result().await.unwrap();
+    assert_eq!(result.outputs, history, "the backend's record is authoritative");
+    assert_eq!(result.assets.len(), 3);
+    let stored = store.inner.get_job(&id).await.unwrap().unwrap();
+    assert_eq!(stored.outputs, history);
+    for asset in &result.assets {
+        assert!(store.inner.get_asset(asset).await.unwrap().is_some(), "{asset:?} is stored");
+    }
+    assert_eq!(store.writes.load(Ordering::SeqCst) - before, 2, "the early record, then the final one");
 }

@@ -145,6 +145,19 @@ async fn main() -> Result<(), BoxError> {
     report_cpu("  server CPU per call, stdio", cpu_before, cpu_ns(pid), args.calls + 50);
     let stdio_rss_after = rss_kib(pid);
     stdio.cancel().await?;
+    let (over_lean, lean_cpu) = {
+        let (server, url, data) = (server.clone(), url.clone(), data.path().to_owned());
+        let calls = args.calls;
+        tokio::task::spawn_blocking(move || lean_stdio_series(&server, &url, &data, calls)).await??
+    };
+    report("get_queue over stdio (lean blocking client)", &over_lean);
+    if let Some(ns) = lean_cpu {
+        println!(
+            "{:<58} {:>7.1} µs",
+            "  server CPU per call, stdio (lean client)",
+            ns as f64 / args.calls as f64 / 1e3
+        );
+    }
 
     // (a) HTTP, (b) throughput, (d) memory.
     let mut http_server = HttpServer::spawn(&server, &url, data.path()).await?;
@@ -520,6 +533,75 @@ async fn get_queue(client: &Client) -> Result<(), BoxError> {
         return Err(format!("get_queue failed: {:?}", r.structured_content).into());
     }
     Ok(())
+}
+
+/// `get_queue` over stdio from a lean client: plain blocking pipes on this thread, one JSON line
+/// out and one in per call, no MCP library. What it measures beyond the direct request is what
+/// the server adds (and the pipe hops), not a client library's own cost. Returns the latencies
+/// (after 50 warm-up calls) and the server's CPU time over the measured calls.
+fn lean_stdio_series(
+    server: &Path,
+    url: &str,
+    data: &Path,
+    calls: usize,
+) -> Result<(Vec<Duration>, Option<u64>), BoxError> {
+    use std::io::{BufRead, Write};
+    let mut child = std::process::Command::new(server)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("COMFYUI_URL", url)
+        .env("COMFY_MCP_DATA_DIR", data)
+        .env("COMFY_MCP_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = Some(child.id());
+    let mut input = child.stdin.take().ok_or("no stdin")?;
+    let mut output = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?);
+    let mut line = String::new();
+    let mut exchange = |request: &str, line: &mut String| -> Result<(), BoxError> {
+        input.write_all(request.as_bytes())?;
+        input.flush()?;
+        if request.contains("\"id\"") {
+            line.clear();
+            if output.read_line(line)? == 0 {
+                return Err("the server closed stdout".into());
+            }
+        }
+        Ok(())
+    };
+    exchange(
+        "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"mcp_load-lean\",\"version\":\"0\"}}}\n",
+        &mut line,
+    )?;
+    exchange("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n", &mut line)?;
+    let mut lat = Vec::with_capacity(calls);
+    let mut cpu_before = None;
+    for i in 0..calls + 50 {
+        if i == 50 {
+            cpu_before = cpu_ns(pid);
+        }
+        let request = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"tools/call\",\"params\":{{\"name\":\"get_queue\",\"arguments\":{{}}}}}}\n",
+            i + 1
+        );
+        let t = Instant::now();
+        exchange(&request, &mut line)?;
+        if i >= 50 {
+            lat.push(t.elapsed());
+        }
+        if !line.contains("\"result\"") || line.contains("\"isError\":true") {
+            return Err(format!("get_queue over lean stdio: {line}").into());
+        }
+    }
+    let cpu = match (cpu_before, cpu_ns(pid)) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b)),
+        _ => None,
+    };
+    drop(input);
+    let _ = child.wait();
+    Ok((lat, cpu))
 }
 
 /// A minimal HTTP/1.1 keep-alive client on one TCP connection: writes a request, reads the

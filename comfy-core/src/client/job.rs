@@ -65,6 +65,18 @@ pub(crate) struct JobShared {
     /// sent after it wrote the history entry): a finalizer waiting for that entry reads again
     /// at once instead of at its next retry.
     pub(crate) closed: tokio::sync::Notify,
+    /// The durable write of the finished job started at the backend's success event, before
+    /// its final record could be read (see `ClientInner::spawn_early_record`).
+    pub(crate) early_record: Mutex<Option<EarlyRecord>>,
+}
+
+/// A finished job's record written ahead of the backend's final record: what it holds and the
+/// write itself (true once stored).
+#[derive(Debug)]
+pub(crate) struct EarlyRecord {
+    pub(crate) outputs: Vec<JobOutput>,
+    pub(crate) at: crate::store::Millis,
+    pub(crate) written: tokio::task::JoinHandle<bool>,
 }
 
 impl JobShared {
@@ -88,6 +100,7 @@ impl JobShared {
             foreign: std::sync::atomic::AtomicBool::new(false),
             latest_preview: Mutex::new(None),
             closed: tokio::sync::Notify::new(),
+            early_record: Mutex::new(None),
         })
     }
 

@@ -549,7 +549,17 @@ impl ClientInner {
         if shared.is_terminal() {
             return;
         }
-        let now = now_millis();
+        // A write started at the success event: wait for it (so the final record never lands
+        // before it), and reuse it when it already holds this final record.
+        let early = lock(&shared.early_record).take();
+        let mut stored_at = None;
+        if let Some(early) = early {
+            let written = early.written.await.unwrap_or(false);
+            if written && status == JobStatus::Succeeded && early.outputs == outputs {
+                stored_at = Some(early.at);
+            }
+        }
+        let now = stored_at.unwrap_or_else(now_millis);
         let record = {
             let mut r = lock(&shared.record);
             r.status = status.clone();
@@ -558,21 +568,8 @@ impl ClientInner {
             r.clone()
         };
         let assets: Vec<Asset> = record.outputs.iter().map(|o| Asset::from_output(&record, o, now)).collect();
-        // One write for the job and its assets (one commit where the store can: no sync to disk
-        // per asset). A store that writes them apart writes the assets first: a crash in between
-        // leaves an unfinished job that is reconciled again.
-        for attempt in 0..3 {
-            match self.store.put_job_with_assets(&record, &assets).await {
-                Ok(()) => {
-                    if !assets.is_empty() {
-                        self.assets_version.send_modify(|v| *v = v.wrapping_add(1));
-                    }
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(job = %record.id, attempt, error = %e, "could not record a finished job")
-                }
-            }
+        if (stored_at.is_some() || self.record_finished(&record, &assets).await) && !assets.is_empty() {
+            self.assets_version.send_modify(|v| *v = v.wrapping_add(1));
         }
         if let Some(dir) = &self.options.keep_outputs {
             for asset in &assets {
@@ -618,6 +615,23 @@ impl ClientInner {
         self.claims.release(&shared.id);
         tracing::info!(job = %shared.id, status = status.name(), outputs = record.outputs.len(), "job finished");
         self.forget_old_finished(&shared.id);
+    }
+
+    /// Records a finished job and its assets; false when the store refused three times.
+    ///
+    /// One write for the job and its assets (one commit where the store can: no sync to disk
+    /// per asset). A store that writes them apart writes the assets first: a crash in between
+    /// leaves an unfinished job that is reconciled again.
+    async fn record_finished(&self, record: &JobRecord, assets: &[Asset]) -> bool {
+        for attempt in 0..3 {
+            match self.store.put_job_with_assets(record, assets).await {
+                Ok(()) => return true,
+                Err(e) => {
+                    tracing::error!(job = %record.id, attempt, error = %e, "could not record a finished job")
+                }
+            }
+        }
+        false
     }
 
     /// Bounds memory on a long-running client: every finished job is in the store, so the

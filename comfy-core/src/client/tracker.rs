@@ -136,6 +136,9 @@ impl ClientInner {
                 if matches!(event, JobEvent::Done) {
                     shared.closed.notify_one();
                 }
+                if matches!(event, JobEvent::Succeeded) {
+                    self.spawn_early_record(shared);
+                }
                 self.clone().spawn_finalize(shared.clone());
             }
             JobEvent::Preview { node_id, mime, data } => {
@@ -198,6 +201,42 @@ impl ClientInner {
             r.updated_at = now_millis();
         }
         first
+    }
+
+    /// Starts the durable write of a job that just succeeded, with the outputs its live events
+    /// announced, while the backend is still writing its own final record.
+    ///
+    /// ComfyUI sends `execution_success` before it writes the history entry the finalizer reads;
+    /// the sync to disk of the finished job (a few milliseconds) runs in that window instead of
+    /// after it. `finish` waits for this write before it publishes the result, so the guarantee
+    /// stands (a result a caller sees is on disk), and writes again only when the final record
+    /// differs (outputs the live events did not carry: the upserts add them).
+    fn spawn_early_record(&self, shared: &Arc<JobShared>) {
+        let outputs = shared.snapshot().outputs;
+        if outputs.is_empty() {
+            return;
+        }
+        let at = now_millis();
+        let record = {
+            let mut r = lock(&shared.record).clone();
+            r.status = JobStatus::Succeeded;
+            r.outputs = outputs.clone();
+            r.updated_at = at;
+            r
+        };
+        let assets: Vec<_> =
+            record.outputs.iter().map(|o| crate::store::Asset::from_output(&record, o, at)).collect();
+        let store = self.store.clone();
+        let written = tokio::spawn(async move {
+            match store.put_job_with_assets(&record, &assets).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!(job = %record.id, error = %e, "early record failed; the final write retries");
+                    false
+                }
+            }
+        });
+        *lock(&shared.early_record) = Some(super::job::EarlyRecord { outputs, at, written });
     }
 
     /// Fetches the final status and every output from the backend, then finishes the job.
