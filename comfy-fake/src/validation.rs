@@ -273,7 +273,7 @@ fn inner_exception(
 /// the spec declares no options.
 fn input_config(def: &NodeDef, name: &str) -> Value {
     for section in ["required", "optional"] {
-        if let Some(spec) = def.raw.get("input").and_then(|i| i.get(section)).and_then(|s| s.get(name)) {
+        if let Some(spec) = def.raw().get("input").and_then(|i| i.get(section)).and_then(|s| s.get(name)) {
             let kind = spec.get(0).cloned().unwrap_or_else(|| spec.clone());
             let options = spec.get(1).filter(|o| o.is_object()).cloned().unwrap_or_else(|| json!({}));
             return json!([kind, options]);
@@ -347,7 +347,7 @@ impl Ctx<'_> {
                     .and_then(|n| n.get("class_type"))
                     .and_then(Value::as_str)
                     .and_then(|c| self.catalog.node(c))
-                    .and_then(|d| d.raw.get("output").and_then(|o| o.get(slot as usize)).cloned())
+                    .and_then(|d| d.raw().get("output").and_then(|o| o.get(slot as usize)).cloned())
                     .unwrap_or(Value::Null);
                 let expected = self.kind().map(|k| k.type_name().to_string()).unwrap_or_default();
                 self.err(

@@ -145,12 +145,14 @@ async fn main() -> Result<(), BoxError> {
     report_cpu("  server CPU per call, stdio", cpu_before, cpu_ns(pid), args.calls + 50);
     let stdio_rss_after = rss_kib(pid);
     stdio.cancel().await?;
-    let (over_lean, lean_cpu) = {
+    let (over_lean, direct_paired, lean_cpu) = {
         let (server, url, data) = (server.clone(), url.clone(), data.path().to_owned());
         let calls = args.calls;
         tokio::task::spawn_blocking(move || lean_stdio_series(&server, &url, &data, calls)).await??
     };
+    report("direct GET /queue, paired (blocking keep-alive client)", &direct_paired);
     report("get_queue over stdio (lean blocking client)", &over_lean);
+    report_paired("  stdio minus direct, call by call", &over_lean, &direct_paired);
     if let Some(ns) = lean_cpu {
         println!(
             "{:<58} {:>7.1} µs",
@@ -182,13 +184,20 @@ async fn main() -> Result<(), BoxError> {
         plain.get_queue().await?;
     }
     let mut over_plain = Vec::with_capacity(args.calls);
+    let mut direct_plain = Vec::with_capacity(args.calls);
     let cpu_before = cpu_ns(http_server.pid);
     for _ in 0..args.calls {
+        let t = Instant::now();
+        let r = http.get(format!("{url}/queue")).send().await?;
+        r.bytes().await?;
+        direct_plain.push(t.elapsed());
         let t = Instant::now();
         plain.get_queue().await?;
         over_plain.push(t.elapsed());
     }
+    report("direct GET /queue, paired (reqwest)", &direct_plain);
     report("get_queue over streamable HTTP (plain keep-alive client)", &over_plain);
+    report_paired("  HTTP minus direct, call by call", &over_plain, &direct_plain);
     report_cpu("  server CPU per call, HTTP (plain client)", cpu_before, cpu_ns(http_server.pid), args.calls);
     drop(plain);
     if args.concurrency > 0 {
@@ -535,16 +544,14 @@ async fn get_queue(client: &Client) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Latencies over stdio, the paired direct latencies, and the server's CPU time (ns).
+type LeanSeries = (Vec<Duration>, Vec<Duration>, Option<u64>);
+
 /// `get_queue` over stdio from a lean client: plain blocking pipes on this thread, one JSON line
 /// out and one in per call, no MCP library. What it measures beyond the direct request is what
 /// the server adds (and the pipe hops), not a client library's own cost. Returns the latencies
 /// (after 50 warm-up calls) and the server's CPU time over the measured calls.
-fn lean_stdio_series(
-    server: &Path,
-    url: &str,
-    data: &Path,
-    calls: usize,
-) -> Result<(Vec<Duration>, Option<u64>), BoxError> {
+fn lean_stdio_series(server: &Path, url: &str, data: &Path, calls: usize) -> Result<LeanSeries, BoxError> {
     use std::io::{BufRead, Write};
     let mut child = std::process::Command::new(server)
         .env_clear()
@@ -564,9 +571,15 @@ fn lean_stdio_series(
         input.write_all(request.as_bytes())?;
         input.flush()?;
         if request.contains("\"id\"") {
-            line.clear();
-            if output.read_line(line)? == 0 {
-                return Err("the server closed stdout".into());
+            // Skip notifications (no id) up to the response.
+            loop {
+                line.clear();
+                if output.read_line(line)? == 0 {
+                    return Err("the server closed stdout".into());
+                }
+                if line.contains("\"id\":") {
+                    break;
+                }
             }
         }
         Ok(())
@@ -577,8 +590,15 @@ fn lean_stdio_series(
     )?;
     exchange("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n", &mut line)?;
     let mut lat = Vec::with_capacity(calls);
+    let mut direct = RawGet::connect(url)?;
+    let mut direct_lat = Vec::with_capacity(calls);
     let mut cpu_before = None;
     for i in 0..calls + 50 {
+        let t = Instant::now();
+        direct.get("/queue")?;
+        if i >= 50 {
+            direct_lat.push(t.elapsed());
+        }
         if i == 50 {
             cpu_before = cpu_ns(pid);
         }
@@ -601,7 +621,64 @@ fn lean_stdio_series(
     };
     drop(input);
     let _ = child.wait();
-    Ok((lat, cpu))
+    Ok((lat, direct_lat, cpu))
+}
+
+/// A blocking HTTP/1.1 keep-alive GET client on one TCP connection (for paired direct calls).
+struct RawGet {
+    io: std::io::BufReader<std::net::TcpStream>,
+    host: String,
+}
+
+impl RawGet {
+    fn connect(url: &str) -> Result<RawGet, BoxError> {
+        let host = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let stream = std::net::TcpStream::connect(&host)?;
+        stream.set_nodelay(true)?;
+        Ok(RawGet { io: std::io::BufReader::new(stream), host })
+    }
+
+    fn get(&mut self, path: &str) -> Result<(), BoxError> {
+        use std::io::{BufRead, Read, Write};
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
+        self.io.get_mut().write_all(req.as_bytes())?;
+        let mut line = String::new();
+        let mut len = 0usize;
+        let mut first = true;
+        loop {
+            line.clear();
+            if self.io.read_line(&mut line)? == 0 {
+                return Err("ComfyUI closed the connection".into());
+            }
+            if first && !line.contains(" 200") {
+                return Err(format!("GET {path}: {line}").into());
+            }
+            first = false;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse()?;
+            }
+        }
+        let mut body = vec![0; len];
+        self.io.read_exact(&mut body)?;
+        Ok(())
+    }
+}
+
+/// p50 of the per-call differences between two paired series.
+fn report_paired(what: &str, over: &[Duration], direct: &[Duration]) {
+    let mut d: Vec<f64> = over.iter().zip(direct).map(|(a, b)| us(*a) - us(*b)).collect();
+    d.sort_by(f64::total_cmp);
+    if d.is_empty() {
+        return;
+    }
+    let pct = |p: f64| d[((d.len() as f64 * p).ceil() as usize).saturating_sub(1).min(d.len() - 1)];
+    println!("{what:<58} p50 {:>7.0}  p90 {:>7.0}  (n={})", pct(0.50), pct(0.90), d.len());
 }
 
 /// A minimal HTTP/1.1 keep-alive client on one TCP connection: writes a request, reads the

@@ -26,7 +26,9 @@ fn main() -> ExitCode {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let serves_stdio =
+        matches!(cli.command, None | Some(Command::Serve)) && settings.transport == Transport::Stdio;
+    let runtime = match runtime_for(serves_stdio) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("comfy-mcp: cannot start the async runtime: {e}");
@@ -43,6 +45,21 @@ fn main() -> ExitCode {
             Some(Command::Store(StoreCommand::Migrate(args))) => comfy_mcp::store_cmd::migrate(args).await,
         }
     })
+}
+
+/// The async runtime: one thread for a stdio server, a worker per core otherwise.
+///
+/// A stdio server has one client whose messages arrive one pipe read at a time; on a
+/// multi-threaded runtime each of them wakes a parked worker on another core (futex calls,
+/// cross-core hand-offs), which cost a light call more than the server's own work. Heavy work
+/// (SQLite, image codecs, file IO) runs on the blocking pool either way. HTTP serves many
+/// sessions at once and keeps one worker per core (`TOKIO_WORKER_THREADS` sets the count).
+fn runtime_for(stdio: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    if stdio {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    }
 }
 
 /// Said once when the stdio server is started from a terminal, where no MCP client is.

@@ -11,6 +11,7 @@ mod search;
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 pub use info::{INFO_MAX_CHOICES, InputInfo, NodeInfo, OutputInfo};
 pub use input::{InputDef, InputKind, InputOptions, Section, types_compatible};
@@ -30,6 +31,16 @@ pub struct OutputDef {
     /// `output_tooltips` entry, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tooltip: Option<String>,
+}
+
+/// Compact JSON text, equal when the text is.
+#[derive(Debug, Clone)]
+struct RawJson(Box<RawValue>);
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
 }
 
 /// One node class.
@@ -58,12 +69,26 @@ pub struct NodeDef {
     pub experimental: bool,
     /// Whether the node calls a paid partner API (needs a Comfy API key).
     pub api_node: bool,
-    /// The class's JSON exactly as the server sent it.
+    /// The class's JSON exactly as the server sent it, kept as compact text: a parsed tree of
+    /// a whole catalogue costs several times its text in memory, and it is read rarely.
     #[serde(skip)]
-    pub raw: Value,
+    raw: RawJson,
+    /// Whether the class declares `input_order` (read on every editor conversion).
+    #[serde(skip)]
+    has_input_order: bool,
 }
 
 impl NodeDef {
+    /// The class's JSON exactly as the server sent it (parsed anew on each call).
+    pub fn raw(&self) -> Value {
+        serde_json::from_str(self.raw.0.get()).unwrap_or(Value::Null)
+    }
+
+    /// Whether the class declares `input_order` (the editor's widget order).
+    pub fn has_input_order(&self) -> bool {
+        self.has_input_order
+    }
+
     /// A declared input by name.
     pub fn input(&self, name: &str) -> Option<&InputDef> {
         self.inputs.iter().find(|i| i.name == name)
@@ -171,7 +196,11 @@ impl NodeDef {
             deprecated: flag("deprecated"),
             experimental: flag("experimental"),
             api_node: flag("api_node"),
-            raw: value.clone(),
+            raw: RawJson(
+                serde_json::value::to_raw_value(value)
+                    .map_err(|e| Error::catalog(name, format!("cannot keep the class's JSON: {e}")))?,
+            ),
+            has_input_order: obj.contains_key("input_order"),
         })
     }
 }
@@ -205,7 +234,7 @@ impl Catalog {
 
     /// The catalogue as `/object_info` JSON, exactly as it was parsed.
     pub fn to_value(&self) -> Value {
-        Value::Object(self.nodes.iter().map(|(k, n)| (k.clone(), n.raw.clone())).collect())
+        Value::Object(self.nodes.iter().map(|(k, n)| (k.clone(), n.raw())).collect())
     }
 
     /// A class by name.

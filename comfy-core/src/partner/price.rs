@@ -94,7 +94,8 @@ pub(crate) fn fmt_num(n: f64) -> String {
 /// The price of running `node` with these `inputs` (the node's API-format inputs: literals and
 /// `[node, slot]` links).
 pub fn price_of(node: &NodeDef, inputs: &Map<String, Value>) -> Price {
-    let Some(badge) = node.raw.get("price_badge").filter(|b| !b.is_null()) else {
+    let raw = node.raw();
+    let Some(badge) = raw.get("price_badge").filter(|b| !b.is_null()) else {
         return Price::Unknown {
             reason: format!("{} has no price_badge in this server's catalogue", node.name),
         };

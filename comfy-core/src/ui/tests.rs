@@ -610,7 +610,7 @@ fn upload_combos_from_other_folders_are_annotated() {
 #[test]
 fn a_remote_combo_sends_its_refresh_button() {
     let remote = catalog().node("LoadImageOutput").unwrap();
-    assert!(remote.raw["input"]["required"]["image"][1]["remote"]["refresh_button"] == json!(true));
+    assert!(remote.raw()["input"]["required"]["image"][1]["remote"]["refresh_button"] == json!(true));
     let saved = json!(["render.png", false, "refresh", "image"]);
     let ui = json!({"nodes": [node(1, "LoadImageOutput", json!([]), image_out(json!([])), saved.clone())], "links": []});
     let c = convert(&ui).unwrap();

@@ -330,7 +330,7 @@ pub(crate) fn layout(def: &NodeDef) -> Vec<Widget> {
     let mut out = Vec::new();
     let extra = injected(def);
     // Without `input_order`, injected (required) inputs come before the optional ones.
-    let ordered = def.raw.get("input_order").is_some();
+    let ordered = def.has_input_order();
     let mut injected_done = false;
     for (index, input) in def.inputs.iter().enumerate() {
         if !ordered && !injected_done && input.section != Section::Required {
