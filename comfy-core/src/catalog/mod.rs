@@ -155,6 +155,8 @@ impl NodeDef {
             }
         }
 
+        // Kept for the server's life: no spare capacity from the pushes above.
+        inputs.shrink_to_fit();
         let list = |key: &str| obj.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
         let types = list("output");
         let names = list("output_name");

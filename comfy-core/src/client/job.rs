@@ -79,9 +79,15 @@ pub(crate) struct EarlyRecord {
     pub(crate) written: tokio::task::JoinHandle<bool>,
 }
 
+/// Events a job's subscriber may fall behind by before it skips ahead.
+const JOB_EVENT_BUFFER: usize = 64;
+
 impl JobShared {
     pub(crate) fn new(record: JobRecord, nodes_total: u32) -> Arc<Self> {
-        let (events, _) = broadcast::channel(1024);
+        // Every slot is allocated up front and a finished job stays in memory for a while
+        // (`finished_jobs_in_memory`): 1,024 slots cost ~150 KiB a job (40 MiB for 256 jobs).
+        // A reader that falls further behind skips to the job's current state (see `recv`).
+        let (events, _) = broadcast::channel(JOB_EVENT_BUFFER);
         let finalized = record.status.is_terminal();
         let snapshot = JobSnapshot {
             status: record.status.clone(),
