@@ -203,39 +203,6 @@ impl Store for CountingStore {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_finished_job_and_its_assets_are_recorded_in_one_write() {
-    let backend = LateHistory::new(true);
-    let store = Arc::new(CountingStore { inner: MemoryStore::new(), writes: AtomicUsize::new(0) });
-    let comfy = Comfy::builder(backend.clone()).store(store.clone()).build().unwrap();
-    let workflow = Workflow::from_value(json!({
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 2, "color": 0}},
-        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "t"}}
-    }))
-    .unwrap();
-    let job = comfy.submit(JobRequest::new(workflow)).await.unwrap();
-    let id = job.id().clone();
-    let outputs: Value = json!({"images": [
-        {"filename": "t_00001_.png", "subfolder": "", "type": "output"},
-        {"filename": "t_00002_.png", "subfolder": "", "type": "output"}
-    ]});
-    let outputs = comfy_core::job::parse_node_output("2", &outputs);
-    assert_eq!(outputs.len(), 2);
-    backend.events.send(BackendEvent::Job { job_id: id.clone(), event: JobEvent::Outputs(outputs) }).unwrap();
-    settle().await;
-    let before = store.writes.load(Ordering::SeqCst);
-    backend.events.send(BackendEvent::Job { job_id: id.clone(), event: JobEvent::Succeeded }).unwrap();
-    let result = job.result().await.unwrap();
-    assert_eq!(result.status, JobStatus::Succeeded);
-    assert_eq!(result.assets.len(), 2, "{result:?}");
-    assert_eq!(store.writes.load(Ordering::SeqCst) - before, 1, "one write for the job and its two assets");
-    let stored = store.inner.get_job(&id).await.unwrap().unwrap();
-    assert_eq!(stored.status, JobStatus::Succeeded);
-    for asset in &result.assets {
-        assert!(store.inner.get_asset(asset).await.unwrap().is_some());
-    }
-}
-
 /// Two `SaveImage` outputs, as ComfyUI's `executed` event for node 2 carries them.
 fn two_images() -> Vec<comfy_core::job::JobOutput> {
     let outputs: Value = json!({"images": [
@@ -266,6 +233,24 @@ async fn job_with_outputs(
     settle().await;
     let before = store.writes.load(Ordering::SeqCst);
     (comfy, store, job, before)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_finished_job_and_its_assets_are_recorded_in_one_write() {
+    let backend = LateHistory::new(true);
+    assert_eq!(two_images().len(), 2);
+    let (_comfy, store, job, before) = job_with_outputs(&backend, two_images()).await;
+    let id = job.id().clone();
+    backend.events.send(BackendEvent::Job { job_id: id.clone(), event: JobEvent::Succeeded }).unwrap();
+    let result = job.result().await.unwrap();
+    assert_eq!(result.status, JobStatus::Succeeded);
+    assert_eq!(result.assets.len(), 2, "{result:?}");
+    assert_eq!(store.writes.load(Ordering::SeqCst) - before, 1, "one write for the job and its two assets");
+    let stored = store.inner.get_job(&id).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Succeeded);
+    for asset in &result.assets {
+        assert!(store.inner.get_asset(asset).await.unwrap().is_some());
+    }
 }
 
 #[tokio::test(start_paused = true)]
