@@ -123,21 +123,21 @@ impl Comfy {
     /// Checks every backend now (each gets `timeout` to answer its health check). Ready when
     /// the client is not draining and at least one backend answered.
     pub async fn readiness(&self, timeout: Duration) -> Readiness {
-        let backend = &self.inner.backend;
-        let name = backend.name().to_owned();
-        let health = flatten(tokio::time::timeout(timeout, backend.health()).await);
-        if let Err(e) = &health {
-            self.inner.ops.record_error(&name, e);
-        }
-        self.inner.ops.metrics.set_up(&name, health.is_ok());
-        let one = BackendReadiness {
-            kind: backend.kind().as_str(),
-            ready: health.is_ok(),
-            version: health.ok().and_then(|h| h.version),
-            last_error: lock(&self.inner.ops.last_errors).get(&name).cloned(),
-            name,
-        };
-        let backends = vec![one];
+        let checks = self.inner.each_backend().into_iter().map(|(name, backend)| async move {
+            let health = flatten(tokio::time::timeout(timeout, backend.health()).await);
+            if let Err(e) = &health {
+                self.inner.ops.record_error(&name, e);
+            }
+            self.inner.ops.metrics.set_up(&name, health.is_ok());
+            BackendReadiness {
+                kind: backend.kind().as_str(),
+                ready: health.is_ok(),
+                version: health.ok().and_then(|h| h.version),
+                last_error: lock(&self.inner.ops.last_errors).get(&name).cloned(),
+                name,
+            }
+        });
+        let backends = futures::future::join_all(checks).await;
         let draining = self.is_draining();
         let any = backends.iter().any(|b| b.ready);
         let status = match (draining, any) {
@@ -190,11 +190,14 @@ impl ClientInner {
     /// logged as an error.
     pub(crate) async fn audit_submission(&self, request: &JobRequest, record: &JobRecord) {
         let Some(log) = &self.ops.audit else { return };
-        let kind = self.backend.kind();
+        // The member that runs it: its kind says whether the run is paid, its catalogue what
+        // partner nodes cost.
+        let backend = self.backend_for(&record.backend);
+        let kind = backend.kind();
         // Partner nodes are told by the catalogue (cached after the first fetch).
         let (partner_nodes, estimate) = match tokio::time::timeout(
             Duration::from_secs(10),
-            self.backend.catalog(false),
+            backend.catalog(false),
         )
         .await
         {

@@ -329,6 +329,16 @@ pub fn workflow_value(v: &Value) -> Result<Value, ToolError> {
     }
 }
 
+/// The schema for the optional `backend` argument of the tools that submit or read jobs.
+pub fn backend_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 64,
+        "description": "A configured backend's name (get_server_info lists them): run there / the job must run there. Omit to let routing choose."
+    })
+}
+
 /// The schema for a job id argument.
 pub fn job_id_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
