@@ -203,8 +203,15 @@ impl Registry {
     /// The standard tools this backend can serve plus its own: RunComfy's deployment and
     /// request tools only on RunComfy, get_billing_status only where the backend has billing
     /// (Comfy Cloud, RunComfy), partner_generate only where a partner-node key is configured.
+    /// The `backend` argument of the job tools is listed only with several backends
+    /// (`[[backends]]`); one backend still accepts it (its kind) but does not advertise it.
     pub fn for_backend(backend: &dyn comfy_core::backend::Backend) -> Registry {
         let mut r = Registry::standard();
+        if backend.as_fleet().is_none() {
+            for entry in &mut r.entries {
+                unlist_argument(&mut entry.tool, "backend");
+            }
+        }
         if !backend.has_billing() {
             r.entries.retain(|e| e.tool.name != "get_billing_status");
         }
@@ -283,6 +290,20 @@ impl Registry {
     pub fn get(&self, name: &str) -> Option<&ToolEntry> {
         self.entries.iter().find(|e| e.tool.name == name)
     }
+}
+
+/// Removes `name` from the arguments `tool` lists (calls are still checked against the full
+/// schema, which keeps it).
+fn unlist_argument(tool: &mut Tool, name: &str) {
+    let listed = tool.input_schema.as_ref();
+    if !listed.get("properties").and_then(Value::as_object).is_some_and(|p| p.contains_key(name)) {
+        return;
+    }
+    let mut schema = listed.clone();
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        properties.remove(name);
+    }
+    tool.input_schema = Arc::new(schema);
 }
 
 /// Serializes a successful output (structured content plus its JSON text mirror, then the
