@@ -145,6 +145,17 @@ async fn a_pinned_job_goes_where_pinned_and_an_unknown_name_is_refused() {
     assert!(e.to_string().contains("gpu9") && e.to_string().contains("a, b"), "{e}");
     let listed: Vec<String> = comfy.backends().into_iter().map(|m| m.name).collect();
     assert_eq!(listed, ["a", "b"]);
+    // Operating: each member is checked and measured under its own name.
+    let ready = comfy.readiness(Duration::from_secs(5)).await;
+    let checked: Vec<&str> = ready.backends.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(checked, ["a", "b"]);
+    assert!(ready.ready && ready.backends.iter().all(|b| b.ready));
+    let metrics = comfy.render_metrics().await;
+    let submitted_to_b = metrics
+        .lines()
+        .find(|l| l.starts_with("comfy_jobs_submitted_total") && l.contains(r#"backend="b""#))
+        .unwrap_or_default();
+    assert!(submitted_to_b.ends_with(" 3"), "{metrics}");
 }
 
 #[tokio::test]

@@ -205,6 +205,11 @@ impl ComfyBuilder {
         };
         let ops = operate::Ops::new(audit);
         ops.metrics.add_backend(self.backend.name(), self.backend.kind().as_str());
+        if let Some(fleet) = self.backend.as_fleet() {
+            for member in fleet.members() {
+                ops.metrics.add_backend(&member.name, member.kind);
+            }
+        }
         let inner = Arc::new(ClientInner {
             backend: self.backend,
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::default())),
@@ -324,9 +329,10 @@ impl Comfy {
         let submitted = self.submit_inner(request, via).await;
         let backend = self.inner.backend.name();
         match &submitted {
-            Ok(_) => {
+            Ok(job) => {
                 crate::feedback::Activity::bump(&self.inner.activity.submitted);
-                self.inner.ops.metrics.job_submitted(backend, started.elapsed());
+                // Counted under the backend that took it (a fleet's member).
+                self.inner.ops.metrics.job_submitted(&job.record().backend, started.elapsed());
             }
             Err(e) => {
                 self.inner.activity.error(e.code());

@@ -96,27 +96,28 @@ impl Comfy {
     /// jobs in flight; a backend gets 2 s to answer) and renders every metric in
     /// the OpenMetrics text format ([`crate::metrics::CONTENT_TYPE`]).
     pub async fn render_metrics(&self) -> String {
-        let backend = &self.inner.backend;
-        let name = backend.name();
-        let in_flight = lock(&self.inner.jobs)
-            .values()
-            .filter(|j| !j.is_terminal() && lock(&j.record).backend == name)
-            .count();
         let metrics = &self.inner.ops.metrics;
-        metrics.set_in_flight(name, in_flight);
-        let (health, queue) = futures::join!(
-            tokio::time::timeout(SCRAPE_TIMEOUT, backend.health()),
-            tokio::time::timeout(SCRAPE_TIMEOUT, backend.queue())
-        );
-        let health = flatten(health);
-        metrics.set_up(name, health.is_ok());
-        if let Err(e) = &health {
-            self.inner.ops.record_error(name, e);
-        }
-        match flatten(queue) {
-            Ok(q) => metrics.set_queue_depth(name, q.running.len(), q.pending.len()),
-            Err(e) => tracing::debug!(backend = %name, error = %e, "no queue depth for the metrics"),
-        }
+        let scrapes = self.inner.each_backend().into_iter().map(|(name, backend)| async move {
+            let in_flight = lock(&self.inner.jobs)
+                .values()
+                .filter(|j| !j.is_terminal() && lock(&j.record).backend == name)
+                .count();
+            metrics.set_in_flight(&name, in_flight);
+            let (health, queue) = futures::join!(
+                tokio::time::timeout(SCRAPE_TIMEOUT, backend.health()),
+                tokio::time::timeout(SCRAPE_TIMEOUT, backend.queue())
+            );
+            let health = flatten(health);
+            metrics.set_up(&name, health.is_ok());
+            if let Err(e) = &health {
+                self.inner.ops.record_error(&name, e);
+            }
+            match flatten(queue) {
+                Ok(q) => metrics.set_queue_depth(&name, q.running.len(), q.pending.len()),
+                Err(e) => tracing::debug!(backend = %name, error = %e, "no queue depth for the metrics"),
+            }
+        });
+        futures::future::join_all(scrapes).await;
         metrics.encode()
     }
 
