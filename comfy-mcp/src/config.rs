@@ -64,6 +64,20 @@
 //!
 //! [defaults]                         # template parameter defaults (config-file layer)
 //! steps = 30
+//!
+//! [[backends]]                       # several named backends (see comfy_core::connect::FleetConfig)
+//! name = "gpu1"
+//! kind = "local"
+//! url = "http://10.0.0.5:8188"
+//!
+//! [[backends]]
+//! name = "cloud"
+//! kind = "comfy-cloud"
+//! api_key_env = "COMFY_CLOUD_API_KEY"
+//! priority = 1                       # takes the overflow
+//!
+//! [routing]
+//! overflow_queue = 4
 //! ```
 
 use std::net::SocketAddr;
