@@ -11,7 +11,7 @@ use comfy_core::backend::local::LocalComfyUi;
 use comfy_core::backend::{Backend, JobRequest};
 use comfy_core::connect::RoutingConfig;
 use comfy_core::job::JobStatus;
-use comfy_core::store::MemoryStore;
+use comfy_core::store::{MemoryStore, Store};
 use comfy_core::{ClientOptions, Comfy, Job, Workflow};
 use comfy_fake::FakeComfyUi;
 use serde_json::{Value, json};
@@ -44,6 +44,10 @@ fn local(url: &str) -> Arc<dyn Backend> {
 }
 
 fn client(members: Vec<FleetMember>, overflow_queue: usize) -> Comfy {
+    client_on(members, overflow_queue, Arc::new(MemoryStore::new()))
+}
+
+fn client_on(members: Vec<FleetMember>, overflow_queue: usize, store: Arc<dyn Store>) -> Comfy {
     // Health checks run when a test asks (`check_health`), not on a clock.
     let routing = RoutingConfig { overflow_queue, health_interval_ms: 3_600_000 };
     let fleet: Arc<dyn Backend> = Fleet::new(members, routing).unwrap();
@@ -52,7 +56,7 @@ fn client(members: Vec<FleetMember>, overflow_queue: usize) -> Comfy {
         lost_after: Duration::from_millis(500),
         ..Default::default()
     };
-    Comfy::builder(fleet).store(Arc::new(MemoryStore::new())).options(options).build().unwrap()
+    Comfy::builder(fleet).store(store).options(options).build().unwrap()
 }
 
 fn two(a: &FakeComfyUi, b: &FakeComfyUi) -> Comfy {
@@ -239,4 +243,24 @@ async fn one_backend_answers_to_its_kind_and_nothing_else() {
     let e = comfy.submit(pinned(request("m.safetensors", 2, 2), "cloud")).await.unwrap_err();
     assert_eq!(e.code(), "unknown_backend");
     assert_eq!(comfy.backends()[0].name, "local");
+}
+
+#[tokio::test]
+async fn a_restarted_client_reattaches_each_job_to_the_backend_that_runs_it() {
+    let (a, b) = (fake(&["m.safetensors"]).await, fake(&["m.safetensors"]).await);
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let members = || vec![FleetMember::new("a", local(&a.url())), FleetMember::new("b", local(&b.url()))];
+    let first = client_on(members(), 100, store.clone());
+    let on_b = first.submit(pinned(request("m.safetensors", 40, 1), "b")).await.unwrap();
+    let id = on_b.id().clone();
+    drop(on_b);
+    drop(first);
+    // A new client (a restarted server) over the same store: the job is followed on b.
+    let second = client_on(members(), 100, store.clone());
+    let jobs = second.reattach().await.unwrap();
+    let job = jobs.into_iter().find(|j| j.id() == &id).expect("reattached");
+    assert_eq!(job.record().backend, "b");
+    succeeded(&job).await;
+    assert!(ran_on(&b).await.contains(&id.0) && !ran_on(&a).await.contains(&id.0));
+    assert_eq!(store.get_job(&id).await.unwrap().unwrap().status, JobStatus::Succeeded);
 }

@@ -295,7 +295,14 @@ impl Fleet {
         if let Some(pin) = request.backend.as_deref().filter(|p| !p.trim().is_empty()) {
             let i = self.index_of(pin).ok_or_else(|| self.unknown(pin))?;
             self.members[i].reserved.fetch_add(1, Ordering::SeqCst);
-            return self.submit_to(i, request).await;
+            // Pinned: no failover, but a backend that does not answer is still taken out.
+            let sent = self.submit_to(i, request).await;
+            if let Err(e) = &sent
+                && marks_unhealthy(e)
+            {
+                self.members[i].set_health(false, Some(e.to_string()));
+            }
+            return sent;
         }
         let order = self.plan(request).await?;
         let mut failures = Vec::new();
