@@ -264,3 +264,15 @@ async fn a_restarted_client_reattaches_each_job_to_the_backend_that_runs_it() {
     assert!(ran_on(&b).await.contains(&id.0) && !ran_on(&a).await.contains(&id.0));
     assert_eq!(store.get_job(&id).await.unwrap().unwrap().status, JobStatus::Succeeded);
 }
+
+#[tokio::test]
+async fn a_workflow_the_backend_rejects_is_not_sent_elsewhere() {
+    let (a, b) = (fake(&["m.safetensors"]).await, fake(&["m.safetensors"]).await);
+    let comfy = two(&a, &b);
+    // Below KSampler's minimum: the backend refuses it (not a fault of the backend).
+    let e = comfy.submit(request("m.safetensors", 0, 1)).await.unwrap_err();
+    assert_eq!(e.code(), "prompt_rejected", "{e}");
+    assert!(ran_on(&b).await.is_empty() && b.received_prompts().is_empty(), "not retried on b");
+    assert_eq!(a.received_prompts().len(), 1);
+    assert!(comfy.backends().iter().all(|m| m.healthy), "a stays in routing");
+}

@@ -66,3 +66,41 @@ impl Fleet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backend::Backend;
+    use crate::backend::fleet::FleetMember;
+    use crate::backend::local::LocalComfyUi;
+    use crate::connect::RoutingConfig;
+    use crate::job::JobId;
+
+    fn member(name: &str) -> FleetMember {
+        let backend: Arc<dyn Backend> =
+            Arc::new(LocalComfyUi::builder("http://127.0.0.1:9").build().unwrap());
+        FleetMember::new(name, backend)
+    }
+
+    #[tokio::test]
+    async fn events_without_a_job_id_go_to_the_job_their_member_runs() {
+        let fleet = Fleet::new(vec![member("a"), member("b")], RoutingConfig::default()).unwrap();
+        let j1 = JobId("j1".into());
+        lock(&fleet.members[0].in_flight).insert(j1.clone());
+        let progress = JobEvent::Progress { node_id: None, value: 1, max: 2 };
+        assert_eq!(fleet.address(0, BackendEvent::Unaddressed(progress.clone())), None, "a runs nothing yet");
+        let started = BackendEvent::Job { job_id: j1.clone(), event: JobEvent::Started };
+        assert_eq!(fleet.address(0, started.clone()), Some(started));
+        assert_eq!(
+            fleet.address(0, BackendEvent::Unaddressed(progress.clone())),
+            Some(BackendEvent::Job { job_id: j1.clone(), event: progress.clone() })
+        );
+        // b's unaddressed events never reach a's job.
+        assert_eq!(fleet.address(1, BackendEvent::Unaddressed(progress.clone())), None);
+        fleet.address(0, BackendEvent::Job { job_id: j1.clone(), event: JobEvent::Done });
+        assert!(lock(&fleet.members[0].in_flight).is_empty(), "a finished job is no longer load");
+        assert_eq!(fleet.address(0, BackendEvent::Unaddressed(progress)), None);
+    }
+}

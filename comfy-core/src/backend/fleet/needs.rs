@@ -135,4 +135,18 @@ mod tests {
             2
         );
     }
+
+    #[test]
+    fn uploaded_input_files_are_not_checked() {
+        let catalog = Catalog::from_value(&json!({"LoadImage": {
+            "input": {"required": {"image": [["old.png"], {"image_upload": true}]}},
+            "output": ["IMAGE", "MASK"], "name": "LoadImage", "output_node": false, "category": "image"
+        }}))
+        .unwrap();
+        let workflow = Workflow::from_value(
+            json!({"1": {"class_type": "LoadImage", "inputs": {"image": "uploaded-since.png"}}}),
+        )
+        .unwrap();
+        assert_eq!(missing(&workflow, &catalog), None);
+    }
 }
