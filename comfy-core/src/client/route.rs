@@ -79,6 +79,18 @@ impl ClientInner {
 }
 
 impl Comfy {
+    /// [`run`](Self::run) on the backend named `backend` (pinned; `None`: routing chooses).
+    pub async fn run_on(
+        &self,
+        source: impl Into<crate::Source>,
+        wait: Option<std::time::Duration>,
+        backend: Option<String>,
+    ) -> Result<crate::Waited> {
+        let mut request = self.prepare(source).await?.into_request();
+        request.backend = backend;
+        self.run_prepared(request, wait).await
+    }
+
     /// [`job`](Self::job), on the backend `backend` names when given: a job that runs elsewhere
     /// is [`Error::JobNotFound`] there, and a name no backend has is
     /// [`Error::UnknownBackend`].

@@ -163,6 +163,22 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl FleetConfig {
+    /// Parses the binding form: `backends`, a JSON list of entries as in `[[backends]]`, and
+    /// `routing`, an optional object as in `[routing]`. Nothing is resolved yet (see
+    /// [`resolve`](Self::resolve)).
+    pub fn from_json(backends: serde_json::Value, routing: Option<serde_json::Value>) -> Result<FleetConfig> {
+        let invalid = |argument: &str, e: serde_json::Error| Error::InvalidArgument {
+            argument: argument.into(),
+            message: format!("{e} (expected what a [[backends]] entry / [routing] of the config file holds)"),
+        };
+        let backends = serde_json::from_value(backends).map_err(|e| invalid("backends", e))?;
+        let routing = match routing {
+            Some(r) => serde_json::from_value(r).map_err(|e| invalid("routing", e))?,
+            None => RoutingConfig::default(),
+        };
+        Ok(FleetConfig { backends, routing })
+    }
+
     /// Whether any backend is listed.
     pub fn is_empty(&self) -> bool {
         self.backends.is_empty()
@@ -343,6 +359,20 @@ mod tests {
             assert!(e.to_string().contains(field), "{backends}: {e}");
         }
         assert!(serde_json::from_str::<FleetConfig>(r#"{"backends":[{"name":"a","urll":"x"}]}"#).is_err());
+    }
+
+    #[test]
+    fn the_binding_form_parses_and_names_what_is_wrong() {
+        let fleet = FleetConfig::from_json(
+            serde_json::json!([{"name": "a", "kind": "local", "url": "http://h:1"}]),
+            Some(serde_json::json!({"overflow_queue": 1})),
+        )
+        .unwrap();
+        assert_eq!((fleet.backends.len(), fleet.routing.overflow_queue), (1, 1));
+        let e = FleetConfig::from_json(serde_json::json!([{"name": "a", "urll": "x"}]), None).unwrap_err();
+        assert!(e.to_string().contains("backends") && e.to_string().contains("urll"), "{e}");
+        let e = FleetConfig::from_json(serde_json::json!([]), Some(serde_json::json!({"n": 1}))).unwrap_err();
+        assert!(e.to_string().contains("routing"), "{e}");
     }
 
     #[test]
