@@ -276,3 +276,25 @@ async fn a_workflow_the_backend_rejects_is_not_sent_elsewhere() {
     assert_eq!(a.received_prompts().len(), 1);
     assert!(comfy.backends().iter().all(|m| m.healthy), "a stays in routing");
 }
+
+#[tokio::test]
+async fn a_pinned_batch_runs_every_item_there() {
+    let (a, b) = (fake(&["m.safetensors"]).await, fake(&["m.safetensors"]).await);
+    let comfy = two(&a, &b);
+    let workflow = request("m.safetensors", 2, 1).workflow.to_value();
+    let batch = comfy_core::BatchRequest {
+        source: comfy_core::Source::Json(workflow),
+        items: comfy_core::BatchItems::Seeds(vec![1, 2, 3]),
+    };
+    let e = comfy.submit_batch_on(batch.clone(), Some("gpu9".into())).await.unwrap_err();
+    assert_eq!(e.code(), "unknown_backend");
+    let submitted = comfy.submit_batch_on(batch, Some("b".into())).await.unwrap();
+    let done = comfy.wait_batch(&submitted.batch_id, LONG).await.unwrap();
+    assert!(done.is_finished(), "{}", done.describe());
+    for item in &done.items {
+        let id = comfy_core::job::JobId(item.job_id.clone().expect("submitted"));
+        assert_eq!(comfy.job(&id).await.unwrap().record().backend, "b");
+        assert!(ran_on(&b).await.contains(&id.0));
+    }
+    assert!(ran_on(&a).await.is_empty());
+}

@@ -69,6 +69,19 @@ async fn the_job_tools_route_by_backend_name() {
     let e =
         err(&client, "submit_workflow", json!({"workflow": image_workflow("x"), "backend": "gpu9"})).await;
     assert_eq!(e["code"], "unknown_backend", "{e}");
+    let e =
+        err(&client, "submit_batch", json!({"workflow": image_workflow("x"), "count": 2, "backend": "gpu9"}))
+            .await;
+    assert_eq!(e["code"], "unknown_backend", "{e}");
+    let batch =
+        ok(&client, "submit_batch", json!({"workflow": image_workflow("bb"), "overrides": [{"1.width": 32}, {"1.width": 40}], "backend": "b"}))
+            .await;
+    let batch = ok(&client, "wait_for_batch", json!({"batch_id": batch["batch_id"]})).await;
+    assert_eq!(batch["items"].as_array().map(Vec::len), Some(2), "{batch}");
+    for item in batch["items"].as_array().unwrap() {
+        let id = item["job_id"].as_str().unwrap();
+        ok(&client, "get_job_status", json!({"job_id": id, "backend": "b"})).await;
+    }
 
     // Unpinned: priority 0 (a) takes it.
     let done =

@@ -85,14 +85,19 @@ impl JobRequest {
         }
     }
 
-    /// The request as JSON for persistence (no credentials are ever in it).
+    /// The request as JSON for persistence (no credentials are ever in it); a pinned backend
+    /// is kept as `backend`.
     pub fn to_record(&self) -> Value {
-        serde_json::json!({
+        let mut record = serde_json::json!({
             "workflow": self.workflow.to_value(),
             "outputs": self.outputs,
             "front": self.front,
             "extra_data": self.extra_data,
-        })
+        });
+        if let (Some(pin), Some(fields)) = (&self.backend, record.as_object_mut()) {
+            fields.insert("backend".into(), Value::String(pin.clone()));
+        }
+        record
     }
 }
 

@@ -37,16 +37,20 @@ impl ClientInner {
     }
 
     /// Refuses a pinned backend this client does not have. A single backend answers to its own
-    /// name and its kind; a fleet checks the name when it routes.
+    /// name and its kind; a fleet member to its configured name and its backend's name.
     pub(crate) fn check_pin(&self, pin: Option<&str>) -> Result<()> {
         let Some(pin) = pin.filter(|p| !p.trim().is_empty()) else { return Ok(()) };
-        if self.fleet().is_some() || pin == self.backend.name() || pin == self.backend.kind().as_str() {
-            return Ok(());
+        match self.fleet() {
+            Some(fleet) if fleet.member(pin).is_none() => {
+                Err(Error::UnknownBackend { name: pin.to_owned(), configured: fleet.names() })
+            }
+            Some(_) => Ok(()),
+            None if pin == self.backend.name() || pin == self.backend.kind().as_str() => Ok(()),
+            None => Err(Error::UnknownBackend {
+                name: pin.to_owned(),
+                configured: vec![self.backend.kind().as_str().to_owned()],
+            }),
         }
-        Err(Error::UnknownBackend {
-            name: pin.to_owned(),
-            configured: vec![self.backend.kind().as_str().to_owned()],
-        })
     }
 
     /// Every backend by the name jobs record: a fleet's members, else the one backend.
@@ -96,13 +100,7 @@ impl Comfy {
     /// [`Error::UnknownBackend`].
     pub async fn job_on(&self, id: &JobId, backend: Option<&str>) -> Result<crate::Job> {
         let Some(pin) = backend.filter(|b| !b.trim().is_empty()) else { return self.job(id).await };
-        match self.fleet() {
-            Some(fleet) if fleet.member(pin).is_none() => {
-                return Err(Error::UnknownBackend { name: pin.to_owned(), configured: fleet.names() });
-            }
-            Some(_) => {}
-            None => self.inner.check_pin(Some(pin))?,
-        }
+        self.inner.check_pin(Some(pin))?;
         let job = self.job(id).await?;
         if !self.inner.matches_pin(&job.record().backend, pin) {
             return Err(Error::JobNotFound { backend: pin.to_owned(), job_id: id.0.clone() });
