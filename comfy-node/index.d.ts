@@ -202,6 +202,12 @@ export interface UpscaleParams extends TemplateParams {
   filename_prefix?: string
 }
 
+/** Which of the configured backends (`ClientOptions.backends`) a call is about. */
+export interface BackendChoice {
+  /** A configured backend's name (a single backend answers to its kind, e.g. `local`). */
+  backend?: string
+}
+
 /** A client of one ComfyUI server. Every method that does I/O returns a Promise. */
 export declare class ComfyClient {
   /** `new ComfyClient('http://127.0.0.1:8188')` or with options. Nothing is contacted yet. */
@@ -210,10 +216,11 @@ export declare class ComfyClient {
   validate(workflow: WorkflowInput): Promise<ValidationProblem[]>
   /** The verdict with every problem and, for editor files, the conversion warnings. */
   check(workflow: WorkflowInput): Promise<CheckResult>
-  /** Converts, validates and submits a workflow (ValidationError lists every problem). */
-  submit(workflow: WorkflowInput): Promise<Job>
-  /** Submits, then waits like `job.wait(options)`. */
-  run(workflow: WorkflowInput, options?: WaitOptions): Promise<Job>
+  /** Converts, validates and submits a workflow (ValidationError lists every problem), on the
+   * backend `options.backend` names (several backends: `ClientOptions.backends`). */
+  submit(workflow: WorkflowInput, options?: BackendChoice): Promise<Job>
+  /** Submits (on `options.backend`, if given), then waits like `job.wait(options)`. */
+  run(workflow: WorkflowInput, options?: WaitOptions & BackendChoice): Promise<Job>
   /** Renders a template with `params`, validates and submits it. */
   runTemplate(name: string, params?: TemplateParams): Promise<Job>
   /** The built-in text-to-image template. */
@@ -228,8 +235,9 @@ export declare class ComfyClient {
   listTemplates(): TemplateSummary[]
   /** One template, its parameters enriched from the server's catalogue. */
   template(name: string): Promise<TemplateSummary>
-  /** A job by id: this client's, one recorded in `dataDir`, or one the server knows. */
-  job(id: string): Promise<Job>
+  /** A job by id: this client's, one recorded in `dataDir`, or one the server knows; with
+   * `options.backend`, only a job that runs there. */
+  job(id: string, options?: BackendChoice): Promise<Job>
   /** An asset by id. */
   asset(id: string): Promise<AssetInfo>
   /** An asset's bytes, fetched through the server (size, SHA-256 and image size are then recorded). */

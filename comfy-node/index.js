@@ -92,6 +92,8 @@ const CLASSES = {
   unknown_partner_model: InvalidArgumentError,
   spending_consent_required: InvalidArgumentError,
   price_above_max_credits: InvalidArgumentError,
+  unknown_backend: InvalidArgumentError,
+  no_backend_available: BackendError,
   job_failed: JobFailedError,
   job_cancelled: JobFailedError,
 }
@@ -357,14 +359,14 @@ class ComfyClient {
     return call(() => this.#native.check(workflowArg(workflow)))
   }
 
-  /** Converts, validates and submits a workflow. */
-  async submit(workflow) {
-    return new Job(await call(() => this.#native.submit(workflowArg(workflow))))
+  /** Converts, validates and submits a workflow (`options.backend`: on that named backend). */
+  async submit(workflow, options = {}) {
+    return new Job(await call(() => this.#native.submit(workflowArg(workflow), options.backend)))
   }
 
-  /** Submits and waits (see `job.wait`). */
-  async run(workflow, options) {
-    return (await this.submit(workflow)).wait(options)
+  /** Submits (on `options.backend`, if given) and waits (see `job.wait`). */
+  async run(workflow, options = {}) {
+    return (await this.submit(workflow, options)).wait(options)
   }
 
   /** Renders a template of the client's set with `params`, validates and submits it. */
@@ -403,8 +405,8 @@ class ComfyClient {
   }
 
   /** A job by id (this client's, recorded in `dataDir`, or known to the server). */
-  async job(id) {
-    return new Job(await call(() => this.#native.job(id)))
+  async job(id, options = {}) {
+    return new Job(await call(() => this.#native.job(id, options.backend)))
   }
 
   /** An asset by id. */

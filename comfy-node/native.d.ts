@@ -40,12 +40,18 @@ export declare class NativeClient {
   constructor(options: ClientOptions)
   /** Every problem of a workflow against the server's catalogue. */
   check(workflow: any): Promise<CheckResult>
-  /** Prepares (converts, validates) and submits a workflow. */
-  submit(workflow: any): Promise<JobHandle>
+  /**
+   * Prepares (converts, validates) and submits a workflow (on the backend named `backend`,
+   * else where routing sends it).
+   */
+  submit(workflow: any, backend?: string | undefined | null): Promise<JobHandle>
   /** Renders a template of the client's set with `params`, validates and submits it. */
   runTemplate(name: string, params?: Record<string, any> | undefined | null): Promise<JobHandle>
-  /** A job by id: one of this client's, one recorded in its store, or one the server knows. */
-  job(id: string): Promise<JobHandle>
+  /**
+   * A job by id: one of this client's, one recorded in its store, or one the server knows
+   * (with `backend`, only a job that runs there).
+   */
+  job(id: string, backend?: string | undefined | null): Promise<JobHandle>
   /** An asset by id. */
   asset(id: string): Promise<AssetInfo>
   /** An asset's bytes, fetched through the server. */
@@ -363,6 +369,13 @@ export interface ClientOptions {
   allowPrivateUrls?: boolean
   /** Hosts such URLs may reach whatever their address (`minio.internal`, `127.0.0.1:9000`). */
   allowedUrlHosts?: Array<string>
+  /**
+   * Several named backends instead of one: each an object with the keys of a `[[backends]]`
+   * entry of comfy-mcp's config file (`name`, `kind`, `url`, `api_key_env`, `priority`, ...).
+   */
+  backends?: Array<any>
+  /** `{overflow_queue, health_interval_ms}` (`[routing]`). */
+  routing?: any
 }
 
 /** Why a job failed: the node, its class, the exception and ComfyUI's message. */

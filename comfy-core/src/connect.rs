@@ -25,6 +25,7 @@
 //! ```
 
 mod env;
+mod fleet;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -42,6 +43,10 @@ use crate::store::{MemoryStore, Store};
 use crate::template::{ParamDefaults, TemplateSet};
 
 pub use self::env::{ExplicitFlags, vars as env_vars};
+pub use self::fleet::{
+    DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_OVERFLOW_QUEUE, FleetConfig, MemberConfig, NamedBackend,
+    RoutingConfig,
+};
 
 /// The default local ComfyUI URL.
 pub const LOCAL_COMFYUI_URL: &str = "http://127.0.0.1:8188";
@@ -540,8 +545,11 @@ impl StoreConfig {
 /// Build it with [`ClientConfig::new`] and the setters, then [`connect`](Self::connect).
 #[derive(Debug, Clone, Default)]
 pub struct ClientConfig {
-    /// The backend.
+    /// The backend (with no [`fleet`](Self::fleet)); with a fleet, the client-wide settings
+    /// that are not credentials (URL policy, CA files) its members share.
     pub backend: BackendConfig,
+    /// Several named backends (`[[backends]]`); empty: the one [`backend`](Self::backend).
+    pub fleet: FleetConfig,
     /// Where jobs and assets are recorded (default in memory).
     pub store: StoreConfig,
     /// A directory of templates (watched); `None`: the built-ins.
@@ -556,6 +564,39 @@ impl ClientConfig {
     /// A configuration for `backend` with the defaults for the rest.
     pub fn new(backend: BackendConfig) -> Self {
         ClientConfig { backend, ..Default::default() }
+    }
+
+    /// Several named backends instead of one ([`FleetConfig`]).
+    pub fn fleet(mut self, fleet: FleetConfig) -> Self {
+        self.fleet = fleet;
+        self
+    }
+
+    /// Builds the backend: the one configured, or, with a [`fleet`](Self::fleet), every member
+    /// (credential variables read from the process environment) behind a
+    /// [`Fleet`](crate::backend::fleet::Fleet).
+    pub fn build_backend(&self) -> Result<Arc<dyn Backend>> {
+        if self.fleet.is_empty() {
+            self.backend.check()?;
+            return self.backend.build();
+        }
+        let members = self.fleet.resolve(&self.backend, |name| std::env::var(name).ok())?;
+        let mut built = Vec::with_capacity(members.len());
+        for m in members {
+            let backend = m.backend.build().map_err(|e| Error::InvalidArgument {
+                argument: format!("backends ({:?})", m.name),
+                message: e.to_string(),
+            })?;
+            built.push(crate::backend::fleet::FleetMember {
+                name: m.name,
+                priority: m.priority,
+                weight: m.weight,
+                tags: m.tags,
+                backend,
+            });
+        }
+        let fleet: Arc<dyn Backend> = crate::backend::fleet::Fleet::new(built, self.fleet.routing)?;
+        Ok(fleet)
     }
 
     /// Where jobs and assets are recorded.
@@ -599,8 +640,7 @@ impl ClientConfig {
     /// tokio runtime). Feedback is kept in the store's data directory unless
     /// [`ClientOptions::feedback_dir`] says otherwise. Nothing is contacted yet: a backend that is down is not an error here.
     pub fn connect(&self) -> Result<Comfy> {
-        self.backend.check()?;
-        let backend = self.backend.build()?;
+        let backend = self.build_backend()?;
         let store = self.store.open()?;
         if self.options.feedback_dir.is_none() && self.store.data_dir().is_some() {
             // Feedback is kept next to the store.

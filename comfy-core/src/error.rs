@@ -290,6 +290,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// A `backend` argument names no configured backend.
+    #[error("no backend named {name:?}; configured: {}", .configured.join(", "))]
+    UnknownBackend {
+        /// The name asked for.
+        name: String,
+        /// The configured names.
+        configured: Vec<String>,
+    },
+
+    /// No configured backend can take the job now (all unhealthy or failing, or none has what
+    /// the workflow needs).
+    #[error("no backend can take the job: {message}")]
+    NoBackendAvailable {
+        /// Why, per backend.
+        message: String,
+        /// Whether trying again later may succeed (backends down) or not (nothing fits).
+        retryable: bool,
+    },
+
     /// No job with this id is known here or on the backend.
     #[error("no job {job_id:?} on backend {backend}")]
     JobNotFound {
@@ -625,6 +644,8 @@ impl Error {
             Error::PromptRejected { .. } => "prompt_rejected",
             Error::NotSupported { .. } => "not_supported",
             Error::JobNotFound { .. } => "job_not_found",
+            Error::UnknownBackend { .. } => "unknown_backend",
+            Error::NoBackendAvailable { .. } => "no_backend_available",
             Error::AssetNotFound { .. } => "asset_not_found",
             Error::AssetExpired { .. } => "asset_expired",
             Error::Timeout { .. } => "timeout",
@@ -669,6 +690,7 @@ impl Error {
             | Error::QueueFull { .. } => true,
             Error::Http { status, .. } => *status == 429 || ((500..600).contains(status) && *status != 501),
             Error::Store { retryable, .. } => *retryable,
+            Error::NoBackendAvailable { retryable, .. } => *retryable,
             Error::BatchItem { source, .. } => source.is_retryable(),
             _ => false,
         }

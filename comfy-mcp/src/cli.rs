@@ -165,6 +165,10 @@ pub struct RunArgs {
     /// (looked up in, and this run recorded to, the configured store).
     #[arg(long)]
     pub reuse: bool,
+    /// Run on this backend of the `[[backends]]` list (by name; a single backend answers to
+    /// its kind). Default: routing chooses.
+    #[arg(long, value_name = "NAME")]
+    pub backend_name: Option<String>,
 }
 
 /// Arguments of `comfy-mcp validate`.

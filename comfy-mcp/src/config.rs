@@ -64,6 +64,20 @@
 //!
 //! [defaults]                         # template parameter defaults (config-file layer)
 //! steps = 30
+//!
+//! [[backends]]                       # several named backends (see comfy_core::connect::FleetConfig)
+//! name = "gpu1"
+//! kind = "local"
+//! url = "http://10.0.0.5:8188"
+//!
+//! [[backends]]
+//! name = "cloud"
+//! kind = "comfy-cloud"
+//! api_key_env = "COMFY_CLOUD_API_KEY"
+//! priority = 1                       # takes the overflow
+//!
+//! [routing]
+//! overflow_queue = 4
 //! ```
 
 use std::net::SocketAddr;
@@ -73,6 +87,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use comfy_core::connect::{FleetConfig, NamedBackend, RoutingConfig};
 use comfy_core::{BackendConfig, BackendKind, ClientConfig, ClientOptions, Secret, StoreConfig};
 
 use crate::cli::{LogFormat, ServerArgs, Transport};
@@ -157,6 +172,12 @@ pub struct FileConfig {
     /// Template parameter defaults (the config-file layer).
     #[serde(default)]
     pub defaults: Map<String, Value>,
+    /// Several named backends (`[[backends]]`); checked by comfy-core.
+    #[serde(default)]
+    pub backends: Vec<NamedBackend>,
+    /// How submissions are routed over `[[backends]]`.
+    #[serde(default)]
+    pub routing: RoutingConfig,
 }
 
 /// `[tools]` of the config file.
@@ -366,6 +387,12 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Template parameter defaults from the config file.
     pub defaults: Map<String, Value>,
+    /// Several named backends (`[[backends]]`; credentials masked when printed). Empty: the one
+    /// backend of `backend` and its flags.
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "mask_backends")]
+    pub backends: Vec<NamedBackend>,
+    /// How submissions are routed over `backends`.
+    pub routing: RoutingConfig,
     /// Settings given but unused (a ComfyUI URL while on Comfy Cloud), to log as warnings.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -476,6 +503,20 @@ fn mask_opt<S: serde::Serializer>(v: &Option<Secret>, s: S) -> Result<S::Ok, S::
         Some(_) => s.serialize_some("***"),
         None => s.serialize_none(),
     }
+}
+
+fn mask_backends<S: serde::Serializer>(v: &[NamedBackend], s: S) -> Result<S::Ok, S::Error> {
+    let mask = |v: &Option<String>| v.as_ref().map(|_| "***".to_owned());
+    let masked: Vec<NamedBackend> = v
+        .iter()
+        .map(|b| NamedBackend {
+            api_key: mask(&b.api_key),
+            token: mask(&b.token),
+            comfy_api_key: mask(&b.comfy_api_key),
+            ..b.clone()
+        })
+        .collect();
+    masked.serialize(s)
 }
 
 fn mask_tokens<S: serde::Serializer>(v: &[TokenConfig], s: S) -> Result<S::Ok, S::Error> {
@@ -685,6 +726,8 @@ impl Settings {
                 path: args.audit_log.clone().or(file.audit.path).filter(|p| !p.as_os_str().is_empty()),
             },
             defaults: file.defaults,
+            backends: file.backends,
+            routing: file.routing,
         };
         settings.check()?;
         Ok(settings)
@@ -698,6 +741,13 @@ impl Settings {
             BackendKind::Local => ConfigError(format!("comfyui_url: {e}")),
             BackendKind::ComfyCloud | BackendKind::RunComfy => ConfigError(e.to_string()),
         })?;
+        // Every `[[backends]]` entry, its credential variables included, is checked by the core
+        // (errors name the entry and the field).
+        if !self.backends.is_empty() {
+            self.fleet_config()
+                .resolve(&self.backend_config(), |name| std::env::var(name).ok())
+                .map_err(|e| ConfigError(e.to_string()))?;
+        }
         let limits = &self.limits;
         if !(1..=3600).contains(&limits.wait_budget_secs) {
             return Err(ConfigError("wait_budget_secs must be from 1 to 3600".into()));
@@ -769,6 +819,11 @@ impl Settings {
         .with_comfy_api_key(self.comfy_api_key.as_ref().map(|k| k.expose().to_owned()))
     }
 
+    /// The `[[backends]]` list and its routing, for the core.
+    pub fn fleet_config(&self) -> FleetConfig {
+        FleetConfig { backends: self.backends.clone(), routing: self.routing }
+    }
+
     /// The URL of the selected backend.
     pub fn backend_url(&self) -> &str {
         match self.backend {
@@ -794,6 +849,7 @@ impl Settings {
             None => self.data_dir.clone().or_else(|| StoreConfig::UserData.data_dir()),
         };
         ClientConfig::new(self.backend_config())
+            .fleet(self.fleet_config())
             .store(store)
             .workflows_dir(self.workflows_dir.clone())
             .options(ClientOptions {

@@ -279,7 +279,9 @@ async fn run_inner(settings: Settings, args: RunArgs) -> Result<u8, Fail> {
         }
     }
     let options = SubmitOptions { reuse: args.reuse, ..Default::default() };
-    let submission = comfy.submit_with(prepared.into_request(), options).await.map_err(Fail::core)?;
+    let mut request = prepared.into_request();
+    request.backend = args.backend_name.clone();
+    let submission = comfy.submit_with(request, options).await.map_err(Fail::core)?;
     let job = submission.job.clone();
     match &submission.reused_from {
         Some(from) => eprintln!("job {} (reused: an identical run already succeeded)", from.job_id),

@@ -545,3 +545,32 @@ async fn generate_quotes_refuses_without_consent_and_runs_with_it() {
     let saved = text(&out.stdout);
     assert!(saved.trim().ends_with(".png") && Path::new(saved.trim()).is_file(), "{saved}");
 }
+
+#[tokio::test]
+async fn run_with_a_backend_name_runs_there() {
+    let (a, b) = (common::fake().await, common::fake().await);
+    let dir = tempfile::tempdir().unwrap();
+    let wf = write(dir.path(), "wf.json", common::basic_workflow());
+    let file = dir.path().join("fleet.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[backends]]\nname = \"a\"\nkind = \"local\"\nurl = \"{}\"\n[[backends]]\nname = \"b\"\nkind = \"local\"\nurl = \"{}\"\n",
+            a.url(),
+            b.url()
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let mut c = base();
+    c.args(["--config", file.to_str().unwrap(), "run", &wf, "--backend-name", "b", "--out"]).arg(&out_dir);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!((a.received_prompts().len(), b.received_prompts().len()), (0, 1));
+    let mut c = base();
+    c.args(["--config", file.to_str().unwrap(), "run", &wf, "--backend-name", "gpu9"]);
+    let out = run(c).await;
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("gpu9"), "{}", text(&out.stderr));
+    assert_eq!(a.received_prompts().len() + b.received_prompts().len(), 1, "nothing else was sent");
+}

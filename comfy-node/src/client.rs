@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use comfy_core::backend::Upload;
-use comfy_core::connect::ExplicitFlags;
+use comfy_core::connect::{ExplicitFlags, FleetConfig};
 use comfy_core::job::JobId;
 use comfy_core::store::AssetId;
 use comfy_core::{
@@ -74,7 +74,12 @@ fn build(options: &ClientOptions) -> comfy_core::Result<Comfy> {
         allow_private_urls: options.allow_private_urls,
         allow_partner_spend: options.allow_partner_spend,
     };
+    let fleet = match &options.backends {
+        Some(list) => FleetConfig::from_json(Value::Array(list.clone()), options.routing.clone())?,
+        None => FleetConfig::default(),
+    };
     ClientConfig::new(backend)
+        .fleet(fleet)
         .store(store)
         .workflows_dir(options.workflows_dir.as_ref().map(PathBuf::from))
         .options(tunables)
@@ -98,11 +103,12 @@ impl Client {
         self.comfy.check(Source::Json(json)).await.napi().map(CheckResult::from)
     }
 
-    /// Prepares (converts, validates) and submits a workflow.
+    /// Prepares (converts, validates) and submits a workflow (on the backend named `backend`,
+    /// else where routing sends it).
     #[napi]
-    pub async fn submit(&self, workflow: Value) -> napi::Result<JobHandle> {
+    pub async fn submit(&self, workflow: Value, backend: Option<String>) -> napi::Result<JobHandle> {
         let json = workflow_json(workflow).await?;
-        self.submit_source(Source::Json(json)).await
+        self.submit_source(Source::Json(json), backend).await
     }
 
     /// Renders a template of the client's set with `params`, validates and submits it.
@@ -112,13 +118,14 @@ impl Client {
         name: String,
         params: Option<Map<String, Value>>,
     ) -> napi::Result<JobHandle> {
-        self.submit_source(Source::named(name, params.unwrap_or_default())).await
+        self.submit_source(Source::named(name, params.unwrap_or_default()), None).await
     }
 
-    /// A job by id: one of this client's, one recorded in its store, or one the server knows.
+    /// A job by id: one of this client's, one recorded in its store, or one the server knows
+    /// (with `backend`, only a job that runs there).
     #[napi]
-    pub async fn job(&self, id: String) -> napi::Result<JobHandle> {
-        let job = self.comfy.job(&JobId(id)).await.napi()?;
+    pub async fn job(&self, id: String, backend: Option<String>) -> napi::Result<JobHandle> {
+        let job = self.comfy.job_on(&JobId(id), backend.as_deref()).await.napi()?;
         Ok(JobHandle::new(job, self.comfy.clone()))
     }
 
@@ -406,9 +413,10 @@ impl Client {
 }
 
 impl Client {
-    async fn submit_source(&self, source: Source) -> napi::Result<JobHandle> {
-        let prepared = self.comfy.prepare(source).await.napi()?;
-        let job = self.comfy.submit(prepared.into_request()).await.napi()?;
+    async fn submit_source(&self, source: Source, backend: Option<String>) -> napi::Result<JobHandle> {
+        let mut request = self.comfy.prepare(source).await.napi()?.into_request();
+        request.backend = backend;
+        let job = self.comfy.submit(request).await.napi()?;
         Ok(JobHandle::new(job, self.comfy.clone()))
     }
 }

@@ -92,6 +92,11 @@ pub struct ClientOptions {
     pub allow_private_urls: Option<bool>,
     /// Hosts such URLs may reach whatever their address (`minio.internal`, `127.0.0.1:9000`).
     pub allowed_url_hosts: Option<Vec<String>>,
+    /// Several named backends instead of one: each an object with the keys of a `[[backends]]`
+    /// entry of comfy-mcp's config file (`name`, `kind`, `url`, `api_key_env`, `priority`, ...).
+    pub backends: Option<Vec<serde_json::Value>>,
+    /// `{overflow_queue, health_interval_ms}` (`[routing]`).
+    pub routing: Option<serde_json::Value>,
 }
 
 /// Arguments of `client.submitFeedback(feedback)`.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use comfy_core::backend::Upload;
-use comfy_core::connect::ExplicitFlags;
+use comfy_core::connect::{ExplicitFlags, FleetConfig};
 use comfy_core::job::JobId;
 use comfy_core::store::AssetQuery;
 use comfy_core::{
@@ -20,7 +20,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
 use serde_json::Value;
 
 use crate::asset::{Asset, asset_id};
-use crate::convert::{Repr, WorkflowArg, fspath, json_to_py, kwargs_to_json};
+use crate::convert::{Repr, WorkflowArg, fspath, json_to_py, kwargs_to_json, py_to_json};
 use crate::error::{Failure, to_pyerr};
 use crate::job::Job;
 use crate::runtime::{Mode, resolve, runtime};
@@ -90,6 +90,8 @@ struct BackendArgs {
     allow_partner_spend: bool,
     allow_private_urls: Option<bool>,
     allowed_url_hosts: Vec<String>,
+    /// Several named backends (`backends=[{...}]`, `routing={...}`); empty: the one above.
+    fleet: FleetConfig,
 }
 
 /// The RunComfy keyword arguments (each defaults to its environment variable).
@@ -151,6 +153,7 @@ fn build(
         allow_partner_spend: args.allow_partner_spend.then_some(true),
     };
     let config = ClientConfig::new(backend)
+        .fleet(args.fleet)
         .store(store)
         .workflows_dir(workflows_dir)
         .options(options)
@@ -167,7 +170,7 @@ impl Client {
     /// (`postgres://user:password@host/db`, shared by several processes; `sqlite://PATH`);
     /// templates come from `workflows_dir` (watched) or are the built-ins.
     #[new]
-    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None, feedback_url=None, allow_partner_spend=false, runcomfy_url=None, runcomfy_token=None, runcomfy_deployment=None, runcomfy_queue_version=None, store=None, allow_private_urls=None, allowed_url_hosts=None))]
+    #[pyo3(signature = (url="http://127.0.0.1:8188", *, data_dir=None, workflows_dir=None, max_running_jobs=None, comfy_api_key=None, blocking=false, backend="local", cloud_url=None, cloud_api_key=None, ca_cert=None, allow_account_interrupt=false, keep_outputs=None, feedback_url=None, allow_partner_spend=false, runcomfy_url=None, runcomfy_token=None, runcomfy_deployment=None, runcomfy_queue_version=None, store=None, allow_private_urls=None, allowed_url_hosts=None, backends=None, routing=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -192,7 +195,16 @@ impl Client {
         store: Option<String>,
         allow_private_urls: Option<bool>,
         allowed_url_hosts: Option<Vec<String>>,
+        backends: Option<&Bound<'_, PyAny>>,
+        routing: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Client> {
+        let fleet = match backends {
+            Some(list) => {
+                FleetConfig::from_json(py_to_json(list)?, routing.map(|r| py_to_json(r)).transpose()?)
+                    .map_err(|e| to_pyerr(py, e))?
+            }
+            None => FleetConfig::default(),
+        };
         let args = BackendArgs {
             backend: backend.to_owned(),
             url: url.to_owned(),
@@ -212,6 +224,7 @@ impl Client {
             allow_partner_spend,
             allow_private_urls,
             allowed_url_hosts: allowed_url_hosts.unwrap_or_default(),
+            fleet,
         };
         let (comfy, url) = py
             .detach(|| build(args, data_dir, store, workflows_dir, max_running_jobs))
@@ -246,30 +259,53 @@ impl Client {
         })
     }
 
-    /// Prepares (converts, validates) and submits a workflow; answers the job at once.
-    fn submit<'py>(&self, py: Python<'py>, workflow: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    /// Prepares (converts, validates) and submits a workflow (on the backend named `backend`,
+    /// else where routing sends it); answers the job at once.
+    #[pyo3(signature = (workflow, *, backend=None))]
+    fn submit<'py>(
+        &self,
+        py: Python<'py>,
+        workflow: &Bound<'py, PyAny>,
+        backend: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let (comfy, workflow, mode) = (self.comfy.clone(), WorkflowArg::extract(workflow)?, self.mode);
-        resolve(py, self.mode, async move { submit(&comfy, workflow.into_source().await?, mode).await })
+        resolve(
+            py,
+            self.mode,
+            async move { submit(&comfy, workflow.into_source().await?, mode, backend).await },
+        )
     }
 
     /// Renders a template of this client's set with `params` (over the layered defaults),
     /// validates and submits it; answers the job at once.
-    #[pyo3(signature = (name, params=None))]
+    #[pyo3(signature = (name, params=None, *, backend=None))]
     fn submit_template<'py>(
         &self,
         py: Python<'py>,
         name: String,
         params: Option<&Bound<'py, PyDict>>,
+        backend: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (comfy, params, mode) = (self.comfy.clone(), kwargs_to_json(params)?, self.mode);
-        resolve(py, self.mode, async move { submit(&comfy, Source::named(name, params), mode).await })
+        resolve(
+            py,
+            self.mode,
+            async move { submit(&comfy, Source::named(name, params), mode, backend).await },
+        )
     }
 
-    /// A job by id: tracked by this client, recorded in its store, or known to the backend.
-    fn job<'py>(&self, py: Python<'py>, job_id: String) -> PyResult<Bound<'py, PyAny>> {
+    /// A job by id: tracked by this client, recorded in its store, or known to the backend
+    /// (with `backend`, only a job that runs there).
+    #[pyo3(signature = (job_id, *, backend=None))]
+    fn job<'py>(
+        &self,
+        py: Python<'py>,
+        job_id: String,
+        backend: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let (comfy, mode) = (self.comfy.clone(), self.mode);
         resolve(py, self.mode, async move {
-            let job = comfy.job(&JobId(job_id)).await?;
+            let job = comfy.job_on(&JobId(job_id), backend.as_deref()).await?;
             Ok(Job::new(job, comfy, mode))
         })
     }
@@ -660,8 +696,8 @@ impl Client {
 }
 
 /// Prepares and submits (one core call), handing back the job in this client's mode.
-async fn submit(comfy: &Comfy, source: Source, mode: Mode) -> Result<Job, Failure> {
-    match comfy.run(source, None).await? {
+async fn submit(comfy: &Comfy, source: Source, mode: Mode, backend: Option<String>) -> Result<Job, Failure> {
+    match comfy.run_on(source, None, backend).await? {
         Waited::StillRunning(job) => Ok(Job::new(job, comfy.clone(), mode)),
         Waited::Finished(result) => Ok(Job::new(comfy.job(&result.job_id).await?, comfy.clone(), mode)),
     }

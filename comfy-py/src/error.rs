@@ -74,7 +74,8 @@ fn class_name(code: &str) -> &'static str {
         | "already_exists"
         | "unknown_partner_model"
         | "spending_consent_required"
-        | "price_above_max_credits" => "InvalidInput",
+        | "price_above_max_credits"
+        | "unknown_backend" => "InvalidInput",
         "job_not_found"
         | "asset_not_found"
         | "template_not_found"
@@ -82,7 +83,7 @@ fn class_name(code: &str) -> &'static str {
         | "node_not_found"
         | "batch_not_found" => "NotFound",
         "backend_unreachable" => "BackendUnreachable",
-        "backend_http_error" | "unexpected_response" => "BackendError",
+        "backend_http_error" | "unexpected_response" | "no_backend_available" => "BackendError",
         "timeout" => "Timeout",
         "not_supported" => "NotSupported",
         "too_many_jobs" => "TooManyJobs",

@@ -8,6 +8,7 @@
 
 pub mod cloud;
 pub mod credentials;
+pub mod fleet;
 pub(crate) mod http;
 pub mod local;
 pub mod runcomfy;
@@ -95,6 +96,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// This backend as RunComfy, for RunComfy's own operations (deployments, requests by id).
     fn as_runcomfy(&self) -> Option<&runcomfy::RunComfy> {
+        None
+    }
+
+    /// This backend as a [`fleet::Fleet`] of named backends, for routing and per-member calls.
+    fn as_fleet(&self) -> Option<&fleet::Fleet> {
         None
     }
 

@@ -65,6 +65,10 @@ pub struct JobRequest {
     pub job_id: Option<JobId>,
     /// Template, parameters and owner, recorded with the job and its assets.
     pub provenance: Provenance,
+    /// Run on this named backend (pinning, when the client has several: see
+    /// [`Fleet`](super::fleet::Fleet)); `None`: routing picks one. A single backend answers to
+    /// its kind (`local`, `comfy-cloud`, `runcomfy`) and its own name.
+    pub backend: Option<String>,
 }
 
 impl JobRequest {
@@ -77,17 +81,23 @@ impl JobRequest {
             extra_data: Map::new(),
             job_id: None,
             provenance: Provenance::default(),
+            backend: None,
         }
     }
 
-    /// The request as JSON for persistence (no credentials are ever in it).
+    /// The request as JSON for persistence (no credentials are ever in it); a pinned backend
+    /// is kept as `backend`.
     pub fn to_record(&self) -> Value {
-        serde_json::json!({
+        let mut record = serde_json::json!({
             "workflow": self.workflow.to_value(),
             "outputs": self.outputs,
             "front": self.front,
             "extra_data": self.extra_data,
-        })
+        });
+        if let (Some(pin), Some(fields)) = (&self.backend, record.as_object_mut()) {
+            fields.insert("backend".into(), Value::String(pin.clone()));
+        }
+        record
     }
 }
 
@@ -115,11 +125,14 @@ pub struct JobRef {
     pub id: JobId,
     /// The backend's handle, if it gave one.
     pub handle: Option<Value>,
+    /// The name of the backend the job's record says runs it (a fleet sends every call on the
+    /// job there, and nowhere else); `None` when not known.
+    pub backend: Option<String>,
 }
 
 impl From<&JobId> for JobRef {
     fn from(id: &JobId) -> Self {
-        JobRef { id: id.clone(), handle: None }
+        JobRef { id: id.clone(), handle: None, backend: None }
     }
 }
 

@@ -90,11 +90,12 @@ impl Comfy {
                 Err(e) => return Err(Error::io("reading", &path, e)),
             }
         }
+        let backend = self.inner.backend_for(&asset.backend);
         if let Some(file) = &asset.file {
-            self.inner.backend.download(file).await
+            backend.download(file).await
         } else if let Some(url) = &asset.url {
             check_not_expired(&asset)?;
-            self.inner.backend.download_url(url).await
+            backend.download_url(url).await
         } else {
             Err(Error::InvalidArgument {
                 argument: "asset".into(),
@@ -114,7 +115,7 @@ impl Comfy {
             return Ok(crate::backend::HostedUrl { url: url.clone(), expires_at: asset.expires_at });
         }
         match &asset.file {
-            Some(file) => self.inner.backend.output_url(file).await,
+            Some(file) => self.inner.backend_for(&asset.backend).output_url(file).await,
             None => Err(Error::InvalidArgument {
                 argument: "asset".into(),
                 message: format!("{id} is a {} value, not a file", asset.mime_type),
@@ -165,10 +166,11 @@ pub(super) async fn keep_copy(
     dir: &std::path::Path,
     asset: &Asset,
 ) -> Result<()> {
+    let backend = inner.backend_for(&asset.backend);
     let download = if let Some(file) = &asset.file {
-        inner.backend.download(file).await?
+        backend.download(file).await?
     } else if let Some(url) = &asset.url {
-        inner.backend.download_url(url).await?
+        backend.download_url(url).await?
     } else {
         return Ok(());
     };

@@ -275,12 +275,24 @@ impl Comfy {
     /// what the running-jobs cap admits and the rest as slots free. The answer is the batch's
     /// status right after the first submissions; its `batch_id` survives restarts.
     pub async fn submit_batch(&self, request: BatchRequest) -> Result<BatchStatus> {
+        self.submit_batch_on(request, None).await
+    }
+
+    /// [`submit_batch`](Self::submit_batch) with every item pinned to the backend `backend`
+    /// names (recorded with each item, so a batch continued after a restart stays there).
+    pub async fn submit_batch_on(
+        &self,
+        request: BatchRequest,
+        backend: Option<String>,
+    ) -> Result<BatchStatus> {
+        self.inner.check_pin(backend.as_deref())?;
         let sources = self.batch_sources(request).await?;
         let mut items = Vec::with_capacity(sources.len());
         for (index, (source, seed)) in sources.into_iter().enumerate() {
             let item = |e: Error| Error::BatchItem { index, source: Box::new(e) };
             let prepared = self.prepare(source).await.map_err(item)?;
             let mut request = prepared.into_request();
+            request.backend = backend.clone();
             self.caller.stamp(&mut request.provenance);
             if let Some(seed) = seed {
                 set_seeds(&mut request.workflow, seed).map_err(item)?;
@@ -610,6 +622,7 @@ fn item_request(item: &BatchItemRecord) -> Result<JobRequest> {
     request.front = r.get("front").and_then(Value::as_bool).unwrap_or(false);
     request.extra_data = r.get("extra_data").and_then(Value::as_object).cloned().unwrap_or_default();
     request.provenance = item.provenance.clone();
+    request.backend = r.get("backend").and_then(Value::as_str).map(str::to_owned);
     Ok(request)
 }
 

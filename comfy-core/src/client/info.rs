@@ -37,6 +37,9 @@ pub struct ServerInfo {
     pub capabilities: Capabilities,
     /// Jobs this client is running now.
     pub running_jobs: usize,
+    /// The backends jobs can be pinned to by name (`backend` arguments), with their routing
+    /// state: the members of a fleet (`[[backends]]`), or the one backend under its kind.
+    pub backends: Vec<crate::backend::fleet::MemberInfo>,
 }
 
 impl Comfy {
@@ -62,6 +65,7 @@ impl Comfy {
             partner_nodes_key: identity.partner_nodes_key,
             capabilities: backend.capabilities(),
             running_jobs: self.running_jobs(),
+            backends: self.backends(),
         })
     }
 

@@ -114,7 +114,9 @@ impl JobShared {
     pub(crate) fn job_ref(&self) -> crate::backend::JobRef {
         let handle =
             self.record.lock().map(|r| r.handle.clone()).unwrap_or_else(|e| e.into_inner().handle.clone());
-        crate::backend::JobRef { id: self.id.clone(), handle }
+        let backend =
+            self.record.lock().map(|r| r.backend.clone()).unwrap_or_else(|e| e.into_inner().backend.clone());
+        crate::backend::JobRef { id: self.id.clone(), handle, backend: Some(backend) }
     }
 
     pub(crate) fn snapshot(&self) -> JobSnapshot {
@@ -234,7 +236,7 @@ impl Job {
             return Ok(CancelOutcome::AlreadyFinished);
         }
         let ran_on = self.record().backend;
-        if ran_on != self.client.backend.name() {
+        if !self.client.runs_backend(&ran_on) {
             return Err(Error::InvalidArgument {
                 argument: "job".into(),
                 message: format!(

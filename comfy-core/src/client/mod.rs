@@ -21,6 +21,7 @@ mod publish;
 mod regenerate;
 mod requests;
 mod reuse;
+mod route;
 mod tracker;
 mod workflows;
 
@@ -204,6 +205,11 @@ impl ComfyBuilder {
         };
         let ops = operate::Ops::new(audit);
         ops.metrics.add_backend(self.backend.name(), self.backend.kind().as_str());
+        if let Some(fleet) = self.backend.as_fleet() {
+            for member in fleet.members() {
+                ops.metrics.add_backend(&member.name, member.kind);
+            }
+        }
         let inner = Arc::new(ClientInner {
             backend: self.backend,
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::default())),
@@ -323,9 +329,10 @@ impl Comfy {
         let submitted = self.submit_inner(request, via).await;
         let backend = self.inner.backend.name();
         match &submitted {
-            Ok(_) => {
+            Ok(job) => {
                 crate::feedback::Activity::bump(&self.inner.activity.submitted);
-                self.inner.ops.metrics.job_submitted(backend, started.elapsed());
+                // Counted under the backend that took it (a fleet's member).
+                self.inner.ops.metrics.job_submitted(&job.record().backend, started.elapsed());
             }
             Err(e) => {
                 self.inner.activity.error(e.code());
@@ -337,6 +344,7 @@ impl Comfy {
 
     async fn submit_inner(&self, mut request: JobRequest, via: Option<(Via<'_>, Value)>) -> Result<Job> {
         self.inner.ops.admit()?;
+        self.inner.check_pin(request.backend.as_deref())?;
         let permit = self.inner.gate.admit()?;
         self.caller.stamp(&mut request.provenance);
         let backend = &self.inner.backend;
@@ -379,6 +387,8 @@ impl Comfy {
                 return Err(e);
             }
         };
+        // The backend that accepted it (a fleet's member): every later call goes there.
+        lock(&shared.record).backend = self.inner.recorded_backend(&submitted.job_id);
         let shared = if submitted.job_id != id {
             // A backend that assigns its own ids: re-key (events before this are reconciled).
             let mut jobs = lock(&self.inner.jobs);
@@ -418,7 +428,7 @@ impl Comfy {
         self.inner.audit_submission(&request, &record).await;
         // Its queue position (the queue update event may have come before we knew the job).
         self.inner.clone().spawn_queue_positions();
-        tracing::info!(backend = %backend.name(), job = %record.id, "job submitted");
+        tracing::info!(backend = %record.backend, job = %record.id, "job submitted");
         permit.track(shared.clone());
         Ok(self.job_handle(shared))
     }
@@ -464,7 +474,7 @@ impl Comfy {
         };
         let nodes_total =
             record.request.get("workflow").and_then(|w| w.as_object()).map_or(0, |w| w.len() as u32);
-        let other_backend = record.backend != self.inner.backend.name();
+        let other_backend = !self.inner.runs_backend(&record.backend);
         let shared = JobShared::new(record, nodes_total);
         shared.foreign.store(true, std::sync::atomic::Ordering::SeqCst);
         if other_backend {
@@ -498,13 +508,13 @@ impl Comfy {
             .store
             .list_jobs(&JobQuery {
                 unfinished_only: true,
-                backend: Some(self.inner.backend.name().to_owned()),
+                backend: self.inner.backend_filter(),
                 limit: 10_000,
                 ..Default::default()
             })
             .await?;
         let mut jobs = Vec::with_capacity(records.len());
-        for r in records {
+        for r in records.into_iter().filter(|r| self.inner.runs_backend(&r.backend)) {
             // Everyone's jobs: reattaching is the client's own work, not a caller's.
             jobs.push(self.find_job(&r.id).await?);
         }

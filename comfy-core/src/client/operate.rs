@@ -96,48 +96,49 @@ impl Comfy {
     /// jobs in flight; a backend gets 2 s to answer) and renders every metric in
     /// the OpenMetrics text format ([`crate::metrics::CONTENT_TYPE`]).
     pub async fn render_metrics(&self) -> String {
-        let backend = &self.inner.backend;
-        let name = backend.name();
-        let in_flight = lock(&self.inner.jobs)
-            .values()
-            .filter(|j| !j.is_terminal() && lock(&j.record).backend == name)
-            .count();
         let metrics = &self.inner.ops.metrics;
-        metrics.set_in_flight(name, in_flight);
-        let (health, queue) = futures::join!(
-            tokio::time::timeout(SCRAPE_TIMEOUT, backend.health()),
-            tokio::time::timeout(SCRAPE_TIMEOUT, backend.queue())
-        );
-        let health = flatten(health);
-        metrics.set_up(name, health.is_ok());
-        if let Err(e) = &health {
-            self.inner.ops.record_error(name, e);
-        }
-        match flatten(queue) {
-            Ok(q) => metrics.set_queue_depth(name, q.running.len(), q.pending.len()),
-            Err(e) => tracing::debug!(backend = %name, error = %e, "no queue depth for the metrics"),
-        }
+        let scrapes = self.inner.each_backend().into_iter().map(|(name, backend)| async move {
+            let in_flight = lock(&self.inner.jobs)
+                .values()
+                .filter(|j| !j.is_terminal() && lock(&j.record).backend == name)
+                .count();
+            metrics.set_in_flight(&name, in_flight);
+            let (health, queue) = futures::join!(
+                tokio::time::timeout(SCRAPE_TIMEOUT, backend.health()),
+                tokio::time::timeout(SCRAPE_TIMEOUT, backend.queue())
+            );
+            let health = flatten(health);
+            metrics.set_up(&name, health.is_ok());
+            if let Err(e) = &health {
+                self.inner.ops.record_error(&name, e);
+            }
+            match flatten(queue) {
+                Ok(q) => metrics.set_queue_depth(&name, q.running.len(), q.pending.len()),
+                Err(e) => tracing::debug!(backend = %name, error = %e, "no queue depth for the metrics"),
+            }
+        });
+        futures::future::join_all(scrapes).await;
         metrics.encode()
     }
 
     /// Checks every backend now (each gets `timeout` to answer its health check). Ready when
     /// the client is not draining and at least one backend answered.
     pub async fn readiness(&self, timeout: Duration) -> Readiness {
-        let backend = &self.inner.backend;
-        let name = backend.name().to_owned();
-        let health = flatten(tokio::time::timeout(timeout, backend.health()).await);
-        if let Err(e) = &health {
-            self.inner.ops.record_error(&name, e);
-        }
-        self.inner.ops.metrics.set_up(&name, health.is_ok());
-        let one = BackendReadiness {
-            kind: backend.kind().as_str(),
-            ready: health.is_ok(),
-            version: health.ok().and_then(|h| h.version),
-            last_error: lock(&self.inner.ops.last_errors).get(&name).cloned(),
-            name,
-        };
-        let backends = vec![one];
+        let checks = self.inner.each_backend().into_iter().map(|(name, backend)| async move {
+            let health = flatten(tokio::time::timeout(timeout, backend.health()).await);
+            if let Err(e) = &health {
+                self.inner.ops.record_error(&name, e);
+            }
+            self.inner.ops.metrics.set_up(&name, health.is_ok());
+            BackendReadiness {
+                kind: backend.kind().as_str(),
+                ready: health.is_ok(),
+                version: health.ok().and_then(|h| h.version),
+                last_error: lock(&self.inner.ops.last_errors).get(&name).cloned(),
+                name,
+            }
+        });
+        let backends = futures::future::join_all(checks).await;
         let draining = self.is_draining();
         let any = backends.iter().any(|b| b.ready);
         let status = match (draining, any) {
@@ -190,11 +191,14 @@ impl ClientInner {
     /// logged as an error.
     pub(crate) async fn audit_submission(&self, request: &JobRequest, record: &JobRecord) {
         let Some(log) = &self.ops.audit else { return };
-        let kind = self.backend.kind();
+        // The member that runs it: its kind says whether the run is paid, its catalogue what
+        // partner nodes cost.
+        let backend = self.backend_for(&record.backend);
+        let kind = backend.kind();
         // Partner nodes are told by the catalogue (cached after the first fetch).
         let (partner_nodes, estimate) = match tokio::time::timeout(
             Duration::from_secs(10),
-            self.backend.catalog(false),
+            backend.catalog(false),
         )
         .await
         {

@@ -174,7 +174,9 @@ impl Comfy {
         let owner = request.provenance.owner.clone();
         let outputs = serde_json::to_value(&request.outputs).unwrap_or(Value::Null);
         if options.reuse
-            && let Some(job) = self.succeeded_identical(&hash, owner.as_deref(), &outputs).await?
+            && let Some(job) = self
+                .succeeded_identical(&hash, owner.as_deref(), &outputs, request.backend.as_deref())
+                .await?
         {
             tracing::info!(job = %job.id(), "identical graph already succeeded: its outputs are reused");
             let reused_from = Some(ReusedFrom { job_id: job.id().0.clone(), kind: ReuseKind::Cached });
@@ -183,7 +185,11 @@ impl Comfy {
         if !options.dedup || request.job_id.is_some() {
             return Ok(Submission { job: self.submit(request).await?, reused_from: None });
         }
-        let key = claim_key(owner.as_deref(), &hash, &outputs);
+        // A pinned submission is only the same as one pinned to the same backend.
+        let key = match request.backend.as_deref() {
+            Some(pin) => format!("{}@{pin}", claim_key(owner.as_deref(), &hash, &outputs)),
+            None => claim_key(owner.as_deref(), &hash, &outputs),
+        };
         // A claimant that fails to submit gives its claim up: its waiters try again (each may
         // become the claimant). Bounded, so a backend that keeps refusing cannot loop forever.
         for _ in 0..3 {
@@ -214,24 +220,27 @@ impl Comfy {
         Ok(Submission { job: self.submit(request).await?, reused_from: None })
     }
 
-    /// The newest job of this backend with this owner, graph and outputs that succeeded and
-    /// whose outputs have not expired.
+    /// The newest job of this backend (of the pinned one, with `pin`) with this owner, graph
+    /// and outputs that succeeded and whose outputs have not expired.
     async fn succeeded_identical(
         &self,
         hash: &str,
         owner: Option<&str>,
         outputs: &Value,
+        pin: Option<&str>,
     ) -> Result<Option<Job>> {
         let query = JobQuery {
             workflow_hash: Some(hash.to_owned()),
             owner: owner.map(str::to_owned),
-            backend: Some(self.inner.backend.name().to_owned()),
+            backend: self.inner.backend_filter(),
             limit: 50,
             ..Default::default()
         };
         let now = now_millis();
         for record in self.inner.store.list_jobs(&query).await? {
-            let same = record.status == JobStatus::Succeeded
+            let same = self.inner.runs_backend(&record.backend)
+                && pin.is_none_or(|p| self.inner.matches_pin(&record.backend, p))
+                && record.status == JobStatus::Succeeded
                 && record.provenance.owner.as_deref() == owner
                 && record.request.get("outputs").unwrap_or(&Value::Null) == outputs
                 && !record.outputs.is_empty()

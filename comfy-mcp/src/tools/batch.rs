@@ -71,6 +71,10 @@ pub struct SubmitBatchArgs {
     /// Items with random seeds.
     #[schemars(range(min = 1, max = 1000))]
     pub count: Option<u32>,
+    /// Run every item on this configured backend (default: routing chooses per item).
+    #[serde(default)]
+    #[schemars(schema_with = "super::backend_schema")]
+    pub backend: Option<String>,
 }
 
 fn optional_workflow_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -131,7 +135,7 @@ async fn submit_batch(ctx: CallCtx, args: SubmitBatchArgs) -> ToolResult<BatchVi
     };
     let items =
         BatchItems::one_of(args.param_sets, args.overrides, args.seeds, args.count.map(|n| n as usize))?;
-    let status = ctx.state.comfy.submit_batch(BatchRequest { source, items }).await?;
+    let status = ctx.state.comfy.submit_batch_on(BatchRequest { source, items }, args.backend).await?;
     Ok(BatchView::from(status).into())
 }
 

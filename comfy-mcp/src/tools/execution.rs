@@ -12,7 +12,10 @@ use serde_json::Value;
 
 use super::shared::{NoArgs, bounded_jpeg, yes};
 use super::views::{JobView, job_view, submit_and_report, wait_job_within};
-use super::{CallCtx, Output, Registry, ToolDef, ToolResult, job_id_schema, workflow_schema, workflow_value};
+use super::{
+    CallCtx, Output, Registry, ToolDef, ToolResult, backend_schema, job_id_schema, workflow_schema,
+    workflow_value,
+};
 
 pub(crate) fn register(r: &mut Registry) {
     r.add(
@@ -87,6 +90,10 @@ pub struct SubmitArgs {
     /// again (default false; `reused_from` then names that job).
     #[serde(default)]
     pub reuse: bool,
+    /// Run on this configured backend (default: routing chooses).
+    #[serde(default)]
+    #[schemars(schema_with = "backend_schema")]
+    pub backend: Option<String>,
 }
 
 /// Arguments naming one job.
@@ -96,6 +103,10 @@ pub struct JobArgs {
     /// The job handle.
     #[schemars(schema_with = "job_id_schema")]
     pub job_id: String,
+    /// The backend the job runs on (optional; another backend's job is job_not_found).
+    #[serde(default)]
+    #[schemars(schema_with = "backend_schema")]
+    pub backend: Option<String>,
 }
 
 /// Arguments of get_job_status.
@@ -108,6 +119,10 @@ pub struct StatusArgs {
     /// Add the latest preview image.
     #[serde(default)]
     pub preview: bool,
+    /// The backend the job runs on (optional; another backend's job is job_not_found).
+    #[serde(default)]
+    #[schemars(schema_with = "backend_schema")]
+    pub backend: Option<String>,
 }
 
 /// Arguments of wait_for_job.
@@ -120,6 +135,10 @@ pub struct WaitArgs {
     /// Seconds to wait at most (default and cap: the server's wait budget).
     #[schemars(range(max = 86400))]
     pub timeout: Option<u32>,
+    /// The backend the job runs on (optional; another backend's job is job_not_found).
+    #[serde(default)]
+    #[schemars(schema_with = "backend_schema")]
+    pub backend: Option<String>,
 }
 
 /// Arguments of validate_workflow.
@@ -134,11 +153,13 @@ pub struct ValidateArgs {
 async fn submit_workflow(ctx: CallCtx, args: SubmitArgs) -> ToolResult<JobView> {
     let prepared = ctx.state.comfy.prepare(Source::Json(workflow_value(&args.workflow)?)).await?;
     let options = SubmitOptions { dedup: args.dedup, reuse: args.reuse };
-    submit_and_report(&ctx, prepared.into_request(), args.wait, options).await
+    let mut request = prepared.into_request();
+    request.backend = args.backend;
+    submit_and_report(&ctx, request, args.wait, options).await
 }
 
 async fn get_job_status(ctx: CallCtx, args: StatusArgs) -> ToolResult<JobView> {
-    let job = ctx.state.comfy.job(&JobId(args.job_id)).await?;
+    let job = ctx.state.comfy.job_on(&JobId(args.job_id), args.backend.as_deref()).await?;
     let mut view = job_view(&ctx, &job).await?;
     // The status call does not list outputs (get_output does).
     if view.report.outputs.take().is_some() {
@@ -155,7 +176,7 @@ async fn get_job_status(ctx: CallCtx, args: StatusArgs) -> ToolResult<JobView> {
 }
 
 async fn wait_for_job(ctx: CallCtx, args: WaitArgs) -> ToolResult<JobView> {
-    let job = ctx.state.comfy.job(&JobId(args.job_id)).await?;
+    let job = ctx.state.comfy.job_on(&JobId(args.job_id), args.backend.as_deref()).await?;
     let budget = match args.timeout {
         Some(secs) => ctx.wait_budget.min(std::time::Duration::from_secs(secs.into())),
         None => ctx.wait_budget,
@@ -168,7 +189,7 @@ async fn wait_for_job(ctx: CallCtx, args: WaitArgs) -> ToolResult<JobView> {
 }
 
 async fn get_output(ctx: CallCtx, args: JobArgs) -> ToolResult<JobView> {
-    let job = ctx.state.comfy.job(&JobId(args.job_id)).await?;
+    let job = ctx.state.comfy.job_on(&JobId(args.job_id), args.backend.as_deref()).await?;
     let view = job_view(&ctx, &job).await?;
     if !view.report.is_finished() {
         return Ok(view
@@ -190,7 +211,7 @@ pub struct CancelView {
 }
 
 async fn cancel_job(ctx: CallCtx, args: JobArgs) -> ToolResult<CancelView> {
-    let job = ctx.state.comfy.job(&JobId(args.job_id)).await?;
+    let job = ctx.state.comfy.job_on(&JobId(args.job_id), args.backend.as_deref()).await?;
     let outcome = job.cancel().await?;
     Ok(CancelView { job_id: job.id().0.clone(), outcome, status: JobState::from(&job.status()) }.into())
 }

@@ -203,8 +203,15 @@ impl Registry {
     /// The standard tools this backend can serve plus its own: RunComfy's deployment and
     /// request tools only on RunComfy, get_billing_status only where the backend has billing
     /// (Comfy Cloud, RunComfy), partner_generate only where a partner-node key is configured.
+    /// The `backend` argument of the job tools is listed only with several backends
+    /// (`[[backends]]`); one backend still accepts it (its kind) but does not advertise it.
     pub fn for_backend(backend: &dyn comfy_core::backend::Backend) -> Registry {
         let mut r = Registry::standard();
+        if backend.as_fleet().is_none() {
+            for entry in &mut r.entries {
+                unlist_argument(&mut entry.tool, "backend");
+            }
+        }
         if !backend.has_billing() {
             r.entries.retain(|e| e.tool.name != "get_billing_status");
         }
@@ -285,6 +292,20 @@ impl Registry {
     }
 }
 
+/// Removes `name` from the arguments `tool` lists (calls are still checked against the full
+/// schema, which keeps it).
+fn unlist_argument(tool: &mut Tool, name: &str) {
+    let listed = tool.input_schema.as_ref();
+    if !listed.get("properties").and_then(Value::as_object).is_some_and(|p| p.contains_key(name)) {
+        return;
+    }
+    let mut schema = listed.clone();
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        properties.remove(name);
+    }
+    tool.input_schema = Arc::new(schema);
+}
+
 /// Serializes a successful output (structured content plus its JSON text mirror, then the
 /// extra blocks).
 pub fn success<T: Serialize>(out: Output<T>) -> CallToolResult {
@@ -327,6 +348,16 @@ pub fn workflow_value(v: &Value) -> Result<Value, ToolError> {
         Value::String(text) => comfy_core::json::parse_strict(text, "workflow").map_err(ToolError::from),
         other => Ok(other.clone()),
     }
+}
+
+/// The schema for the optional `backend` argument of the tools that submit or read jobs.
+pub fn backend_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 64,
+        "description": "A configured backend's name (get_server_info lists them): run there / the job must run there. Omit to let routing choose."
+    })
 }
 
 /// The schema for a job id argument.

@@ -103,6 +103,10 @@ pub struct RunSavedArgs {
     /// again (default false; `reused_from` then names that job).
     #[serde(default)]
     pub reuse: bool,
+    /// Run on this configured backend (default: routing chooses).
+    #[serde(default)]
+    #[schemars(schema_with = "super::backend_schema")]
+    pub backend: Option<String>,
 }
 
 async fn run_saved_workflow(ctx: CallCtx, args: RunSavedArgs) -> ToolResult<JobView> {
@@ -116,5 +120,7 @@ async fn run_saved_workflow(ctx: CallCtx, args: RunSavedArgs) -> ToolResult<JobV
     let prepared = ctx.state.comfy.prepare(source).await?;
     // Always dedup: a template or saved workflow with the same values and seed makes the same.
     let options = SubmitOptions { reuse: args.reuse, ..Default::default() };
-    submit_and_report(&ctx, prepared.into_request(), args.wait, options).await
+    let mut request = prepared.into_request();
+    request.backend = args.backend;
+    submit_and_report(&ctx, request, args.wait, options).await
 }

@@ -92,6 +92,10 @@ pub struct RunArgs {
     /// and seed), without running again (default false; `reused_from` then names that job).
     #[serde(default)]
     pub reuse: bool,
+    /// Run on this configured backend (default: routing chooses).
+    #[serde(default)]
+    #[schemars(schema_with = "super::backend_schema")]
+    pub backend: Option<String>,
 }
 
 async fn run_workflow(ctx: CallCtx, args: RunArgs) -> ToolResult<JobView> {
@@ -102,7 +106,7 @@ async fn run_workflow(ctx: CallCtx, args: RunArgs) -> ToolResult<JobView> {
     }
     // Always dedup: a template or saved workflow with the same values and seed makes the same.
     let options = SubmitOptions { reuse: args.reuse, ..Default::default() };
-    run_template(&ctx, &args.name, args.params, args.wait, options).await
+    run_template(&ctx, &args.name, args.params, args.wait, options, args.backend).await
 }
 
 /// Prepares a template with the layered defaults (a problem names its parameter), submits it
@@ -113,9 +117,12 @@ async fn run_template(
     params: Map<String, Value>,
     wait: bool,
     options: SubmitOptions,
+    backend: Option<String>,
 ) -> ToolResult<JobView> {
     let prepared = ctx.state.comfy.prepare(Source::named(name, params)).await?;
-    submit_and_report(ctx, prepared.into_request(), wait, options).await
+    let mut request = prepared.into_request();
+    request.backend = backend;
+    submit_and_report(ctx, request, wait, options).await
 }
 
 /// The full input schema of a template's tool (what its arguments are checked against).
@@ -160,7 +167,7 @@ pub async fn call_template(ctx: CallCtx, name: String, arguments: JsonObject) ->
         return e.into_result();
     }
     // A template tool's arguments are its parameters only: reuse has its defaults.
-    match run_template(&ctx, &name, arguments, true, SubmitOptions::default()).await {
+    match run_template(&ctx, &name, arguments, true, SubmitOptions::default(), None).await {
         Ok(out) => super::success(out),
         Err(mut e) => {
             // Template tools take the parameters directly, not under `params`.

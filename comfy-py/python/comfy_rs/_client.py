@@ -10,7 +10,7 @@ can be interrupted with Ctrl-C, and refuses to run inside a running event loop.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypedDict, Union
 
 from . import _native
@@ -248,6 +248,8 @@ def _native_client(
     store: str | None = None,
     allow_private_urls: bool | None = None,
     allowed_url_hosts: Sequence[str] | None = None,
+    backends: Sequence[Mapping[str, Any]] | None = None,
+    routing: Mapping[str, Any] | None = None,
 ) -> _native.Client:
     rc = runcomfy or {}
     if ca_cert is None:
@@ -278,6 +280,8 @@ def _native_client(
         store=store,
         allow_private_urls=allow_private_urls,
         allowed_url_hosts=None if allowed_url_hosts is None else list(allowed_url_hosts),
+        backends=None if backends is None else [dict(b) for b in backends],
+        routing=None if routing is None else dict(routing),
     )
 
 
@@ -329,6 +333,11 @@ class AsyncClient:
         fetched, others raise with code ``url_not_allowed``.
     :param allowed_url_hosts: hosts such URLs may reach whatever their address
         (``"minio.internal"``, ``"127.0.0.1:9000"``).
+    :param backends: several named backends instead of one, each a dict with the keys of a
+        ``[[backends]]`` entry of comfy-mcp's config file (``name``, ``kind``, ``url``,
+        ``api_key_env``/``token_env``/``comfy_api_key_env``, ``priority``, ``weight``, ``tags``, ...);
+        submissions are routed over them and ``backend=`` pins one by name.
+    :param routing: ``{"overflow_queue": 4, "health_interval_ms": 10000}`` (``[routing]``).
     """
 
     __slots__ = ("_native",)
@@ -356,6 +365,8 @@ class AsyncClient:
         store: str | None = None,
         allow_private_urls: bool | None = None,
         allowed_url_hosts: Sequence[str] | None = None,
+        backends: Sequence[Mapping[str, Any]] | None = None,
+        routing: Mapping[str, Any] | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, False,
@@ -363,7 +374,7 @@ class AsyncClient:
             feedback_url, allow_partner_spend,
             {"url": runcomfy_url, "token": runcomfy_token, "deployment": runcomfy_deployment,
              "queue_version": runcomfy_queue_version},
-            store, allow_private_urls, allowed_url_hosts,
+            store, allow_private_urls, allowed_url_hosts, backends, routing,
         )
 
     @property
@@ -382,15 +393,18 @@ class AsyncClient:
         problems: list[Problem] = await self._native.validate(workflow)
         return problems
 
-    async def submit(self, workflow: WorkflowLike) -> AsyncJob:
-        """Converts (editor files), validates and queues a workflow; returns its job at once.
+    async def submit(self, workflow: WorkflowLike, *, backend: str | None = None) -> AsyncJob:
+        """Converts (editor files), validates and queues a workflow (on the backend named
+        ``backend``, else where routing sends it); returns its job at once.
         Raises :class:`~comfy_rs.ValidationError` (with every problem) if it is not valid."""
-        return AsyncJob(await self._native.submit(workflow))
+        return AsyncJob(await self._native.submit(workflow, backend=backend))
 
-    async def run(self, workflow: WorkflowLike, *, timeout: float | None = None) -> AsyncJob:
+    async def run(
+        self, workflow: WorkflowLike, *, timeout: float | None = None, backend: str | None = None
+    ) -> AsyncJob:
         """Submits a workflow and waits for it (at most ``timeout`` seconds; the job is returned
         still running then). Raises :class:`~comfy_rs.JobFailed` if it fails or is cancelled."""
-        job = await (await self.submit(workflow)).wait(timeout)
+        job = await (await self.submit(workflow, backend=backend)).wait(timeout)
         return job.raise_for_status()
 
     async def submit_template(self, name: str, /, **params: Any) -> AsyncJob:
@@ -429,10 +443,10 @@ class AsyncClient:
             return image
         return await self.upload(image, None if isinstance(image, os.PathLike) else "image.png")
 
-    async def job(self, job_id: str) -> AsyncJob:
+    async def job(self, job_id: str, *, backend: str | None = None) -> AsyncJob:
         """A job by id: one of this client's, one recorded in its store (``data_dir``), or one
-        the server knows (submitted elsewhere)."""
-        return AsyncJob(await self._native.job(job_id))
+        the server knows (submitted elsewhere); with ``backend``, only a job that runs there."""
+        return AsyncJob(await self._native.job(job_id, backend=backend))
 
     async def asset(self, asset_id: str | Asset) -> Asset:
         """A recorded asset by id."""
@@ -704,6 +718,11 @@ class Client:
         fetched, others raise with code ``url_not_allowed``.
     :param allowed_url_hosts: hosts such URLs may reach whatever their address
         (``"minio.internal"``, ``"127.0.0.1:9000"``).
+    :param backends: several named backends instead of one, each a dict with the keys of a
+        ``[[backends]]`` entry of comfy-mcp's config file (``name``, ``kind``, ``url``,
+        ``api_key_env``/``token_env``/``comfy_api_key_env``, ``priority``, ``weight``, ``tags``, ...);
+        submissions are routed over them and ``backend=`` pins one by name.
+    :param routing: ``{"overflow_queue": 4, "health_interval_ms": 10000}`` (``[routing]``).
     """
 
     __slots__ = ("_native",)
@@ -731,6 +750,8 @@ class Client:
         store: str | None = None,
         allow_private_urls: bool | None = None,
         allowed_url_hosts: Sequence[str] | None = None,
+        backends: Sequence[Mapping[str, Any]] | None = None,
+        routing: Mapping[str, Any] | None = None,
     ) -> None:
         self._native = _native_client(
             url, data_dir, workflows_dir, max_running_jobs, comfy_api_key, True,
@@ -738,7 +759,7 @@ class Client:
             feedback_url, allow_partner_spend,
             {"url": runcomfy_url, "token": runcomfy_token, "deployment": runcomfy_deployment,
              "queue_version": runcomfy_queue_version},
-            store, allow_private_urls, allowed_url_hosts,
+            store, allow_private_urls, allowed_url_hosts, backends, routing,
         )
 
     @property
@@ -757,15 +778,16 @@ class Client:
         problems: list[Problem] = self._native.validate(workflow)
         return problems
 
-    def submit(self, workflow: WorkflowLike) -> Job:
-        """Converts (editor files), validates and queues a workflow; returns its job at once.
+    def submit(self, workflow: WorkflowLike, *, backend: str | None = None) -> Job:
+        """Converts (editor files), validates and queues a workflow (on the backend named
+        ``backend``, else where routing sends it); returns its job at once.
         Raises :class:`~comfy_rs.ValidationError` (with every problem) if it is not valid."""
-        return Job(self._native.submit(workflow))
+        return Job(self._native.submit(workflow, backend=backend))
 
-    def run(self, workflow: WorkflowLike, *, timeout: float | None = None) -> Job:
+    def run(self, workflow: WorkflowLike, *, timeout: float | None = None, backend: str | None = None) -> Job:
         """Submits a workflow and waits for it (at most ``timeout`` seconds; the job is returned
         still running then). Raises :class:`~comfy_rs.JobFailed` if it fails or is cancelled."""
-        return self.submit(workflow).wait(timeout).raise_for_status()
+        return self.submit(workflow, backend=backend).wait(timeout).raise_for_status()
 
     def submit_template(self, name: str, /, **params: Any) -> Job:
         """Renders a template with ``params`` (over the defaults: ``COMFY_DEFAULT_<NAME>``
@@ -802,10 +824,10 @@ class Client:
             return image
         return self.upload(image, None if isinstance(image, os.PathLike) else "image.png")
 
-    def job(self, job_id: str) -> Job:
+    def job(self, job_id: str, *, backend: str | None = None) -> Job:
         """A job by id: one of this client's, one recorded in its store (``data_dir``), or one
-        the server knows (submitted elsewhere)."""
-        return Job(self._native.job(job_id))
+        the server knows (submitted elsewhere); with ``backend``, only a job that runs there."""
+        return Job(self._native.job(job_id, backend=backend))
 
     def asset(self, asset_id: str | Asset) -> Asset:
         """A recorded asset by id."""

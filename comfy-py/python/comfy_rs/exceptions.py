@@ -16,11 +16,13 @@ class                       codes
                             ``unresolved_placeholder``, ``invalid_argument``, ``invalid_query``, ``invalid_image``,
                             ``path_not_allowed``, ``too_large``, ``unknown_class``,
                             ``already_exists``, ``unknown_partner_model``,
-                            ``spending_consent_required``, ``price_above_max_credits``
+                            ``spending_consent_required``, ``price_above_max_credits``,
+                            ``unknown_backend``
 ``NotFound``                ``job_not_found``, ``asset_not_found``, ``template_not_found``,
                             ``saved_workflow_not_found``, ``node_not_found``, ``batch_not_found``
 ``BackendUnreachable``      ``backend_unreachable`` (retryable)
-``BackendError``            ``backend_http_error`` (429/5xx retryable), ``unexpected_response``
+``BackendError``            ``backend_http_error`` (429/5xx retryable), ``unexpected_response``,
+                            ``no_backend_available`` (retryable when backends are down)
 ``Timeout``                 ``timeout`` (retryable)
 ``NotSupported``            ``not_supported``
 ``TooManyJobs``             ``too_many_jobs`` (retryable)

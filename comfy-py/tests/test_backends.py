@@ -1,0 +1,47 @@
+"""Several named backends in one client (``backends=[...]``) against two comfy-fake processes:
+pinning by name on submit and on job lookup, and the backends listed by server_info."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import Fake, image_workflow
+
+import comfy_rs
+
+
+def fleet(a: Fake, b: Fake) -> list[dict[str, Any]]:
+    return [
+        {"name": "a", "kind": "local", "url": a.url},
+        {"name": "b", "kind": "local", "url": b.url, "priority": 1},
+    ]
+
+
+def ran_on(f: Fake, job_id: str) -> bool:
+    return job_id in f.get_json("/history")
+
+
+async def test_a_pinned_job_runs_where_pinned_and_is_found_there(fake: Fake, slow_fake: Fake) -> None:
+    client = comfy_rs.AsyncClient(backends=fleet(fake, slow_fake), routing={"overflow_queue": 8})
+    info = await client.server_info()
+    assert [b["name"] for b in info["backends"]] == ["a", "b"]
+    job = await client.run(image_workflow("pin-b"), backend="b")
+    assert ran_on(slow_fake, job.id) and not ran_on(fake, job.id)
+    assert (await client.job(job.id, backend="b")).id == job.id
+    with pytest.raises(comfy_rs.NotFound):
+        await client.job(job.id, backend="a")
+    free = await client.run(image_workflow("free"))
+    assert ran_on(fake, free.id), "priority 0 takes unpinned work"
+    with pytest.raises(comfy_rs.InvalidInput) as e:
+        await client.submit(image_workflow("x"), backend="gpu9")
+    assert e.value.code == "unknown_backend"
+
+
+def test_a_bad_entry_names_the_entry_and_the_field(fake: Fake) -> None:
+    with pytest.raises(comfy_rs.InvalidInput) as e:
+        comfy_rs.Client(backends=[{"name": "a", "kind": "local"}])
+    assert 'backends[0] ("a").url' in str(e.value)
+    client = comfy_rs.Client(fake.url)
+    job = client.run(image_workflow("one"), backend="local")
+    assert job.status == "succeeded"
