@@ -68,14 +68,17 @@ pub(crate) struct JobShared {
     /// The durable write of the finished job started at the backend's success event, before
     /// its final record could be read (see `ClientInner::spawn_early_record`).
     pub(crate) early_record: Mutex<Option<EarlyRecord>>,
+    /// The record names the backend that accepted the job and its handle. False only between
+    /// a submission's start and the backend's answer: a job that finishes in that window is
+    /// not written early (its record would name the wrong backend and asset ids).
+    pub(crate) settled: std::sync::atomic::AtomicBool,
 }
 
 /// A finished job's record written ahead of the backend's final record: what it holds and the
 /// write itself (true once stored).
 #[derive(Debug)]
 pub(crate) struct EarlyRecord {
-    pub(crate) outputs: Vec<JobOutput>,
-    pub(crate) at: crate::store::Millis,
+    pub(crate) record: JobRecord,
     pub(crate) written: tokio::task::JoinHandle<bool>,
 }
 
@@ -107,7 +110,15 @@ impl JobShared {
             latest_preview: Mutex::new(None),
             closed: tokio::sync::Notify::new(),
             early_record: Mutex::new(None),
+            settled: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// A job being submitted: not [`settled`](Self::settled) until the backend has answered.
+    pub(crate) fn submitting(record: JobRecord, nodes_total: u32) -> Arc<Self> {
+        let shared = Self::new(record, nodes_total);
+        shared.settled.store(false, std::sync::atomic::Ordering::SeqCst);
+        shared
     }
 
     /// The job as its backend addresses it (id and the handle recorded at submit).

@@ -374,7 +374,7 @@ impl Comfy {
             created_at: now,
             updated_at: now,
         };
-        let shared = JobShared::new(record, nodes_total);
+        let shared = JobShared::submitting(record, nodes_total);
         lock(&self.inner.jobs).insert(id.clone(), shared.clone());
         let sent = match via {
             Some(via) => via.await,
@@ -405,6 +405,7 @@ impl Comfy {
             rekeyed
         } else {
             lock(&shared.record).handle = submitted.handle.clone();
+            shared.settled.store(true, std::sync::atomic::Ordering::SeqCst);
             shared
         };
         shared.state.send_if_modified(|s| {
@@ -563,20 +564,22 @@ impl ClientInner {
         // before it), and reuse it when it already holds this final record.
         let early = lock(&shared.early_record).take();
         let mut stored_at = None;
-        if let Some(early) = early {
-            let written = early.written.await.unwrap_or(false);
-            if written && status == JobStatus::Succeeded && early.outputs == outputs {
-                stored_at = Some(early.at);
-            }
-        }
-        let now = stored_at.unwrap_or_else(now_millis);
         let record = {
             let mut r = lock(&shared.record);
             r.status = status.clone();
             r.outputs = outputs.clone();
-            r.updated_at = now;
             r.clone()
         };
+        if let Some(early) = early {
+            let written = early.written.await.unwrap_or(false);
+            let same = JobRecord { updated_at: early.record.updated_at, ..record.clone() } == early.record;
+            if written && same {
+                stored_at = Some(early.record.updated_at);
+            }
+        }
+        let now = stored_at.unwrap_or_else(now_millis);
+        lock(&shared.record).updated_at = now;
+        let record = JobRecord { updated_at: now, ..record };
         let assets: Vec<Asset> = record.outputs.iter().map(|o| Asset::from_output(&record, o, now)).collect();
         if (stored_at.is_some() || self.record_finished(&record, &assets).await) && !assets.is_empty() {
             self.assets_version.send_modify(|v| *v = v.wrapping_add(1));

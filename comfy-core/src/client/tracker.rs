@@ -213,20 +213,21 @@ impl ClientInner {
     /// differs (outputs the live events did not carry: the upserts add them).
     fn spawn_early_record(&self, shared: &Arc<JobShared>) {
         let outputs = shared.snapshot().outputs;
-        if outputs.is_empty() {
+        if outputs.is_empty() || !shared.settled.load(Ordering::SeqCst) {
             return;
         }
         let at = now_millis();
         let record = {
             let mut r = lock(&shared.record).clone();
             r.status = JobStatus::Succeeded;
-            r.outputs = outputs.clone();
+            r.outputs = outputs;
             r.updated_at = at;
             r
         };
         let assets: Vec<_> =
             record.outputs.iter().map(|o| crate::store::Asset::from_output(&record, o, at)).collect();
         let store = self.store.clone();
+        let early = record.clone();
         let written = tokio::spawn(async move {
             match store.put_job_with_assets(&record, &assets).await {
                 Ok(()) => true,
@@ -236,7 +237,7 @@ impl ClientInner {
                 }
             }
         });
-        *lock(&shared.early_record) = Some(super::job::EarlyRecord { outputs, at, written });
+        *lock(&shared.early_record) = Some(super::job::EarlyRecord { record: early, written });
     }
 
     /// Fetches the final status and every output from the backend, then finishes the job.
