@@ -401,7 +401,7 @@ impl Comfy {
             drop(jobs);
             // Its events may have come (and been dropped, unknown) before the re-key: a fast
             // job may already be over, with nothing left to tell us until the safety interval.
-            self.inner.clone().spawn_reconcile_one(rekeyed.clone());
+            self.inner.clone().spawn_reconcile_rekeyed(rekeyed.clone());
             rekeyed
         } else {
             lock(&shared.record).handle = submitted.handle.clone();

@@ -302,6 +302,22 @@ impl ClientInner {
         tokio::spawn(async move { self.reconcile_one(shared).await });
     }
 
+    /// Reconciles a job whose events may have been dropped before it was known under its
+    /// backend's id: at once, then again after 1 s and 5 s while it is unfinished. A backend
+    /// whose status lags its events can still say "running" at the first read, and the next
+    /// safety reconciliation would be `safety_interval` (30 s) away.
+    pub(crate) fn spawn_reconcile_rekeyed(self: Arc<Self>, shared: Arc<JobShared>) {
+        tokio::spawn(async move {
+            for wait in [Duration::ZERO, Duration::from_secs(1), Duration::from_secs(4)] {
+                tokio::time::sleep(wait).await;
+                if shared.is_terminal() || shared.finalizing.load(Ordering::SeqCst) {
+                    return;
+                }
+                self.reconcile_one(shared.clone()).await;
+            }
+        });
+    }
+
     async fn reconcile_one(self: &Arc<Self>, shared: Arc<JobShared>) {
         if shared.is_terminal() || shared.finalizing.load(Ordering::SeqCst) {
             return;
