@@ -467,14 +467,20 @@ fn default_server() -> Result<PathBuf, BoxError> {
     Ok(profile_dir.join(format!("comfy-mcp{}", std::env::consts::EXE_SUFFIX)))
 }
 
-fn base_command(server: &Path, url: &str, data: &Path) -> Command {
-    let mut c = Command::new(server);
+/// The server with a clean environment: this ComfyUI, this data directory, warnings only.
+fn server_command(server: &Path, url: &str, data: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(server);
     c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("COMFYUI_URL", url)
         .env("COMFY_MCP_DATA_DIR", data)
-        .env("COMFY_MCP_LOG", "warn")
-        .kill_on_drop(true);
+        .env("COMFY_MCP_LOG", "warn");
+    c
+}
+
+fn base_command(server: &Path, url: &str, data: &Path) -> Command {
+    let mut c = Command::from(server_command(server, url, data));
+    c.kill_on_drop(true);
     c
 }
 
@@ -553,12 +559,7 @@ type LeanSeries = (Vec<Duration>, Vec<Duration>, Option<u64>);
 /// (after 50 warm-up calls) and the server's CPU time over the measured calls.
 fn lean_stdio_series(server: &Path, url: &str, data: &Path, calls: usize) -> Result<LeanSeries, BoxError> {
     use std::io::{BufRead, Write};
-    let mut child = std::process::Command::new(server)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("COMFYUI_URL", url)
-        .env("COMFY_MCP_DATA_DIR", data)
-        .env("COMFY_MCP_LOG", "warn")
+    let mut child = server_command(server, url, data)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
