@@ -29,7 +29,7 @@ pg_cleanup() { scripts/postgres/stop.sh "$PG_DIR" || true; rm -rf "$PG_DIR"; }
 trap pg_cleanup EXIT
 COMFY_TEST_POSTGRES_URL="$(scripts/postgres/start.sh "$PG_DIR")"
 export COMFY_TEST_POSTGRES_URL
-cargo test -p comfy-core --features postgres-tests --test store_postgres
+cargo test -p comfy-core --features postgres-tests --test store_postgres --test shared_postgres
 cargo test -p comfy-mcp --features postgres-tests --test store_postgres
 pg_cleanup; trap - EXIT; unset COMFY_TEST_POSTGRES_URL
 

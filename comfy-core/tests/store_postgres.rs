@@ -7,6 +7,8 @@
 //! `cargo test -p comfy-core --features postgres-tests --test store_postgres`. Each test works in
 //! a schema of its own, so tests never see each other's records.
 
+#[path = "support/pg.rs"]
+mod pg;
 #[path = "support/store_suite.rs"]
 mod store_suite;
 
@@ -15,45 +17,8 @@ use comfy_core::job::{JobId, JobStatus};
 use comfy_core::store::{
     Asset, AssetQuery, BatchQuery, CopyCounts, JobQuery, PoolOptions, PostgresStore, SqliteStore, Store,
 };
+use pg::{base_url, count, fresh_schema, raw, with_search_path};
 use store_suite::{asset, batch, conformance, job};
-use tokio_postgres::NoTls;
-
-const URL_ENV: &str = "COMFY_TEST_POSTGRES_URL";
-
-fn base_url() -> String {
-    match std::env::var(URL_ENV) {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "{URL_ENV} is not set: these tests need a PostgreSQL server. Start one with \
-             `scripts/postgres/start.sh DIR` (it prints the URL), or run scripts/test.sh"
-        ),
-    }
-}
-
-/// A raw connection to the test database (for setting up schemas and inspecting tables).
-async fn raw(url: &str) -> tokio_postgres::Client {
-    let (client, connection) =
-        tokio_postgres::connect(url, NoTls).await.expect("connect to the test database");
-    tokio::spawn(connection);
-    client
-}
-
-/// A new, empty schema; returns the URL whose connections use it.
-async fn fresh_schema(label: &str) -> String {
-    let base = base_url();
-    let schema = format!("t_{label}_{}", uuid::Uuid::new_v4().simple());
-    raw(&base).await.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
-    with_search_path(&base, &schema)
-}
-
-fn with_search_path(url: &str, schema: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}options=-csearch_path%3D{schema}")
-}
-
-async fn count(url: &str, sql: &str) -> i64 {
-    raw(url).await.query_one(sql, &[]).await.unwrap().get(0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_conforms() {

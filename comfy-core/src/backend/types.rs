@@ -416,8 +416,11 @@ pub struct Health {
     pub raw: Value,
 }
 
-/// A live event of one job.
-#[derive(Debug, Clone, PartialEq)]
+/// A live event of one job. Its `serde` form (`{"type": "started"}`, `{"type": "progress",
+/// "data": {...}}`) is how servers of one store relay events to each other; previews are not
+/// relayed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum JobEvent {
     /// Full status, sent first to every subscriber and after reconciliations.
     Status(JobStatus),
@@ -450,6 +453,7 @@ pub enum JobEvent {
     /// A node produced outputs.
     Outputs(Vec<JobOutput>),
     /// A preview image while sampling.
+    #[serde(skip)]
     Preview {
         /// Node id, when the backend said.
         node_id: Option<String>,

@@ -506,7 +506,7 @@ impl Comfy {
 
     /// The batch as recorded, after submitting as many waiting items as the cap admits.
     /// Starts the background task that submits the rest when some still wait.
-    async fn pump_batch(&self, batch_id: &str) -> Result<BatchRecord> {
+    pub(super) async fn pump_batch(&self, batch_id: &str) -> Result<BatchRecord> {
         let _pumping = self.inner.batch_lock.lock().await;
         let mut record = self
             .inner
@@ -517,6 +517,10 @@ impl Comfy {
             .ok_or_else(|| Error::BatchNotFound { batch_id: batch_id.to_owned() })?;
         if record.backend != self.inner.backend.name() {
             // Another backend's batch: what is recorded is all we know; never submitted here.
+            return Ok(record);
+        }
+        if record.unsubmitted() > 0 && !self.leases_batch(&record.id).await? {
+            // A live server of this store submits its items.
             return Ok(record);
         }
         for index in 0..record.items.len() {
@@ -553,6 +557,8 @@ impl Comfy {
         }
         if record.unsubmitted() > 0 {
             self.spawn_batch_pump(&record.id);
+        } else {
+            self.release_batch(&record.id).await;
         }
         Ok(record)
     }

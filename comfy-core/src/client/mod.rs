@@ -7,6 +7,7 @@
 mod app;
 mod assets;
 mod batch;
+mod coordinate;
 mod defaults;
 mod feedback;
 mod follow;
@@ -54,7 +55,7 @@ use crate::backend::{Backend, JobEvent, JobRequest, QueueSnapshot};
 use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::job::{JobId, JobOutput, JobStatus};
-use crate::store::{Asset, AssetQuery, JobQuery, JobRecord, MemoryStore, Store, now_millis};
+use crate::store::{Asset, AssetQuery, JobQuery, JobRecord, MemoryStore, Store, Subject, now_millis};
 use crate::template::{ParamDefaults, TemplateSet};
 
 /// A submit that does not go through [`Backend::submit`] (a RunComfy request with overrides).
@@ -100,6 +101,10 @@ pub struct ClientOptions {
     /// backend, or partner nodes on any backend): see [`crate::audit`]. The file is opened when
     /// the client is built (which fails if it cannot be). `None` (default): no audit log.
     pub audit_log: Option<std::path::PathBuf>,
+    /// On a store several servers share: a server silent this long is taken for dead, and its
+    /// unfinished jobs and batches are taken over by another (this client says it is alive
+    /// four times as often). Default 20 s.
+    pub dead_server_after: Duration,
 }
 
 impl Default for ClientOptions {
@@ -118,6 +123,7 @@ impl Default for ClientOptions {
             feedback_url: None,
             allow_partner_spend: false,
             audit_log: None,
+            dead_server_after: crate::store::shared::DEAD_AFTER,
         }
     }
 }
@@ -155,6 +161,8 @@ pub(crate) struct ClientInner {
     pub(crate) ops: operate::Ops,
     /// In-flight claims of result reuse ([`Comfy::submit_with`]).
     pub(crate) claims: reuse::Claims,
+    /// The shared state of a store several servers use (`None` on an embedded store).
+    pub(crate) coordination: Option<coordinate::Coordination>,
 }
 
 /// Builder for [`Comfy`].
@@ -210,9 +218,11 @@ impl ComfyBuilder {
                 ops.metrics.add_backend(&member.name, member.kind);
             }
         }
+        let store: Arc<dyn Store> = self.store.unwrap_or_else(|| Arc::new(MemoryStore::default()));
+        let coordination = store.shared().map(coordinate::Coordination::new);
         let inner = Arc::new(ClientInner {
             backend: self.backend,
-            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::default())),
+            store,
             options: self.options,
             jobs: Mutex::new(HashMap::new()),
             running: Mutex::new(None),
@@ -229,9 +239,12 @@ impl ComfyBuilder {
             assets_version: tokio::sync::watch::Sender::new(0),
             ops,
             claims: Default::default(),
+            coordination,
         });
         let task = handle.spawn(tracker::route(Arc::downgrade(&inner), inner.backend.events()));
-        Ok(Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())), caller: Caller::local() })
+        let comfy = Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())), caller: Caller::local() };
+        comfy.start_coordination();
+        Ok(comfy)
     }
 }
 
@@ -426,6 +439,7 @@ impl Comfy {
         if let Err(e) = self.inner.store.put_job(&record).await {
             tracing::error!(job = %record.id, error = %e, "could not record a submitted job; it is tracked in memory only");
         }
+        self.inner.lease_job(&record.id);
         self.inner.audit_submission(&request, &record).await;
         // Its queue position (the queue update event may have come before we knew the job).
         self.inner.clone().spawn_queue_positions();
@@ -514,8 +528,17 @@ impl Comfy {
                 ..Default::default()
             })
             .await?;
+        let mut records: Vec<JobRecord> =
+            records.into_iter().filter(|r| self.inner.runs_backend(&r.backend)).collect();
+        if let Some(c) = &self.inner.coordination {
+            // On a shared store, only the jobs no live server follows (another server's jobs
+            // are followed by it, or taken over when it stops).
+            let wanted: Vec<Subject> = records.iter().map(|r| Subject::Job(r.id.clone())).collect();
+            let taken = c.state.take(&wanted, self.inner.options.dead_server_after).await?;
+            records.retain(|r| taken.contains(&Subject::Job(r.id.clone())));
+        }
         let mut jobs = Vec::with_capacity(records.len());
-        for r in records.into_iter().filter(|r| self.inner.runs_backend(&r.backend)) {
+        for r in records {
             // Everyone's jobs: reattaching is the client's own work, not a caller's.
             jobs.push(self.find_job(&r.id).await?);
         }
@@ -626,6 +649,7 @@ impl ClientInner {
             }
         }
         self.claims.release(&shared.id);
+        self.release_job(&shared.id);
         tracing::info!(job = %shared.id, status = status.name(), outputs = record.outputs.len(), "job finished");
         self.forget_old_finished(&shared.id);
     }

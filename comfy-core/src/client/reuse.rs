@@ -6,15 +6,18 @@
 //! plus the output nodes asked for, on this client's backend. Reuse never crosses owners: the
 //! owner recorded on the job ([`Caller`](crate::Caller), [`Provenance::owner`]) is part of the key.
 //!
-//! In-flight claims are kept in this client's memory ([`Claims`]): two servers on one store do not
-//! see each other's claims. A store-backed claim can replace [`Claims`] behind the same two calls
-//! ([`Claims::claim`], [`Claims::release`]).
+//! In-flight claims are kept in this client's memory ([`Claims`]) on an embedded store, and in
+//! the store itself on a store several servers share ([`SharedState::claim`]): an identical
+//! submission through another server attaches to the same job.
+//!
+//! [`SharedState::claim`]: crate::store::SharedState::claim
 //!
 //! [`Workflow::canonical_hash`]: crate::workflow::Workflow::canonical_hash
 //! [`Provenance::owner`]: crate::job::Provenance
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -24,7 +27,11 @@ use super::{Comfy, Job, lock};
 use crate::backend::JobRequest;
 use crate::error::Result;
 use crate::job::{JobId, JobStatus, OutputItem};
-use crate::store::{JobQuery, now_millis};
+use crate::store::shared::CLAIM_TTL;
+use crate::store::{JobQuery, SharedClaim, SharedState, now_millis};
+
+/// How often a submission waiting on another server's claim looks again.
+const CLAIM_POLL: Duration = Duration::from_millis(50);
 
 /// How a submission may reuse earlier work ([`Comfy::submit_with`]).
 ///
@@ -190,6 +197,9 @@ impl Comfy {
             Some(pin) => format!("{}@{pin}", claim_key(owner.as_deref(), &hash, &outputs)),
             None => claim_key(owner.as_deref(), &hash, &outputs),
         };
+        if let Some(c) = &self.inner.coordination {
+            return self.submit_claimed_shared(c.state.clone(), &key, request).await;
+        }
         // A claimant that fails to submit gives its claim up: its waiters try again (each may
         // become the claimant). Bounded, so a backend that keeps refusing cannot loop forever.
         for _ in 0..3 {
@@ -215,6 +225,50 @@ impl Comfy {
                     let reused_from = Some(ReusedFrom { job_id: id.0, kind: ReuseKind::InFlight });
                     return Ok(Submission { job, reused_from });
                 }
+            }
+        }
+        Ok(Submission { job: self.submit(request).await?, reused_from: None })
+    }
+
+    /// In-flight dedup through the shared store's claims: the claimant submits; the others wait
+    /// (polling) until its job is known and attach to it. A claimant that fails gives the claim
+    /// up; a claimant that stops (or a claim older than [`CLAIM_TTL`]) is taken over.
+    async fn submit_claimed_shared(
+        &self,
+        state: Arc<dyn SharedState>,
+        key: &str,
+        request: JobRequest,
+    ) -> Result<Submission> {
+        // Waiting for a claimant that is still submitting: at most CLAIM_TTL, then it is stale.
+        let polls = CLAIM_TTL.as_millis() / CLAIM_POLL.as_millis() + 1;
+        for _ in 0..polls {
+            match state.claim(key, CLAIM_TTL, self.inner.options.dead_server_after).await? {
+                SharedClaim::Mine => {
+                    let job = match self.submit(request).await {
+                        Ok(job) => job,
+                        Err(e) => {
+                            if let Err(drop_error) = state.drop_claim(key, None).await {
+                                tracing::debug!(error = %drop_error, "could not give a claim up");
+                            }
+                            return Err(e);
+                        }
+                    };
+                    if let Err(e) = state.settle_claim(key, job.id()).await {
+                        tracing::warn!(job = %job.id(), error = %e, "could not settle a dedup claim");
+                    }
+                    if job.status().is_terminal() {
+                        // Finished before the claim was settled: `finish` released nothing.
+                        let _ = state.drop_claim(key, Some(job.id())).await;
+                    }
+                    return Ok(Submission { job, reused_from: None });
+                }
+                SharedClaim::Held(Some(id)) => {
+                    let job = self.job(&id).await?;
+                    tracing::info!(job = %id, "identical submission attached to the unfinished job");
+                    let reused_from = Some(ReusedFrom { job_id: id.0, kind: ReuseKind::InFlight });
+                    return Ok(Submission { job, reused_from });
+                }
+                SharedClaim::Held(None) => tokio::time::sleep(CLAIM_POLL).await,
             }
         }
         Ok(Submission { job: self.submit(request).await?, reused_from: None })

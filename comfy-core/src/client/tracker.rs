@@ -65,6 +65,7 @@ impl ClientInner {
         match event {
             BackendEvent::Job { job_id, event } => {
                 if let Some(shared) = self.shared(&job_id) {
+                    self.relay_event(&job_id, &event);
                     self.apply(&shared, event);
                 }
             }
@@ -82,7 +83,7 @@ impl ClientInner {
     }
 
     /// Applies one live event to a job and forwards it to subscribers.
-    fn apply(self: &Arc<Self>, shared: &Arc<JobShared>, event: JobEvent) {
+    pub(crate) fn apply(self: &Arc<Self>, shared: &Arc<JobShared>, event: JobEvent) {
         if shared.is_terminal() {
             return;
         }

@@ -85,6 +85,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX jobs_workflow_hash ON jobs (workflow_hash);
     "#,
+    // 5: PostgreSQL's tables of state shared by several servers (`store::shared`); an embedded
+    // store has one process and keeps that state in memory. Kept so versions match step by step.
+    "-- nothing to do for SQLite",
 ];
 
 /// The schema version a fully migrated database has.

@@ -17,6 +17,7 @@ mod migrations;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+pub mod shared;
 mod time;
 mod url;
 
@@ -26,6 +27,7 @@ use serde_json::Value;
 
 pub use copy::{CopyCounts, CopyReport, copy_store};
 pub use memory::MemoryStore;
+pub use shared::{SharedClaim, SharedState, Signal, SignalBody, Subject};
 #[cfg(feature = "postgres")]
 pub use postgres::{CALL_TIMEOUT, PoolOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
@@ -301,6 +303,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_batch(&self, id: &str) -> Result<Option<BatchRecord>>;
     /// Batches, newest first.
     async fn list_batches(&self, query: &BatchQuery) -> Result<Vec<BatchRecord>>;
+    /// The state several servers of this store share (leases, claims, rate budgets, signals),
+    /// for a store that several processes use at once; `None` (the default) for an embedded
+    /// store, whose one process keeps that state in memory.
+    fn shared(&self) -> Option<std::sync::Arc<dyn SharedState>> {
+        None
+    }
 }
 
 impl Asset {

@@ -11,8 +11,10 @@
 //! it (`sslmode=require`) fails to connect with a clear error.
 
 mod errors;
+mod listen;
 mod rows;
 mod schema;
+mod shared;
 
 use std::fmt;
 use std::str::FromStr;
@@ -79,9 +81,13 @@ impl Default for PoolOptions {
 #[derive(Clone)]
 pub struct PostgresStore {
     inner: Arc<Inner>,
+    /// Leases, claims, rate budgets and signals of this process ([`Store::shared`]).
+    shared: Arc<shared::PgShared>,
 }
 
 struct Inner {
+    /// How to open a connection of its own (the signal listener's).
+    config: tokio_postgres::Config,
     pool: Pool,
     /// The URL with its password masked.
     url: String,
@@ -124,7 +130,7 @@ impl PostgresStore {
             config.application_name("comfy-rs");
         }
         let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(options.max_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -133,14 +139,14 @@ impl PostgresStore {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| Error::store("open", format!("cannot build the connection pool: {e}")))?;
-        Ok(PostgresStore {
-            inner: Arc::new(Inner {
-                pool,
-                url: redacted,
-                call_timeout: options.call_timeout,
-                migrated: OnceCell::new(),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            config,
+            pool,
+            url: redacted,
+            call_timeout: options.call_timeout,
+            migrated: OnceCell::new(),
+        });
+        Ok(PostgresStore { shared: shared::PgShared::new(inner.clone()), inner })
     }
 
     /// The database URL, password masked.
@@ -164,6 +170,26 @@ impl PostgresStore {
         self.bounded("migrate", async move { inner.migrate_once().await }).await
     }
 
+    /// Runs `work` within the call timeout, on a task of its own (see [`Inner::bounded`]).
+    async fn bounded<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        self.inner.bounded(operation, work).await
+    }
+
+    /// Runs `work` with a pooled connection (see [`Inner::run`]).
+    async fn run<T, F>(&self, operation: &'static str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Object) -> BoxFuture<'static, Result<T>> + Send + 'static,
+    {
+        self.inner.run(operation, work).await
+    }
+}
+
+impl Inner {
     /// Runs `work` within the call timeout, on a task of its own (so it completes even when
     /// the caller's future is dropped).
     async fn bounded<T: Send + 'static>(
@@ -171,7 +197,7 @@ impl PostgresStore {
         operation: &'static str,
         work: impl std::future::Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
-        let limit = self.inner.call_timeout;
+        let limit = self.call_timeout;
         tokio::spawn(async move {
             tokio::time::timeout(limit, work).await.map_err(|_| timeout_error(operation, limit))?
         })
@@ -180,12 +206,12 @@ impl PostgresStore {
     }
 
     /// Runs `work` with a pooled connection (after the schema is migrated).
-    async fn run<T, F>(&self, operation: &'static str, work: F) -> Result<T>
+    async fn run<T, F>(self: &Arc<Self>, operation: &'static str, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(Object) -> BoxFuture<'static, Result<T>> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
+        let inner = Arc::clone(self);
         self.bounded(operation, async move {
             inner.migrate_once().await?;
             let client = inner.pool.get().await.map_err(|e| pool_error(operation, &e))?;
@@ -193,9 +219,7 @@ impl PostgresStore {
         })
         .await
     }
-}
 
-impl Inner {
     async fn migrate_once(&self) -> Result<()> {
         self.migrated
             .get_or_try_init(|| async {
@@ -510,5 +534,9 @@ impl Store for PostgresStore {
             Box::pin(async move { query_all(&client, OP, &sql, &args, decode_batch).await })
         })
         .await
+    }
+
+    fn shared(&self) -> Option<Arc<dyn super::SharedState>> {
+        Some(self.shared.clone())
     }
 }

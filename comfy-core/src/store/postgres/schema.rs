@@ -91,6 +91,34 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX jobs_workflow_hash ON jobs (workflow_hash);
     "#,
+    // 5: what several servers share (see `store::shared`): who is alive, who follows which
+    // unfinished job or batch, in-flight dedup claims and per-token rate budgets. Times are
+    // the database's clock (ms), so servers' clocks need not agree.
+    r#"
+    CREATE TABLE comfy_servers (
+        id            BYTEA   NOT NULL PRIMARY KEY,
+        heartbeat_at  BIGINT  NOT NULL,
+        retired       BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    CREATE TABLE comfy_leases (
+        subject       BYTEA   NOT NULL PRIMARY KEY,  -- `job:<id>` or `batch:<id>`
+        server        BYTEA   NOT NULL,
+        taken_at      BIGINT  NOT NULL
+    );
+    CREATE INDEX comfy_leases_server ON comfy_leases (server);
+    CREATE TABLE comfy_claims (
+        key           BYTEA   NOT NULL PRIMARY KEY,
+        job_id        BYTEA,                         -- NULL while the claimant submits
+        server        BYTEA   NOT NULL,
+        claimed_at    BIGINT  NOT NULL
+    );
+    CREATE INDEX comfy_claims_job_id ON comfy_claims (job_id);
+    CREATE TABLE comfy_rate_budgets (
+        key           BYTEA   NOT NULL PRIMARY KEY,
+        tokens        DOUBLE PRECISION NOT NULL,
+        updated_at    BIGINT  NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version a fully migrated database has.
