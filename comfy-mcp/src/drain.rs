@@ -95,6 +95,10 @@ where
         }
     }
     streams.cancel();
+    // On a shared store, the other servers take this one's unfinished jobs and batches at once.
+    if let Err(e) = state.comfy.retire().await {
+        tracing::warn!(error = %e, "could not hand this server's jobs over; others take them when it is silent");
+    }
     match tokio::time::timeout(CLOSE_GRACE, server).await {
         Ok(result) => result,
         Err(_) => {

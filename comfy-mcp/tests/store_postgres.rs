@@ -53,3 +53,34 @@ async fn a_job_submitted_through_one_server_is_read_through_another() {
     let listed = b.ok("list_assets", json!({"job_id": job_id})).await;
     assert_eq!(listed["assets"].as_array().unwrap().len(), s["outputs"].as_array().unwrap().len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_submissions_through_two_servers_run_once() {
+    let fake = common::fake().await;
+    let url = fresh_schema_url().await;
+    let a = server(&fake.url(), &url).await;
+    let b = server(&fake.url(), &url).await;
+    fake.hold();
+    let wf = common::image_workflow("shared-dedup");
+    let first = a.ok("submit_workflow", json!({"workflow": wf})).await;
+    let job_id = first["job_id"].as_str().unwrap().to_owned();
+    let second = b.ok("submit_workflow", json!({"workflow": wf})).await;
+    assert_eq!(second["reused_from"], json!({"job_id": job_id, "kind": "in_flight"}), "{second}");
+    fake.release();
+    let done = b.ok("wait_for_job", json!({"job_id": job_id})).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(fake.received_prompts().len(), 1, "two servers, one execution");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_budget_is_counted_once_for_every_server() {
+    use comfy_mcp::http::limits::RateLimiter;
+    let url = fresh_schema_url().await;
+    let (sa, sb) = (PostgresStore::open(&url).await.unwrap(), PostgresStore::open(&url).await.unwrap());
+    let a = RateLimiter::new(2).shared(comfy_core::store::Store::shared(&sa));
+    let b = RateLimiter::new(2).shared(comfy_core::store::Store::shared(&sb));
+    assert!(a.check("alice").await.is_ok());
+    assert!(b.check("alice").await.is_ok());
+    assert!(a.check("alice").await.is_err(), "2 a minute across both servers");
+    assert!(b.check("bob").await.is_ok(), "every token has its own budget");
+}

@@ -1,14 +1,19 @@
-//! Per-token rate limiting: a token bucket per principal, refilled continuously.
+//! Per-token rate limiting: a token bucket per principal, refilled continuously. On a store
+//! several servers share (PostgreSQL), the bucket is in the store: a token's budget is counted
+//! once for every server behind a load balancer.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use comfy_core::store::SharedState;
 
 /// Requests per minute per key, with bursts up to the per-minute count.
 #[derive(Debug)]
 pub struct RateLimiter {
     per_minute: f64,
     buckets: Mutex<HashMap<String, Bucket>>,
+    shared: Option<Arc<dyn SharedState>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -23,11 +28,25 @@ const MAX_KEYS: usize = 10_000;
 impl RateLimiter {
     /// A limiter allowing `per_minute` requests per minute per key.
     pub fn new(per_minute: u32) -> RateLimiter {
-        RateLimiter { per_minute: f64::from(per_minute.max(1)), buckets: Mutex::new(HashMap::new()) }
+        RateLimiter { per_minute: f64::from(per_minute.max(1)), buckets: Mutex::new(HashMap::new()), shared: None }
     }
 
-    /// Takes one request from `key`'s bucket, or says how long to wait.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
+    /// Counts budgets in the shared store when there is one.
+    pub fn shared(mut self, shared: Option<Arc<dyn SharedState>>) -> RateLimiter {
+        self.shared = shared;
+        self
+    }
+
+    /// Takes one request from `key`'s bucket, or says how long to wait. With a shared store
+    /// that cannot be reached, this server's own bucket counts meanwhile.
+    pub async fn check(&self, key: &str) -> Result<(), Duration> {
+        if let Some(shared) = &self.shared {
+            match shared.take_token(&format!("mcp:{key}"), self.per_minute as u32).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => return Err(Duration::from_secs_f64(60.0 / self.per_minute)),
+                Err(e) => tracing::warn!(error = %e, "shared rate budget unavailable; counting on this server"),
+            }
+        }
         self.check_at(key, Instant::now())
     }
 

@@ -77,7 +77,7 @@ pub fn router_with(state: Arc<AppState>, registry: Arc<Registry>, shutdown: Canc
     let guard = Arc::new(HttpGuard {
         tokens: TokenSet::new(&settings.http.tokens),
         oauth: oauth.clone(),
-        limiter: RateLimiter::new(settings.limits.rate_limit_per_minute),
+        limiter: RateLimiter::new(settings.limits.rate_limit_per_minute).shared(state.comfy.store().shared()),
         max_body: settings.limits.max_body_bytes,
         body_timeout: Duration::from_secs(settings.limits.body_timeout_secs),
     });
@@ -156,7 +156,7 @@ async fn guard_mcp(State(guard): State<Arc<HttpGuard>>, request: Request, next: 
         Err(response) => return response,
     };
     let principal = caller.principal;
-    if let Err(wait) = guard.limiter.check(&principal.name) {
+    if let Err(wait) = guard.limiter.check(&principal.name).await {
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
         tracing::warn!(principal = %principal.name, retry_after_s = secs, "rate limit exceeded");
         let mut r =
