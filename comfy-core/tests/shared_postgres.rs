@@ -20,7 +20,7 @@ use comfy_core::job::{JobId, JobStatus, Progress};
 use comfy_core::store::{
     PostgresStore, SharedClaim, SharedState, Signal, SignalBody, Store, Subject, now_millis,
 };
-use comfy_core::{ClientOptions, Comfy, SubmitOptions, Workflow};
+use comfy_core::{ClientOptions, Comfy, DefaultsLayer, SubmitOptions, Workflow};
 use comfy_fake::FakeComfyUi;
 use pg::fresh_schema;
 use serde_json::{Value, json};
@@ -272,4 +272,40 @@ async fn a_stopped_servers_job_is_taken_over_and_recorded_by_another() {
     assert_eq!(record.status, JobStatus::Succeeded, "recorded by B");
     assert!(!record.outputs.is_empty());
     assert_eq!(ran(&fake).await, vec![id.0], "run once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_default_set_through_one_server_is_used_by_another() {
+    let fake = fake().await;
+    let url = fresh_schema("defaults").await;
+    let (a, b) = (client(&fake, &url).await, client(&fake, &url).await);
+    let (probe_a, mut probe_b) = (a.store().shared().unwrap(), b.store().shared().unwrap().subscribe());
+    until_listening(&probe_a, &mut probe_b).await;
+
+    let set = |v: Value| serde_json::from_value::<serde_json::Map<String, Value>>(v).unwrap();
+    a.set_param_defaults(&set(json!({"steps": 12})), DefaultsLayer::Runtime).await.unwrap();
+    let seen = eventually(|| b.param_defaults().runtime.get("steps") == Some(&json!(12))).await;
+    assert!(seen, "B uses the default set through A: {:?}", b.param_defaults().runtime);
+
+    // A bad value is refused before anything is shared.
+    assert!(a.set_param_defaults(&set(json!({"steps": "many"})), DefaultsLayer::Runtime).await.is_err());
+    a.set_param_defaults(&set(json!({"steps": null})), DefaultsLayer::Runtime).await.unwrap();
+    let gone = eventually(|| !b.param_defaults().runtime.contains_key("steps")).await;
+    assert!(gone, "removed for B too");
+    // A server started later reads the shared layer at once.
+    a.set_param_defaults(&set(json!({"steps": 9})), DefaultsLayer::Runtime).await.unwrap();
+    let c = client(&fake, &url).await;
+    assert!(eventually(|| c.param_defaults().runtime.get("steps") == Some(&json!(9))).await);
+}
+
+/// Polls `check` for up to [`LONG`].
+async fn eventually(check: impl Fn() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + LONG;
+    while tokio::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
 }

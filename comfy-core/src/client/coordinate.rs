@@ -93,6 +93,14 @@ impl ClientInner {
     }
 }
 
+/// Reads the shared runtime defaults into this client's runtime layer.
+async fn load_shared_defaults(client: &Comfy, state: &Arc<dyn SharedState>) {
+    match state.param_defaults().await {
+        Ok(values) => client.update_param_defaults(|d| d.runtime = values),
+        Err(e) => tracing::warn!(error = %e, "could not read the shared parameter defaults"),
+    }
+}
+
 impl Comfy {
     /// Starts the coordination tasks (a client on a shared store only).
     pub(crate) fn start_coordination(&self) {
@@ -144,6 +152,14 @@ impl Comfy {
         }
     }
 
+    /// Tells the other servers that the shared defaults changed.
+    pub(super) async fn announce_defaults_changed(&self) {
+        let Some(c) = &self.inner.coordination else { return };
+        if let Err(e) = c.state.publish(&SignalBody::DefaultsChanged).await {
+            tracing::warn!(error = %e, "could not tell the other servers that defaults changed");
+        }
+    }
+
     /// Says this server is gone (a graceful stop after draining): the others take over its
     /// unfinished jobs and batches at once instead of after
     /// [`ClientOptions::dead_server_after`](super::ClientOptions::dead_server_after).
@@ -185,6 +201,9 @@ async fn coordinate(
                     continue;
                 }
                 beats += 1;
+                if beats == 1 {
+                    load_shared_defaults(&client, &state).await;
+                }
                 // The first beat is at start: orphans are taken once this server is known alive.
                 if beats % 2 == 0
                     && let Err(e) = client.take_over_orphans().await
@@ -193,6 +212,10 @@ async fn coordinate(
                 }
             }
             received = signals.recv(), if listening => match received {
+                Ok(Signal { from, body: SignalBody::DefaultsChanged }) if from != state.server_id() => {
+                    let Some(client) = weak.upgrade() else { return };
+                    load_shared_defaults(&client, &state).await;
+                }
                 Ok(signal) if signal.from != state.server_id() => {
                     let Some(client) = weak.upgrade() else { return };
                     client.inner.on_signal(signal);

@@ -29,6 +29,10 @@ impl Comfy {
     /// Sets parameter defaults in one layer. Every value is checked against each template that
     /// has a parameter of that name (type, bounds, choices; coerced like a call's value); the
     /// first bad one is [`Error::InvalidParameter`] and nothing changes. `null` removes a name.
+    ///
+    /// On a store several servers share, the runtime layer is theirs in common: a value set
+    /// through one server is used by all (a config-layer value removes the runtime one of that
+    /// name for all; the config file itself stays each server's own).
     pub async fn set_param_defaults(
         &self,
         values: &Map<String, Value>,
@@ -36,6 +40,14 @@ impl Comfy {
     ) -> Result<DefaultsSet> {
         self.enrich_templates().await;
         let checked = self.check_param_defaults(values)?;
+        if let Some(c) = &self.inner.coordination {
+            let shared = match layer {
+                DefaultsLayer::Runtime => checked.values.clone(),
+                DefaultsLayer::Config => checked.values.keys().map(|k| (k.clone(), Value::Null)).collect(),
+            };
+            c.state.set_param_defaults(&shared).await?;
+            self.announce_defaults_changed().await;
+        }
         self.update_param_defaults(|d| {
             for (name, value) in &checked.values {
                 let target = match layer {

@@ -11,6 +11,8 @@
 //! - **Claims**: in-flight dedup across servers (an identical submission attaches to the job one
 //!   server is already running instead of running again).
 //! - **Rate budgets**: per-token request budgets counted once for all servers.
+//! - **Defaults**: the runtime layer of template parameter defaults (set through any server,
+//!   used by all).
 //! - **Signals**: job events and configuration changes passed between servers (PostgreSQL
 //!   `LISTEN`/`NOTIFY`), so a job submitted through one server shows live progress through
 //!   another.
@@ -136,6 +138,13 @@ pub trait SharedState: Send + Sync + std::fmt::Debug {
     /// Takes one request from the budget of `key` (`per_minute` requests a minute, bursts up to
     /// that many); false when the budget is spent. Counted once for every server.
     async fn take_token(&self, key: &str, per_minute: u32) -> Result<bool>;
+
+    /// Sets template parameter defaults of the runtime layer for every server (`null` removes
+    /// a name); other names are left as they are.
+    async fn set_param_defaults(&self, values: &serde_json::Map<String, serde_json::Value>) -> Result<()>;
+
+    /// The runtime layer of template parameter defaults every server shares.
+    async fn param_defaults(&self) -> Result<serde_json::Map<String, serde_json::Value>>;
 
     /// Sends a signal to every server of this store (this one included).
     async fn publish(&self, body: &SignalBody) -> Result<()>;

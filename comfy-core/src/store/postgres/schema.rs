@@ -118,6 +118,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         tokens        DOUBLE PRECISION NOT NULL,
         updated_at    BIGINT  NOT NULL
     );
+    CREATE TABLE comfy_param_defaults (
+        name          BYTEA   NOT NULL PRIMARY KEY,
+        value         TEXT    NOT NULL               -- JSON
+    );
     "#,
 ];
 

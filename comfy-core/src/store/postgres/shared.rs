@@ -264,6 +264,63 @@ impl SharedState for PgShared {
         Ok(!self.keys("take_token", sql, args).await?.is_empty())
     }
 
+    async fn set_param_defaults(&self, values: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+        const OP: &str = "set_param_defaults";
+        let mut rows: Vec<(Vec<u8>, Option<String>)> = Vec::with_capacity(values.len());
+        for (name, value) in values {
+            rows.push((name.as_bytes().to_vec(), (!value.is_null()).then(|| value.to_string())));
+        }
+        self.inner
+            .run(OP, move |mut client| {
+                Box::pin(async move {
+                    let err = |e: tokio_postgres::Error| pg_error(OP, &e);
+                    let tx = client.transaction().await.map_err(err)?;
+                    for (name, value) in &rows {
+                        match value {
+                            Some(v) => tx
+                                .execute(
+                                    "INSERT INTO comfy_param_defaults (name, value) VALUES ($1, $2)                                      ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                                    &[name, v],
+                                )
+                                .await
+                                .map_err(err)?,
+                            None => tx
+                                .execute("DELETE FROM comfy_param_defaults WHERE name = $1", &[name])
+                                .await
+                                .map_err(err)?,
+                        };
+                    }
+                    tx.commit().await.map_err(err)
+                })
+            })
+            .await
+    }
+
+    async fn param_defaults(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
+        const OP: &str = "param_defaults";
+        self.inner
+            .run(OP, move |client| {
+                Box::pin(async move {
+                    let rows = client
+                        .query("SELECT name, value FROM comfy_param_defaults", &[])
+                        .await
+                        .map_err(|e| pg_error(OP, &e))?;
+                    let mut out = serde_json::Map::new();
+                    for row in rows {
+                        let name: Vec<u8> = row.try_get(0).map_err(|e| pg_error(OP, &e))?;
+                        let value: String = row.try_get(1).map_err(|e| pg_error(OP, &e))?;
+                        let name = String::from_utf8(name)
+                            .map_err(|_| Error::store(OP, "a default's name is not UTF-8"))?;
+                        let value = serde_json::from_str(&value)
+                            .map_err(|e| Error::store(OP, format!("the default {name:?} is not JSON: {e}")))?;
+                        out.insert(name, value);
+                    }
+                    Ok(out)
+                })
+            })
+            .await
+    }
+
     async fn publish(&self, body: &SignalBody) -> Result<()> {
         let signal = Signal { from: self.server_id.clone(), body: body.clone() };
         let payload = serde_json::to_string(&signal)
