@@ -20,7 +20,9 @@ use comfy_core::job::{JobId, JobStatus, Progress};
 use comfy_core::store::{
     PostgresStore, SharedClaim, SharedState, Signal, SignalBody, Store, Subject, now_millis,
 };
-use comfy_core::{ClientOptions, Comfy, DefaultsLayer, SubmitOptions, Workflow};
+use comfy_core::{
+    BatchItems, BatchRequest, BatchState, ClientOptions, Comfy, DefaultsLayer, Source, SubmitOptions, Workflow,
+};
 use comfy_fake::FakeComfyUi;
 use pg::fresh_schema;
 use serde_json::{Value, json};
@@ -171,8 +173,13 @@ fn local(url: &str) -> Arc<dyn Backend> {
 }
 
 async fn client(fake: &FakeComfyUi, url: &str) -> Comfy {
+    client_with_cap(fake, url, usize::MAX).await
+}
+
+async fn client_with_cap(fake: &FakeComfyUi, url: &str, max_running_jobs: usize) -> Comfy {
     let store = PostgresStore::open(url).await.unwrap();
-    let options = ClientOptions { dead_server_after: Duration::from_secs(1), ..Default::default() };
+    let options =
+        ClientOptions { dead_server_after: Duration::from_secs(1), max_running_jobs, ..Default::default() };
     Comfy::builder(local(&fake.url())).store(Arc::new(store)).options(options).build().unwrap()
 }
 
@@ -308,4 +315,30 @@ async fn eventually(check: impl Fn() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_servers_batch_is_continued_by_another_and_no_item_runs_twice() {
+    let fake = fake().await;
+    let url = fresh_schema("batch").await;
+    let a = client_with_cap(&fake, &url, 1).await;
+    let workflow = request(20, 0).workflow.to_value();
+    let batch = BatchRequest { source: Source::Json(workflow), items: BatchItems::Seeds(vec![1, 2, 3]) };
+    let submitted = a.submit_batch(batch).await.unwrap();
+    assert!(submitted.counts.waiting >= 1, "the cap of 1 keeps items waiting");
+    let b = client(&fake, &url).await;
+    let seen = b.batch_status(&submitted.batch_id).await.unwrap();
+    assert!(seen.counts.waiting >= 1, "A is alive and pumps its own batch: B submits nothing");
+
+    drop(a);
+    let deadline = tokio::time::Instant::now() + LONG;
+    let batch_subject = Subject::Batch(submitted.batch_id.clone());
+    while !b.take_over_orphans().await.unwrap().contains(&batch_subject) {
+        assert!(tokio::time::Instant::now() < deadline, "B never took A's batch over");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let done = b.wait_batch_with(&submitted.batch_id, LONG, |_| {}).await.unwrap();
+    assert_eq!(done.state, BatchState::Succeeded, "{}", done.describe());
+    assert_eq!(done.counts.succeeded, 3);
+    assert_eq!(ran(&fake).await.len(), 3, "every item ran once");
 }
