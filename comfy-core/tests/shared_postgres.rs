@@ -21,7 +21,8 @@ use comfy_core::store::{
     PostgresStore, SharedClaim, SharedState, Signal, SignalBody, Store, Subject, now_millis,
 };
 use comfy_core::{
-    BatchItems, BatchRequest, BatchState, ClientOptions, Comfy, DefaultsLayer, Source, SubmitOptions, Workflow,
+    BatchItems, BatchRequest, BatchState, ClientOptions, Comfy, DefaultsLayer, Source, SubmitOptions,
+    Workflow,
 };
 use comfy_fake::FakeComfyUi;
 use pg::fresh_schema;
@@ -71,7 +72,10 @@ async fn a_silent_server_is_taken_for_dead_and_unleased_work_is_adopted() {
     // An unfinished job nobody leases (its server died right after recording it), and a
     // finished one (never adopted).
     let old = now_millis() - 10_000;
-    store.put_job(&store_suite::job("lone", "local", None, old, JobStatus::Queued { position: None })).await.unwrap();
+    store
+        .put_job(&store_suite::job("lone", "local", None, old, JobStatus::Queued { position: None }))
+        .await
+        .unwrap();
     store.put_job(&store_suite::job("done", "local", None, old, JobStatus::Succeeded)).await.unwrap();
 
     assert!(b.take_orphans(MINUTE).await.unwrap().iter().all(|s| *s != job("held")), "A beat recently");

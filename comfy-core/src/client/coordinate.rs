@@ -205,7 +205,7 @@ async fn coordinate(
                     load_shared_defaults(&client, &state).await;
                 }
                 // The first beat is at start: orphans are taken once this server is known alive.
-                if beats % 2 == 0
+                if beats.is_multiple_of(2)
                     && let Err(e) = client.take_over_orphans().await
                 {
                     tracing::warn!(error = %e, "could not look for a stopped server's work");

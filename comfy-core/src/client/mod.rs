@@ -242,7 +242,8 @@ impl ComfyBuilder {
             coordination,
         });
         let task = handle.spawn(tracker::route(Arc::downgrade(&inner), inner.backend.events()));
-        let comfy = Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())), caller: Caller::local() };
+        let comfy =
+            Comfy { inner, _router: Arc::new(AbortOnDrop(task.abort_handle())), caller: Caller::local() };
         comfy.start_coordination();
         Ok(comfy)
     }

@@ -15,9 +15,9 @@ mod memory;
 mod migrations;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub mod shared;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-pub mod shared;
 mod time;
 mod url;
 
@@ -27,9 +27,9 @@ use serde_json::Value;
 
 pub use copy::{CopyCounts, CopyReport, copy_store};
 pub use memory::MemoryStore;
-pub use shared::{SharedClaim, SharedState, Signal, SignalBody, Subject};
 #[cfg(feature = "postgres")]
 pub use postgres::{CALL_TIMEOUT, PoolOptions, PostgresStore};
+pub use shared::{SharedClaim, SharedState, Signal, SignalBody, Subject};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{DATA_DIR_ENV, SqliteStore};
 pub use time::parse_time;

@@ -28,7 +28,11 @@ const MAX_KEYS: usize = 10_000;
 impl RateLimiter {
     /// A limiter allowing `per_minute` requests per minute per key.
     pub fn new(per_minute: u32) -> RateLimiter {
-        RateLimiter { per_minute: f64::from(per_minute.max(1)), buckets: Mutex::new(HashMap::new()), shared: None }
+        RateLimiter {
+            per_minute: f64::from(per_minute.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+            shared: None,
+        }
     }
 
     /// Counts budgets in the shared store when there is one.
@@ -44,7 +48,9 @@ impl RateLimiter {
             match shared.take_token(&format!("mcp:{key}"), self.per_minute as u32).await {
                 Ok(true) => return Ok(()),
                 Ok(false) => return Err(Duration::from_secs_f64(60.0 / self.per_minute)),
-                Err(e) => tracing::warn!(error = %e, "shared rate budget unavailable; counting on this server"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared rate budget unavailable; counting on this server")
+                }
             }
         }
         self.check_at(key, Instant::now())

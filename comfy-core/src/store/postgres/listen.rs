@@ -93,7 +93,11 @@ fn channel_name(schema: &str) -> String {
     name
 }
 
-async fn listen_forever(config: tokio_postgres::Config, sender: broadcast::Sender<Signal>, inner: Arc<Inner>) {
+async fn listen_forever(
+    config: tokio_postgres::Config,
+    sender: broadcast::Sender<Signal>,
+    inner: Arc<Inner>,
+) {
     let mut backoff = Duration::from_secs(1);
     loop {
         match listen_once(&config, &sender, &inner).await {

@@ -129,8 +129,11 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("comfy-rs");
         }
-        let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
         let pool = Pool::builder(manager)
             .max_size(options.max_size.max(1))
             .runtime(Runtime::Tokio1)

@@ -85,8 +85,10 @@ impl PgShared {
         self.inner
             .run(op, move |client| {
                 Box::pin(async move {
-                    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-                        args.iter().map(|a| a.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+                    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args
+                        .iter()
+                        .map(|a| a.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+                        .collect();
                     let rows = client.query(&sql, &refs).await.map_err(|e| pg_error(op, &e))?;
                     rows.iter().map(|r| r.try_get::<_, Vec<u8>>(0).map_err(|e| pg_error(op, &e))).collect()
                 })
@@ -220,7 +222,8 @@ impl SharedState for PgShared {
             let held = self.keys("claim", sql, vec![Box::new(key.as_bytes().to_vec())]).await?;
             // Gone between the two statements (its job finished): claim again.
             let Some(job) = held.into_iter().next() else { continue };
-            let job = String::from_utf8(job).map_err(|_| Error::store("claim", "a claim's job id is not UTF-8"))?;
+            let job =
+                String::from_utf8(job).map_err(|_| Error::store("claim", "a claim's job id is not UTF-8"))?;
             return Ok(SharedClaim::Held((!job.is_empty()).then_some(JobId(job))));
         }
         Err(Error::Store {
@@ -231,7 +234,8 @@ impl SharedState for PgShared {
     }
 
     async fn settle_claim(&self, key: &str, job: &JobId) -> Result<()> {
-        let sql = "UPDATE comfy_claims SET job_id = $2 WHERE key = $1 AND server = $3 RETURNING key".to_owned();
+        let sql =
+            "UPDATE comfy_claims SET job_id = $2 WHERE key = $1 AND server = $3 RETURNING key".to_owned();
         let args: Args =
             vec![Box::new(key.as_bytes().to_vec()), Box::new(job.0.as_bytes().to_vec()), Box::new(self.me())];
         self.keys("settle_claim", sql, args).await.map(|_| ())
@@ -311,8 +315,9 @@ impl SharedState for PgShared {
                         let value: String = row.try_get(1).map_err(|e| pg_error(OP, &e))?;
                         let name = String::from_utf8(name)
                             .map_err(|_| Error::store(OP, "a default's name is not UTF-8"))?;
-                        let value = serde_json::from_str(&value)
-                            .map_err(|e| Error::store(OP, format!("the default {name:?} is not JSON: {e}")))?;
+                        let value = serde_json::from_str(&value).map_err(|e| {
+                            Error::store(OP, format!("the default {name:?} is not JSON: {e}"))
+                        })?;
                         out.insert(name, value);
                     }
                     Ok(out)
