@@ -11,7 +11,7 @@ use std::sync::Arc;
 use comfy_core::backend::local::LocalComfyUi;
 use comfy_core::store::PostgresStore;
 use comfy_mcp::AppState;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn fresh_schema_url() -> String {
     let base = match std::env::var("COMFY_TEST_POSTGRES_URL") {
@@ -83,4 +83,35 @@ async fn a_token_budget_is_counted_once_for_every_server() {
     assert!(b.check("alice").await.is_ok());
     assert!(a.check("alice").await.is_err(), "2 a minute across both servers");
     assert!(b.check("bob").await.is_ok(), "every token has its own budget");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_submitted_through_one_server_is_cancelled_and_regenerated_through_another() {
+    let fake = common::fake().await;
+    let url = fresh_schema_url().await;
+    let a = server(&fake.url(), &url).await;
+    let b = server(&fake.url(), &url).await;
+
+    let done = a.ok("submit_workflow", json!({"workflow": common::image_workflow("x1"), "wait": true})).await;
+    let asset_id = done["outputs"][0]["asset_id"].as_str().unwrap().to_owned();
+    fake.hold();
+    let queued = a.ok("submit_workflow", json!({"workflow": common::image_workflow("x2")})).await;
+    let cancelled = b.ok("cancel_job", json!({"job_id": queued["job_id"]})).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(fake.queue_deletes(), vec![queued["job_id"].as_str().unwrap().to_owned()]);
+    // A hears that B finished it (a signal through the store) and says so too.
+    let mut seen_by_a = Value::Null;
+    for _ in 0..200 {
+        seen_by_a = a.ok("get_job_status", json!({"job_id": queued["job_id"]})).await;
+        if seen_by_a["status"] == "cancelled" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen_by_a["status"], "cancelled", "{seen_by_a}");
+    fake.release();
+
+    let again = b.ok("regenerate", json!({"asset_id": asset_id, "wait": true})).await;
+    assert_eq!(again["status"], "succeeded", "{again}");
+    assert_ne!(again["job_id"], done["job_id"]);
 }

@@ -50,11 +50,15 @@ impl ClientInner {
         });
     }
 
-    /// Lets a finished job's lease and dedup claims go (in the background).
+    /// Lets a finished job's lease and dedup claims go and tells the other servers that it
+    /// finished (in the background).
     pub(crate) fn release_job(&self, id: &JobId) {
         let Some(c) = &self.coordination else { return };
         let (state, id) = (c.state.clone(), id.clone());
         tokio::spawn(async move {
+            if let Err(e) = state.publish(&SignalBody::Finished { job_id: id.clone() }).await {
+                tracing::debug!(job = %id, error = %e, "could not tell the other servers a job finished");
+            }
             let released = state.release(&Subject::Job(id.clone())).await;
             if let Err(e) = released.and(state.release_claims_of(&id).await) {
                 tracing::debug!(job = %id, error = %e, "could not release a finished job's lease");
@@ -88,7 +92,31 @@ impl ClientInner {
                     self.apply(&shared, event);
                 }
             }
+            SignalBody::Finished { job_id } => {
+                let Some(shared) = lock(&self.jobs).get(&job_id).cloned() else { return };
+                if shared.is_terminal() || shared.finalizing.load(Ordering::SeqCst) {
+                    return;
+                }
+                let inner = self.clone();
+                tokio::spawn(async move { inner.finish_as_recorded(&shared).await });
+            }
             SignalBody::DefaultsChanged => {}
+        }
+    }
+
+    /// Finishes a job another server recorded as finished (cancelled through it, say), with
+    /// the recorded status and outputs.
+    async fn finish_as_recorded(self: &Arc<Self>, shared: &Arc<super::job::JobShared>) {
+        let record = match self.store.get_job(&shared.id).await {
+            Ok(Some(record)) if record.status.is_terminal() => record,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::debug!(job = %shared.id, error = %e, "could not read a job another server finished");
+                return;
+            }
+        };
+        if !shared.finalizing.swap(true, Ordering::SeqCst) {
+            self.finish(shared, record.status, record.outputs).await;
         }
     }
 }

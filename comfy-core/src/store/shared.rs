@@ -90,6 +90,12 @@ pub enum SignalBody {
         /// progress text are not relayed).
         event: crate::backend::JobEvent,
     },
+    /// A server recorded the job as finished (by its events, a cancel, a reconciliation): a
+    /// server holding it unfinished reads the record and finishes it too.
+    Finished {
+        /// The job.
+        job_id: JobId,
+    },
     /// Template parameter defaults of the runtime layer changed: read them again.
     DefaultsChanged,
 }
