@@ -22,7 +22,7 @@ pub mod route;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -35,6 +35,11 @@ use crate::job::JobId;
 
 /// How long a backend gets to say how busy it is (or send its catalogue) while routing.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// A queue read this recent is reused for routing. A ComfyUI queue lists every waiting prompt
+/// with its whole graph: reading it for each submission made routing cost grow with the queue
+/// (~0.5 s a submission with a few hundred jobs queued). Jobs we send meanwhile are counted by
+/// `in_flight` and `reserved` at once, so a burst still spreads by load.
+const QUEUE_FRESH: Duration = Duration::from_millis(250);
 
 /// One backend of a fleet, as given to [`Fleet::new`].
 #[derive(Debug, Clone)]
@@ -82,11 +87,35 @@ pub(crate) struct Member {
     /// The job it runs now, for events that carry no job id.
     pub(crate) running: Mutex<Option<JobId>>,
     pub(crate) last_error: Mutex<Option<String>>,
+    /// Its queue as last read, and when: the submissions of a burst share one read.
+    queue_seen: tokio::sync::Mutex<Option<(Instant, Vec<JobId>)>>,
 }
 
 impl Member {
     fn backend(&self) -> &Arc<dyn Backend> {
         &self.spec.backend
+    }
+
+    /// The ids in its queue, read at most once per [`QUEUE_FRESH`] (concurrent callers wait
+    /// for the one read); empty when it does not answer in time.
+    async fn queue_ids(&self) -> Vec<JobId> {
+        let mut seen = self.queue_seen.lock().await;
+        if let Some((at, ids)) = &*seen
+            && at.elapsed() < QUEUE_FRESH
+        {
+            return ids.clone();
+        }
+        match tokio::time::timeout(PROBE_TIMEOUT, self.backend().queue()).await {
+            Ok(Ok(q)) => {
+                let ids: Vec<JobId> = q.running.into_iter().chain(q.pending).map(|e| e.job_id).collect();
+                *seen = Some((Instant::now(), ids.clone()));
+                ids
+            }
+            _ => {
+                *seen = None;
+                Vec::new()
+            }
+        }
     }
 
     /// Jobs queued or running on it: its own queue (`queue`, the ids it listed) plus ours in
@@ -198,6 +227,7 @@ impl Fleet {
                         reserved: AtomicUsize::new(0),
                         running: Mutex::default(),
                         last_error: Mutex::default(),
+                        queue_seen: tokio::sync::Mutex::default(),
                     })
                 })
                 .collect(),
@@ -408,14 +438,8 @@ async fn probe(member: &Member, request: &JobRequest) -> Probe {
         return Probe { queue: Vec::new(), lacks: None };
     }
     let backend = member.backend();
-    let (queue, catalog) = futures::join!(
-        tokio::time::timeout(PROBE_TIMEOUT, backend.queue()),
-        tokio::time::timeout(PROBE_TIMEOUT, backend.catalog(false))
-    );
-    let queue = match queue {
-        Ok(Ok(q)) => q.running.into_iter().chain(q.pending).map(|e| e.job_id).collect(),
-        _ => Vec::new(),
-    };
+    let (queue, catalog) =
+        futures::join!(member.queue_ids(), tokio::time::timeout(PROBE_TIMEOUT, backend.catalog(false)));
     let lacks = match catalog {
         Ok(Ok(catalog)) => needs::missing(&request.workflow, &catalog),
         Ok(Err(e)) => {
