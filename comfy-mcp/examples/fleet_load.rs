@@ -40,6 +40,8 @@ type Client = RunningService<RoleClient, ()>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const TOKEN: &str = "fleet-load-token";
+/// Longest wait for one tool call (`wait_for_job` waits up to 30 s on the server).
+const CALL_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// Load driver for several comfy-mcp servers on one PostgreSQL (see the module docs).
 #[derive(Debug, Parser)]
@@ -193,9 +195,10 @@ impl Run {
         let Value::Object(args) = args else { return Err("arguments must be an object".into()) };
         for _ in 0..10 {
             let params = CallToolRequestParams::new(tool).with_arguments(args.clone());
-            match client.call_tool(params).await {
-                Ok(r) => return Ok(r.structured_content.unwrap_or_default()),
-                Err(_) => {
+            // A call in flight on a server that dies may never be answered.
+            match tokio::time::timeout(CALL_TIMEOUT, client.call_tool(params)).await {
+                Ok(Ok(r)) => return Ok(r.structured_content.unwrap_or_default()),
+                Ok(Err(_)) | Err(_) => {
                     *at = (*at + 1) % self.bases.len();
                     *client = self.connect(at).await?;
                 }

@@ -57,6 +57,7 @@
 //! name = "ci"                        # shown in logs, never the token
 //! token = "s3cret"
 //! tools = ["get_job_status", "get_output"]   # omit for every tool
+//! team = "design"                   # tokens of one team own (and reuse) their work together
 //!
 //! [http.oauth]                       # JWT access tokens (see crate::http::oauth::settings)
 //! issuer = "https://auth.example.org"
@@ -257,6 +258,11 @@ pub struct TokenConfig {
     /// those created through it, owned by its `name`). Config file only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub admin: bool,
+    /// Tokens with the same team own what they create together: each sees and acts on the
+    /// team's jobs, assets and batches, and an identical submission of any of them attaches
+    /// to the team's running job (or reuses its result). Config file only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 impl std::fmt::Debug for TokenConfig {
@@ -266,6 +272,7 @@ impl std::fmt::Debug for TokenConfig {
             .field("token", &Secret::new(""))
             .field("tools", &self.tools)
             .field("admin", &self.admin)
+            .field("team", &self.team)
             .finish()
     }
 }
@@ -290,6 +297,7 @@ impl TokenConfig {
             token: token.to_owned(),
             tools,
             admin: false,
+            team: None,
         })
     }
 
@@ -528,6 +536,7 @@ fn mask_tokens<S: serde::Serializer>(v: &[TokenConfig], s: S) -> Result<S::Ok, S
             token: "***".into(),
             tools: t.tools.clone(),
             admin: t.admin,
+            team: t.team.clone(),
         })
         .collect();
     masked.serialize(s)

@@ -82,7 +82,7 @@ pub fn settings(transport: Transport, options: &EmbedOptions) -> Result<Settings
     if let Some(token) = options.token.clone() {
         // The program's one user: its token sees everything the program's own client made.
         settings.http.tokens =
-            vec![TokenConfig { name: Some("embedded".into()), token, tools: None, admin: true }];
+            vec![TokenConfig { name: Some("embedded".into()), token, tools: None, admin: true, team: None }];
     }
     settings.check().map_err(|e| StartError(e.0))?;
     Ok(settings)

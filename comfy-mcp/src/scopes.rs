@@ -45,6 +45,7 @@ mod tests {
             name: "t".into(),
             tools: Some(Arc::new(vec!["get_job_status".into()])),
             admin: false,
+            team: None,
         };
         assert!(allows(Some(&p), resource_tools("comfy://jobs/j1")));
         assert!(allows(Some(&p), resource_tools("comfy://jobs/{job_id}/preview")));

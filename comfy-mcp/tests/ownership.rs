@@ -35,18 +35,21 @@ impl Drop for Server {
 }
 
 fn token(name: &str, admin: bool) -> TokenConfig {
-    TokenConfig { name: Some(name.into()), token: format!("{name}-secret"), tools: None, admin }
+    TokenConfig { name: Some(name.into()), token: format!("{name}-secret"), tools: None, admin, team: None }
 }
 
 /// A server over a fake ComfyUI with the tokens `alice`, `bob` and the admin `root` (or none).
 async fn serve(with_tokens: bool) -> Server {
+    let tokens = vec![token("alice", false), token("bob", false), token("root", true)];
+    serve_with(if with_tokens { tokens } else { Vec::new() }).await
+}
+
+async fn serve_with(tokens: Vec<TokenConfig>) -> Server {
     let fake = common::fake().await;
     let publish = tempfile::tempdir().unwrap();
     let dir = publish.path().to_path_buf();
     let state = common::state_for(&fake.url(), |s| {
-        if with_tokens {
-            s.http.tokens = vec![token("alice", false), token("bob", false), token("root", true)];
-        }
+        s.http.tokens = tokens;
         s.publish_dir = Some(dir);
     });
     let (base, shutdown) = common::serve_http(state.clone()).await;
@@ -309,4 +312,32 @@ async fn without_tokens_and_on_stdio_everything_stays_visible() {
     for c in [one, two, alice, bob, root, stdio] {
         let _ = c.cancel().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_of_one_team_share_their_jobs_and_reuse_but_nobody_else_does() {
+    let team = |name: &str| TokenConfig { team: Some("design".into()), ..token(name, false) };
+    let server = serve_with(vec![team("carol"), team("dave"), token("alice", false)]).await;
+    let (carol, dave, alice) = (
+        client(&server.base, Some("carol")).await,
+        client(&server.base, Some("dave")).await,
+        client(&server.base, Some("alice")).await,
+    );
+    server.fake.hold();
+    let wf = common::image_workflow("team");
+    let first = ok(&carol, "submit_workflow", json!({"workflow": wf})).await;
+    let job = first["job_id"].as_str().unwrap().to_owned();
+    let by_dave = ok(&dave, "submit_workflow", json!({"workflow": wf})).await;
+    assert_eq!(by_dave["reused_from"], json!({"job_id": job, "kind": "in_flight"}), "{by_dave}");
+    let by_alice = ok(&alice, "submit_workflow", json!({"workflow": wf})).await;
+    assert!(by_alice.get("reused_from").is_none(), "another owner never attaches: {by_alice}");
+    let e = err(&alice, "get_job_status", json!({"job_id": job})).await;
+    assert_eq!(e["code"], "job_not_found", "{e}");
+    server.fake.release();
+    let done = ok(&dave, "wait_for_job", json!({"job_id": job})).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let listed = asset_ids(&dave, json!({"job_id": job})).await;
+    assert_eq!(listed.len(), 1, "the team's assets are listed for each member");
+    assert!(asset_ids(&alice, json!({"job_id": job})).await.is_empty());
+    assert_eq!(server.fake.received_prompts().len(), 2, "carol's run (shared with dave) and alice's");
 }

@@ -20,24 +20,36 @@ pub struct Principal {
     pub tools: Option<Arc<Vec<String>>>,
     /// Sees and acts on every owner's jobs, assets and batches.
     pub admin: bool,
+    /// The team whose tokens own what they create together (`None`: the token alone).
+    pub team: Option<String>,
 }
 
 impl Principal {
     /// The caller of a server without tokens (loopback only): the single user, who sees
     /// everything.
     pub fn anonymous() -> Principal {
-        Principal { name: "anonymous".into(), tools: None, admin: true }
+        Principal { name: "anonymous".into(), tools: None, admin: true, team: None }
     }
 
-    /// The core identity this principal acts as: a token owns what it creates and sees only
-    /// that, an admin token sees everything, and the token-less caller is the single local user.
+    /// The owner recorded on what this principal creates: its team (`team:<name>`), whose
+    /// tokens share it, or else its own name.
+    pub fn owner(&self) -> String {
+        match &self.team {
+            Some(team) => format!("team:{team}"),
+            None => self.name.clone(),
+        }
+    }
+
+    /// The core identity this principal acts as: a token owns what it creates (with its team)
+    /// and sees only that, an admin token sees everything, and the token-less caller is the
+    /// single local user.
     pub fn caller(&self) -> Caller {
         if *self == Principal::anonymous() {
             Caller::local()
         } else if self.admin {
-            Caller::admin(self.name.clone())
+            Caller::admin(self.owner())
         } else {
-            Caller::user(self.name.clone())
+            Caller::user(self.owner())
         }
     }
 
@@ -74,7 +86,8 @@ impl TokenSet {
             .enumerate()
             .map(|(i, t)| {
                 let tools = t.tools.clone().map(Arc::new);
-                (digest(&t.token), Principal { name: t.label(i), tools, admin: t.admin })
+                let principal = Principal { name: t.label(i), tools, admin: t.admin, team: t.team.clone() };
+                (digest(&t.token), principal)
             })
             .collect();
         TokenSet { entries }
@@ -131,12 +144,13 @@ mod tests {
     #[test]
     fn bearer_and_api_key_with_scopes() {
         let set = TokenSet::new(&[
-            TokenConfig { name: Some("admin".into()), token: "a-secret".into(), tools: None, admin: true },
+            TokenConfig { name: Some("admin".into()), token: "a-secret".into(), tools: None, admin: true, team: None },
             TokenConfig {
                 name: None,
                 token: "b-secret".into(),
                 tools: Some(vec!["get_*".into()]),
                 admin: false,
+                team: None,
             },
         ]);
         let admin = set.authenticate(&headers("authorization", "Bearer a-secret")).unwrap();

@@ -171,6 +171,7 @@ impl OAuth {
             name: format!("oauth:{}", claims.sub),
             tools: self.tools_for(&scopes).map(Arc::new),
             admin: false,
+            team: None,
         }
     }
 
