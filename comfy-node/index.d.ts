@@ -315,6 +315,17 @@ export declare class ComfyClient {
     webhook_url?: string
     webhook_intermediate_status?: boolean
   }): Promise<Job>
+  /**
+   * On a PostgreSQL store shared by several servers: takes over the unfinished jobs and batches
+   * of servers that stopped (`['job:<id>', 'batch:<id>', …]`). The client does this by itself
+   * every few seconds; `[]` on other stores.
+   */
+  takeOverOrphans(): Promise<string[]>
+  /**
+   * On a shared store: hands this client's unfinished jobs and batches to the other servers at
+   * once (call before a planned shutdown). Does nothing on other stores.
+   */
+  retire(): Promise<void>
   /** Balance and subscription where the backend has billing (Comfy Cloud); else `not_supported`. */
   billingStatus(): Promise<BillingStatus>
   /**

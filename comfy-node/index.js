@@ -522,6 +522,16 @@ class ComfyClient {
     return new Job(await call(() => this.#native.submitRequest(spec ?? {})))
   }
 
+  /** On a shared PostgreSQL store: takes over the work of stopped servers (`job:<id>`, …). */
+  async takeOverOrphans() {
+    return call(() => this.#native.takeOverOrphans())
+  }
+
+  /** On a shared store: hands this client's unfinished work to the other servers at once. */
+  async retire() {
+    return call(() => this.#native.retire())
+  }
+
   /** Balance and subscription where the backend has billing (Comfy Cloud); else NotSupported. */
   async billingStatus() {
     return call(() => this.#native.billingStatus())

@@ -111,6 +111,16 @@ export declare class NativeClient {
    * `webhook_intermediate_status`) as a job: recorded, its outputs assets, reattached.
    */
   submitRequest(spec: any): Promise<JobHandle>
+  /**
+   * On a PostgreSQL store shared by several servers: takes over the unfinished jobs and
+   * batches of servers that stopped; the keys taken (`job:<id>`, `batch:<id>`).
+   */
+  takeOverOrphans(): Promise<Array<string>>
+  /**
+   * On a shared store: hands this client's unfinished jobs and batches to the other servers
+   * at once (before a planned shutdown). Does nothing on other stores.
+   */
+  retire(): Promise<void>
   /** The account's balance and subscription where the backend has billing. */
   billingStatus(): Promise<Record<string, unknown>>
   /**

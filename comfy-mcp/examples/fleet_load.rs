@@ -123,7 +123,11 @@ async fn main() -> Result<(), BoxError> {
         while run.done.load(Ordering::SeqCst) < args.jobs / 2 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        println!("killing fake 0 and server 0 after {} jobs ({:.1} s)", run.done.load(Ordering::SeqCst), secs(started));
+        println!(
+            "killing fake 0 and server 0 after {} jobs ({:.1} s)",
+            run.done.load(Ordering::SeqCst),
+            secs(started)
+        );
         run.dead[0].store(true, Ordering::SeqCst);
         servers[0].kill().await;
         fakes.remove(0).shutdown();
@@ -191,7 +195,13 @@ impl Run {
     }
 
     /// Calls a tool, reconnecting to another server while the call fails at the transport.
-    async fn call(&self, client: &mut Client, at: &mut usize, tool: &'static str, args: Value) -> Result<Value, BoxError> {
+    async fn call(
+        &self,
+        client: &mut Client,
+        at: &mut usize,
+        tool: &'static str,
+        args: Value,
+    ) -> Result<Value, BoxError> {
         let Value::Object(args) = args else { return Err("arguments must be an object".into()) };
         for _ in 0..10 {
             let params = CallToolRequestParams::new(tool).with_arguments(args.clone());
@@ -221,7 +231,8 @@ impl Run {
         };
         // Bounded: a job still unfinished after ~5 minutes of waiting counts as lost.
         for _ in 0..10 {
-            let view = self.call(client, at, "wait_for_job", json!({"job_id": job_id, "timeout": 30})).await?;
+            let view =
+                self.call(client, at, "wait_for_job", json!({"job_id": job_id, "timeout": 30})).await?;
             let status = view.get("status").and_then(Value::as_str).unwrap_or("");
             if matches!(status, "succeeded" | "failed" | "cancelled") {
                 let status = status.to_owned();

@@ -208,7 +208,7 @@ fn oauth_for(issuer: &str) -> impl FnOnce(&str) -> Option<OAuthSettings> {
 }
 
 fn static_admin() -> Vec<TokenConfig> {
-    vec![TokenConfig { name: Some("admin".into()), token: "admin-secret".into(), tools: None, admin: false }]
+    vec![TokenConfig { name: Some("admin".into()), token: "admin-secret".into(), tools: None, admin: false, team: None }]
 }
 
 fn initialize() -> Value {
@@ -466,6 +466,7 @@ async fn a_configured_jwks_url_and_a_jwt_shaped_static_token() {
             token: "aaa.bbb.ccc".into(),
             tools: None,
             admin: false,
+            team: None,
         }],
     )
     .await;

@@ -32,7 +32,13 @@ async fn serve_with(tweak: impl FnOnce(&mut Settings)) -> Server {
     let fake = common::fake().await;
     let state = common::state_for(&fake.url(), |s| {
         s.http.tokens = vec![
-            TokenConfig { name: Some("admin".into()), token: ADMIN.into(), tools: None, admin: true, team: None },
+            TokenConfig {
+                name: Some("admin".into()),
+                token: ADMIN.into(),
+                tools: None,
+                admin: true,
+                team: None,
+            },
             TokenConfig {
                 name: Some("reader".into()),
                 token: READER.into(),

@@ -47,3 +47,17 @@ test('an unknown store scheme is refused', () => {
     return true
   })
 })
+
+test('handing work over is a no-op without a shared store, and reaches the shared one', async () => {
+  const local = new ComfyClient({ url: fake.url })
+  assert.deepEqual(await local.takeOverOrphans(), [])
+  assert.equal(await local.retire(), undefined)
+  const shared = new ComfyClient({ url: fake.url, store: 'postgres://comfy:pg-secret@127.0.0.1:1/comfy' })
+  for (const call of [() => shared.takeOverOrphans(), () => shared.retire()]) {
+    await assert.rejects(call(), (e) => {
+      assert.equal(e.code, 'store_error')
+      assert.ok(!e.message.includes('pg-secret'), e.message)
+      return true
+    })
+  }
+})

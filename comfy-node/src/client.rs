@@ -343,6 +343,20 @@ impl Client {
         Ok(JobHandle::new(job, self.comfy.clone()))
     }
 
+    /// On a PostgreSQL store shared by several servers: takes over the unfinished jobs and
+    /// batches of servers that stopped; the keys taken (`job:<id>`, `batch:<id>`).
+    #[napi]
+    pub async fn take_over_orphans(&self) -> napi::Result<Vec<String>> {
+        Ok(self.comfy.take_over_orphans().await.napi()?.iter().map(|s| s.key()).collect())
+    }
+
+    /// On a shared store: hands this client's unfinished jobs and batches to the other servers
+    /// at once (before a planned shutdown). Does nothing on other stores.
+    #[napi]
+    pub async fn retire(&self) -> napi::Result<()> {
+        self.comfy.retire().await.napi()
+    }
+
     /// The account's balance and subscription where the backend has billing.
     #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
     pub async fn billing_status(&self) -> napi::Result<Value> {

@@ -522,6 +522,24 @@ impl Client {
         })
     }
 
+    /// On a store several servers share (PostgreSQL): takes over the unfinished jobs and batches
+    /// of servers that stopped and follows them here; the keys taken (`job:<id>`,
+    /// `batch:<id>`). A client does this by itself every few seconds; `[]` on other stores.
+    fn take_over_orphans<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        resolve(py, self.mode, async move {
+            Ok(comfy.take_over_orphans().await?.iter().map(|s| s.key()).collect::<Vec<String>>())
+        })
+    }
+
+    /// On a shared store: says this client is gone, so that other servers take over its
+    /// unfinished jobs and batches at once (call it before a planned shutdown). Does nothing
+    /// on other stores.
+    fn retire<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let comfy = self.comfy.clone();
+        resolve(py, self.mode, async move { Ok(comfy.retire().await?) })
+    }
+
     /// The account's balance and subscription where the backend has billing, as a dict.
     fn billing_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let comfy = self.comfy.clone();

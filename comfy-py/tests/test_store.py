@@ -39,3 +39,18 @@ def test_an_unknown_store_scheme_is_refused() -> None:
         comfy_rs.Client("http://127.0.0.1:9", store="mysql://db/x")
     assert raised.value.code == "invalid_argument"
     assert "store" in str(raised.value)
+
+
+def test_handing_work_over_is_a_no_op_without_a_shared_store(fake: Fake) -> None:
+    client = comfy_rs.Client(fake.url)
+    assert client.take_over_orphans() == []
+    assert client.retire() is None
+
+
+async def test_handing_work_over_goes_to_the_shared_store(fake: Fake) -> None:
+    client = comfy_rs.AsyncClient(fake.url, store="postgres://comfy:pg-secret@127.0.0.1:1/comfy")
+    with pytest.raises(comfy_rs.StoreError) as raised:
+        await client.take_over_orphans()
+    assert raised.value.retryable and "pg-secret" not in str(raised.value)
+    with pytest.raises(comfy_rs.StoreError):
+        await client.retire()

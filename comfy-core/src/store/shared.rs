@@ -155,6 +155,14 @@ pub trait SharedState: Send + Sync + std::fmt::Debug {
     /// Sends a signal to every server of this store (this one included).
     async fn publish(&self, body: &SignalBody) -> Result<()>;
 
+    /// Sends several signals, in order (a store packs them into as few messages as it can).
+    async fn publish_many(&self, bodies: &[SignalBody]) -> Result<()> {
+        for body in bodies {
+            self.publish(body).await?;
+        }
+        Ok(())
+    }
+
     /// Signals from every server (this one's included), from now on. A receiver that falls
     /// behind misses signals (`Lagged`); job state is reconciled from the backend anyway.
     fn subscribe(&self) -> broadcast::Receiver<Signal>;

@@ -144,7 +144,13 @@ mod tests {
     #[test]
     fn bearer_and_api_key_with_scopes() {
         let set = TokenSet::new(&[
-            TokenConfig { name: Some("admin".into()), token: "a-secret".into(), tools: None, admin: true, team: None },
+            TokenConfig {
+                name: Some("admin".into()),
+                token: "a-secret".into(),
+                tools: None,
+                admin: true,
+                team: None,
+            },
             TokenConfig {
                 name: None,
                 token: "b-secret".into(),

@@ -642,6 +642,18 @@ class AsyncClient:
         status: dict[str, Any] = await self._native.billing_status()
         return status
 
+    async def take_over_orphans(self) -> list[str]:
+        """On a PostgreSQL store shared by several servers: takes over the unfinished jobs and
+        batches of servers that stopped (``["job:<id>", "batch:<id>", ...]``). The client does
+        this by itself every few seconds; ``[]`` on other stores."""
+        taken: list[str] = await self._native.take_over_orphans()
+        return taken
+
+    async def retire(self) -> None:
+        """On a shared store: hands this client's unfinished jobs and batches to the other
+        servers at once (call before a planned shutdown). Does nothing on other stores."""
+        await self._native.retire()
+
     async def submit_feedback(
         self, message: str, *, consent: bool = False, rating: int | None = None, category: str | None = None
     ) -> dict[str, Any]:
@@ -1022,6 +1034,18 @@ class Client:
         has billing (Comfy Cloud); otherwise raises ``NotSupportedError``."""
         status: dict[str, Any] = self._native.billing_status()
         return status
+
+    def take_over_orphans(self) -> list[str]:
+        """On a PostgreSQL store shared by several servers: takes over the unfinished jobs and
+        batches of servers that stopped (``["job:<id>", "batch:<id>", ...]``). The client does
+        this by itself every few seconds; ``[]`` on other stores."""
+        taken: list[str] = self._native.take_over_orphans()
+        return taken
+
+    def retire(self) -> None:
+        """On a shared store: hands this client's unfinished jobs and batches to the other
+        servers at once (call before a planned shutdown). Does nothing on other stores."""
+        self._native.retire()
 
     def submit_feedback(
         self, message: str, *, consent: bool = False, rating: int | None = None, category: str | None = None

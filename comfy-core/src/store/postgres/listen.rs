@@ -151,11 +151,20 @@ async fn listen_once(
         if n.channel() != channel {
             continue;
         }
-        match serde_json::from_str::<Signal>(n.payload()) {
-            Ok(signal) => {
-                let _ = sender.send(signal);
-            }
-            Err(e) => tracing::debug!(error = %e, "ignored a signal this build cannot read"),
+        // A payload is an array of signals (`publish_many`) or, from older builds, one.
+        let payload = n.payload();
+        let signals = match serde_json::from_str::<Vec<Signal>>(payload) {
+            Ok(signals) => signals,
+            Err(_) => match serde_json::from_str::<Signal>(payload) {
+                Ok(signal) => vec![signal],
+                Err(e) => {
+                    tracing::debug!(error = %e, "ignored a signal this build cannot read");
+                    continue;
+                }
+            },
+        };
+        for signal in signals {
+            let _ = sender.send(signal);
         }
     }
     driver.abort();

@@ -120,6 +120,36 @@ fn alive(server: &str, n: usize) -> String {
     )
 }
 
+/// The `NOTIFY` payloads carrying `bodies` in order: JSON arrays of signals, each under
+/// [`MAX_SIGNAL`] bytes. A signal too large on its own (large outputs) is skipped: receivers
+/// reconcile from the backend instead.
+fn pack(from: &str, bodies: &[SignalBody]) -> Result<Vec<String>> {
+    let mut payloads = Vec::new();
+    let mut current = String::from("[");
+    for body in bodies {
+        let signal = Signal { from: from.to_owned(), body: body.clone() };
+        let text = serde_json::to_string(&signal)
+            .map_err(|e| Error::store("publish", format!("cannot encode a signal: {e}")))?;
+        if text.len() + 2 > MAX_SIGNAL {
+            tracing::debug!(bytes = text.len(), "signal too large to relay; skipped");
+            continue;
+        }
+        if current.len() + text.len() + 2 > MAX_SIGNAL {
+            current.push(']');
+            payloads.push(std::mem::replace(&mut current, String::from("[")));
+        }
+        if current.len() > 1 {
+            current.push(',');
+        }
+        current.push_str(&text);
+    }
+    if current.len() > 1 {
+        current.push(']');
+        payloads.push(current);
+    }
+    Ok(payloads)
+}
+
 #[async_trait]
 impl SharedState for PgShared {
     fn server_id(&self) -> &str {
@@ -327,22 +357,24 @@ impl SharedState for PgShared {
     }
 
     async fn publish(&self, body: &SignalBody) -> Result<()> {
-        let signal = Signal { from: self.server_id.clone(), body: body.clone() };
-        let payload = serde_json::to_string(&signal)
-            .map_err(|e| Error::store("publish", format!("cannot encode a signal: {e}")))?;
-        if payload.len() > MAX_SIGNAL {
-            // Too big for NOTIFY (large outputs): receivers reconcile from the backend instead.
-            tracing::debug!(bytes = payload.len(), "signal too large to relay; skipped");
+        self.publish_many(std::slice::from_ref(body)).await
+    }
+
+    async fn publish_many(&self, bodies: &[SignalBody]) -> Result<()> {
+        let payloads = pack(&self.server_id, bodies)?;
+        if payloads.is_empty() {
             return Ok(());
         }
         let channel = self.listener.channel(&self.inner).await?;
         self.inner
             .run("publish", move |client| {
                 Box::pin(async move {
-                    client
-                        .execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
-                        .await
-                        .map_err(|e| pg_error("publish", &e))?;
+                    for payload in &payloads {
+                        client
+                            .execute("SELECT pg_notify($1, $2)", &[&channel, payload])
+                            .await
+                            .map_err(|e| pg_error("publish", &e))?;
+                    }
                     Ok(())
                 })
             })
@@ -351,5 +383,28 @@ impl SharedState for PgShared {
 
     fn subscribe(&self) -> broadcast::Receiver<Signal> {
         self.listener.subscribe(&self.inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_are_packed_in_order_into_payloads_under_the_limit() {
+        let bodies: Vec<SignalBody> = (0..200)
+            .map(|i| SignalBody::Finished { job_id: JobId(format!("job-{i:04}-{}", "x".repeat(40))) })
+            .collect();
+        let payloads = pack("srv", &bodies).unwrap();
+        assert!(payloads.len() > 1, "200 signals do not fit one payload");
+        let mut back = Vec::new();
+        for p in &payloads {
+            assert!(p.len() <= MAX_SIGNAL, "{}", p.len());
+            let signals: Vec<Signal> = serde_json::from_str(p).unwrap();
+            back.extend(signals.into_iter().map(|s| s.body));
+        }
+        assert_eq!(back, bodies);
+        let huge = SignalBody::Finished { job_id: JobId("y".repeat(MAX_SIGNAL)) };
+        assert!(pack("srv", &[huge]).unwrap().is_empty(), "too large alone: skipped");
     }
 }
