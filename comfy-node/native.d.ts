@@ -44,7 +44,7 @@ export declare class NativeClient {
    * Prepares (converts, validates) and submits a workflow (on the backend named `backend`,
    * else where routing sends it).
    */
-  submit(workflow: any, backend?: string | undefined | null): Promise<JobHandle>
+  submit(workflow: any, backend?: string | undefined | null, resubmitIfLost?: boolean | undefined | null): Promise<JobHandle>
   /** Renders a template of the client's set with `params`, validates and submits it. */
   runTemplate(name: string, params?: Record<string, any> | undefined | null): Promise<JobHandle>
   /**

@@ -65,7 +65,7 @@ fn client(members: Vec<FleetMember>, overflow_queue: usize) -> Comfy {
 
 fn client_on(members: Vec<FleetMember>, overflow_queue: usize, store: Arc<dyn Store>) -> Comfy {
     // Health checks run when a test asks (`check_health`), not on a clock.
-    let routing = RoutingConfig { overflow_queue, health_interval_ms: 3_600_000 };
+    let routing = RoutingConfig { overflow_queue, health_interval_ms: 3_600_000, ..Default::default() };
     let fleet: Arc<dyn Backend> = Fleet::new(members, routing).unwrap();
     let options = ClientOptions {
         poll_interval: Duration::from_millis(50),

@@ -49,6 +49,7 @@ pub use publish::{PublishOptions, PublishedAsset};
 pub use regenerate::{Origin, override_workflow, rerender, rerender_request};
 pub use requests::SubmittedRequest;
 pub use reuse::{ReuseKind, ReusedFrom, Submission, SubmitOptions};
+pub use route::Placement;
 
 use self::job::JobShared;
 use crate::backend::{Backend, JobEvent, JobRequest, QueueSnapshot};
