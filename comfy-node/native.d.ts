@@ -42,7 +42,8 @@ export declare class NativeClient {
   check(workflow: any): Promise<CheckResult>
   /**
    * Prepares (converts, validates) and submits a workflow (on the backend named `backend`,
-   * else where routing sends it).
+   * else where routing sends it; `resubmit_if_lost`: run it again on another backend if that
+   * one is lost with the job).
    */
   submit(workflow: any, backend?: string | undefined | null, resubmitIfLost?: boolean | undefined | null): Promise<JobHandle>
   /** Renders a template of the client's set with `params`, validates and submits it. */
@@ -390,6 +391,11 @@ export interface Failure {
   message: string
   /** The traceback lines, when the backend sent them. */
   traceback: Array<string>
+  /**
+   * A stable code for failures of ours rather than of the workflow: `backend_lost` (the
+   * backend stopped answering), `job_lost` (it no longer knows the job).
+   */
+  code?: string
 }
 
 /** Arguments of `client.submitFeedback(feedback)`. */

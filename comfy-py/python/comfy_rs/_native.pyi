@@ -157,6 +157,10 @@ class JobError:
     @property
     def traceback(self) -> list[str]:
         """Traceback lines, if the server sent them."""
+    @property
+    def code(self) -> str | None:
+        """``backend_lost`` (the backend stopped answering) or ``job_lost`` (it no longer knows
+        the job) for failures of ours; ``None`` for the workflow's own errors."""
 
 @final
 class Event:
