@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::job::JobShared;
 use super::{ClientInner, lock};
-use crate::backend::{JobEvent, JobRequest};
+use crate::backend::{BackendKind, JobEvent, JobRequest};
 use crate::error::{Error, Result};
 use crate::job::{JobFailure, JobStatus, Provenance};
 use crate::store::now_millis;
@@ -57,8 +57,14 @@ fn no_answer(e: &Error) -> bool {
 
 impl ClientInner {
     /// Notes the outcome of a status read of `shared`: how long its backend has not answered,
-    /// once that reaches `unreachable_after` (`None` otherwise, and after any answer).
+    /// once that reaches `unreachable_after` (`None` otherwise, and after any answer). A job
+    /// of a hosted backend (Comfy Cloud, RunComfy) is never lost this way: it runs on the
+    /// provider's machines and goes on (and is paid for) while we cannot reach them.
     pub(crate) fn note_read<T>(&self, shared: &JobShared, read: &Result<T>) -> Option<Lost> {
+        let recorded = lock(&shared.record).backend.clone();
+        if matches!(self.backend_for(&recorded).kind(), BackendKind::ComfyCloud | BackendKind::RunComfy) {
+            return None;
+        }
         let mut since = lock(&shared.unreachable_since);
         match read {
             Err(e) if no_answer(e) => {
@@ -195,6 +201,33 @@ mod tests {
 
     fn down() -> Result<()> {
         Err(Error::BackendUnreachable { backend: "a".into(), message: "connection refused".into() })
+    }
+
+    fn record(backend: &str) -> JobRecord {
+        JobRecord {
+            id: JobId("j".into()),
+            backend: backend.into(),
+            handle: None,
+            request: Value::Null,
+            workflow_hash: String::new(),
+            provenance: Default::default(),
+            status: JobStatus::Queued { position: None },
+            outputs: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hosted_backend_that_cannot_be_reached_loses_no_job() {
+        let backend =
+            crate::backend::cloud::ComfyCloud::builder("http://127.0.0.1:9").api_key("k").build().unwrap();
+        let name = crate::backend::Backend::name(&backend).to_owned();
+        let comfy = Comfy::builder(Arc::new(backend)).build().unwrap();
+        let shared = JobShared::new(record(&name), 1);
+        assert!(comfy.inner.note_read(&shared, &down()).is_none());
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!(comfy.inner.note_read(&shared, &down()).is_none(), "its job goes on at the provider");
     }
 
     #[tokio::test(start_paused = true)]

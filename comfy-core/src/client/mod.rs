@@ -77,7 +77,8 @@ pub struct ClientOptions {
     /// long is declared lost with it: it fails (failure code `backend_lost`, naming the
     /// backend), or runs again on another backend of a fleet when its request allowed it
     /// ([`JobRequest::resubmit_if_lost`](crate::backend::JobRequest::resubmit_if_lost)).
-    /// Default 60 s.
+    /// Not for hosted backends (Comfy Cloud, RunComfy), whose jobs go on (and are paid for)
+    /// while they cannot be reached. Default 60 s.
     pub unreachable_after: Duration,
     /// Largest asset [`Comfy::fetch_asset`] loads into memory.
     pub max_asset_bytes: u64,
