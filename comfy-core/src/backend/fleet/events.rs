@@ -108,6 +108,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reattached_job_hears_only_the_member_its_record_names() {
+        let fleet = Fleet::new(vec![member("a"), member("b")], RoutingConfig::default()).unwrap();
+        let j = JobId("j".into());
+        let on_b = crate::backend::JobRef { id: j.clone(), handle: None, backend: Some("b".into()) };
+        assert_eq!(fleet.member_for(&on_b).unwrap(), Some(1));
+        let done = BackendEvent::Job { job_id: j, event: JobEvent::Succeeded };
+        assert_eq!(fleet.address(0, done.clone()), None, "a's copy (before a restart) is not heard");
+        assert_eq!(fleet.address(1, done.clone()), Some(done));
+    }
+
+    #[tokio::test]
     async fn events_of_a_job_abandoned_on_a_member_are_dropped() {
         let fleet = Fleet::new(vec![member("a"), member("b")], RoutingConfig::default()).unwrap();
         let j1 = JobId("j1".into());

@@ -282,7 +282,11 @@ impl Fleet {
     /// to here. `None` when neither is known (a job of another client).
     fn member_for(&self, job: &JobRef) -> Result<Option<usize>> {
         if let Some(name) = job.backend.as_deref().filter(|n| *n != self.name) {
-            return self.index_of(name).map(Some).ok_or_else(|| self.unknown(name));
+            let i = self.index_of(name).ok_or_else(|| self.unknown(name))?;
+            // Known from now on (a job reattached after a restart): another member's events
+            // about it are dropped.
+            lock(&self.jobs).insert(job.id.clone(), i);
+            return Ok(Some(i));
         }
         Ok(lock(&self.jobs).get(&job.id).copied())
     }
