@@ -208,6 +208,14 @@ export interface BackendChoice {
   backend?: string
 }
 
+/** Where a submission may run (several backends: `ClientOptions.backends`). */
+export interface Placement extends BackendChoice {
+  /** If the backend that accepted the job is lost with it (stops answering, or restarts and
+   * forgets it), run it again on another configured backend instead of failing it (default
+   * false: a second run may repeat work; never for a job pinned with `backend`). */
+  resubmitIfLost?: boolean
+}
+
 /** A client of one ComfyUI server. Every method that does I/O returns a Promise. */
 export declare class ComfyClient {
   /** `new ComfyClient('http://127.0.0.1:8188')` or with options. Nothing is contacted yet. */
@@ -218,9 +226,9 @@ export declare class ComfyClient {
   check(workflow: WorkflowInput): Promise<CheckResult>
   /** Converts, validates and submits a workflow (ValidationError lists every problem), on the
    * backend `options.backend` names (several backends: `ClientOptions.backends`). */
-  submit(workflow: WorkflowInput, options?: BackendChoice): Promise<Job>
+  submit(workflow: WorkflowInput, options?: Placement): Promise<Job>
   /** Submits (on `options.backend`, if given), then waits like `job.wait(options)`. */
-  run(workflow: WorkflowInput, options?: WaitOptions & BackendChoice): Promise<Job>
+  run(workflow: WorkflowInput, options?: WaitOptions & Placement): Promise<Job>
   /** Renders a template with `params`, validates and submits it. */
   runTemplate(name: string, params?: TemplateParams): Promise<Job>
   /** The built-in text-to-image template. */

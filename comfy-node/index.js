@@ -359,9 +359,11 @@ class ComfyClient {
     return call(() => this.#native.check(workflowArg(workflow)))
   }
 
-  /** Converts, validates and submits a workflow (`options.backend`: on that named backend). */
+  /** Converts, validates and submits a workflow (`options.backend`: on that named backend;
+   * `options.resubmitIfLost`: run again on another backend if that one is lost with the job). */
   async submit(workflow, options = {}) {
-    return new Job(await call(() => this.#native.submit(workflowArg(workflow), options.backend)))
+    const { backend, resubmitIfLost } = options
+    return new Job(await call(() => this.#native.submit(workflowArg(workflow), backend, resubmitIfLost)))
   }
 
   /** Submits (on `options.backend`, if given) and waits (see `job.wait`). */

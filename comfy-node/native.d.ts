@@ -42,9 +42,10 @@ export declare class NativeClient {
   check(workflow: any): Promise<CheckResult>
   /**
    * Prepares (converts, validates) and submits a workflow (on the backend named `backend`,
-   * else where routing sends it).
+   * else where routing sends it; `resubmit_if_lost`: run it again on another backend if that
+   * one is lost with the job).
    */
-  submit(workflow: any, backend?: string | undefined | null): Promise<JobHandle>
+  submit(workflow: any, backend?: string | undefined | null, resubmitIfLost?: boolean | undefined | null): Promise<JobHandle>
   /** Renders a template of the client's set with `params`, validates and submits it. */
   runTemplate(name: string, params?: Record<string, any> | undefined | null): Promise<JobHandle>
   /**
@@ -400,6 +401,11 @@ export interface Failure {
   message: string
   /** The traceback lines, when the backend sent them. */
   traceback: Array<string>
+  /**
+   * A stable code for failures of ours rather than of the workflow: `backend_lost` (the
+   * backend stopped answering), `job_lost` (it no longer knows the job).
+   */
+  code?: string
 }
 
 /** Arguments of `client.submitFeedback(feedback)`. */

@@ -91,6 +91,15 @@ step "end-to-end tests against $COMFYUI_E2E_URL"
 cargo test --no-fail-fast --features e2e --test e2e_real_comfyui --test e2e_jobs --test e2e_ui_saved -- --test-threads=1
 cargo test -p comfy-core --no-fail-fast --features e2e-tests --test backend_conformance_real
 
+step "two real ComfyUIs as one fleet (a second instance on the same install, killed mid-run by the test)"
+DATA2="$(mktemp -d -t comfy-e2e2.XXXXXX)"
+cleanup() { scripts/real-comfyui/stop.sh "$DATA2" || true; scripts/real-comfyui/stop.sh "$DATA" || true; rm -rf "$DATA" "$DATA2"; }
+COMFYUI_E2E_URL_2="$(scripts/real-comfyui/start.sh "$DATA2")"
+COMFYUI_E2E_PID_2="$(cat "$DATA2/comfyui.pid")"
+export COMFYUI_E2E_URL_2 COMFYUI_E2E_PID_2
+cargo test --no-fail-fast --features e2e --test e2e_real_fleet
+scripts/real-comfyui/stop.sh "$DATA2" || true
+
 step "comfy-mcp end to end against $COMFYUI_E2E_URL (generate_image on the tiny checkpoint, the iteration chain)"
 cargo test -p comfy-mcp --no-fail-fast --features e2e --test e2e_real_generate --test e2e_real_chain -- --test-threads=1
 (cd comfy-mcp/tests/python_e2e && "$PY" -m pytest -q)

@@ -652,14 +652,19 @@ impl ClientConfig {
     }
 
     /// Like [`connect`](Self::connect) over a backend and store built elsewhere (tests,
-    /// embedding); the configured backend and store are not used.
+    /// embedding); the configured backend and store are not used. With a fleet configured,
+    /// its `[routing] unreachable_after_ms` sets [`ClientOptions::unreachable_after`].
     pub fn connect_with(&self, backend: Arc<dyn Backend>, store: Arc<dyn Store>) -> Result<Comfy> {
         let templates = match &self.workflows_dir {
             Some(dir) => TemplateSet::watch(dir)?,
             None => TemplateSet::builtin(),
         };
-        let mut builder =
-            Comfy::builder(backend).store(store).options(self.options.clone()).templates(templates);
+        let mut options = self.options.clone();
+        if !self.fleet.is_empty() {
+            options.unreachable_after =
+                std::time::Duration::from_millis(self.fleet.routing.unreachable_after_ms);
+        }
+        let mut builder = Comfy::builder(backend).store(store).options(options).templates(templates);
         if let Some(defaults) = &self.param_defaults {
             builder = builder.param_defaults(defaults.clone());
         }

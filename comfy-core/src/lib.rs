@@ -91,8 +91,8 @@ pub use client::{
     BackendError, BackendReadiness, BatchCounts, BatchItemOutputs, BatchItemState, BatchItemStatus,
     BatchItems, BatchOutputs, BatchRequest, BatchState, BatchStatus, ClientOptions, Comfy, ComfyBuilder,
     DefaultsLayer, DefaultsSet, FetchedAsset, Follow, Job, JobResult, JobSnapshot, JobSubscription,
-    MAX_BATCH_ITEMS, ModelHit, Origin, PublishOptions, PublishedAsset, Readiness, Regeneration, ReuseKind,
-    Reused, ReusedFrom, ServerInfo, Source, Submission, SubmitOptions, SubmittedRequest, Update,
+    MAX_BATCH_ITEMS, ModelHit, Origin, Placement, PublishOptions, PublishedAsset, Readiness, Regeneration,
+    ReuseKind, Reused, ReusedFrom, ServerInfo, Source, Submission, SubmitOptions, SubmittedRequest, Update,
     UpdateFields, Waited, describe_progress, override_workflow, rerender, rerender_request,
 };
 pub use connect::{BackendConfig, BackendKind, ClientConfig, StoreConfig};

@@ -1,7 +1,9 @@
 //! Several backends behind one client, against two fake ComfyUIs: jobs spread over both, a
 //! pinned job goes where pinned, a job whose checkpoint only one has goes there, a stopped
 //! backend's submissions go to the other (and a health check puts it back), and every later
-//! call on a job (status, outputs, cancel) goes to the backend its record names.
+//! call on a job (status, outputs, cancel) goes to the backend its record names. A job lost
+//! with its backend (stopped, cut off, or restarted mid-job) fails naming it, or runs again on
+//! the other backend when its request allowed it, and never finishes twice.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,14 +25,28 @@ async fn fake(checkpoints: &[&str]) -> FakeComfyUi {
     fake_at(checkpoints, "127.0.0.1:0").await
 }
 
+/// A fake on `addr`; a fake just shut down there frees it when its aborted tasks are dropped,
+/// so binding is retried (bounded by [`LONG`]).
 async fn fake_at(checkpoints: &[&str], addr: &str) -> FakeComfyUi {
-    FakeComfyUi::builder()
-        .model_files("checkpoints", checkpoints)
-        .step_delay(Duration::from_millis(20))
-        .listen(addr.parse().unwrap())
-        .start()
-        .await
-        .unwrap()
+    let start = || {
+        FakeComfyUi::builder()
+            .model_files("checkpoints", checkpoints)
+            .step_delay(Duration::from_millis(20))
+            .listen(addr.parse().unwrap())
+            .start()
+    };
+    let bound = async {
+        loop {
+            match start().await {
+                Ok(fake) => return fake,
+                Err(comfy_fake::Error::Io(e)) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("fake on {addr}: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(LONG, bound).await.expect("the address is freed")
 }
 
 fn local(url: &str) -> Arc<dyn Backend> {
@@ -49,11 +65,12 @@ fn client(members: Vec<FleetMember>, overflow_queue: usize) -> Comfy {
 
 fn client_on(members: Vec<FleetMember>, overflow_queue: usize, store: Arc<dyn Store>) -> Comfy {
     // Health checks run when a test asks (`check_health`), not on a clock.
-    let routing = RoutingConfig { overflow_queue, health_interval_ms: 3_600_000 };
+    let routing = RoutingConfig { overflow_queue, health_interval_ms: 3_600_000, ..Default::default() };
     let fleet: Arc<dyn Backend> = Fleet::new(members, routing).unwrap();
     let options = ClientOptions {
         poll_interval: Duration::from_millis(50),
         lost_after: Duration::from_millis(500),
+        unreachable_after: Duration::from_millis(300),
         ..Default::default()
     };
     Comfy::builder(fleet).store(store).options(options).build().unwrap()
@@ -297,4 +314,167 @@ async fn a_pinned_batch_runs_every_item_there() {
         assert!(ran_on(&b).await.contains(&id.0));
     }
     assert!(ran_on(&a).await.is_empty());
+}
+
+fn resubmittable(mut r: JobRequest) -> JobRequest {
+    r.resubmit_if_lost = true;
+    r
+}
+
+/// Waits (bounded by [`LONG`]) until `job` runs.
+async fn until_running(job: &Job) {
+    let running = async {
+        while !matches!(job.status(), JobStatus::Running(_)) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(LONG, running).await.expect("the job starts");
+}
+
+/// Cuts `fake` off without stopping it: every request answers 503 and sockets are refused, while
+/// its queue is kept (a network partition, or a proxy in front of a live server).
+fn cut_off(fake: &FakeComfyUi) {
+    fake.refuse_websockets(true);
+    fake.fail_route("/*", 503, "<html>503 Service Unavailable</html>");
+    fake.drop_sockets();
+}
+
+fn heal(fake: &FakeComfyUi) {
+    fake.clear_route_scripts();
+    fake.refuse_websockets(false);
+}
+
+async fn failure_of(job: &Job) -> comfy_core::job::JobFailure {
+    let result = tokio::time::timeout(LONG, job.result()).await.unwrap().unwrap();
+    match result.status {
+        JobStatus::Failed(f) => f,
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_job_whose_backend_stops_mid_run_fails_naming_it() {
+    let (a, b) = (fake(&["m.safetensors"]).await, fake(&["m.safetensors"]).await);
+    let comfy = two(&a, &b);
+    // Long enough to be stopped while it runs; a wins the tie.
+    let job = comfy.submit(request("m.safetensors", 500, 1)).await.unwrap();
+    assert_eq!(job.record().backend, "a");
+    until_running(&job).await;
+    a.shutdown();
+    let failure = failure_of(&job).await;
+    assert_eq!(failure.code.as_deref(), Some("backend_lost"), "{failure:?}");
+    assert!(failure.message.contains("backend a has not answered"), "{}", failure.message);
+    assert!(
+        failure.message.contains("resubmit_if_lost"),
+        "says how to allow a second run: {}",
+        failure.message
+    );
+    assert!(
+        ran_on(&b).await.is_empty() && b.received_prompts().is_empty(),
+        "not run on b without the opt-in"
+    );
+    let stored = comfy.store().get_job(job.id()).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Failed(failure));
+    assert_eq!(stored.backend, "a");
+}
+
+#[tokio::test]
+async fn a_job_the_caller_allowed_to_move_runs_on_the_other_backend_when_its_backend_stops() {
+    let (a, b) = (fake(&["m.safetensors"]).await, fake(&["m.safetensors"]).await);
+    let comfy = two(&a, &b);
+    let job = comfy.submit(resubmittable(request("m.safetensors", 500, 1))).await.unwrap();
+    assert_eq!(job.record().backend, "a");
+    until_running(&job).await;
+    b.set_step_delay(Duration::from_millis(1));
+    a.shutdown();
+    let result = succeeded(&job).await;
+    let record = job.record();
+    assert_eq!(record.backend, "b", "the record names the backend that finally ran it");
+    assert_eq!(record.id, *job.id(), "the job keeps its id");
+    let moved = record.request["resubmitted"].as_array().cloned().unwrap_or_default();
+    assert_eq!(moved.len(), 1, "{}", record.request);
+    assert_eq!(moved[0]["backend"], "a");
+    assert_eq!(moved[0]["to"], "b");
+    assert!(moved[0]["reason"].as_str().unwrap_or_default().contains("backend a has not answered"));
+    assert!(ran_on(&b).await.contains(&job.id().0));
+    assert_eq!(b.received_prompts().len(), 1, "submitted to b once");
+    // Its outputs are b's and readable through b.
+    let asset = result.assets.first().cloned().expect("an output");
+    assert!(!comfy.fetch_asset(&asset).await.unwrap().data.is_empty());
+    let stored = comfy.store().get_job(job.id()).await.unwrap().unwrap();
+    assert_eq!((stored.backend.as_str(), &stored.status), ("b", &JobStatus::Succeeded));
+    assert!(!comfy.backends()[0].healthy, "a is out of routing");
+}
+
+#[tokio::test]
+async fn a_cut_off_backend_that_comes_back_never_finishes_the_moved_job_a_second_time() {
+    let (a, b) = (fake(&["m.safetensors"]).await, fake(&["m.safetensors"]).await);
+    let comfy = two(&a, &b);
+    // The job waits in a's queue (accepted), then a is cut off but keeps it.
+    a.hold();
+    let job = comfy.submit(resubmittable(request("m.safetensors", 2, 1))).await.unwrap();
+    assert_eq!(job.record().backend, "a");
+    cut_off(&a);
+    succeeded(&job).await;
+    assert_eq!(job.record().backend, "b");
+    let finished = comfy.store().get_job(job.id()).await.unwrap().unwrap();
+    // a comes back and runs its old copy: its events must not touch the finished job.
+    heal(&a);
+    a.release();
+    assert!(a.wait_until_idle(LONG).await);
+    assert!(ran_on(&a).await.contains(&job.id().0), "a did run its copy (nobody could cancel it)");
+    // Let the old copy's events (a's socket reconnects) and a reconciliation pass.
+    let fleet = comfy.fleet().expect("a fleet");
+    fleet.check_health(Duration::from_secs(2)).await;
+    let later = comfy.submit(request("m.safetensors", 2, 2)).await.unwrap();
+    succeeded(&later).await;
+    let record = comfy.store().get_job(job.id()).await.unwrap().unwrap();
+    assert_eq!(record, finished, "first terminal write wins");
+    assert_eq!(job.record().backend, "b");
+}
+
+#[tokio::test]
+async fn a_moved_job_is_cancelled_on_its_old_backend_when_that_comes_back() {
+    let (a, b) = (fake(&["m.safetensors"]).await, fake(&["m.safetensors"]).await);
+    let comfy = two(&a, &b);
+    a.hold();
+    let job = comfy.submit(resubmittable(request("m.safetensors", 2, 1))).await.unwrap();
+    cut_off(&a);
+    succeeded(&job).await;
+    heal(&a);
+    // The health check that puts a back cancels the copy still in its queue.
+    comfy.fleet().expect("a fleet").check_health(Duration::from_secs(2)).await;
+    assert!(comfy.backends()[0].healthy);
+    assert_eq!(a.queue_deletes(), vec![job.id().0.clone()]);
+    a.release();
+    assert!(a.wait_until_idle(LONG).await);
+    assert!(!ran_on(&a).await.contains(&job.id().0), "never run twice");
+    assert!(ran_on(&b).await.contains(&job.id().0));
+}
+
+#[tokio::test]
+async fn a_job_its_restarted_backend_forgot_runs_elsewhere_only_when_allowed() {
+    let (a, b) = (fake(&["m.safetensors"]).await, fake(&["m.safetensors"]).await);
+    let a_addr = a.addr().to_string();
+    let comfy = two(&a, &b);
+    a.hold();
+    b.hold();
+    // One job waits on b, so both next ones go to a (ties go to a).
+    let blocker = comfy.submit(pinned(request("m.safetensors", 2, 1), "b")).await.unwrap();
+    let kept = comfy.submit(request("m.safetensors", 2, 2)).await.unwrap();
+    let moved = comfy.submit(resubmittable(request("m.safetensors", 2, 3))).await.unwrap();
+    assert_eq!((kept.record().backend.as_str(), moved.record().backend.as_str()), ("a", "a"));
+    // a restarts empty on the same address: it answers, but knows neither job.
+    a.shutdown();
+    let a = fake_at(&["m.safetensors"], &a_addr).await;
+    let failure = failure_of(&kept).await;
+    assert_eq!(failure.code.as_deref(), Some("job_lost"), "{failure:?}");
+    assert!(failure.message.contains("backend a no longer knows this job"), "{}", failure.message);
+    b.release();
+    succeeded(&blocker).await;
+    succeeded(&moved).await;
+    assert_eq!(moved.record().backend, "b");
+    assert_eq!(moved.record().request["resubmitted"][0]["backend"], "a");
+    assert!(ran_on(&a).await.is_empty(), "nothing ran on the restarted a");
+    assert!(comfy.backends()[0].healthy, "a answers: it stays in routing");
 }

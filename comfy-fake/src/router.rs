@@ -102,6 +102,11 @@ async fn scripts_and_origin(State(shared): State<Arc<Shared>>, req: Request, nex
     let key = route_key(req.uri().path());
     let (delay, script) = {
         let mut st = shared.lock();
+        for name in [header::AUTHORIZATION.as_str(), "x-api-key"] {
+            if let Some(v) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
+                st.credentials_seen.push(v.to_owned());
+            }
+        }
         let delay = st.scripts.route_delays.iter().find(|(p, _)| matches(p, &key)).map(|(_, d)| *d);
         let mut script = None;
         let mut exhausted = None;

@@ -192,6 +192,12 @@ impl FakeComfyUi {
         self.shared.lock().received_prompts.clone()
     }
 
+    /// The value of every `X-API-Key` and `Authorization` header this server received (a
+    /// local ComfyUI needs none), in arrival order.
+    pub fn credentials_seen(&self) -> Vec<String> {
+        self.shared.lock().credentials_seen.clone()
+    }
+
     /// Every `POST /interrupt`, in arrival order.
     pub fn interrupt_calls(&self) -> Vec<InterruptCall> {
         self.shared.lock().interrupt_calls.clone()

@@ -152,6 +152,8 @@ pub(crate) struct State {
     pub previews: bool,
     pub scripts: Scripts,
     pub received_prompts: Vec<Value>,
+    /// The value of every `X-API-Key` and `Authorization` header received, in order.
+    pub credentials_seen: Vec<String>,
     pub interrupt_calls: Vec<InterruptCall>,
     pub queue_deletes: Vec<String>,
     pub uploads: Vec<UploadRecord>,
@@ -186,6 +188,7 @@ impl State {
             previews,
             scripts: Scripts::default(),
             received_prompts: Vec::new(),
+            credentials_seen: Vec::new(),
             interrupt_calls: Vec::new(),
             queue_deletes: Vec::new(),
             uploads: Vec::new(),

@@ -169,6 +169,11 @@ pub struct RunArgs {
     /// its kind). Default: routing chooses.
     #[arg(long, value_name = "NAME")]
     pub backend_name: Option<String>,
+    /// If the backend that accepted the job is lost with it (stops answering, or restarts and
+    /// forgets it), run it again on another backend of the `[[backends]]` list instead of
+    /// failing (a second run may repeat work the lost backend did).
+    #[arg(long)]
+    pub resubmit_if_lost: bool,
 }
 
 /// Arguments of `comfy-mcp validate`.

@@ -281,6 +281,7 @@ async fn run_inner(settings: Settings, args: RunArgs) -> Result<u8, Fail> {
     let options = SubmitOptions { reuse: args.reuse, ..Default::default() };
     let mut request = prepared.into_request();
     request.backend = args.backend_name.clone();
+    request.resubmit_if_lost = args.resubmit_if_lost;
     let submission = comfy.submit_with(request, options).await.map_err(Fail::core)?;
     let job = submission.job.clone();
     match &submission.reused_from {
@@ -288,7 +289,7 @@ async fn run_inner(settings: Settings, args: RunArgs) -> Result<u8, Fail> {
         None => eprintln!("job {}", job.id()),
     }
     let result = match follow_with_bar(&job, args.quiet, args.timeout).await {
-        Followed::Finished(result) => result,
+        Followed::Finished(result) => *result,
         Followed::TimedOut => {
             eprintln!("gave up waiting after {} s; job {} goes on in ComfyUI", args.timeout, job.id());
             return Ok(EXIT_TIMEOUT);
@@ -373,7 +374,7 @@ async fn generate_inner(settings: Settings, args: GenerateArgs) -> Result<u8, Fa
     }
     eprintln!("job {}", job.id());
     let result = match follow_with_bar(&job, args.quiet, args.timeout).await {
-        Followed::Finished(result) => result,
+        Followed::Finished(result) => *result,
         Followed::TimedOut => {
             eprintln!("gave up waiting after {} s; job {} goes on", args.timeout, job.id());
             return Ok(EXIT_TIMEOUT);
@@ -401,7 +402,7 @@ fn outcome_word(outcome: comfy_core::backend::CancelOutcome) -> String {
 }
 
 enum Followed {
-    Finished(JobResult),
+    Finished(Box<JobResult>),
     TimedOut,
     Interrupted,
 }
@@ -438,7 +439,7 @@ async fn follow_with_bar(job: &comfy_core::Job, quiet: bool, timeout: u64) -> Fo
             update = updates.next() => match update {
                 Some(Update::Finished(result)) => {
                     bar.finish_with_message(result.status.name());
-                    return Followed::Finished(result);
+                    return Followed::Finished(Box::new(result));
                 }
                 Some(Update::Preview(_)) => {}
                 Some(update) => {

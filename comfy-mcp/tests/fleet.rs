@@ -97,6 +97,7 @@ async fn one_backend_does_not_list_the_argument_but_takes_its_kind() {
     let tools = h.client.list_all_tools().await.unwrap();
     let submit = tools.iter().find(|t| t.name == "submit_workflow").unwrap();
     assert!(submit.input_schema["properties"].get("backend").is_none());
+    assert!(submit.input_schema["properties"].get("resubmit_if_lost").is_none());
     let done = h
         .ok("submit_workflow", json!({"workflow": image_workflow("one"), "wait": true, "backend": "local"}))
         .await;
@@ -125,4 +126,62 @@ fn a_bad_entry_is_refused_naming_the_entry_and_the_field() {
         let e = Settings::merge(&ServerArgs::default(), FileConfig::parse(text).unwrap()).unwrap_err();
         assert!(e.to_string().contains(expected), "{text}: {e}");
     }
+}
+
+#[tokio::test]
+async fn a_job_lost_with_its_backend_fails_or_runs_elsewhere_as_the_caller_said() {
+    let (a, b) = (fake().await, fake().await);
+    let text = format!(
+        r#"
+        store = "memory"
+        [[backends]]
+        name = "a"
+        kind = "local"
+        url = "{}"
+        [[backends]]
+        name = "b"
+        kind = "local"
+        url = "{}"
+        [routing]
+        unreachable_after_ms = 300
+        "#,
+        a.url(),
+        b.url()
+    );
+    let settings = Settings::merge(&ServerArgs::default(), FileConfig::parse(&text).unwrap()).unwrap();
+    let (client, _recorder) = connect(AppState::from_settings(settings).unwrap()).await;
+    let tools = client.list_all_tools().await.unwrap();
+    for name in ["submit_workflow", "run_workflow", "run_saved_workflow"] {
+        let tool = tools.iter().find(|t| t.name == name).unwrap();
+        assert!(tool.input_schema["properties"].get("resubmit_if_lost").is_some(), "{name}");
+    }
+    // One job waits on b, so both next ones go to a (ties go to the first), where they wait.
+    a.hold();
+    b.hold();
+    let blocker =
+        ok(&client, "submit_workflow", json!({"workflow": image_workflow("b"), "backend": "b"})).await;
+    let kept = ok(&client, "submit_workflow", json!({"workflow": image_workflow("kept")})).await;
+    let moved = ok(
+        &client,
+        "submit_workflow",
+        json!({"workflow": image_workflow("moved"), "resubmit_if_lost": true}),
+    )
+    .await;
+    for job in [&kept, &moved] {
+        ok(&client, "get_job_status", json!({"job_id": job["job_id"], "backend": "a"})).await;
+    }
+    a.shutdown();
+    b.release();
+    let failed = ok(&client, "wait_for_job", json!({"job_id": kept["job_id"], "timeout": 60})).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], "backend_lost", "{failed}");
+    let message = failed["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("backend a") && message.contains("resubmit_if_lost"), "{message}");
+    let done = ok(&client, "wait_for_job", json!({"job_id": moved["job_id"], "timeout": 60})).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    ok(&client, "get_job_status", json!({"job_id": moved["job_id"], "backend": "b"})).await;
+    let e = err(&client, "get_job_status", json!({"job_id": moved["job_id"], "backend": "a"})).await;
+    assert_eq!(e["code"], "job_not_found", "the record names b only: {e}");
+    ok(&client, "wait_for_job", json!({"job_id": blocker["job_id"], "timeout": 60})).await;
+    assert_eq!(b.received_prompts().len(), 2, "b ran the blocker and the moved job, once each");
 }

@@ -1,10 +1,11 @@
 // Several named backends in one client (`backends: [...]`) against two fake ComfyUIs: pinning
-// by name on submit and on job lookup, routing by priority, and the backends serverInfo lists.
+// by name on submit and on job lookup, routing by priority, the backends serverInfo lists, and a
+// job lost with its backend (stopped mid-run) that fails, or runs on the other with resubmitIfLost.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
 import { ComfyClient, InvalidArgumentError, NotFoundError } from '../index.mjs'
-import { modelFree, startFake } from './helpers.mjs'
+import { modelFree, startFake, txt2img } from './helpers.mjs'
 
 let a
 let b
@@ -48,4 +49,31 @@ test('a bad entry names the entry and the field', () => {
     () => new ComfyClient({ backends: [{ name: 'a', kind: 'local' }] }),
     (e) => e instanceof InvalidArgumentError && e.message.includes('backends[0] ("a").url'),
   )
+})
+
+test('a job lost with its backend fails, or runs on the other when allowed', async () => {
+  const [lost, other] = await Promise.all([startFake(['--step-delay-ms', '20']), startFake([])])
+  try {
+    const client = new ComfyClient({
+      backends: [
+        { name: 'a', kind: 'local', url: lost.url },
+        { name: 'b', kind: 'local', url: other.url, priority: 1 },
+      ],
+      routing: { overflow_queue: 8, unreachable_after_ms: 300 },
+    })
+    const kept = await client.submit(txt2img(500, 1))
+    const moved = await client.submit(txt2img(500, 2), { resubmitIfLost: true })
+    for (let i = 0; i < 1000 && kept.status !== 'running'; i++) await new Promise((r) => setTimeout(r, 20))
+    assert.equal(kept.status, 'running')
+    await lost.stop()
+    await kept.wait({ timeoutMs: 60_000 })
+    assert.equal(kept.status, 'failed')
+    assert.equal(kept.failure.code, 'backend_lost')
+    assert.ok(kept.failure.message.includes('backend a'), kept.failure.message)
+    await moved.wait({ timeoutMs: 60_000 })
+    assert.equal(moved.status, 'succeeded')
+    assert.ok((await ranOn(other, moved.id)) && !(await ranOn(other, kept.id)))
+  } finally {
+    await Promise.all([lost.stop(), other.stop()])
+  }
 })

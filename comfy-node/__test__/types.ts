@@ -52,6 +52,10 @@ export async function everything(url: string): Promise<void> {
   const id: string = job.id
   const status: JobStatus = job.status
   const failure: Failure | null = job.failure
+  const lostCode: string | undefined = failure?.code
+  const moved: Job = await client.run(new Workflow('{}'), { backend: 'gpu1', resubmitIfLost: true, timeoutMs: 1000 })
+  void lostCode
+  void moved
   const state: JobState = job.state()
   const same: Job = await job.wait({ timeoutMs: 1000, signal: AbortSignal.timeout(5) })
   for await (const ev of job.events({ signal: new AbortController().signal })) {

@@ -10,7 +10,7 @@ use comfy_core::connect::{ExplicitFlags, FleetConfig};
 use comfy_core::job::JobId;
 use comfy_core::store::AssetId;
 use comfy_core::{
-    BackendConfig, BackendKind, BatchItems, BatchRequest, ClientConfig, Comfy, Source, StoreConfig,
+    BackendConfig, BackendKind, BatchItems, BatchRequest, ClientConfig, Comfy, Placement, Source, StoreConfig,
 };
 use napi::bindgen_prelude::{Buffer, Either, within_runtime_if_available};
 use napi_derive::napi;
@@ -104,11 +104,18 @@ impl Client {
     }
 
     /// Prepares (converts, validates) and submits a workflow (on the backend named `backend`,
-    /// else where routing sends it).
+    /// else where routing sends it; `resubmit_if_lost`: run it again on another backend if that
+    /// one is lost with the job).
     #[napi]
-    pub async fn submit(&self, workflow: Value, backend: Option<String>) -> napi::Result<JobHandle> {
+    pub async fn submit(
+        &self,
+        workflow: Value,
+        backend: Option<String>,
+        resubmit_if_lost: Option<bool>,
+    ) -> napi::Result<JobHandle> {
         let json = workflow_json(workflow).await?;
-        self.submit_source(Source::Json(json), backend).await
+        let place = Placement { backend, resubmit_if_lost: resubmit_if_lost.unwrap_or(false) };
+        self.submit_source(Source::Json(json), place).await
     }
 
     /// Renders a template of the client's set with `params`, validates and submits it.
@@ -118,7 +125,7 @@ impl Client {
         name: String,
         params: Option<Map<String, Value>>,
     ) -> napi::Result<JobHandle> {
-        self.submit_source(Source::named(name, params.unwrap_or_default()), None).await
+        self.submit_source(Source::named(name, params.unwrap_or_default()), Placement::default()).await
     }
 
     /// A job by id: one of this client's, one recorded in its store, or one the server knows
@@ -427,9 +434,9 @@ impl Client {
 }
 
 impl Client {
-    async fn submit_source(&self, source: Source, backend: Option<String>) -> napi::Result<JobHandle> {
+    async fn submit_source(&self, source: Source, place: Placement) -> napi::Result<JobHandle> {
         let mut request = self.comfy.prepare(source).await.napi()?.into_request();
-        request.backend = backend;
+        place.apply(&mut request);
         let job = self.comfy.submit(request).await.napi()?;
         Ok(JobHandle::new(job, self.comfy.clone()))
     }

@@ -193,6 +193,9 @@ pub struct Failure {
     pub message: String,
     /// The traceback lines, when the backend sent them.
     pub traceback: Vec<String>,
+    /// A stable code for failures of ours rather than of the workflow: `backend_lost` (the
+    /// backend stopped answering), `job_lost` (it no longer knows the job).
+    pub code: Option<String>,
 }
 
 impl From<&JobFailure> for Failure {
@@ -203,6 +206,7 @@ impl From<&JobFailure> for Failure {
             exception_type: f.exception_type.clone(),
             message: f.message.clone(),
             traceback: f.traceback.clone(),
+            code: f.code.clone(),
         }
     }
 }

@@ -11,8 +11,8 @@ use comfy_core::connect::{ExplicitFlags, FleetConfig};
 use comfy_core::job::JobId;
 use comfy_core::store::AssetQuery;
 use comfy_core::{
-    BackendConfig, BackendKind, BatchItems, BatchRequest, ClientConfig, ClientOptions, Comfy, Error, Source,
-    StoreConfig, Waited,
+    BackendConfig, BackendKind, BatchItems, BatchRequest, ClientConfig, ClientOptions, Comfy, Error,
+    Placement, Source, StoreConfig, Waited,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -260,38 +260,40 @@ impl Client {
     }
 
     /// Prepares (converts, validates) and submits a workflow (on the backend named `backend`,
-    /// else where routing sends it); answers the job at once.
-    #[pyo3(signature = (workflow, *, backend=None))]
+    /// else where routing sends it; `resubmit_if_lost`: run again on another backend if that
+    /// one is lost with the job); answers the job at once.
+    #[pyo3(signature = (workflow, *, backend=None, resubmit_if_lost=false))]
     fn submit<'py>(
         &self,
         py: Python<'py>,
         workflow: &Bound<'py, PyAny>,
         backend: Option<String>,
+        resubmit_if_lost: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (comfy, workflow, mode) = (self.comfy.clone(), WorkflowArg::extract(workflow)?, self.mode);
+        let place = Placement { backend, resubmit_if_lost };
         resolve(
             py,
             self.mode,
-            async move { submit(&comfy, workflow.into_source().await?, mode, backend).await },
+            async move { submit(&comfy, workflow.into_source().await?, mode, place).await },
         )
     }
 
     /// Renders a template of this client's set with `params` (over the layered defaults),
-    /// validates and submits it; answers the job at once.
-    #[pyo3(signature = (name, params=None, *, backend=None))]
+    /// validates and submits it (`backend`, `resubmit_if_lost`: as for `submit`); answers the
+    /// job at once.
+    #[pyo3(signature = (name, params=None, *, backend=None, resubmit_if_lost=false))]
     fn submit_template<'py>(
         &self,
         py: Python<'py>,
         name: String,
         params: Option<&Bound<'py, PyDict>>,
         backend: Option<String>,
+        resubmit_if_lost: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (comfy, params, mode) = (self.comfy.clone(), kwargs_to_json(params)?, self.mode);
-        resolve(
-            py,
-            self.mode,
-            async move { submit(&comfy, Source::named(name, params), mode, backend).await },
-        )
+        let place = Placement { backend, resubmit_if_lost };
+        resolve(py, self.mode, async move { submit(&comfy, Source::named(name, params), mode, place).await })
     }
 
     /// A job by id: tracked by this client, recorded in its store, or known to the backend
@@ -714,8 +716,8 @@ impl Client {
 }
 
 /// Prepares and submits (one core call), handing back the job in this client's mode.
-async fn submit(comfy: &Comfy, source: Source, mode: Mode, backend: Option<String>) -> Result<Job, Failure> {
-    match comfy.run_on(source, None, backend).await? {
+async fn submit(comfy: &Comfy, source: Source, mode: Mode, place: Placement) -> Result<Job, Failure> {
+    match comfy.run_placed(source, None, place).await? {
         Waited::StillRunning(job) => Ok(Job::new(job, comfy.clone(), mode)),
         Waited::Finished(result) => Ok(Job::new(comfy.job(&result.job_id).await?, comfy.clone(), mode)),
     }

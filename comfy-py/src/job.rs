@@ -126,6 +126,9 @@ pub struct JobError {
     message: String,
     /// Traceback lines, if the server sent them.
     traceback: Vec<String>,
+    /// A stable code for failures of ours rather than of the workflow: `backend_lost` (the
+    /// backend stopped answering), `job_lost` (it no longer knows the job).
+    code: Option<String>,
 }
 
 impl From<JobFailure> for JobError {
@@ -136,6 +139,7 @@ impl From<JobFailure> for JobError {
             exception_type: f.exception_type,
             message: f.message,
             traceback: f.traceback,
+            code: f.code,
         }
     }
 }

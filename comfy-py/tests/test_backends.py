@@ -1,12 +1,14 @@
 """Several named backends in one client (``backends=[...]``) against two comfy-fake processes:
-pinning by name on submit and on job lookup, and the backends listed by server_info."""
+pinning by name on submit and on job lookup, the backends listed by server_info, and a job lost
+with its backend (stopped mid-run) that fails, or runs on the other with ``resubmit_if_lost``."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
-from conftest import Fake, image_workflow
+from conftest import CKPT, Fake, image_workflow, sampler_workflow, start_fake
 
 import comfy_rs
 
@@ -45,3 +47,29 @@ def test_a_bad_entry_names_the_entry_and_the_field(fake: Fake) -> None:
     client = comfy_rs.Client(fake.url)
     job = client.run(image_workflow("one"), backend="local")
     assert job.status == "succeeded"
+
+
+async def test_a_job_lost_with_its_backend_runs_elsewhere_only_when_allowed(fake: Fake) -> None:
+    # Its own slow fake (the session ones are shared): stopped mid-run below.
+    lost = start_fake("--full-catalog", "--step-delay-ms", "20", "--model-file", f"checkpoints={CKPT}")
+    try:
+        routing = {"overflow_queue": 8, "unreachable_after_ms": 300}
+        client = comfy_rs.AsyncClient(backends=fleet(lost, fake), routing=routing)
+        # Both go to a (priority 0), long enough to be stopped while there.
+        kept = await client.submit(sampler_workflow(500, "kept"))
+        moved = await client.submit(sampler_workflow(500, "moved", seed=2), resubmit_if_lost=True)
+        for _ in range(1000):
+            if kept.status == "running":
+                break
+            await asyncio.sleep(0.02)
+        assert kept.status == "running"
+        lost.stop()
+        await kept.wait(60)
+        assert kept.status == "failed" and kept.error is not None
+        assert kept.error.code == "backend_lost" and "backend a" in kept.error.message
+        await moved.wait(60)
+        assert moved.status == "succeeded", moved.error
+        assert ran_on(fake, moved.id) and not ran_on(fake, kept.id)
+        assert (await client.job(moved.id, backend="b")).id == moved.id
+    finally:
+        lost.stop()

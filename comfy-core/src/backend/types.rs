@@ -69,6 +69,13 @@ pub struct JobRequest {
     /// [`Fleet`](super::fleet::Fleet)); `None`: routing picks one. A single backend answers to
     /// its kind (`local`, `comfy-cloud`, `runcomfy`) and its own name.
     pub backend: Option<String>,
+    /// When the backend that accepted the job is lost with it (it stops answering for
+    /// [`ClientOptions::unreachable_after`](crate::ClientOptions::unreachable_after), or no
+    /// longer knows the job), submit it again to another healthy backend of the fleet instead
+    /// of failing it. Off by default: the job may then have run partly (or wholly) on the lost
+    /// backend, so only the caller can say a second run is acceptable. Never applies to a job
+    /// pinned with [`backend`](Self::backend).
+    pub resubmit_if_lost: bool,
 }
 
 impl JobRequest {
@@ -82,11 +89,12 @@ impl JobRequest {
             job_id: None,
             provenance: Provenance::default(),
             backend: None,
+            resubmit_if_lost: false,
         }
     }
 
     /// The request as JSON for persistence (no credentials are ever in it); a pinned backend
-    /// is kept as `backend`.
+    /// is kept as `backend`, and `resubmit_if_lost` when set.
     pub fn to_record(&self) -> Value {
         let mut record = serde_json::json!({
             "workflow": self.workflow.to_value(),
@@ -96,6 +104,9 @@ impl JobRequest {
         });
         if let (Some(pin), Some(fields)) = (&self.backend, record.as_object_mut()) {
             fields.insert("backend".into(), Value::String(pin.clone()));
+        }
+        if let (true, Some(fields)) = (self.resubmit_if_lost, record.as_object_mut()) {
+            fields.insert("resubmit_if_lost".into(), Value::Bool(true));
         }
         record
     }

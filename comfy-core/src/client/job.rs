@@ -72,6 +72,12 @@ pub(crate) struct JobShared {
     /// a submission's start and the backend's answer: a job that finishes in that window is
     /// not written early (its record would name the wrong backend and asset ids).
     pub(crate) settled: std::sync::atomic::AtomicBool,
+    /// Since when every status read of the job failed because its backend did not answer
+    /// (`None` while reads succeed): see `ClientOptions::unreachable_after`.
+    pub(crate) unreachable_since: Mutex<Option<tokio::time::Instant>>,
+    /// A reconciliation is scheduled for when a job its backend does not know yet may be
+    /// declared lost.
+    pub(crate) recheck_scheduled: std::sync::atomic::AtomicBool,
 }
 
 /// A finished job's record written ahead of the backend's final record: what it holds and the
@@ -111,6 +117,8 @@ impl JobShared {
             closed: tokio::sync::Notify::new(),
             early_record: Mutex::new(None),
             settled: std::sync::atomic::AtomicBool::new(true),
+            unreachable_since: Mutex::new(None),
+            recheck_scheduled: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

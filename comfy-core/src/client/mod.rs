@@ -15,6 +15,7 @@ mod gate;
 mod info;
 mod iterate;
 mod job;
+mod lost;
 mod models;
 mod operate;
 mod owner;
@@ -49,6 +50,7 @@ pub use publish::{PublishOptions, PublishedAsset};
 pub use regenerate::{Origin, override_workflow, rerender, rerender_request};
 pub use requests::SubmittedRequest;
 pub use reuse::{ReuseKind, ReusedFrom, Submission, SubmitOptions};
+pub use route::Placement;
 
 use self::job::JobShared;
 use crate::backend::{Backend, JobEvent, JobRequest, QueueSnapshot};
@@ -72,6 +74,13 @@ pub struct ClientOptions {
     pub cancel_confirm_timeout: Duration,
     /// A job the backend no longer knows is declared lost after this long.
     pub lost_after: Duration,
+    /// A job whose backend fails every status read (unreachable, timing out, 502–504) for this
+    /// long is declared lost with it: it fails (failure code `backend_lost`, naming the
+    /// backend), or runs again on another backend of a fleet when its request allowed it
+    /// ([`JobRequest::resubmit_if_lost`](crate::backend::JobRequest::resubmit_if_lost)).
+    /// Not for hosted backends (Comfy Cloud, RunComfy), whose jobs go on (and are paid for)
+    /// while they cannot be reached. Default 60 s.
+    pub unreachable_after: Duration,
     /// Largest asset [`Comfy::fetch_asset`] loads into memory.
     pub max_asset_bytes: u64,
     /// Finished jobs kept in memory (with their live state, such as the last preview frame);
@@ -114,6 +123,7 @@ impl Default for ClientOptions {
             safety_interval: Duration::from_secs(30),
             cancel_confirm_timeout: Duration::from_secs(15),
             lost_after: Duration::from_secs(10),
+            unreachable_after: Duration::from_secs(60),
             max_asset_bytes: 1 << 30,
             finished_jobs_in_memory: 256,
             max_running_jobs: usize::MAX,

@@ -82,6 +82,26 @@ impl ClientInner {
     }
 }
 
+/// Where a submission may run: the [`JobRequest`](crate::backend::JobRequest) fields that
+/// surfaces (MCP tools, CLI, bindings) take from their callers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// [`JobRequest::backend`](crate::backend::JobRequest::backend): run on this named
+    /// backend (`None`: routing chooses).
+    pub backend: Option<String>,
+    /// [`JobRequest::resubmit_if_lost`](crate::backend::JobRequest::resubmit_if_lost): run it
+    /// again on another backend if the one that accepted it is lost with it.
+    pub resubmit_if_lost: bool,
+}
+
+impl Placement {
+    /// Sets these fields of `request`.
+    pub fn apply(self, request: &mut crate::backend::JobRequest) {
+        request.backend = self.backend;
+        request.resubmit_if_lost = self.resubmit_if_lost;
+    }
+}
+
 impl Comfy {
     /// [`run`](Self::run) on the backend named `backend` (pinned; `None`: routing chooses).
     pub async fn run_on(
@@ -90,8 +110,18 @@ impl Comfy {
         wait: Option<std::time::Duration>,
         backend: Option<String>,
     ) -> Result<crate::Waited> {
+        self.run_placed(source, wait, Placement { backend, ..Default::default() }).await
+    }
+
+    /// [`run`](Self::run) with the request's [`Placement`].
+    pub async fn run_placed(
+        &self,
+        source: impl Into<crate::Source>,
+        wait: Option<std::time::Duration>,
+        placement: Placement,
+    ) -> Result<crate::Waited> {
         let mut request = self.prepare(source).await?.into_request();
-        request.backend = backend;
+        placement.apply(&mut request);
         self.run_prepared(request, wait).await
     }
 

@@ -319,12 +319,26 @@ impl ClientInner {
         });
     }
 
+    /// Reconciles `shared` again after `wait`.
+    fn spawn_recheck(self: Arc<Self>, shared: Arc<JobShared>, wait: Duration) {
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            shared.recheck_scheduled.store(false, Ordering::SeqCst);
+            self.reconcile_one(shared).await;
+        });
+    }
+
     async fn reconcile_one(self: &Arc<Self>, shared: Arc<JobShared>) {
         if shared.is_terminal() || shared.finalizing.load(Ordering::SeqCst) {
             return;
         }
         let lost_after = self.options.lost_after.max(self.backend.poll_policy().not_found_grace);
-        match self.backend.status_of(&shared.job_ref()).await {
+        let read = self.backend.status_of(&shared.job_ref()).await;
+        if let Some(lost) = self.note_read(&shared, &read) {
+            self.job_lost(&shared, lost).await;
+            return;
+        }
+        match read {
             Ok(remote) if remote.status.is_terminal() => {
                 if !shared.finalizing.swap(true, Ordering::SeqCst) {
                     self.finish_remote(&shared, remote).await;
@@ -342,15 +356,13 @@ impl ClientInner {
                 set_waiting(&shared, status);
             }
             Err(Error::JobNotFound { .. }) if shared.created.elapsed() >= lost_after => {
-                tracing::warn!(job = %shared.id, "the backend no longer knows this job");
-                if !shared.finalizing.swap(true, Ordering::SeqCst) {
-                    let failure = crate::job::JobFailure {
-                        message:
-                            "the backend no longer knows this job (it restarted or its history was cleared)"
-                                .into(),
-                        ..Default::default()
-                    };
-                    self.finish(&shared, JobStatus::Failed(failure), Vec::new()).await;
+                self.job_lost(&shared, super::lost::Lost::Forgotten).await;
+            }
+            Err(Error::JobNotFound { .. }) => {
+                // Not lost yet: look again when it may be (no event need come to prompt it).
+                let left = lost_after.saturating_sub(shared.created.elapsed());
+                if !shared.recheck_scheduled.swap(true, Ordering::SeqCst) {
+                    self.clone().spawn_recheck(shared, left);
                 }
             }
             Err(e) => tracing::debug!(job = %shared.id, error = %e, "reconcile failed; will retry"),

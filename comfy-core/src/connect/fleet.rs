@@ -18,6 +18,7 @@
 //!
 //! [routing]
 //! overflow_queue = 4            # overflow once every better backend has more than 4 jobs
+//! unreachable_after_ms = 60000  # a job whose backend is silent this long is lost with it
 //! ```
 //!
 //! Credentials are given per entry (`api_key`, `token`, `comfy_api_key`) or, better, by the name
@@ -38,6 +39,8 @@ use crate::error::{Error, Result};
 pub const DEFAULT_OVERFLOW_QUEUE: usize = 4;
 /// Default of [`RoutingConfig::health_interval_ms`].
 pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 10_000;
+/// Default of [`RoutingConfig::unreachable_after_ms`].
+pub const DEFAULT_UNREACHABLE_AFTER_MS: u64 = 60_000;
 
 /// One `[[backends]]` entry as written. `Debug` masks the credentials.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -109,6 +112,11 @@ pub struct RoutingConfig {
     /// How often every backend's health is checked (an unhealthy one is put back when it
     /// answers), in milliseconds.
     pub health_interval_ms: u64,
+    /// A job whose backend has not answered a status read for this long is lost with it (it
+    /// fails, or runs again on another backend when its request set `resubmit_if_lost`), in
+    /// milliseconds: [`ClientOptions::unreachable_after`](crate::ClientOptions::unreachable_after)
+    /// of a client built from a `[[backends]]` configuration.
+    pub unreachable_after_ms: u64,
 }
 
 impl Default for RoutingConfig {
@@ -116,6 +124,7 @@ impl Default for RoutingConfig {
         RoutingConfig {
             overflow_queue: DEFAULT_OVERFLOW_QUEUE,
             health_interval_ms: DEFAULT_HEALTH_INTERVAL_MS,
+            unreachable_after_ms: DEFAULT_UNREACHABLE_AFTER_MS,
         }
     }
 }

@@ -78,6 +78,12 @@ pub struct JobFailure {
     /// The traceback lines, if the backend sent them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub traceback: Vec<String>,
+    /// A stable code for failures of ours rather than of the workflow: `backend_lost` (the
+    /// backend stopped answering for longer than
+    /// [`ClientOptions::unreachable_after`](crate::ClientOptions::unreachable_after)) or
+    /// `job_lost` (the backend no longer knows the job). `None` for the backend's own errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// Where a job is in its life: Pending → Queued → Running → Succeeded | Failed | Cancelled.

@@ -114,6 +114,8 @@ pub(crate) struct CloudInner {
     pub workflows: BTreeMap<String, SavedEntity>,
     pub account_interrupts: u32,
     pub cancel_calls: Vec<String>,
+    /// Every API key or token presented (header or `token=` query), known or not, in order.
+    pub keys_seen: Vec<String>,
     pub vocabulary: Option<Vocabulary>,
     pub jobs_route: bool,
     pub cancel_route: bool,
@@ -300,6 +302,12 @@ impl FakeComfyCloud {
     /// Job ids of every `POST /api/jobs/{id}/cancel` call.
     pub fn cancel_calls(&self) -> Vec<String> {
         self.cloud.lock().cancel_calls.clone()
+    }
+
+    /// Every API key presented to it (`X-API-Key`, `Authorization: Bearer`, `token=`), known
+    /// or not, in arrival order.
+    pub fn keys_seen(&self) -> Vec<String> {
+        self.cloud.lock().keys_seen.clone()
     }
 
     /// Stops everything.

@@ -81,14 +81,17 @@ fn not_found_text() -> Response {
         .into_response()
 }
 
-/// The account of an API key in `X-API-Key` or `Authorization: Bearer`.
+/// The account of an API key in `X-API-Key` or `Authorization: Bearer` (or `token=`); every
+/// key presented is logged.
 fn account_of(cloud: &CloudState, headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let key = header("x-api-key")
         .map(str::to_owned)
         .or_else(|| header("authorization").and_then(|a| a.strip_prefix("Bearer ")).map(str::to_owned));
     let token = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token="))).map(percent_decode);
-    key.or(token).and_then(|k| cloud.keys.get(&k).cloned())
+    let presented = key.or(token)?;
+    cloud.lock().keys_seen.push(presented.clone());
+    cloud.keys.get(&presented).cloned()
 }
 
 /// Decodes `%XX` escapes (and `+` as a space) of a query value.
@@ -162,7 +165,10 @@ fn rejection_response(r: &Rejection) -> Response {
 async fn auth_and_scripts(State(cloud): Cloud, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let public = matches!(path.as_str(), "/api/system_stats" | "/api/features");
-    if !public {
+    if public {
+        // Logged all the same: a key must not reach this host even where none is needed.
+        account_of(&cloud, req.headers(), req.uri().query());
+    } else {
         let Some(account) = account_of(&cloud, req.headers(), req.uri().query()) else {
             return error(StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid API key");
         };

@@ -101,6 +101,8 @@ pub(crate) struct Inner {
     pub failures: Vec<(String, u16, u32)>,
     /// `METHOD path` of every authenticated request, in order.
     pub calls: Vec<String>,
+    /// Every bearer token presented, known or not, in order.
+    pub tokens_seen: Vec<String>,
 }
 
 /// What the routes share.
@@ -281,6 +283,11 @@ impl FakeRunComfy {
     /// `METHOD path` of every authenticated API request, in order.
     pub fn calls(&self) -> Vec<String> {
         self.state.lock().calls.clone()
+    }
+
+    /// Every bearer token presented to the API, known or not, in arrival order.
+    pub fn tokens_seen(&self) -> Vec<String> {
+        self.state.lock().tokens_seen.clone()
     }
 
     /// Every request the CDN listener received.

@@ -75,6 +75,7 @@ pub(crate) fn build(state: Arc<RcState>) -> Router {
 
 fn account_of(state: &RcState, headers: &HeaderMap) -> Option<String> {
     let token = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
+    state.lock().tokens_seen.push(token.trim().to_owned());
     state.tokens.get(token.trim()).cloned()
 }
 

@@ -94,6 +94,11 @@ pub struct SubmitArgs {
     #[serde(default)]
     #[schemars(schema_with = "backend_schema")]
     pub backend: Option<String>,
+    /// If the backend that accepted the job is lost with it (stops answering, or restarts and
+    /// forgets it), run it again on another configured backend instead of failing it (default
+    /// false: a second run may repeat work the lost backend did; never for a pinned `backend`).
+    #[serde(default)]
+    pub resubmit_if_lost: bool,
 }
 
 /// Arguments naming one job.
@@ -155,6 +160,7 @@ async fn submit_workflow(ctx: CallCtx, args: SubmitArgs) -> ToolResult<JobView> 
     let options = SubmitOptions { dedup: args.dedup, reuse: args.reuse };
     let mut request = prepared.into_request();
     request.backend = args.backend;
+    request.resubmit_if_lost = args.resubmit_if_lost;
     submit_and_report(&ctx, request, args.wait, options).await
 }
 

@@ -203,13 +203,15 @@ impl Registry {
     /// The standard tools this backend can serve plus its own: RunComfy's deployment and
     /// request tools only on RunComfy, get_billing_status only where the backend has billing
     /// (Comfy Cloud, RunComfy), partner_generate only where a partner-node key is configured.
-    /// The `backend` argument of the job tools is listed only with several backends
-    /// (`[[backends]]`); one backend still accepts it (its kind) but does not advertise it.
+    /// The `backend` and `resubmit_if_lost` arguments of the job tools are listed only with
+    /// several backends (`[[backends]]`); one backend still accepts them but does not
+    /// advertise them.
     pub fn for_backend(backend: &dyn comfy_core::backend::Backend) -> Registry {
         let mut r = Registry::standard();
         if backend.as_fleet().is_none() {
             for entry in &mut r.entries {
                 unlist_argument(&mut entry.tool, "backend");
+                unlist_argument(&mut entry.tool, "resubmit_if_lost");
             }
         }
         if !backend.has_billing() {

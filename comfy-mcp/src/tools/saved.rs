@@ -107,6 +107,11 @@ pub struct RunSavedArgs {
     #[serde(default)]
     #[schemars(schema_with = "super::backend_schema")]
     pub backend: Option<String>,
+    /// If the backend that accepted the job is lost with it (stops answering, or restarts and
+    /// forgets it), run it again on another configured backend instead of failing it (default
+    /// false: a second run may repeat work the lost backend did; never for a pinned `backend`).
+    #[serde(default)]
+    pub resubmit_if_lost: bool,
 }
 
 async fn run_saved_workflow(ctx: CallCtx, args: RunSavedArgs) -> ToolResult<JobView> {
@@ -122,5 +127,6 @@ async fn run_saved_workflow(ctx: CallCtx, args: RunSavedArgs) -> ToolResult<JobV
     let options = SubmitOptions { reuse: args.reuse, ..Default::default() };
     let mut request = prepared.into_request();
     request.backend = args.backend;
+    request.resubmit_if_lost = args.resubmit_if_lost;
     submit_and_report(&ctx, request, args.wait, options).await
 }

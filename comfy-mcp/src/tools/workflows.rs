@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use comfy_core::template::{Template, TemplateInfo};
-use comfy_core::{Source, SubmitOptions};
+use comfy_core::{Placement, Source, SubmitOptions};
 use rmcp::model::{CallToolResult, JsonObject, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -96,6 +96,11 @@ pub struct RunArgs {
     #[serde(default)]
     #[schemars(schema_with = "super::backend_schema")]
     pub backend: Option<String>,
+    /// If the backend that accepted the job is lost with it (stops answering, or restarts and
+    /// forgets it), run it again on another configured backend instead of failing it (default
+    /// false: a second run may repeat work the lost backend did; never for a pinned `backend`).
+    #[serde(default)]
+    pub resubmit_if_lost: bool,
 }
 
 async fn run_workflow(ctx: CallCtx, args: RunArgs) -> ToolResult<JobView> {
@@ -106,7 +111,8 @@ async fn run_workflow(ctx: CallCtx, args: RunArgs) -> ToolResult<JobView> {
     }
     // Always dedup: a template or saved workflow with the same values and seed makes the same.
     let options = SubmitOptions { reuse: args.reuse, ..Default::default() };
-    run_template(&ctx, &args.name, args.params, args.wait, options, args.backend).await
+    let place = Placement { backend: args.backend, resubmit_if_lost: args.resubmit_if_lost };
+    run_template(&ctx, &args.name, args.params, args.wait, options, place).await
 }
 
 /// Prepares a template with the layered defaults (a problem names its parameter), submits it
@@ -117,11 +123,11 @@ async fn run_template(
     params: Map<String, Value>,
     wait: bool,
     options: SubmitOptions,
-    backend: Option<String>,
+    place: Placement,
 ) -> ToolResult<JobView> {
     let prepared = ctx.state.comfy.prepare(Source::named(name, params)).await?;
     let mut request = prepared.into_request();
-    request.backend = backend;
+    place.apply(&mut request);
     submit_and_report(ctx, request, wait, options).await
 }
 
@@ -167,7 +173,7 @@ pub async fn call_template(ctx: CallCtx, name: String, arguments: JsonObject) ->
         return e.into_result();
     }
     // A template tool's arguments are its parameters only: reuse has its defaults.
-    match run_template(&ctx, &name, arguments, true, SubmitOptions::default(), None).await {
+    match run_template(&ctx, &name, arguments, true, SubmitOptions::default(), Placement::default()).await {
         Ok(out) => super::success(out),
         Err(mut e) => {
             // Template tools take the parameters directly, not under `params`.

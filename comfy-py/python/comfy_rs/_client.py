@@ -393,18 +393,27 @@ class AsyncClient:
         problems: list[Problem] = await self._native.validate(workflow)
         return problems
 
-    async def submit(self, workflow: WorkflowLike, *, backend: str | None = None) -> AsyncJob:
+    async def submit(
+        self, workflow: WorkflowLike, *, backend: str | None = None, resubmit_if_lost: bool = False
+    ) -> AsyncJob:
         """Converts (editor files), validates and queues a workflow (on the backend named
         ``backend``, else where routing sends it); returns its job at once.
+        ``resubmit_if_lost``: if the backend that accepted it is lost with it (stops answering, or
+        forgets it), run it again on another configured backend instead of failing it.
         Raises :class:`~comfy_rs.ValidationError` (with every problem) if it is not valid."""
-        return AsyncJob(await self._native.submit(workflow, backend=backend))
+        return AsyncJob(await self._native.submit(workflow, backend=backend, resubmit_if_lost=resubmit_if_lost))
 
     async def run(
-        self, workflow: WorkflowLike, *, timeout: float | None = None, backend: str | None = None
+        self,
+        workflow: WorkflowLike,
+        *,
+        timeout: float | None = None,
+        backend: str | None = None,
+        resubmit_if_lost: bool = False,
     ) -> AsyncJob:
         """Submits a workflow and waits for it (at most ``timeout`` seconds; the job is returned
         still running then). Raises :class:`~comfy_rs.JobFailed` if it fails or is cancelled."""
-        job = await (await self.submit(workflow, backend=backend)).wait(timeout)
+        job = await (await self.submit(workflow, backend=backend, resubmit_if_lost=resubmit_if_lost)).wait(timeout)
         return job.raise_for_status()
 
     async def submit_template(self, name: str, /, **params: Any) -> AsyncJob:
@@ -790,16 +799,27 @@ class Client:
         problems: list[Problem] = self._native.validate(workflow)
         return problems
 
-    def submit(self, workflow: WorkflowLike, *, backend: str | None = None) -> Job:
+    def submit(
+        self, workflow: WorkflowLike, *, backend: str | None = None, resubmit_if_lost: bool = False
+    ) -> Job:
         """Converts (editor files), validates and queues a workflow (on the backend named
         ``backend``, else where routing sends it); returns its job at once.
+        ``resubmit_if_lost``: if the backend that accepted it is lost with it (stops answering, or
+        forgets it), run it again on another configured backend instead of failing it.
         Raises :class:`~comfy_rs.ValidationError` (with every problem) if it is not valid."""
-        return Job(self._native.submit(workflow, backend=backend))
+        return Job(self._native.submit(workflow, backend=backend, resubmit_if_lost=resubmit_if_lost))
 
-    def run(self, workflow: WorkflowLike, *, timeout: float | None = None, backend: str | None = None) -> Job:
+    def run(
+        self,
+        workflow: WorkflowLike,
+        *,
+        timeout: float | None = None,
+        backend: str | None = None,
+        resubmit_if_lost: bool = False,
+    ) -> Job:
         """Submits a workflow and waits for it (at most ``timeout`` seconds; the job is returned
         still running then). Raises :class:`~comfy_rs.JobFailed` if it fails or is cancelled."""
-        return self.submit(workflow, backend=backend).wait(timeout).raise_for_status()
+        return self.submit(workflow, backend=backend, resubmit_if_lost=resubmit_if_lost).wait(timeout).raise_for_status()
 
     def submit_template(self, name: str, /, **params: Any) -> Job:
         """Renders a template with ``params`` (over the defaults: ``COMFY_DEFAULT_<NAME>``

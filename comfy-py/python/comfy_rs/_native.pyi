@@ -48,9 +48,14 @@ class Client:
     @property
     def running_jobs(self) -> int: ...
     def validate(self, workflow: Any) -> Any: ...
-    def submit(self, workflow: Any, *, backend: str | None = None) -> Any: ...
+    def submit(self, workflow: Any, *, backend: str | None = None, resubmit_if_lost: bool = False) -> Any: ...
     def submit_template(
-        self, name: str, params: dict[str, Any] | None = None, *, backend: str | None = None
+        self,
+        name: str,
+        params: dict[str, Any] | None = None,
+        *,
+        backend: str | None = None,
+        resubmit_if_lost: bool = False,
     ) -> Any: ...
     def job(self, job_id: str, *, backend: str | None = None) -> Any: ...
     def asset(self, asset: str | Asset) -> Any: ...
@@ -154,6 +159,10 @@ class JobError:
     @property
     def traceback(self) -> list[str]:
         """Traceback lines, if the server sent them."""
+    @property
+    def code(self) -> str | None:
+        """``backend_lost`` (the backend stopped answering) or ``job_lost`` (it no longer knows
+        the job) for failures of ours; ``None`` for the workflow's own errors."""
 
 @final
 class Event:

@@ -1,6 +1,7 @@
 //! The members' event channels forwarded into the fleet's one channel. An event without a job
 //! id is addressed here to the job its member runs now (another member's job must never get
-//! it), and a job seen finished stops counting as its member's load.
+//! it), a job seen finished stops counting as its member's load, and a member's events about a
+//! job that runs elsewhere (resubmitted after it was lost there) are dropped.
 
 use std::sync::{Arc, Weak};
 
@@ -41,6 +42,8 @@ impl Fleet {
     fn address(&self, i: usize, event: BackendEvent) -> Option<BackendEvent> {
         let member = &self.members[i];
         match event {
+            // A job abandoned on this member (resubmitted elsewhere), or another member's.
+            BackendEvent::Job { job_id, .. } if self.not_from(i, &job_id) => None,
             BackendEvent::Job { job_id, event } => {
                 match &event {
                     JobEvent::Started | JobEvent::Executing { .. } => {
@@ -60,7 +63,7 @@ impl Fleet {
             }
             BackendEvent::Unaddressed(event) => {
                 let job_id = lock(&member.running).clone()?;
-                Some(BackendEvent::Job { job_id, event })
+                (!self.not_from(i, &job_id)).then_some(BackendEvent::Job { job_id, event })
             }
             other => Some(other),
         }
@@ -102,5 +105,31 @@ mod tests {
         fleet.address(0, BackendEvent::Job { job_id: j1.clone(), event: JobEvent::Done });
         assert!(lock(&fleet.members[0].in_flight).is_empty(), "a finished job is no longer load");
         assert_eq!(fleet.address(0, BackendEvent::Unaddressed(progress)), None);
+    }
+
+    #[tokio::test]
+    async fn a_reattached_job_hears_only_the_member_its_record_names() {
+        let fleet = Fleet::new(vec![member("a"), member("b")], RoutingConfig::default()).unwrap();
+        let j = JobId("j".into());
+        let on_b = crate::backend::JobRef { id: j.clone(), handle: None, backend: Some("b".into()) };
+        assert_eq!(fleet.member_for(&on_b).unwrap(), Some(1));
+        let done = BackendEvent::Job { job_id: j, event: JobEvent::Succeeded };
+        assert_eq!(fleet.address(0, done.clone()), None, "a's copy (before a restart) is not heard");
+        assert_eq!(fleet.address(1, done.clone()), Some(done));
+    }
+
+    #[tokio::test]
+    async fn events_of_a_job_abandoned_on_a_member_are_dropped() {
+        let fleet = Fleet::new(vec![member("a"), member("b")], RoutingConfig::default()).unwrap();
+        let j1 = JobId("j1".into());
+        // j1 was lost with a and now runs on b.
+        lock(&fleet.abandoned).insert(j1.clone(), 0);
+        lock(&fleet.jobs).insert(j1.clone(), 1);
+        let done = |event| BackendEvent::Job { job_id: j1.clone(), event };
+        assert_eq!(fleet.address(0, done(JobEvent::Succeeded)), None, "a's old copy never finishes it");
+        *lock(&fleet.members[0].running) = Some(j1.clone());
+        let progress = JobEvent::Progress { node_id: None, value: 1, max: 2 };
+        assert_eq!(fleet.address(0, BackendEvent::Unaddressed(progress)), None);
+        assert_eq!(fleet.address(1, done(JobEvent::Started)), Some(done(JobEvent::Started)));
     }
 }

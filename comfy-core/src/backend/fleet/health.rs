@@ -1,4 +1,5 @@
-//! Periodic health checks: a member that answers is routed to, one that does not is not.
+//! Periodic health checks: a member that answers is routed to, one that does not is not; a
+//! member back after losing jobs that ran again elsewhere has its old copies cancelled.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -36,5 +37,6 @@ impl Fleet {
             }
         });
         futures::future::join_all(checks).await;
+        self.cancel_abandoned().await;
     }
 }

@@ -9,14 +9,21 @@
 //! goes to the backend named by the job's record ([`JobRef::backend`]): a job is never looked up
 //! on, nor a credential sent to, another backend.
 //!
-//! Not done yet: a job a backend had *accepted* and then lost is not resubmitted elsewhere (it
-//! fails like on a single backend), and the routing state (health, load) lives in this
-//! process's memory only.
+//! A job a backend had *accepted* and then lost with it (the backend stops answering, or
+//! forgets the job) fails with a clear failure, or, when its request allowed it
+//! ([`JobRequest::resubmit_if_lost`]), is submitted again under the same id to another member
+//! ([`Fleet::resubmit`]); the lost member's later events about it are ignored and its old copy
+//! is cancelled when it comes back.
+//!
+//! Not done yet: the routing state (health, load, which member runs which job) lives in this
+//! process's memory only, and hosted members (which choose their own job ids) are never the
+//! target of a resubmission.
 
 mod delegate;
 mod events;
 mod health;
 pub mod needs;
+mod resubmit;
 pub mod route;
 
 use std::collections::{HashMap, HashSet};
@@ -175,6 +182,9 @@ pub struct Fleet {
     /// Jobs being routed now (tried on one backend after another): not yet anyone's, so
     /// not lost either.
     pub(crate) submitting: Mutex<HashSet<JobId>>,
+    /// Jobs resubmitted elsewhere, with the member they were lost with: that member's events
+    /// about them are dropped, and their old copy is cancelled when it comes back.
+    pub(crate) abandoned: Mutex<HashMap<JobId, usize>>,
     /// Serialises the choice of a backend (so two submissions see each other's reservation).
     pick: Mutex<()>,
     pub(crate) events: broadcast::Sender<super::BackendEvent>,
@@ -234,6 +244,7 @@ impl Fleet {
             routing,
             jobs: Mutex::default(),
             submitting: Mutex::default(),
+            abandoned: Mutex::default(),
             pick: Mutex::default(),
             events,
             merged_catalog: Mutex::default(),
@@ -301,7 +312,11 @@ impl Fleet {
     /// to here. `None` when neither is known (a job of another client).
     fn member_for(&self, job: &JobRef) -> Result<Option<usize>> {
         if let Some(name) = job.backend.as_deref().filter(|n| *n != self.name) {
-            return self.index_of(name).map(Some).ok_or_else(|| self.unknown(name));
+            let i = self.index_of(name).ok_or_else(|| self.unknown(name))?;
+            // Known from now on (a job reattached after a restart): another member's events
+            // about it are dropped.
+            lock(&self.jobs).insert(job.id.clone(), i);
+            return Ok(Some(i));
         }
         Ok(lock(&self.jobs).get(&job.id).copied())
     }
@@ -334,7 +349,13 @@ impl Fleet {
             }
             return sent;
         }
-        let order = self.plan(request).await?;
+        let order = self.plan(request, None).await?;
+        self.submit_along(&order, request).await
+    }
+
+    /// Tries the members of `order` one after the other (the first holds a reservation) until
+    /// one accepts `request` or fails for a reason the next one would share.
+    async fn submit_along(&self, order: &[usize], request: &JobRequest) -> Result<Submitted> {
         let mut failures = Vec::new();
         for (attempt, &i) in order.iter().enumerate() {
             if attempt > 0 {
@@ -372,8 +393,10 @@ impl Fleet {
         sent
     }
 
-    /// The members to try for `request`, best first, with a reservation on the first.
-    async fn plan(&self, request: &JobRequest) -> Result<Vec<usize>> {
+    /// The members to try for `request`, best first, with a reservation on the first. When
+    /// `resubmitting_from` names the member a job was lost with, that member is left out, and
+    /// so is every member that cannot take the job under its id.
+    async fn plan(&self, request: &JobRequest, resubmitting_from: Option<usize>) -> Result<Vec<usize>> {
         let probes = self.members.iter().map(|m| probe(m, request));
         let probed: Vec<Probe> = futures::future::join_all(probes).await;
         let _pick = lock(&self.pick);
@@ -388,7 +411,9 @@ impl Fleet {
                 weight: m.spec.weight,
                 load: m.load(&p.queue),
                 healthy: m.healthy.load(Ordering::SeqCst),
-                capable: p.lacks.is_none(),
+                capable: p.lacks.is_none()
+                    && resubmitting_from
+                        .is_none_or(|lost| index != lost && m.backend().capabilities().client_job_ids),
             })
             .collect();
         let order = route::rank(&candidates, self.routing.overflow_queue);

@@ -120,6 +120,7 @@ pub(crate) fn failure_from(data: &Value) -> JobFailure {
             .map(|m| m.trim_end().to_owned())
             .unwrap_or_else(|| "the backend reported an error without a message".into()),
         traceback,
+        code: None,
     }
 }
 
