@@ -66,8 +66,13 @@ async fn serve(tweak: impl FnOnce(&mut Settings)) -> Server {
     std::fs::write(root.path().join("uploads/ok.png"), b"\x89PNG\r\n\x1a\n").unwrap();
     let r = root.path().to_path_buf();
     let state = common::state_for(&fake.url(), |s| {
-        s.http.tokens =
-            vec![TokenConfig { name: Some("abuser".into()), token: TOKEN.into(), tools: None, admin: false }];
+        s.http.tokens = vec![TokenConfig {
+            name: Some("abuser".into()),
+            token: TOKEN.into(),
+            tools: None,
+            admin: false,
+            team: None,
+        }];
         s.workflows_dir = Some(r.join("workflows"));
         s.upload_dirs = vec![r.join("uploads")];
         s.publish_dir = Some(r.join("publish"));

@@ -36,12 +36,14 @@ async fn serve_with(backend_url: Option<String>, tweak: impl FnOnce(&mut Setting
                 token: "admin-secret".into(),
                 tools: None,
                 admin: true,
+                team: None,
             },
             TokenConfig {
                 name: Some("reader".into()),
                 token: "reader-secret".into(),
                 tools: Some(vec!["get_*".into(), "list_workflows".into()]),
                 admin: false,
+                team: None,
             },
             // Sees every owner's jobs (ownership), within a one-tool scope.
             TokenConfig {
@@ -49,6 +51,7 @@ async fn serve_with(backend_url: Option<String>, tweak: impl FnOnce(&mut Setting
                 token: "status-secret".into(),
                 tools: Some(vec!["get_job_status".into()]),
                 admin: true,
+                team: None,
             },
         ];
         tweak(s);

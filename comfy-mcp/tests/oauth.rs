@@ -208,7 +208,13 @@ fn oauth_for(issuer: &str) -> impl FnOnce(&str) -> Option<OAuthSettings> {
 }
 
 fn static_admin() -> Vec<TokenConfig> {
-    vec![TokenConfig { name: Some("admin".into()), token: "admin-secret".into(), tools: None, admin: false, team: None }]
+    vec![TokenConfig {
+        name: Some("admin".into()),
+        token: "admin-secret".into(),
+        tools: None,
+        admin: false,
+        team: None,
+    }]
 }
 
 fn initialize() -> Value {

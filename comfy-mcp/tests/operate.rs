@@ -18,8 +18,13 @@ use serde_json::{Value, json};
 const TOKEN: &str = "ops-secret";
 
 fn with_token(s: &mut comfy_mcp::config::Settings) {
-    s.http.tokens =
-        vec![TokenConfig { name: Some("ops".into()), token: TOKEN.into(), tools: None, admin: true }];
+    s.http.tokens = vec![TokenConfig {
+        name: Some("ops".into()),
+        token: TOKEN.into(),
+        tools: None,
+        admin: true,
+        team: None,
+    }];
 }
 
 async fn client(base: &str, token: Option<&str>) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
