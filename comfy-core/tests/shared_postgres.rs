@@ -104,11 +104,21 @@ async fn a_claim_is_held_by_one_server_until_its_job_is_over() {
     store.put_job(&store_suite::job("j1", "local", None, now_millis(), JobStatus::Succeeded)).await.unwrap();
     assert_eq!(b.claim("k", ttl, MINUTE).await.unwrap(), SharedClaim::Mine, "its job is over");
 
+    // Settled on a job not recorded yet (the claimant is between settling and recording it):
+    // held while its claimant lives, taken over once it is gone (it never reached a backend).
+    assert_eq!(a.claim("pre", ttl, MINUTE).await.unwrap(), SharedClaim::Mine);
+    a.settle_claim("pre", &JobId::from("unrecorded")).await.unwrap();
+    assert_eq!(
+        b.claim("pre", ttl, MINUTE).await.unwrap(),
+        SharedClaim::Held(Some(JobId::from("unrecorded")))
+    );
+
     // A claimant that gives up (its submission failed) frees the key; one that retired too.
     b.drop_claim("k", None).await.unwrap();
     assert_eq!(a.claim("k", ttl, MINUTE).await.unwrap(), SharedClaim::Mine);
     a.retire().await.unwrap();
     assert_eq!(b.claim("k", ttl, MINUTE).await.unwrap(), SharedClaim::Mine, "A stopped while submitting");
+    assert_eq!(b.claim("pre", ttl, MINUTE).await.unwrap(), SharedClaim::Mine, "A stopped before recording");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,4 +355,25 @@ async fn a_stopped_servers_batch_is_continued_by_another_and_no_item_runs_twice(
     assert_eq!(done.state, BatchState::Succeeded, "{}", done.describe());
     assert_eq!(done.counts.succeeded, 3);
     assert_eq!(ran(&fake).await.len(), 3, "every item ran once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_is_on_record_before_the_backend_sees_it_and_a_refused_one_is_recorded_failed() {
+    let fake = fake().await;
+    let url = fresh_schema("prewrite").await;
+    let a = client(&fake, &url).await;
+    let mut bad = request(5, 1);
+    bad.workflow = Workflow::from_value(json!({
+        "1": {"class_type": "NoSuchNode", "inputs": {}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}
+    }))
+    .unwrap();
+    let id = JobId::from("refused-1");
+    bad.job_id = Some(id.clone());
+    assert!(a.submit(bad).await.is_err(), "the fake refuses an unknown class");
+    let record = a.store().get_job(&id).await.unwrap().expect("recorded before the backend saw it");
+    match &record.status {
+        JobStatus::Failed(f) => assert!(f.message.contains("refused"), "{f:?}"),
+        other => panic!("a refused submission is recorded failed, not {other:?}"),
+    }
 }

@@ -14,9 +14,10 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{broadcast, mpsc};
 
+use super::job::JobShared;
 use super::{ClientInner, Comfy, WeakComfy, lock};
 use crate::backend::JobEvent;
-use crate::job::JobId;
+use crate::job::{JobFailure, JobId, JobStatus};
 use crate::store::{SharedState, Signal, SignalBody, Subject};
 
 /// Relayed events waiting to be published; more are dropped (receivers reconcile).
@@ -50,6 +51,32 @@ impl ClientInner {
                 tracing::warn!(subject = %subject.key(), error = %e, "could not lease a job; another server may follow it too");
             }
         });
+    }
+
+    /// On a shared store whose backend takes our job ids: records the job (pending) before the
+    /// backend may see it, so that a server dying mid-submission leaves a job the others find
+    /// and follow (or fail clearly), never an unrecorded run that a client's retry would run
+    /// again. True when it wrote the record.
+    pub(crate) async fn record_before_submit(&self, shared: &JobShared) -> crate::Result<bool> {
+        if self.coordination.is_none() || !self.backend.capabilities().client_job_ids {
+            return Ok(false);
+        }
+        let record = lock(&shared.record).clone();
+        self.store.put_job(&record).await?;
+        Ok(true)
+    }
+
+    /// Records as failed a job recorded before its submission that the backend refused.
+    pub(crate) async fn record_refused(&self, shared: &JobShared, error: &crate::Error) {
+        let mut record = lock(&shared.record).clone();
+        record.status = JobStatus::Failed(JobFailure {
+            message: format!("the backend refused the job: {error}"),
+            ..Default::default()
+        });
+        record.updated_at = crate::store::now_millis();
+        if let Err(e) = self.store.put_job(&record).await {
+            tracing::warn!(job = %record.id, error = %e, "could not record a refused submission");
+        }
     }
 
     /// Lets a finished job's lease and dedup claims go and tells the other servers that it

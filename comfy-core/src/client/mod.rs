@@ -400,6 +400,13 @@ impl Comfy {
         };
         let shared = JobShared::submitting(record, nodes_total);
         lock(&self.inner.jobs).insert(id.clone(), shared.clone());
+        let recorded_first = match self.inner.record_before_submit(&shared).await {
+            Ok(recorded) => recorded,
+            Err(e) => {
+                lock(&self.inner.jobs).remove(&id);
+                return Err(e);
+            }
+        };
         let sent = match via {
             Some(via) => via.await,
             None => backend.submit(&request).await,
@@ -408,6 +415,9 @@ impl Comfy {
             Ok(s) => s,
             Err(e) => {
                 lock(&self.inner.jobs).remove(&id);
+                if recorded_first {
+                    self.inner.record_refused(&shared, &e).await;
+                }
                 return Err(e);
             }
         };

@@ -244,16 +244,25 @@ impl Comfy {
         for _ in 0..polls {
             match state.claim(key, CLAIM_TTL, self.inner.options.dead_server_after).await? {
                 SharedClaim::Mine => {
+                    // The claim names the job before the backend sees it: a retry through
+                    // another server attaches to it even if this one dies mid-submission.
+                    let mut request = request;
+                    let id = JobId(uuid::Uuid::new_v4().to_string());
+                    request.job_id = Some(id.clone());
+                    state.settle_claim(key, &id).await?;
                     let job = match self.submit(request).await {
                         Ok(job) => job,
                         Err(e) => {
-                            if let Err(drop_error) = state.drop_claim(key, None).await {
+                            if let Err(drop_error) = state.drop_claim(key, Some(&id)).await {
                                 tracing::debug!(error = %drop_error, "could not give a claim up");
                             }
                             return Err(e);
                         }
                     };
-                    if let Err(e) = state.settle_claim(key, job.id()).await {
+                    if job.id() != &id
+                        && let Err(e) = state.settle_claim(key, job.id()).await
+                    {
+                        // The backend gave the job its own id.
                         tracing::warn!(job = %job.id(), error = %e, "could not settle a dedup claim");
                     }
                     if job.status().is_terminal() {

@@ -126,9 +126,10 @@ pub trait SharedState: Send + Sync + std::fmt::Debug {
     /// Lets a subject go (the job finished, the batch is fully submitted).
     async fn release(&self, subject: &Subject) -> Result<()>;
 
-    /// Claims the work of an identity `key` (see [`SharedClaim`]). An unsettled claim older
-    /// than `ttl` or of a server not heard from within `dead_after`, or one settled on a job
-    /// whose record is finished (or missing), is taken over.
+    /// Claims the work of an identity `key` (see [`SharedClaim`]). Taken over: a claim whose
+    /// job's record is finished, and one older than `ttl` or of a server not heard from within
+    /// `dead_after` that is unsettled or whose job was never recorded (its server died before
+    /// the backend could see the job).
     async fn claim(&self, key: &str, ttl: Duration, dead_after: Duration) -> Result<SharedClaim>;
 
     /// The claim of `key` (this server's) is the job `job`.

@@ -232,9 +232,13 @@ impl SharedState for PgShared {
                claimed_at = excluded.claimed_at \
              WHERE (comfy_claims.job_id IS NULL AND (comfy_claims.claimed_at < {NOW_MS} - $3 \
                     OR NOT {})) \
+                OR (comfy_claims.job_id IS NOT NULL AND EXISTS (SELECT 1 FROM jobs j \
+                    WHERE j.id = comfy_claims.job_id AND NOT (j.status_name = ANY($5)))) \
                 OR (comfy_claims.job_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs j \
-                    WHERE j.id = comfy_claims.job_id AND j.status_name = ANY($5))) \
+                    WHERE j.id = comfy_claims.job_id) AND (comfy_claims.claimed_at < {NOW_MS} - $3 \
+                    OR NOT {})) \
              RETURNING server",
+            alive("comfy_claims.server", 4),
             alive("comfy_claims.server", 4)
         );
         for _ in 0..3 {
