@@ -229,16 +229,16 @@ export declare class ComfyClient {
   submit(workflow: WorkflowInput, options?: Placement): Promise<Job>
   /** Submits (on `options.backend`, if given), then waits like `job.wait(options)`. */
   run(workflow: WorkflowInput, options?: WaitOptions & Placement): Promise<Job>
-  /** Renders a template with `params`, validates and submits it. */
-  runTemplate(name: string, params?: TemplateParams): Promise<Job>
+  /** Renders a template with `params`, validates and submits it (on `options.backend`, if given). */
+  runTemplate(name: string, params?: TemplateParams, options?: Placement): Promise<Job>
   /** The built-in text-to-image template. */
-  generateImage(params: GenerateImageParams): Promise<Job>
+  generateImage(params: GenerateImageParams, options?: Placement): Promise<Job>
   /** The built-in image-to-image template. */
-  imageToImage(params: ImageToImageParams): Promise<Job>
+  imageToImage(params: ImageToImageParams, options?: Placement): Promise<Job>
   /** The built-in inpainting template. */
-  inpaint(params: InpaintParams): Promise<Job>
+  inpaint(params: InpaintParams, options?: Placement): Promise<Job>
   /** The built-in model-free upscale template. */
-  upscale(params: UpscaleParams): Promise<Job>
+  upscale(params: UpscaleParams, options?: Placement): Promise<Job>
   /** The templates this client serves (built-ins and `workflowsDir`). */
   listTemplates(): TemplateSummary[]
   /** One template, its parameters enriched from the server's catalogue. */
@@ -370,6 +370,8 @@ export interface BatchOptions {
   overrides?: Array<Record<string, unknown>>
   seeds?: number[]
   count?: number
+  /** Every item runs on the backend of this name (several backends). */
+  backend?: string
 }
 
 export type BatchItemState = 'waiting' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'

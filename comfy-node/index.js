@@ -371,29 +371,31 @@ class ComfyClient {
     return (await this.submit(workflow, options)).wait(options)
   }
 
-  /** Renders a template of the client's set with `params`, validates and submits it. */
-  async runTemplate(name, params = {}) {
-    return new Job(await call(() => this.#native.runTemplate(name, params)))
+  /** Renders a template of the client's set with `params`, validates and submits it
+   * (`options.backend`, `options.resubmitIfLost`: as for `submit`). */
+  async runTemplate(name, params = {}, options = {}) {
+    const { backend, resubmitIfLost } = options
+    return new Job(await call(() => this.#native.runTemplate(name, params, backend, resubmitIfLost)))
   }
 
   /** The built-in text-to-image template. */
-  generateImage(params) {
-    return this.runTemplate('generate_image', params)
+  generateImage(params, options) {
+    return this.runTemplate('generate_image', params, options)
   }
 
   /** The built-in image-to-image template (`image` is an uploaded input, see `upload`). */
-  imageToImage(params) {
-    return this.runTemplate('image_to_image', params)
+  imageToImage(params, options) {
+    return this.runTemplate('image_to_image', params, options)
   }
 
   /** The built-in inpainting template (the image's alpha is the mask). */
-  inpaint(params) {
-    return this.runTemplate('inpaint', params)
+  inpaint(params, options) {
+    return this.runTemplate('inpaint', params, options)
   }
 
   /** The built-in model-free upscale template. */
-  upscale(params) {
-    return this.runTemplate('upscale', params)
+  upscale(params, options) {
+    return this.runTemplate('upscale', params, options)
   }
 
   /** The templates this client serves. */

@@ -47,7 +47,7 @@ export declare class NativeClient {
    */
   submit(workflow: any, backend?: string | undefined | null, resubmitIfLost?: boolean | undefined | null): Promise<JobHandle>
   /** Renders a template of the client's set with `params`, validates and submits it. */
-  runTemplate(name: string, params?: Record<string, any> | undefined | null): Promise<JobHandle>
+  runTemplate(name: string, params?: Record<string, any> | undefined | null, backend?: string | undefined | null, resubmitIfLost?: boolean | undefined | null): Promise<JobHandle>
   /**
    * A job by id: one of this client's, one recorded in its store, or one the server knows
    * (with `backend`, only a job that runs there).
@@ -281,6 +281,8 @@ export interface BatchOptions {
   seeds?: Array<number>
   /** This many items with random seeds. */
   count?: number
+  /** Every item runs on the backend of this name (several backends). */
+  backend?: string
 }
 
 /** The verdict on a workflow: every problem at once. */

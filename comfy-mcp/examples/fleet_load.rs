@@ -306,7 +306,11 @@ fn report(results: &[Outcome], elapsed: Duration) {
 
 /// Executions per fake (from each one's `/history`), and duplicates across them; returns the
 /// executed job ids that no client was told about.
-async fn executions(fakes: &[FakeComfyUi], results: &[Outcome], killed: bool) -> Result<Vec<String>, BoxError> {
+async fn executions(
+    fakes: &[FakeComfyUi],
+    results: &[Outcome],
+    killed: bool,
+) -> Result<Vec<String>, BoxError> {
     let http = reqwest::Client::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut duplicates = 0;
@@ -347,7 +351,8 @@ async fn explain(store: &str, strays: &[String]) -> Result<(), BoxError> {
     for row in rows {
         let text = |i: usize| String::from_utf8_lossy(&row.get::<_, Vec<u8>>(i)).into_owned();
         let request: String = row.get(4);
-        let resubmitted = serde_json::from_str::<Value>(&request).ok().and_then(|r| r.get("resubmitted").cloned());
+        let resubmitted =
+            serde_json::from_str::<Value>(&request).ok().and_then(|r| r.get("resubmitted").cloned());
         println!(
             "  not reported: {} {} on {} (created {}; resubmitted {:?})",
             text(0),

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
 import { ComfyClient, InvalidArgumentError, NotFoundError } from '../index.mjs'
-import { modelFree, startFake, txt2img } from './helpers.mjs'
+import { CKPT, modelFree, startFake, txt2img } from './helpers.mjs'
 
 let a
 let b
@@ -40,6 +40,27 @@ test('a pinned job runs where pinned and is found only there', async () => {
   assert.ok(await ranOn(a, free.id), 'priority 0 takes unpinned work')
   await assert.rejects(
     client.submit(modelFree('x'), { backend: 'gpu9' }),
+    (e) => e instanceof InvalidArgumentError && e.code === 'unknown_backend',
+  )
+})
+
+test('templates and batches are pinned too', async () => {
+  const client = new ComfyClient({
+    backends: [
+      { name: 'a', kind: 'local', url: a.url },
+      { name: 'b', kind: 'local', url: b.url, priority: 1 },
+    ],
+    routing: { overflow_queue: 8 },
+  })
+  const job = await client.generateImage({ prompt: 'a cat', ckpt_name: CKPT, steps: 1 }, { backend: 'b' })
+  assert.ok((await ranOn(b, job.id)) && !(await ranOn(a, job.id)))
+  const status = await client.submitBatch({ workflow: txt2img(1), seeds: [1, 2], backend: 'b' })
+  const done = await client.waitBatch(status.batch_id, { timeoutMs: 60_000 })
+  const ids = done.items.map((i) => i.job_id)
+  assert.equal(ids.length, 2)
+  for (const id of ids) assert.ok((await ranOn(b, id)) && !(await ranOn(a, id)), id)
+  await assert.rejects(
+    client.runTemplate('generate_image', { prompt: 'x', ckpt_name: CKPT }, { backend: 'gpu9' }),
     (e) => e instanceof InvalidArgumentError && e.code === 'unknown_backend',
   )
 })

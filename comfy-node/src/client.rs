@@ -118,14 +118,18 @@ impl Client {
         self.submit_source(Source::Json(json), place).await
     }
 
-    /// Renders a template of the client's set with `params`, validates and submits it.
+    /// Renders a template of the client's set with `params`, validates and submits it (on the
+    /// backend named `backend`, else where routing sends it; `resubmit_if_lost` as for `submit`).
     #[napi]
     pub async fn run_template(
         &self,
         name: String,
         params: Option<Map<String, Value>>,
+        backend: Option<String>,
+        resubmit_if_lost: Option<bool>,
     ) -> napi::Result<JobHandle> {
-        self.submit_source(Source::named(name, params.unwrap_or_default()), Placement::default()).await
+        let place = Placement { backend, resubmit_if_lost: resubmit_if_lost.unwrap_or(false) };
+        self.submit_source(Source::named(name, params.unwrap_or_default()), place).await
     }
 
     /// A job by id: one of this client's, one recorded in its store, or one the server knows
@@ -384,7 +388,8 @@ impl Client {
         let seeds = seeds.transpose().map_err(|_| invalid_argument("seeds", "seeds are integers ≥ 0"))?;
         let count = options.count.map(|n| n as usize);
         let items = BatchItems::one_of(options.param_sets, options.overrides, seeds, count).napi()?;
-        let status = self.comfy.submit_batch(BatchRequest { source, items }).await.napi()?;
+        let status =
+            self.comfy.submit_batch_on(BatchRequest { source, items }, options.backend).await.napi()?;
         comfy_core::json::to_value(&status, "batch").napi()
     }
 

@@ -29,6 +29,8 @@ pub struct BatchOptions {
     pub seeds: Option<Vec<i64>>,
     /// This many items with random seeds.
     pub count: Option<u32>,
+    /// Every item runs on the backend of this name (several backends).
+    pub backend: Option<String>,
 }
 
 /// Options of `new ComfyClient(options)`.

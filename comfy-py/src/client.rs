@@ -636,8 +636,9 @@ impl Client {
 
     /// Prepares every item of a batch (a workflow or a template with `params`, and exactly one
     /// of `param_sets`, `overrides`, `seeds`, `count`), records it and submits what the
-    /// running-jobs cap admits; answers its status (with `batch_id`) as a dict.
-    #[pyo3(signature = (workflow=None, *, template=None, params=None, param_sets=None, overrides=None, seeds=None, count=None))]
+    /// running-jobs cap admits (every item on the backend named `backend`, when given); answers
+    /// its status (with `batch_id`) as a dict.
+    #[pyo3(signature = (workflow=None, *, template=None, params=None, param_sets=None, overrides=None, seeds=None, count=None, backend=None))]
     #[allow(clippy::too_many_arguments)]
     fn submit_batch<'py>(
         &self,
@@ -649,6 +650,7 @@ impl Client {
         overrides: Option<Vec<Bound<'py, PyDict>>>,
         seeds: Option<Vec<u64>>,
         count: Option<usize>,
+        backend: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let maps = |v: Option<Vec<Bound<'py, PyDict>>>| {
             v.map(|v| v.iter().map(|d| kwargs_to_json(Some(d))).collect::<PyResult<Vec<_>>>()).transpose()
@@ -670,7 +672,7 @@ impl Client {
                 }
             };
             Ok(Json(comfy_core::json::to_value(
-                &comfy.submit_batch(BatchRequest { source, items }).await?,
+                &comfy.submit_batch_on(BatchRequest { source, items }, backend).await?,
                 "batch",
             )?))
         })

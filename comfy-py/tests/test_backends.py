@@ -40,6 +40,18 @@ async def test_a_pinned_job_runs_where_pinned_and_is_found_there(fake: Fake, slo
     assert e.value.code == "unknown_backend"
 
 
+async def test_templates_and_batches_are_pinned_too(fake: Fake, slow_fake: Fake) -> None:
+    client = comfy_rs.AsyncClient(backends=fleet(fake, slow_fake), routing={"overflow_queue": 8})
+    job = await client.generate_image("a cat", ckpt_name=CKPT, steps=1, backend="b")
+    assert ran_on(slow_fake, job.id) and not ran_on(fake, job.id)
+    status = await client.submit_batch(sampler_workflow(1, "pinned-batch"), seeds=[1, 2], backend="b")
+    done = await client.wait_batch(status["batch_id"])
+    ids = [item["job_id"] for item in done["items"]]
+    assert len(ids) == 2 and all(ran_on(slow_fake, i) and not ran_on(fake, i) for i in ids)
+    with pytest.raises(comfy_rs.InvalidInput):
+        await client.submit_template("generate_image", prompt="x", ckpt_name=CKPT, backend="gpu9")
+
+
 def test_a_bad_entry_names_the_entry_and_the_field(fake: Fake) -> None:
     with pytest.raises(comfy_rs.InvalidInput) as e:
         comfy_rs.Client(backends=[{"name": "a", "kind": "local"}])

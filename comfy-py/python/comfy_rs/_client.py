@@ -416,15 +416,24 @@ class AsyncClient:
         job = await (await self.submit(workflow, backend=backend, resubmit_if_lost=resubmit_if_lost)).wait(timeout)
         return job.raise_for_status()
 
-    async def submit_template(self, name: str, /, **params: Any) -> AsyncJob:
+    async def submit_template(
+        self, name: str, /, *, backend: str | None = None, resubmit_if_lost: bool = False, **params: Any
+    ) -> AsyncJob:
         """Renders a template with ``params`` (over the defaults: ``COMFY_DEFAULT_<NAME>``
-        environment variables, then the template's own), validates and queues it."""
-        return AsyncJob(await self._native.submit_template(name, params))
+        environment variables, then the template's own), validates and queues it (on the backend
+        named ``backend``, else where routing sends it; ``resubmit_if_lost`` as for
+        :meth:`submit`)."""
+        return AsyncJob(
+            await self._native.submit_template(name, params, backend=backend, resubmit_if_lost=resubmit_if_lost)
+        )
 
-    async def run_template(self, name: str, /, **params: Any) -> AsyncJob:
+    async def run_template(
+        self, name: str, /, *, backend: str | None = None, resubmit_if_lost: bool = False, **params: Any
+    ) -> AsyncJob:
         """:meth:`submit_template`, then waits until the job finishes. Raises
         :class:`~comfy_rs.JobFailed` if it fails or is cancelled."""
-        job = await (await self.submit_template(name, **params)).wait()
+        submitted = await self.submit_template(name, backend=backend, resubmit_if_lost=resubmit_if_lost, **params)
+        job = await submitted.wait()
         return job.raise_for_status()
 
     async def generate_image(self, prompt: str, /, **params: Any) -> AsyncJob:
@@ -560,16 +569,18 @@ class AsyncClient:
         overrides: list[dict[str, Any]] | None = None,
         seeds: list[int] | None = None,
         count: int | None = None,
+        backend: str | None = None,
     ) -> dict[str, Any]:
         """Runs one workflow (or ``template`` with ``params``) many times: exactly one of
         ``param_sets`` (template parameters per item), ``overrides`` (``{"KSampler.steps": 20}``
         per item), ``seeds`` or ``count`` (random seeds). Every item is checked before anything
         is submitted (a bad one raises, naming ``batch item <i>``); items beyond
         ``max_running_jobs`` wait and are submitted as slots free, also after a restart
-        (same ``data_dir``). Returns the status dict, with ``batch_id``."""
+        (same ``data_dir``). With ``backend``, every item runs on that backend. Returns the
+        status dict, with ``batch_id``."""
         status: dict[str, Any] = await self._native.submit_batch(
             workflow, template=template, params=params, param_sets=param_sets,
-            overrides=overrides, seeds=seeds, count=count,
+            overrides=overrides, seeds=seeds, count=count, backend=backend,
         )
         return status
 
@@ -821,15 +832,22 @@ class Client:
         still running then). Raises :class:`~comfy_rs.JobFailed` if it fails or is cancelled."""
         return self.submit(workflow, backend=backend, resubmit_if_lost=resubmit_if_lost).wait(timeout).raise_for_status()
 
-    def submit_template(self, name: str, /, **params: Any) -> Job:
+    def submit_template(
+        self, name: str, /, *, backend: str | None = None, resubmit_if_lost: bool = False, **params: Any
+    ) -> Job:
         """Renders a template with ``params`` (over the defaults: ``COMFY_DEFAULT_<NAME>``
-        environment variables, then the template's own), validates and queues it."""
-        return Job(self._native.submit_template(name, params))
+        environment variables, then the template's own), validates and queues it (on the backend
+        named ``backend``, else where routing sends it; ``resubmit_if_lost`` as for
+        :meth:`submit`)."""
+        return Job(self._native.submit_template(name, params, backend=backend, resubmit_if_lost=resubmit_if_lost))
 
-    def run_template(self, name: str, /, **params: Any) -> Job:
+    def run_template(
+        self, name: str, /, *, backend: str | None = None, resubmit_if_lost: bool = False, **params: Any
+    ) -> Job:
         """:meth:`submit_template`, then waits until the job finishes. Raises
         :class:`~comfy_rs.JobFailed` if it fails or is cancelled."""
-        return self.submit_template(name, **params).wait().raise_for_status()
+        submitted = self.submit_template(name, backend=backend, resubmit_if_lost=resubmit_if_lost, **params)
+        return submitted.wait().raise_for_status()
 
     def generate_image(self, prompt: str, /, **params: Any) -> Job:
         """Text to image with the built-in ``generate_image`` template (``ckpt_name``, ``width``,
@@ -964,16 +982,18 @@ class Client:
         overrides: list[dict[str, Any]] | None = None,
         seeds: list[int] | None = None,
         count: int | None = None,
+        backend: str | None = None,
     ) -> dict[str, Any]:
         """Runs one workflow (or ``template`` with ``params``) many times: exactly one of
         ``param_sets`` (template parameters per item), ``overrides`` (``{"KSampler.steps": 20}``
         per item), ``seeds`` or ``count`` (random seeds). Every item is checked before anything
         is submitted (a bad one raises, naming ``batch item <i>``); items beyond
         ``max_running_jobs`` wait and are submitted as slots free, also after a restart
-        (same ``data_dir``). Returns the status dict, with ``batch_id``."""
+        (same ``data_dir``). With ``backend``, every item runs on that backend. Returns the
+        status dict, with ``batch_id``."""
         status: dict[str, Any] = self._native.submit_batch(
             workflow, template=template, params=params, param_sets=param_sets,
-            overrides=overrides, seeds=seeds, count=count,
+            overrides=overrides, seeds=seeds, count=count, backend=backend,
         )
         return status
 
