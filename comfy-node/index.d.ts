@@ -372,6 +372,8 @@ export interface BatchOptions {
   count?: number
   /** Every item runs on the backend of this name (several backends). */
   backend?: string
+  /** An item lost with its backend runs again on another (default false). */
+  resubmitIfLost?: boolean
 }
 
 export type BatchItemState = 'waiting' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'

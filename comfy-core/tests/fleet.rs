@@ -407,6 +407,29 @@ async fn a_job_the_caller_allowed_to_move_runs_on_the_other_backend_when_its_bac
 }
 
 #[tokio::test]
+async fn a_batch_item_the_caller_allowed_to_move_runs_on_the_other_backend_when_its_backend_stops() {
+    let (a, b) = (fake(&["m.safetensors"]).await, fake(&["m.safetensors"]).await);
+    let comfy = two(&a, &b);
+    let batch = comfy_core::BatchRequest {
+        source: comfy_core::Source::Json(request("m.safetensors", 500, 1).workflow.to_value()),
+        items: comfy_core::BatchItems::Seeds(vec![7]),
+    };
+    let place = comfy_core::Placement { backend: None, resubmit_if_lost: true };
+    let submitted = comfy.submit_batch_placed(batch, place).await.unwrap();
+    let id = comfy_core::job::JobId(submitted.items[0].job_id.clone().expect("submitted at once"));
+    let job = comfy.job(&id).await.unwrap();
+    assert_eq!(job.record().backend, "a");
+    assert_eq!(job.record().request["resubmit_if_lost"], true, "the item's request carries the opt-in");
+    until_running(&job).await;
+    b.set_step_delay(Duration::from_millis(1));
+    a.shutdown();
+    succeeded(&job).await;
+    assert_eq!(job.record().backend, "b", "the item ran again on b under its id");
+    let done = comfy.wait_batch(&submitted.batch_id, LONG).await.unwrap();
+    assert_eq!(done.counts.succeeded, 1, "{}", done.describe());
+}
+
+#[tokio::test]
 async fn a_cut_off_backend_that_comes_back_never_finishes_the_moved_job_a_second_time() {
     let (a, b) = (fake(&["m.safetensors"]).await, fake(&["m.safetensors"]).await);
     let comfy = two(&a, &b);

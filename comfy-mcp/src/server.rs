@@ -68,6 +68,11 @@ impl ComfyMcp {
         self.state.settings.serves_tool(name) && principal.is_none_or(|p| p.may_call(name))
     }
 
+    /// Whether this server routes over several backends (template tools then list `backend`).
+    fn several_backends(&self) -> bool {
+        self.state.comfy.backend().as_fleet().is_some()
+    }
+
     /// Every tool this caller may see, in a fixed order.
     pub fn tools(&self, principal: Option<&Principal>) -> Vec<Tool> {
         let mut tools: Vec<Tool> = self
@@ -80,7 +85,7 @@ impl ComfyMcp {
         let lib = self.state.comfy.templates().snapshot();
         for t in lib.list() {
             if self.registry.get(&t.name).is_none() && self.served(&t.name, principal) {
-                tools.push(workflows::template_tool(&t));
+                tools.push(workflows::template_tool(&t, self.several_backends()));
             }
         }
         tools
@@ -203,7 +208,8 @@ impl ServerHandler for ComfyMcp {
         if let Some(e) = self.registry.get(name) {
             return Some(e.tool.clone());
         }
-        self.state.comfy.templates().snapshot().get(name).ok().map(|t| workflows::template_tool(&t))
+        let several = self.several_backends();
+        self.state.comfy.templates().snapshot().get(name).ok().map(|t| workflows::template_tool(&t, several))
     }
 
     async fn call_tool(

@@ -51,6 +51,21 @@ async fn the_job_tools_route_by_backend_name() {
     let submit = tools.iter().find(|t| t.name == "submit_workflow").unwrap();
     assert!(submit.input_schema["properties"].get("backend").is_some(), "{:?}", submit.input_schema);
 
+    let template = tools.iter().find(|t| t.name == "generate_image").unwrap();
+    assert!(template.input_schema["properties"].get("backend").is_some(), "template tools too");
+    let by_template = ok(
+        &client,
+        "generate_image",
+        json!({"prompt": "a cat", "ckpt_name": CKPT, "steps": 1, "backend": "b", "resubmit_if_lost": false}),
+    )
+    .await;
+    assert_eq!(by_template["status"], "succeeded", "{by_template}");
+    let id = by_template["job_id"].as_str().unwrap();
+    assert!(b.received_prompts().iter().any(|p| p.to_string().contains(id)), "ran on b");
+    assert!(!a.received_prompts().iter().any(|p| p.to_string().contains(id)), "not on a");
+    let e = err(&client, "generate_image", json!({"prompt": "x", "ckpt_name": CKPT, "backend": 3})).await;
+    assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("invalid_argument"), Some("backend")), "{e}");
+
     // Pinned to b (priority 1, which routing alone would not pick while a has room).
     let done = ok(
         &client,
@@ -74,7 +89,7 @@ async fn the_job_tools_route_by_backend_name() {
             .await;
     assert_eq!(e["code"], "unknown_backend", "{e}");
     let batch =
-        ok(&client, "submit_batch", json!({"workflow": image_workflow("bb"), "overrides": [{"1.width": 32}, {"1.width": 40}], "backend": "b"}))
+        ok(&client, "submit_batch", json!({"workflow": image_workflow("bb"), "overrides": [{"1.width": 32}, {"1.width": 40}], "backend": "b", "resubmit_if_lost": true}))
             .await;
     let batch = ok(&client, "wait_for_batch", json!({"batch_id": batch["batch_id"]})).await;
     assert_eq!(batch["items"].as_array().map(Vec::len), Some(2), "{batch}");

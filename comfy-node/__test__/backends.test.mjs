@@ -54,7 +54,7 @@ test('templates and batches are pinned too', async () => {
   })
   const job = await client.generateImage({ prompt: 'a cat', ckpt_name: CKPT, steps: 1 }, { backend: 'b' })
   assert.ok((await ranOn(b, job.id)) && !(await ranOn(a, job.id)))
-  const status = await client.submitBatch({ workflow: txt2img(1), seeds: [1, 2], backend: 'b' })
+  const status = await client.submitBatch({ workflow: txt2img(1), seeds: [1, 2], backend: 'b', resubmitIfLost: true })
   const done = await client.waitBatch(status.batch_id, { timeoutMs: 60_000 })
   const ids = done.items.map((i) => i.job_id)
   assert.equal(ids.length, 2)

@@ -388,8 +388,11 @@ impl Client {
         let seeds = seeds.transpose().map_err(|_| invalid_argument("seeds", "seeds are integers ≥ 0"))?;
         let count = options.count.map(|n| n as usize);
         let items = BatchItems::one_of(options.param_sets, options.overrides, seeds, count).napi()?;
-        let status =
-            self.comfy.submit_batch_on(BatchRequest { source, items }, options.backend).await.napi()?;
+        let place = Placement {
+            backend: options.backend,
+            resubmit_if_lost: options.resubmit_if_lost.unwrap_or(false),
+        };
+        let status = self.comfy.submit_batch_placed(BatchRequest { source, items }, place).await.napi()?;
         comfy_core::json::to_value(&status, "batch").napi()
     }
 

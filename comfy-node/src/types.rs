@@ -31,6 +31,8 @@ pub struct BatchOptions {
     pub count: Option<u32>,
     /// Every item runs on the backend of this name (several backends).
     pub backend: Option<String>,
+    /// An item lost with its backend runs again on another (default false).
+    pub resubmit_if_lost: Option<bool>,
 }
 
 /// Options of `new ComfyClient(options)`.

@@ -636,9 +636,10 @@ impl Client {
 
     /// Prepares every item of a batch (a workflow or a template with `params`, and exactly one
     /// of `param_sets`, `overrides`, `seeds`, `count`), records it and submits what the
-    /// running-jobs cap admits (every item on the backend named `backend`, when given); answers
+    /// running-jobs cap admits (every item on the backend named `backend`, when given; run again
+    /// elsewhere if lost with it, with `resubmit_if_lost`); answers
     /// its status (with `batch_id`) as a dict.
-    #[pyo3(signature = (workflow=None, *, template=None, params=None, param_sets=None, overrides=None, seeds=None, count=None, backend=None))]
+    #[pyo3(signature = (workflow=None, *, template=None, params=None, param_sets=None, overrides=None, seeds=None, count=None, backend=None, resubmit_if_lost=false))]
     #[allow(clippy::too_many_arguments)]
     fn submit_batch<'py>(
         &self,
@@ -651,6 +652,7 @@ impl Client {
         seeds: Option<Vec<u64>>,
         count: Option<usize>,
         backend: Option<String>,
+        resubmit_if_lost: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let maps = |v: Option<Vec<Bound<'py, PyDict>>>| {
             v.map(|v| v.iter().map(|d| kwargs_to_json(Some(d))).collect::<PyResult<Vec<_>>>()).transpose()
@@ -672,7 +674,12 @@ impl Client {
                 }
             };
             Ok(Json(comfy_core::json::to_value(
-                &comfy.submit_batch_on(BatchRequest { source, items }, backend).await?,
+                &comfy
+                    .submit_batch_placed(
+                        BatchRequest { source, items },
+                        Placement { backend, resubmit_if_lost },
+                    )
+                    .await?,
                 "batch",
             )?))
         })

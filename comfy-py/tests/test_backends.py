@@ -44,7 +44,9 @@ async def test_templates_and_batches_are_pinned_too(fake: Fake, slow_fake: Fake)
     client = comfy_rs.AsyncClient(backends=fleet(fake, slow_fake), routing={"overflow_queue": 8})
     job = await client.generate_image("a cat", ckpt_name=CKPT, steps=1, backend="b")
     assert ran_on(slow_fake, job.id) and not ran_on(fake, job.id)
-    status = await client.submit_batch(sampler_workflow(1, "pinned-batch"), seeds=[1, 2], backend="b")
+    status = await client.submit_batch(
+        sampler_workflow(1, "pinned-batch"), seeds=[1, 2], backend="b", resubmit_if_lost=True
+    )
     done = await client.wait_batch(status["batch_id"])
     ids = [item["job_id"] for item in done["items"]]
     assert len(ids) == 2 and all(ran_on(slow_fake, i) and not ran_on(fake, i) for i in ids)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{Comfy, Source, WeakComfy, lock};
+use super::{Comfy, Placement, Source, WeakComfy, lock};
 use crate::backend::JobRequest;
 use crate::error::{Error, Result};
 use crate::job::{JobId, JobStatus};
@@ -285,14 +285,21 @@ impl Comfy {
         request: BatchRequest,
         backend: Option<String>,
     ) -> Result<BatchStatus> {
-        self.inner.check_pin(backend.as_deref())?;
+        self.submit_batch_placed(request, Placement { backend, resubmit_if_lost: false }).await
+    }
+
+    /// [`submit_batch`](Self::submit_batch) with every item placed as `place` says (pinned to a
+    /// backend, and/or run again elsewhere if its backend is lost with it); recorded with each
+    /// item, so a batch continued after a restart keeps it.
+    pub async fn submit_batch_placed(&self, request: BatchRequest, place: Placement) -> Result<BatchStatus> {
+        self.inner.check_pin(place.backend.as_deref())?;
         let sources = self.batch_sources(request).await?;
         let mut items = Vec::with_capacity(sources.len());
         for (index, (source, seed)) in sources.into_iter().enumerate() {
             let item = |e: Error| Error::BatchItem { index, source: Box::new(e) };
             let prepared = self.prepare(source).await.map_err(item)?;
             let mut request = prepared.into_request();
-            request.backend = backend.clone();
+            place.clone().apply(&mut request);
             self.caller.stamp(&mut request.provenance);
             if let Some(seed) = seed {
                 set_seeds(&mut request.workflow, seed).map_err(item)?;
@@ -629,6 +636,7 @@ fn item_request(item: &BatchItemRecord) -> Result<JobRequest> {
     request.extra_data = r.get("extra_data").and_then(Value::as_object).cloned().unwrap_or_default();
     request.provenance = item.provenance.clone();
     request.backend = r.get("backend").and_then(Value::as_str).map(str::to_owned);
+    request.resubmit_if_lost = r.get("resubmit_if_lost").and_then(Value::as_bool).unwrap_or(false);
     Ok(request)
 }
 

@@ -75,6 +75,10 @@ pub struct SubmitBatchArgs {
     #[serde(default)]
     #[schemars(schema_with = "super::backend_schema")]
     pub backend: Option<String>,
+    /// If the backend that accepted an item's job is lost with it, run it again on another
+    /// configured backend instead of failing it (default false).
+    #[serde(default)]
+    pub resubmit_if_lost: bool,
 }
 
 fn optional_workflow_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -135,7 +139,8 @@ async fn submit_batch(ctx: CallCtx, args: SubmitBatchArgs) -> ToolResult<BatchVi
     };
     let items =
         BatchItems::one_of(args.param_sets, args.overrides, args.seeds, args.count.map(|n| n as usize))?;
-    let status = ctx.state.comfy.submit_batch_on(BatchRequest { source, items }, args.backend).await?;
+    let place = comfy_core::Placement { backend: args.backend, resubmit_if_lost: args.resubmit_if_lost };
+    let status = ctx.state.comfy.submit_batch_placed(BatchRequest { source, items }, place).await?;
     Ok(BatchView::from(status).into())
 }
 

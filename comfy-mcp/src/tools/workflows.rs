@@ -141,9 +141,18 @@ pub fn template_schema(t: &Template) -> JsonObject {
 
 /// The tool of one template: its description's first clause (list_workflows has the whole
 /// text), its parameters as the input schema. It waits like `wait=true` (the instructions say
-/// so once).
-pub fn template_tool(t: &Template) -> Tool {
-    let schema = super::compact::input_schema(template_schema(t), true);
+/// so once). With several backends it also lists `backend` and `resubmit_if_lost` (unless the
+/// template has parameters of those names).
+pub fn template_tool(t: &Template, several_backends: bool) -> Tool {
+    let mut schema = template_schema(t);
+    if several_backends && let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        for (name, spec) in placement_args() {
+            if t.param(name).is_none() {
+                properties.insert(name.to_owned(), spec);
+            }
+        }
+    }
+    let schema = super::compact::input_schema(schema, true);
     let mut description = first_clause(&t.description, 160);
     if description.is_empty() {
         description = format!("Run the {} workflow", t.name);
@@ -151,6 +160,42 @@ pub fn template_tool(t: &Template) -> Tool {
     description.push('.');
     Tool::new(t.name.clone(), description, Arc::new(schema))
         .with_annotations(super::compact::annotations(false, false, false, false))
+}
+
+/// The placement arguments a template tool takes besides its parameters.
+fn placement_args() -> [(&'static str, Value); 2] {
+    [
+        ("backend", serde_json::json!({"type": "string", "description": "Run on this configured backend."})),
+        (
+            "resubmit_if_lost",
+            serde_json::json!({"type": "boolean", "description": "Run again on another backend if this one is lost with the job."}),
+        ),
+    ]
+}
+
+/// Takes the placement arguments (`backend`, `resubmit_if_lost`) out of a template tool's
+/// arguments, unless the template has parameters of those names.
+fn take_placement(t: &Template, arguments: &mut JsonObject) -> Result<Placement, ToolError> {
+    let mut place = Placement::default();
+    if t.param("backend").is_none()
+        && let Some(v) = arguments.remove("backend")
+    {
+        match v {
+            Value::String(name) => place.backend = Some(name),
+            Value::Null => {}
+            _ => return Err(ToolError::invalid("backend", "a backend name (string)")),
+        }
+    }
+    if t.param("resubmit_if_lost").is_none()
+        && let Some(v) = arguments.remove("resubmit_if_lost")
+    {
+        match v {
+            Value::Bool(b) => place.resubmit_if_lost = b,
+            Value::Null => {}
+            _ => return Err(ToolError::invalid("resubmit_if_lost", "true or false")),
+        }
+    }
+    Ok(place)
 }
 
 /// `text` up to its first `:` or sentence end, at most `max` characters, without the final
@@ -163,17 +208,21 @@ fn first_clause(text: &str, max: usize) -> String {
     clause.trim_end_matches(['.', ' ']).to_owned()
 }
 
-/// Calls the tool of template `name` with `arguments` (its parameters).
-pub async fn call_template(ctx: CallCtx, name: String, arguments: JsonObject) -> CallToolResult {
+/// Calls the tool of template `name` with `arguments` (its parameters, and where to run it).
+pub async fn call_template(ctx: CallCtx, name: String, mut arguments: JsonObject) -> CallToolResult {
     let template = match ctx.state.comfy.template(&name).await {
         Ok(t) => t,
         Err(e) => return ToolError::from(e).into_result(),
     };
+    let place = match take_placement(&template, &mut arguments) {
+        Ok(place) => place,
+        Err(e) => return e.into_result(),
+    };
     if let Err(e) = args::check(&template_schema(&template), &Value::Object(arguments.clone())) {
         return e.into_result();
     }
-    // A template tool's arguments are its parameters only: reuse has its defaults.
-    match run_template(&ctx, &name, arguments, true, SubmitOptions::default(), Placement::default()).await {
+    // A template tool's arguments are its parameters (and placement): reuse has its defaults.
+    match run_template(&ctx, &name, arguments, true, SubmitOptions::default(), place).await {
         Ok(out) => super::success(out),
         Err(mut e) => {
             // Template tools take the parameters directly, not under `params`.

@@ -570,17 +570,19 @@ class AsyncClient:
         seeds: list[int] | None = None,
         count: int | None = None,
         backend: str | None = None,
+        resubmit_if_lost: bool = False,
     ) -> dict[str, Any]:
         """Runs one workflow (or ``template`` with ``params``) many times: exactly one of
         ``param_sets`` (template parameters per item), ``overrides`` (``{"KSampler.steps": 20}``
         per item), ``seeds`` or ``count`` (random seeds). Every item is checked before anything
         is submitted (a bad one raises, naming ``batch item <i>``); items beyond
         ``max_running_jobs`` wait and are submitted as slots free, also after a restart
-        (same ``data_dir``). With ``backend``, every item runs on that backend. Returns the
+        (same ``data_dir``). With ``backend``, every item runs on that backend; with
+        ``resubmit_if_lost``, an item lost with its backend runs again on another. Returns the
         status dict, with ``batch_id``."""
         status: dict[str, Any] = await self._native.submit_batch(
             workflow, template=template, params=params, param_sets=param_sets,
-            overrides=overrides, seeds=seeds, count=count, backend=backend,
+            overrides=overrides, seeds=seeds, count=count, backend=backend, resubmit_if_lost=resubmit_if_lost,
         )
         return status
 
@@ -983,17 +985,19 @@ class Client:
         seeds: list[int] | None = None,
         count: int | None = None,
         backend: str | None = None,
+        resubmit_if_lost: bool = False,
     ) -> dict[str, Any]:
         """Runs one workflow (or ``template`` with ``params``) many times: exactly one of
         ``param_sets`` (template parameters per item), ``overrides`` (``{"KSampler.steps": 20}``
         per item), ``seeds`` or ``count`` (random seeds). Every item is checked before anything
         is submitted (a bad one raises, naming ``batch item <i>``); items beyond
         ``max_running_jobs`` wait and are submitted as slots free, also after a restart
-        (same ``data_dir``). With ``backend``, every item runs on that backend. Returns the
+        (same ``data_dir``). With ``backend``, every item runs on that backend; with
+        ``resubmit_if_lost``, an item lost with its backend runs again on another. Returns the
         status dict, with ``batch_id``."""
         status: dict[str, Any] = self._native.submit_batch(
             workflow, template=template, params=params, param_sets=param_sets,
-            overrides=overrides, seeds=seeds, count=count, backend=backend,
+            overrides=overrides, seeds=seeds, count=count, backend=backend, resubmit_if_lost=resubmit_if_lost,
         )
         return status
 
