@@ -49,6 +49,10 @@ async fn fakes() -> Fakes {
 
 /// Local first, then Cloud, then RunComfy; a backend has room while it holds no job.
 fn client(f: &Fakes) -> Comfy {
+    client_with(f, ClientOptions { poll_interval: Duration::from_millis(50), ..Default::default() })
+}
+
+fn client_with(f: &Fakes, options: ClientOptions) -> Comfy {
     let local: Arc<dyn Backend> = Arc::new(
         LocalComfyUi::builder(&f.local.url())
             .comfy_api_key(BOX_PARTNER_KEY)
@@ -85,7 +89,6 @@ fn client(f: &Fakes) -> Comfy {
     ];
     let routing = RoutingConfig { overflow_queue: 0, health_interval_ms: 3_600_000, ..Default::default() };
     let fleet: Arc<dyn Backend> = Fleet::new(members, routing).unwrap();
-    let options = ClientOptions { poll_interval: Duration::from_millis(50), ..Default::default() };
     Comfy::builder(fleet).options(options).build().unwrap()
 }
 
@@ -160,4 +163,34 @@ async fn work_overflows_local_to_cloud_to_runcomfy_and_each_credential_stays_wit
     assert!(f.cloud.engine().credentials_seen().is_empty() && f.rc.engine().credentials_seen().is_empty());
     assert!(f.cloud.storage_requests().iter().all(|r| !r.refused), "{:?}", f.cloud.storage_requests());
     assert!(f.rc.cdn_requests().iter().all(|r| !r.refused), "{:?}", f.rc.cdn_requests());
+}
+
+#[tokio::test]
+async fn a_job_lost_with_the_local_box_runs_on_cloud_under_its_id_when_allowed() {
+    let f = fakes().await;
+    let options = ClientOptions {
+        poll_interval: Duration::from_millis(50),
+        lost_after: Duration::from_millis(500),
+        unreachable_after: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let comfy = client_with(&f, options);
+    // The box accepts the job and holds it in its queue; then it goes away.
+    f.local.hold();
+    let mut request = basic("moved", 9);
+    request.resubmit_if_lost = true;
+    let job = comfy.submit(request).await.unwrap();
+    assert_eq!(job.record().backend, "box");
+    let Fakes { local, cloud, rc: _rc } = f;
+    local.shutdown();
+    let result = tokio::time::timeout(LONG, job.result()).await.unwrap().unwrap();
+    assert_eq!(result.status, JobStatus::Succeeded, "{:?}", result.status);
+    let record = job.record();
+    assert_eq!(record.backend, "cloud", "Cloud (priority 1) took it over");
+    assert_eq!(&record.id, job.id(), "the caller's job keeps its id, though Cloud chose its own");
+    assert_eq!(cloud.engine().received_prompts().len(), 1, "submitted to Cloud once");
+    let asset = result.assets.first().cloned().expect("an output");
+    assert!(!comfy.fetch_asset(&asset).await.unwrap().data.is_empty(), "read through Cloud");
+    // Every later call on the job reaches Cloud under Cloud's own id.
+    assert_eq!(comfy.job(job.id()).await.unwrap().status(), JobStatus::Succeeded);
 }

@@ -135,7 +135,18 @@ async fn migration_from_scratch_creates_the_schema_once() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(tables, ["assets", "batches", "comfy_schema_migrations", "jobs"]);
+    let expected = [
+        "assets",
+        "batches",
+        "comfy_claims",
+        "comfy_leases",
+        "comfy_param_defaults",
+        "comfy_rate_budgets",
+        "comfy_schema_migrations",
+        "comfy_servers",
+        "jobs",
+    ];
+    assert_eq!(tables, expected, "jobs, assets, batches and the state servers share");
     let handle_column = count(
         &url,
         "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() \

@@ -120,6 +120,7 @@ impl Backend for Fleet {
         if lock(&self.submitting).contains(&job.id) {
             return Ok(RemoteJob { status: crate::job::JobStatus::Pending, outputs: Vec::new() });
         }
+        let job = &Self::remote_ref(job);
         self.on_job(job, |b| async move { b.status_of(job).await }, |r: &RemoteJob| r.status.is_terminal())
             .await
     }
@@ -129,6 +130,7 @@ impl Backend for Fleet {
     }
 
     async fn cancel_of(&self, job: &JobRef) -> Result<CancelOutcome> {
+        let job = &Self::remote_ref(job);
         self.on_job(job, |b| async move { b.cancel_of(job).await }, |_| false).await
     }
 

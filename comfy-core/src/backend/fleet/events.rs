@@ -41,7 +41,7 @@ impl Fleet {
     /// `event` from member `i` as the fleet forwards it (`None`: dropped).
     fn address(&self, i: usize, event: BackendEvent) -> Option<BackendEvent> {
         let member = &self.members[i];
-        match event {
+        match self.translate(i, event) {
             // A job abandoned on this member (resubmitted elsewhere), or another member's.
             BackendEvent::Job { job_id, .. } if self.not_from(i, &job_id) => None,
             BackendEvent::Job { job_id, event } => {

@@ -12,13 +12,14 @@
 //! A job a backend had *accepted* and then lost with it (the backend stops answering, or
 //! forgets the job) fails with a clear failure, or, when its request allowed it
 //! ([`JobRequest::resubmit_if_lost`]), is submitted again under the same id to another member
-//! ([`Fleet::resubmit`]); the lost member's later events about it are ignored and its old copy
-//! is cancelled when it comes back.
+//! ([`Fleet::resubmit`]; a hosted member that chooses its own id is reached through the
+//! job's handle, see `alias`); the lost member's later events about it are ignored and its old
+//! copy is cancelled when it comes back.
 //!
 //! Not done yet: the routing state (health, load, which member runs which job) lives in this
-//! process's memory only, and hosted members (which choose their own job ids) are never the
-//! target of a resubmission.
+//! process's memory only (several servers on one store each keep their own).
 
+mod alias;
 mod delegate;
 mod events;
 mod health;
@@ -185,6 +186,9 @@ pub struct Fleet {
     /// Jobs resubmitted elsewhere, with the member they were lost with: that member's events
     /// about them are dropped, and their old copy is cancelled when it comes back.
     pub(crate) abandoned: Mutex<HashMap<JobId, usize>>,
+    /// (member, the member's own id) → the caller's id, for jobs moved to a member that chose
+    /// its own id (see `alias`).
+    aliases: Mutex<HashMap<(usize, JobId), JobId>>,
     /// Serialises the choice of a backend (so two submissions see each other's reservation).
     pick: Mutex<()>,
     pub(crate) events: broadcast::Sender<super::BackendEvent>,
@@ -245,6 +249,7 @@ impl Fleet {
             jobs: Mutex::default(),
             submitting: Mutex::default(),
             abandoned: Mutex::default(),
+            aliases: Mutex::default(),
             pick: Mutex::default(),
             events,
             merged_catalog: Mutex::default(),
@@ -411,9 +416,7 @@ impl Fleet {
                 weight: m.spec.weight,
                 load: m.load(&p.queue),
                 healthy: m.healthy.load(Ordering::SeqCst),
-                capable: p.lacks.is_none()
-                    && resubmitting_from
-                        .is_none_or(|lost| index != lost && m.backend().capabilities().client_job_ids),
+                capable: p.lacks.is_none() && resubmitting_from.is_none_or(|lost| index != lost),
             })
             .collect();
         let order = route::rank(&candidates, self.routing.overflow_queue);

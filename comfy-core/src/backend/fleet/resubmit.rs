@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 
 impl Fleet {
     /// Submits `request` (whose `job_id` is the lost job's id) again, to the best healthy
-    /// member other than `lost` (the configured name of the member it was lost with) that takes
-    /// client job ids, so the job keeps its id. `unreachable`: the lost member stopped
+    /// member other than `lost` (the configured name of the member it was lost with). The job
+    /// keeps its id, also on a member that chooses its own (see `alias`). `unreachable`: the lost member stopped
     /// answering (it is taken out of routing until a health check passes).
     ///
     /// From now on events of `lost` about this job are dropped, so a member that comes back
@@ -39,6 +39,11 @@ impl Fleet {
         lock(&self.submitting).insert(id.clone());
         let sent = self.submit_along(&order, request).await;
         lock(&self.submitting).remove(&id);
+        let sent = sent.map(|s| match self.member_of(&s.job_id).and_then(|name| self.index_of(&name)) {
+            // A member that chose its own id (a hosted one): the job keeps ours.
+            Some(to) => self.keep_id(to, &id, s),
+            None => s,
+        });
         if let Ok(s) = &sent {
             tracing::warn!(job = %id, from = lost, to = ?self.member_of(&s.job_id), "lost job resubmitted");
         }
