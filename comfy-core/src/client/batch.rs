@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::job::{JobId, JobStatus};
 use crate::report::{AssetSummary, JobState};
 use crate::store::{BatchItemRecord, BatchQuery, BatchRecord, now_millis};
-use crate::workflow::{NodeId, Workflow};
+use crate::workflow::Workflow;
 
 /// Node inputs that hold a sampler seed (set by [`BatchItems::Seeds`] on raw workflows).
 const SEED_INPUTS: [&str; 2] = ["seed", "noise_seed"];
@@ -623,21 +623,7 @@ impl Comfy {
 
 /// The request an item records, rebuilt to submit.
 fn item_request(item: &BatchItemRecord) -> Result<JobRequest> {
-    let r = &item.request;
-    let workflow = Workflow::from_value(r.get("workflow").cloned().unwrap_or(Value::Null))?;
-    let mut request = JobRequest::new(workflow);
-    request.outputs = match r.get("outputs") {
-        Some(Value::Array(ids)) => {
-            Some(ids.iter().filter_map(Value::as_str).map(|s| NodeId(s.to_owned())).collect())
-        }
-        _ => None,
-    };
-    request.front = r.get("front").and_then(Value::as_bool).unwrap_or(false);
-    request.extra_data = r.get("extra_data").and_then(Value::as_object).cloned().unwrap_or_default();
-    request.provenance = item.provenance.clone();
-    request.backend = r.get("backend").and_then(Value::as_str).map(str::to_owned);
-    request.resubmit_if_lost = r.get("resubmit_if_lost").and_then(Value::as_bool).unwrap_or(false);
-    Ok(request)
+    super::lost::request_from_record(&item.request, item.provenance.clone())
 }
 
 enum TemplateRef {
