@@ -46,7 +46,10 @@ export declare class NativeClient {
    * one is lost with the job).
    */
   submit(workflow: any, backend?: string | undefined | null, resubmitIfLost?: boolean | undefined | null): Promise<JobHandle>
-  /** Renders a template of the client's set with `params`, validates and submits it. */
+  /**
+   * Renders a template of the client's set with `params`, validates and submits it (on the
+   * backend named `backend`, else where routing sends it; `resubmit_if_lost` as for `submit`).
+   */
   runTemplate(name: string, params?: Record<string, any> | undefined | null, backend?: string | undefined | null, resubmitIfLost?: boolean | undefined | null): Promise<JobHandle>
   /**
    * A job by id: one of this client's, one recorded in its store, or one the server knows
