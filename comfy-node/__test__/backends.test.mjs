@@ -53,6 +53,8 @@ test('templates and batches are pinned too', async () => {
     routing: { overflow_queue: 8 },
   })
   const job = await client.generateImage({ prompt: 'a cat', ckpt_name: CKPT, steps: 1 }, { backend: 'b' })
+  await job.wait({ timeoutMs: 60_000 })
+  assert.equal(job.status, 'succeeded')
   assert.ok((await ranOn(b, job.id)) && !(await ranOn(a, job.id)))
   const status = await client.submitBatch({ workflow: txt2img(1), seeds: [1, 2], backend: 'b', resubmitIfLost: true })
   const done = await client.waitBatch(status.batch_id, { timeoutMs: 60_000 })
